@@ -1,0 +1,2 @@
+//! The dfdx CNN (being written).
+pub mod metrics;

@@ -1,0 +1,393 @@
+//! Where the images are: the data folder, its splits and classes, and image files in sorted order.
+//!
+//! Folder scans behave like Keras's `flow_from_directory`: hidden files (`.DS_Store`) and files
+//! whose extension is not an image format are skipped, class names are the sorted subfolder
+//! names, and files come in a stable sorted order.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+
+/// Environment variable that points at the dataset root (the folder holding `train/`, `test/`, `val/`).
+pub const DATA_ENV: &str = "XRAY_DATA";
+
+/// File extensions Keras accepts as images (lower case, compared case-insensitively).
+pub const IMAGE_EXTENSIONS: &[&str] = &["png", "jpg", "jpeg", "bmp", "ppm", "tif", "tiff"];
+
+/// Which dataset a [`DataDir`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DataSource {
+    /// Chosen by the `XRAY_DATA` environment variable.
+    Environment,
+    /// The full dataset unpacked under the project's `data/chest_xray/`.
+    Full,
+    /// The small sample shipped in the project's `data/sample/chest_xray/`.
+    Sample,
+}
+
+/// The dataset root in use, and where the choice came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DataDir {
+    /// Folder holding the splits (`train/`, `test/`, `val/`).
+    pub path: PathBuf,
+    /// Why this folder was chosen.
+    pub source: DataSource,
+}
+
+impl DataDir {
+    /// The folder of one split, e.g. `split("train")`.
+    pub fn split(&self, name: &str) -> PathBuf {
+        self.path.join(name)
+    }
+}
+
+impl std::fmt::Display for DataDir {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let why = match self.source {
+            DataSource::Environment => "from $XRAY_DATA",
+            DataSource::Full => "the full dataset",
+            DataSource::Sample => "the shipped sample; see data/README.md for the full dataset",
+        };
+        write!(f, "{} ({why})", self.path.display())
+    }
+}
+
+/// The project's root folder (the workspace holding `data/`), found from this crate's manifest.
+pub fn project_root() -> PathBuf {
+    // `support/` sits one level below the workspace root.
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    manifest.parent().unwrap_or(manifest).to_path_buf()
+}
+
+/// The dataset root: `$XRAY_DATA` if set, else `data/chest_xray/` when the full set is there, else
+/// the shipped sample `data/sample/chest_xray/`.
+pub fn data_dir() -> Result<DataDir> {
+    data_dir_from(std::env::var_os(DATA_ENV).map(PathBuf::from), &project_root())
+}
+
+/// [`data_dir`] with the environment value and project root given (testable without globals).
+pub fn data_dir_from(env: Option<PathBuf>, root: &Path) -> Result<DataDir> {
+    if let Some(path) = env.filter(|p| !p.as_os_str().is_empty()) {
+        if !path.is_dir() {
+            return Err(Error::MissingDir {
+                path,
+                expected: format!("${DATA_ENV} must name a folder holding train/ and test/"),
+            });
+        }
+        return Ok(DataDir {
+            path,
+            source: DataSource::Environment,
+        });
+    }
+    let full = root.join("data").join("chest_xray");
+    if full.join("train").is_dir() {
+        return Ok(DataDir {
+            path: full,
+            source: DataSource::Full,
+        });
+    }
+    let sample = root.join("data").join("sample").join("chest_xray");
+    if sample.is_dir() {
+        return Ok(DataDir {
+            path: sample,
+            source: DataSource::Sample,
+        });
+    }
+    Err(Error::MissingDir {
+        path: sample,
+        expected: format!("the shipped sample, data/chest_xray/, or ${DATA_ENV}"),
+    })
+}
+
+/// The names in a folder, sorted, hidden ones included: what Python's `os.listdir` shows.
+pub fn list_dir(dir: impl AsRef<Path>) -> Result<Vec<String>> {
+    let dir = dir.as_ref();
+    let mut names: Vec<String> = read_dir(dir)?
+        .into_iter()
+        .map(|p| file_name_lossy(&p))
+        .collect();
+    names.sort();
+    Ok(names)
+}
+
+/// True for a file name Keras would take as an image: not hidden, with an image extension.
+pub fn is_image_name(path: &Path) -> bool {
+    let Some(name) = path.file_name() else {
+        return false;
+    };
+    if name.to_string_lossy().starts_with('.') {
+        return false;
+    }
+    path.extension()
+        .map(|e| e.to_string_lossy().to_ascii_lowercase())
+        .is_some_and(|e| IMAGE_EXTENSIONS.contains(&e.as_str()))
+}
+
+/// The class names of a split folder: its non-hidden subfolders, sorted (Keras's `classes=None`).
+pub fn class_names(split_dir: impl AsRef<Path>) -> Result<Vec<String>> {
+    let split_dir = split_dir.as_ref();
+    require_dir(split_dir, "a split folder such as train/ or test/")?;
+    let mut names: Vec<String> = read_dir(split_dir)?
+        .into_iter()
+        .filter(|p| p.is_dir())
+        .map(|p| file_name_lossy(&p))
+        .filter(|n| !n.starts_with('.'))
+        .collect();
+    names.sort();
+    if names.is_empty() {
+        return Err(Error::NoClasses {
+            path: split_dir.to_path_buf(),
+        });
+    }
+    Ok(names)
+}
+
+/// The image files under `dir` (recursively, like Keras), sorted by path; hidden and
+/// non-image files are skipped. With `follow_links`, symlinked folders are entered once each
+/// (a link loop is not followed twice).
+pub fn list_images(dir: impl AsRef<Path>, follow_links: bool) -> Result<Vec<PathBuf>> {
+    let dir = dir.as_ref();
+    require_dir(dir, "a folder of images")?;
+    let mut files = Vec::new();
+    let mut visited = Vec::new();
+    walk(dir, follow_links, &mut visited, &mut files)?;
+    files.sort();
+    Ok(files)
+}
+
+fn walk(
+    dir: &Path,
+    follow_links: bool,
+    visited: &mut Vec<PathBuf>,
+    files: &mut Vec<PathBuf>,
+) -> Result<()> {
+    // Canonical paths of the folders entered so far: a symlink loop ends here.
+    if let Ok(canonical) = dir.canonicalize() {
+        if visited.contains(&canonical) {
+            return Ok(());
+        }
+        visited.push(canonical);
+    }
+    for path in read_dir(dir)? {
+        let meta = match fs::symlink_metadata(&path) {
+            Ok(m) => m,
+            Err(_) => continue,
+        };
+        let is_link = meta.file_type().is_symlink();
+        if is_link && !follow_links {
+            // Keras skips symlinked folders unless follow_links; symlinked files still count.
+            if path.is_file() && is_image_name(&path) {
+                files.push(path);
+            }
+            continue;
+        }
+        if path.is_dir() {
+            if !file_name_lossy(&path).starts_with('.') {
+                walk(&path, follow_links, visited, files)?;
+            }
+        } else if is_image_name(&path) {
+            files.push(path);
+        }
+    }
+    Ok(())
+}
+
+/// The files and labels of a split: one class per subfolder.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClassScan {
+    /// Class names, sorted; a label is an index into this list.
+    pub class_names: Vec<String>,
+    /// Image files, grouped by class in class order, sorted within each class.
+    pub files: Vec<PathBuf>,
+    /// The class index of each file.
+    pub labels: Vec<usize>,
+}
+
+impl ClassScan {
+    /// Class name to index, as Keras's `class_indices`.
+    pub fn class_indices(&self) -> BTreeMap<String, usize> {
+        self.class_names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (n.clone(), i))
+            .collect()
+    }
+
+    /// How many files each class has, in class order.
+    pub fn counts(&self) -> Vec<usize> {
+        let mut counts = vec![0; self.class_names.len()];
+        for &l in &self.labels {
+            counts[l] += 1;
+        }
+        counts
+    }
+}
+
+/// Scans a split folder: `classes` picks and orders the class subfolders (`None`: all, sorted).
+/// An empty class folder or a split without classes is an error before any work starts.
+pub fn scan_classes(
+    split_dir: impl AsRef<Path>,
+    classes: Option<&[String]>,
+    follow_links: bool,
+) -> Result<ClassScan> {
+    let split_dir = split_dir.as_ref();
+    let class_names = match classes {
+        Some(c) if !c.is_empty() => c.to_vec(),
+        _ => class_names(split_dir)?,
+    };
+    let mut files = Vec::new();
+    let mut labels = Vec::new();
+    for (label, class) in class_names.iter().enumerate() {
+        let class_dir = split_dir.join(class);
+        require_dir(&class_dir, &format!("the class folder {class}/"))?;
+        let class_files = list_images(&class_dir, follow_links)?;
+        if class_files.is_empty() {
+            return Err(Error::EmptyClass {
+                path: class_dir,
+                class: class.clone(),
+            });
+        }
+        labels.extend(std::iter::repeat_n(label, class_files.len()));
+        files.extend(class_files);
+    }
+    Ok(ClassScan {
+        class_names,
+        files,
+        labels,
+    })
+}
+
+/// The patient a file belongs to, from the dataset's naming: `person123_bacteria_45.jpeg` ->
+/// `person123`, `IM-0115-0001.jpeg` -> `IM-0115`, `NORMAL2-IM-0007-0001.jpeg` -> `NORMAL2-IM-0007`.
+/// Several images can share a patient, so validation splits group by this id.
+pub fn patient_id(path: impl AsRef<Path>) -> Option<String> {
+    let stem = path.as_ref().file_stem()?.to_string_lossy().into_owned();
+    if let Some(rest) = stem.strip_prefix("person") {
+        let digits: String = rest.chars().take_while(|c| c.is_ascii_digit()).collect();
+        return (!digits.is_empty()).then(|| format!("person{digits}"));
+    }
+    // `IM-N-M` or `NORMAL2-IM-N-M`: drop the last `-M` (the image number).
+    let (head, last) = stem.rsplit_once('-')?;
+    let is_im = head.starts_with("IM-") || head.starts_with("NORMAL2-IM-");
+    (is_im && !last.is_empty() && last.chars().all(|c| c.is_ascii_digit())).then(|| head.to_string())
+}
+
+fn require_dir(path: &Path, expected: &str) -> Result<()> {
+    if path.is_dir() {
+        Ok(())
+    } else {
+        Err(Error::MissingDir {
+            path: path.to_path_buf(),
+            expected: expected.to_string(),
+        })
+    }
+}
+
+fn read_dir(dir: &Path) -> Result<Vec<PathBuf>> {
+    let entries = fs::read_dir(dir).map_err(|e| Error::io(dir, e))?;
+    let mut paths = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|e| Error::io(dir, e))?;
+        paths.push(entry.path());
+    }
+    Ok(paths)
+}
+
+fn file_name_lossy(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn touch(path: &Path) {
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(path, b"x").unwrap();
+    }
+
+    #[test]
+    fn patient_ids_follow_the_naming_scheme() {
+        assert_eq!(patient_id("a/person123_bacteria_45.jpeg").as_deref(), Some("person123"));
+        assert_eq!(patient_id("person7_virus_1.jpeg").as_deref(), Some("person7"));
+        assert_eq!(patient_id("IM-0115-0001.jpeg").as_deref(), Some("IM-0115"));
+        assert_eq!(
+            patient_id("NORMAL2-IM-0007-0001.jpeg").as_deref(),
+            Some("NORMAL2-IM-0007")
+        );
+        assert_eq!(patient_id("scan.jpeg"), None);
+        assert_eq!(patient_id("personX.jpeg"), None);
+    }
+
+    #[test]
+    fn scans_skip_hidden_and_non_images_and_sort() {
+        let dir = tempfile::tempdir().unwrap();
+        let split = dir.path().join("train");
+        touch(&split.join("PNEUMONIA/b.jpeg"));
+        touch(&split.join("PNEUMONIA/a.JPG"));
+        touch(&split.join("NORMAL/z.png"));
+        touch(&split.join("NORMAL/.DS_Store"));
+        touch(&split.join("NORMAL/notes.txt"));
+        touch(&split.join(".DS_Store"));
+        let scan = scan_classes(&split, None, false).unwrap();
+        assert_eq!(scan.class_names, vec!["NORMAL", "PNEUMONIA"]);
+        let names: Vec<String> = scan.files.iter().map(|p| file_name_lossy(p)).collect();
+        assert_eq!(names, vec!["z.png", "a.JPG", "b.jpeg"]);
+        assert_eq!(scan.labels, vec![0, 1, 1]);
+        assert_eq!(scan.counts(), vec![1, 2]);
+        assert_eq!(scan.class_indices()["PNEUMONIA"], 1);
+        assert_eq!(list_dir(&split).unwrap(), vec![".DS_Store", "NORMAL", "PNEUMONIA"]);
+    }
+
+    #[test]
+    fn folder_problems_are_reported_before_work() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("nope");
+        assert!(matches!(
+            scan_classes(&missing, None, false),
+            Err(Error::MissingDir { .. })
+        ));
+        let split = dir.path().join("train");
+        fs::create_dir_all(&split).unwrap();
+        touch(&split.join("stray.jpeg"));
+        assert!(matches!(
+            scan_classes(&split, None, false),
+            Err(Error::NoClasses { .. })
+        ));
+        fs::create_dir_all(split.join("NORMAL")).unwrap();
+        let err = scan_classes(&split, None, false).unwrap_err();
+        assert!(matches!(err, Error::EmptyClass { ref class, .. } if class == "NORMAL"));
+        assert!(err.to_string().contains("NORMAL"));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn symlink_loops_end() {
+        let dir = tempfile::tempdir().unwrap();
+        let class = dir.path().join("NORMAL");
+        touch(&class.join("a.jpeg"));
+        std::os::unix::fs::symlink(&class, class.join("loop")).unwrap();
+        let followed = list_images(&class, true).unwrap();
+        assert_eq!(followed.len(), 1);
+        let plain = list_images(&class, false).unwrap();
+        assert_eq!(plain.len(), 1);
+    }
+
+    #[test]
+    fn data_dir_prefers_env_then_full_then_sample() {
+        let root = tempfile::tempdir().unwrap();
+        assert!(data_dir_from(None, root.path()).is_err());
+        let sample = root.path().join("data/sample/chest_xray");
+        fs::create_dir_all(&sample).unwrap();
+        assert_eq!(data_dir_from(None, root.path()).unwrap().source, DataSource::Sample);
+        fs::create_dir_all(root.path().join("data/chest_xray/train")).unwrap();
+        assert_eq!(data_dir_from(None, root.path()).unwrap().source, DataSource::Full);
+        let env = data_dir_from(Some(sample.clone()), root.path()).unwrap();
+        assert_eq!((env.path, env.source), (sample, DataSource::Environment));
+        assert!(data_dir_from(Some(root.path().join("missing")), root.path()).is_err());
+    }
+}

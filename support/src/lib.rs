@@ -1,0 +1,18 @@
+//! `support`: the chest X-ray tutorial's work, tested, for notebooks and the `xray` CLI.
+//!
+//! Modules follow the tutorial: [`dataset`] lists folders and classes, [`imread`] reads one
+//! image as grey pixels, [`stats`] surveys image sizes, [`resize`] shrinks images the way
+//! scikit-image does, [`generator`] and [`augment`] are a Keras-like `ImageDataGenerator`,
+//! [`plot`] draws figures that show inline in evcxr, and [`cnn`] is the dfdx model.
+
+pub mod augment;
+pub mod cnn;
+pub mod dataset;
+pub mod error;
+pub mod generator;
+pub mod imread;
+pub mod plot;
+pub mod resize;
+pub mod stats;
+
+pub use error::{Error, Result, Skipped};
