@@ -6,7 +6,7 @@ use rand_distr::Uniform;
 use rayon::prelude::*;
 
 use super::matmul::{matmul, MatRef};
-use super::tensor_io::{add_into, read_tensor, take_grad, Nhwc};
+use super::tensor_io::{add_into, grad_mut, read_tensor, Nhwc};
 use crate::error::{Error, Result};
 
 /// How a convolution treats the image border (Keras's `padding=`).
@@ -141,7 +141,7 @@ impl ConvGeometry {
 }
 
 /// Floats of im2col scratch one band may use (512 KiB: stays in a core's L2 cache).
-const PATCH_BUDGET: usize = 1 << 17;
+pub(crate) const PATCH_BUDGET: usize = 1 << 17;
 
 /// How many output rows of width `ncols` one im2col band holds.
 pub(crate) fn band_rows(g: &ConvGeometry, ncols: usize) -> usize {
@@ -455,21 +455,19 @@ where
         let (xg, kg, bg, og) = (x.ghost(), kernel.ghost(), bias.ghost(), out.ghost());
         drop(x);
         tape.add_backward_op(move |grads| {
-            let dout = take_grad(grads, &og)?;
+            let dout = std::mem::take(grad_mut!(grads, &og));
             let (dw, db, dx) = conv_backward(&xs, &ws, &g, &dout, input_grad);
-            put_back(grads, &og, dout)?;
-            add_into(grads.get_or_alloc_mut(&kg)?, &dw);
-            add_into(grads.get_or_alloc_mut(&bg)?, &db);
+            *grad_mut!(grads, &og) = dout;
+            add_into(grad_mut!(grads, &kg), &dw);
+            add_into(grad_mut!(grads, &bg), &db);
             if let Some(dx) = dx {
-                add_into(grads.get_or_alloc_mut(&xg)?, &dx);
+                add_into(grad_mut!(grads, &xg), &dx);
             }
             Ok(())
         });
     }
     Ok(out.put_tape(tape))
 }
-
-pub(crate) use super::tensor_io::put_back;
 
 /// A Keras-style `Conv2D` layer with compile-time sizes, for use in dfdx model tuples.
 ///
@@ -665,7 +663,7 @@ mod tests {
             (2, 6, 5, 2, spec((3, 3), 3, 1, Padding::Valid)),
             (1, 7, 6, 2, spec((3, 2), 2, 2, Padding::Same)),
         ] {
-            finite_diff_check(n, h, w, c, 3, |x, k, b| conv2d(x, k, b, &sp, true).unwrap(), sp.kernel.0 * sp.kernel.1 * c * sp.filters, sp.filters);
+            finite_diff_check(n, h, w, c, 3, |x, k, b| conv2d(x, k, b, &sp, true).unwrap(), sp.kernel.0 * sp.kernel.1 * c * sp.filters, sp.filters, 1e-2);
         }
     }
 

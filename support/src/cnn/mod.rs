@@ -1,2 +1,17 @@
-//! The dfdx CNN (being written).
+//! The tutorial's CNN on dfdx 0.13 (stable Rust): our own convolution and pooling ops and layers
+//! (NHWC activations, HWIO kernels, im2col + GEMM), a runtime-configurable [`Model`] with
+//! Keras-like `train_on_batch` / `predict_proba` / `summary`, weight files, and metrics.
+
+mod conv;
+mod flatten;
+mod fused;
+mod matmul;
 pub mod metrics;
+mod pool;
+mod tensor_io;
+
+pub use conv::{conv2d, Conv2D, ConvGeometry, ConvSpec, Padding};
+pub use flatten::{Flatten, FlattenTo};
+pub use fused::conv2d_relu_pool;
+pub use pool::{max_pool2d, MaxPool2D, PoolSpec};
+pub use tensor_io::Nhwc;

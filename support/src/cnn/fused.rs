@@ -1,0 +1,334 @@
+//! Convolution, ReLU and max pooling fused into one differentiable op, [`conv2d_relu_pool`].
+//!
+//! Equal to `max_pool2d(relu(conv2d(x)))`, but the full-size convolution output never exists:
+//! each band of rows is convolved into a cache-sized scratch buffer and pooled at once, and the
+//! backward pass rebuilds the band's gradient from the stored arg-max positions.
+//! `max(relu(z)) = relu(max(z))`, so the gradient reaches the window's arg-max when the max is positive.
+
+use dfdx::prelude::*;
+use rayon::prelude::*;
+
+use super::conv::{backward_band, backward_batch, check_params, im2col, with_scratch, ConvGeometry, ConvSpec};
+use super::matmul::{matmul, MatRef};
+use super::pool::PoolSpec;
+use super::tensor_io::{add_into, grad_mut, read_tensor, Nhwc};
+use crate::error::{Error, Result};
+
+/// Marks a pooled value whose maximum was not positive (ReLU zeroed it: no gradient).
+const DEAD: u16 = u16::MAX;
+
+/// Sizes of the fused op for one image.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct FusedGeometry {
+    pub conv: ConvGeometry,
+    pub pool: PoolSpec,
+    /// Pooled rows and columns.
+    pub ph: usize,
+    pub pw: usize,
+    /// Convolution columns the pooling windows read.
+    pub cw: usize,
+    /// Pooled rows per band.
+    pub band: usize,
+}
+
+impl FusedGeometry {
+    pub fn new(conv: ConvGeometry, pool: PoolSpec) -> Result<Self> {
+        let (ph, pw) = pool.output_size(conv.out_h, conv.out_w)?;
+        if pool.size.0 * pool.size.1 >= DEAD as usize {
+            return Err(Error::invalid("pool", format!("{:?}", pool.size), "fewer than 65535 values per window"));
+        }
+        let cw = (pw - 1) * pool.stride + pool.size.1;
+        let rows = (super::conv::PATCH_BUDGET / (cw * conv.patch_len().max(conv.filters))).max(pool.size.0);
+        let band = ((rows - pool.size.0) / pool.stride + 1).clamp(1, ph);
+        Ok(FusedGeometry {
+            conv,
+            pool,
+            ph,
+            pw,
+            cw,
+            band,
+        })
+    }
+
+    pub fn out_len(&self) -> usize {
+        self.ph * self.pw * self.conv.filters
+    }
+
+    /// Convolution rows `r0..r1` that pooled rows `a..b` read.
+    fn conv_rows(&self, a: usize, b: usize) -> (usize, usize) {
+        (a * self.pool.stride, (b - 1) * self.pool.stride + self.pool.size.0)
+    }
+
+    fn max_conv_rows(&self) -> usize {
+        (self.band - 1) * self.pool.stride + self.pool.size.0
+    }
+
+    /// Multiply-adds of the forward pass for one image (only the convolution rows the pooling reads).
+    pub fn macs(&self) -> usize {
+        let (_, r1) = self.conv_rows(0, self.ph);
+        r1 * self.cw * self.conv.kernel_len()
+    }
+}
+
+fn forward_image(x: &[f32], w: &[f32], b: &[f32], fg: &FusedGeometry, out: &mut [f32], idx: &mut [u16]) {
+    let g = &fg.conv;
+    let (k, o, cw, s) = (g.patch_len(), g.filters, fg.cw, fg.pool.stride);
+    let (kh, kw) = fg.pool.size;
+    let rows = fg.max_conv_rows();
+    with_scratch(rows * cw * k, rows * cw * o, |patches, z| {
+        let mut a = 0;
+        while a < fg.ph {
+            let bnd = (a + fg.band).min(fg.ph);
+            let (r0, r1) = fg.conv_rows(a, bnd);
+            let p = (r1 - r0) * cw;
+            im2col(x, g, r0, r1, cw, patches);
+            let z = &mut z[..p * o];
+            for row in z.chunks_exact_mut(o) {
+                row.copy_from_slice(b);
+            }
+            matmul(z, o, MatRef::row_major(&patches[..p * k], p, k), MatRef::row_major(w, k, o), true);
+            for pr in a..bnd {
+                for pc in 0..fg.pw {
+                    let at = (pr * fg.pw + pc) * o;
+                    let (ov, iv) = (&mut out[at..at + o], &mut idx[at..at + o]);
+                    for i in 0..kh {
+                        for j in 0..kw {
+                            let zr = &z[((pr * s + i - r0) * cw + pc * s + j) * o..][..o];
+                            let code = (i * kw + j) as u16;
+                            if i == 0 && j == 0 {
+                                ov.copy_from_slice(zr);
+                                iv.fill(0);
+                            } else {
+                                for ch in 0..o {
+                                    if zr[ch] > ov[ch] {
+                                        ov[ch] = zr[ch];
+                                        iv[ch] = code;
+                                    }
+                                }
+                            }
+                        }
+                    }
+                    for (v, ix) in ov.iter_mut().zip(iv.iter_mut()) {
+                        if *v <= 0.0 {
+                            *v = 0.0;
+                            *ix = DEAD;
+                        }
+                    }
+                }
+            }
+            a = bnd;
+        }
+    });
+}
+
+fn backward_image(
+    x: &[f32],
+    w: &[f32],
+    fg: &FusedGeometry,
+    dout: &[f32],
+    idx: &[u16],
+    dw: &mut [f32],
+    db: &mut [f32],
+    mut dx: Option<&mut [f32]>,
+) {
+    let g = &fg.conv;
+    let (k, o, cw, s) = (g.patch_len(), g.filters, fg.cw, fg.pool.stride);
+    let kw = fg.pool.size.1;
+    let rows = fg.max_conv_rows();
+    with_scratch(rows * cw * k, rows * cw * o, |patches, dz| {
+        let mut a = 0;
+        while a < fg.ph {
+            let bnd = (a + fg.band).min(fg.ph);
+            let (r0, r1) = fg.conv_rows(a, bnd);
+            let p = (r1 - r0) * cw;
+            let dz = &mut dz[..p * o];
+            dz.fill(0.0);
+            let mut any = false;
+            for pr in a..bnd {
+                for pc in 0..fg.pw {
+                    let at = (pr * fg.pw + pc) * o;
+                    for ch in 0..o {
+                        let code = idx[at + ch];
+                        if code != DEAD {
+                            let (i, j) = (code as usize / kw, code as usize % kw);
+                            dz[((pr * s + i - r0) * cw + pc * s + j) * o + ch] += dout[at + ch];
+                            any = true;
+                        }
+                    }
+                }
+            }
+            if any {
+                backward_band(x, w, g, dz, r0, r1, cw, dw, db, dx.as_deref_mut(), patches);
+            }
+            a = bnd;
+        }
+    });
+}
+
+/// Forward pass of the fused op over a batch: pooled outputs and arg-max codes.
+pub(crate) fn fused_forward(x: &[f32], w: &[f32], b: &[f32], fg: &FusedGeometry) -> (Vec<f32>, Vec<u16>) {
+    let n = x.len() / fg.conv.in_len();
+    let ol = fg.out_len();
+    let mut out = vec![0.0f32; n * ol];
+    let mut idx = vec![0u16; n * ol];
+    out.par_chunks_mut(ol)
+        .zip(idx.par_chunks_mut(ol))
+        .zip(x.par_chunks(fg.conv.in_len()))
+        .for_each(|((o, ix), xi)| forward_image(xi, w, b, fg, o, ix));
+    (out, idx)
+}
+
+/// Backward pass of the fused op over a batch: `(dw, db, dx)`.
+pub(crate) fn fused_backward(
+    x: &[f32],
+    w: &[f32],
+    fg: &FusedGeometry,
+    dout: &[f32],
+    idx: &[u16],
+    need_dx: bool,
+) -> super::conv::ConvGrads {
+    let g = &fg.conv;
+    let n = x.len() / g.in_len();
+    let ol = fg.out_len();
+    backward_batch(n, g, need_dx, |i, dw, db, dx| {
+        let xi = &x[i * g.in_len()..(i + 1) * g.in_len()];
+        backward_image(xi, w, fg, &dout[i * ol..(i + 1) * ol], &idx[i * ol..(i + 1) * ol], dw, db, dx);
+    })
+}
+
+/// Differentiable `max_pool2d(relu(conv2d(x)))` in one pass; see the module documentation.
+///
+/// Same arguments as [`conv2d`](super::conv2d) plus the pooling window; the pooling is 'valid'.
+pub fn conv2d_relu_pool<T, R, SW, SB>(
+    x: Tensor<Nhwc, f32, Cpu, T>,
+    kernel: Tensor<SW, f32, Cpu, R>,
+    bias: Tensor<SB, f32, Cpu, R>,
+    conv: &ConvSpec,
+    pool: &PoolSpec,
+    input_grad: bool,
+) -> Result<Tensor<Nhwc, f32, Cpu, T>>
+where
+    T: Tape<f32, Cpu> + Merge<R>,
+    R: Tape<f32, Cpu>,
+    SW: Shape,
+    SB: Shape,
+{
+    let (n, h, w, c) = *x.shape();
+    let g = ConvGeometry::new(h, w, c, conv)?;
+    check_params(&g, kernel.shape().num_elements(), bias.shape().num_elements())?;
+    let fg = FusedGeometry::new(g, *pool)?;
+    let dev = x.device().clone();
+    let (x, tx) = x.split_tape();
+    let (kernel, tk) = kernel.split_tape();
+    let (bias, tb) = bias.split_tape();
+    let mut tape = tx.merge(tk).merge(tb);
+    let xs = read_tensor(&x)?;
+    let ws = read_tensor(&kernel)?;
+    let bs = read_tensor(&bias)?;
+    let (out, idx) = fused_forward(&xs, &ws, &bs, &fg);
+    let out = dev
+        .try_tensor_from_vec(out, (n, fg.ph, fg.pw, g.filters))
+        .map_err(|e| Error::Training(format!("conv2d_relu_pool output: {e}")))?;
+    if T::OWNS_TAPE {
+        let (xg, kg, bg, og) = (x.ghost(), kernel.ghost(), bias.ghost(), out.ghost());
+        drop(x);
+        tape.add_backward_op(move |grads| {
+            let dout = std::mem::take(grad_mut!(grads, &og));
+            let (dw, db, dx) = fused_backward(&xs, &ws, &fg, &dout, &idx, input_grad);
+            *grad_mut!(grads, &og) = dout;
+            add_into(grad_mut!(grads, &kg), &dw);
+            add_into(grad_mut!(grads, &bg), &db);
+            if let Some(dx) = dx {
+                add_into(grad_mut!(grads, &xg), &dx);
+            }
+            Ok(())
+        });
+    }
+    Ok(out.put_tape(tape))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cnn::conv::{conv2d, Padding};
+    use crate::cnn::pool::max_pool2d;
+    use crate::cnn::tensor_io::tests::{finite_diff_check, rand_vec};
+
+    fn spec(k: usize, f: usize, s: usize, p: Padding) -> ConvSpec {
+        ConvSpec {
+            kernel: (k, k),
+            filters: f,
+            stride: s,
+            padding: p,
+        }
+    }
+
+    #[test]
+    fn equals_separate_conv_relu_pool_forward_and_backward() {
+        let dev = Cpu::default();
+        for (seed, (n, h, w, c, cs, ps)) in [
+            (2, 9, 8, 3, spec(3, 4, 1, Padding::Valid), PoolSpec::square(2)),
+            (1, 12, 11, 2, spec(3, 5, 1, Padding::Same), PoolSpec { size: (3, 3), stride: 2 }),
+            (2, 40, 37, 6, spec(3, 8, 1, Padding::Valid), PoolSpec::square(2)),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let seed = seed as u64 * 10;
+            let g = ConvGeometry::new(h, w, c, &cs).unwrap();
+            let xt = dev.tensor_from_vec(rand_vec(n * h * w * c, seed), (n, h, w, c));
+            let kt = dev.tensor_from_vec(rand_vec(g.kernel_len(), seed + 1), (g.kernel_len(),));
+            let bt = dev.tensor_from_vec(rand_vec(cs.filters, seed + 2), (cs.filters,));
+            let fused = conv2d_relu_pool(xt.leaky_trace(), kt.leaky_trace(), bt.leaky_trace(), &cs, &ps, true).unwrap();
+            let plain = conv2d(xt.leaky_trace(), kt.leaky_trace(), bt.leaky_trace(), &cs, true).unwrap();
+            let plain = max_pool2d(plain.relu(), &ps).unwrap();
+            assert_eq!(fused.shape(), plain.shape());
+            let (fv, pv) = (fused.as_vec(), plain.as_vec());
+            for (a, b) in fv.iter().zip(&pv) {
+                assert!((a - b).abs() < 1e-4, "forward {a} vs {b}");
+            }
+            let r = dev.tensor_from_vec(rand_vec(fv.len(), seed + 3), *fused.shape());
+            let mut gf = (fused * r.clone()).sum().backward();
+            let mut gp = (plain * r).sum().backward();
+            for t in [&xt, &kt, &bt] {
+                let a: Vec<f32> = {
+                    let v: &mut Vec<f32> = gf.get_or_alloc_mut(t).unwrap();
+                    v.clone()
+                };
+                let b: &mut Vec<f32> = gp.get_or_alloc_mut(t).unwrap();
+                for (a, b) in a.iter().zip(b.iter()) {
+                    assert!((a - b).abs() < 1e-3, "gradient {a} vs {b}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn bands_split_large_images() {
+        let cs = spec(3, 64, 1, Padding::Valid);
+        let g = ConvGeometry::new(64, 64, 32, &cs).unwrap();
+        let fg = FusedGeometry::new(g, PoolSpec::square(2)).unwrap();
+        assert!(fg.band < fg.ph, "expected several bands, got one of {}", fg.band);
+    }
+
+    #[test]
+    fn gradients_match_finite_differences() {
+        let cs = spec(3, 3, 1, Padding::Valid);
+        finite_diff_check(2, 7, 8, 2, 21, |x, k, b| conv2d_relu_pool(x, k, b, &cs, &PoolSpec::square(2), true).unwrap(), 54, 3, 1e-3);
+    }
+
+    #[test]
+    fn no_input_gradient_when_not_asked() {
+        let dev = Cpu::default();
+        let cs = spec(3, 2, 1, Padding::Valid);
+        let xt = dev.tensor_from_vec(rand_vec(6 * 6, 1), (1usize, 6usize, 6usize, 1usize));
+        let kt = dev.tensor_from_vec(rand_vec(18, 2), (18usize,));
+        let bt = dev.tensor_from_vec(vec![0.5f32; 2], (2usize,));
+        let y = conv2d_relu_pool(xt.leaky_trace(), kt.leaky_trace(), bt.leaky_trace(), &cs, &PoolSpec::square(2), false).unwrap();
+        let mut grads = y.sum().backward();
+        let dx: &mut Vec<f32> = grads.get_or_alloc_mut(&xt).unwrap();
+        assert!(dx.iter().all(|v| *v == 0.0));
+        let dk: &mut Vec<f32> = grads.get_or_alloc_mut(&kt).unwrap();
+        assert!(dk.iter().any(|v| *v != 0.0));
+    }
+}

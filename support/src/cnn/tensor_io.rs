@@ -1,0 +1,131 @@
+//! Moving data between dfdx tensors, gradients and plain buffers, for our own differentiable ops.
+
+use dfdx::prelude::*;
+
+use crate::error::{Error, Result};
+
+/// Shape of an NHWC activation: (batch, height, width, channels), all sizes known at run time.
+pub type Nhwc = (usize, usize, usize, usize);
+
+/// Copies a tensor's values into a new row-major `Vec`.
+pub(crate) fn read_tensor<S: Shape>(t: &Tensor<S, f32, Cpu>) -> Result<Vec<f32>> {
+    let t = t
+        .clone()
+        .try_contiguous()
+        .map_err(|e| Error::Training(format!("reading a tensor: {e}")))?;
+    let mut out = vec![0.0; t.shape().num_elements()];
+    t.copy_into(&mut out);
+    Ok(out)
+}
+
+/// The gradient buffer of a tensor or ghost as `&mut Vec<f32>`, allocated (zeros) if absent.
+///
+/// A macro because dfdx's `Tensorlike`/`GhostTensor` types cannot be named outside dfdx;
+/// use it inside a backward closure (it returns early with the allocation error).
+macro_rules! grad_mut {
+    ($grads:expr, $t:expr) => {{
+        let g: &mut Vec<f32> = $grads.get_or_alloc_mut($t)?;
+        g
+    }};
+}
+pub(crate) use grad_mut;
+
+/// `dst += src`, element by element.
+pub(crate) fn add_into(dst: &mut [f32], src: &[f32]) {
+    for (d, s) in dst.iter_mut().zip(src) {
+        *d += s;
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use rand::{rngs::StdRng, Rng, SeedableRng};
+
+    /// `len` values uniform in [-1, 1) from `seed`.
+    pub(crate) fn rand_vec(len: usize, seed: u64) -> Vec<f32> {
+        let mut rng = StdRng::seed_from_u64(seed);
+        (0..len).map(|_| rng.gen_range(-1.0f32..1.0)).collect()
+    }
+
+    type Owned = OwnedTape<f32, Cpu>;
+
+    /// Checks the gradients an op gives its input and (flat) parameters against central differences
+    /// of `loss = sum(op(x, k, b) * r)` with random `r`.
+    pub(crate) fn finite_diff_check(
+        n: usize,
+        h: usize,
+        w: usize,
+        c: usize,
+        seed: u64,
+        f: impl Fn(
+            Tensor<Nhwc, f32, Cpu, Owned>,
+            Tensor<(usize,), f32, Cpu, Owned>,
+            Tensor<(usize,), f32, Cpu, Owned>,
+        ) -> Tensor<Nhwc, f32, Cpu, Owned>,
+        klen: usize,
+        blen: usize,
+        eps: f32,
+    ) {
+        let dev = Cpu::default();
+        let mut vals = [
+            rand_vec(n * h * w * c, seed),
+            rand_vec(klen, seed + 1),
+            rand_vec(blen, seed + 2),
+        ];
+        let loss_and_grads = |vals: &[Vec<f32>; 3], r: Option<&Vec<f32>>| {
+            let xt = dev.tensor_from_vec(vals[0].clone(), (n, h, w, c));
+            let kt = dev.tensor_from_vec(vals[1].clone(), (klen,));
+            let bt = dev.tensor_from_vec(vals[2].clone(), (blen,));
+            let out = f(xt.leaky_trace(), kt.leaky_trace(), bt.leaky_trace());
+            let shape = *out.shape();
+            let r = r.cloned().unwrap_or_else(|| rand_vec(shape.num_elements(), seed + 3));
+            let rt = dev.tensor_from_vec(r.clone(), shape);
+            let loss = (out * rt).sum();
+            let value = loss.array() as f64;
+            let mut grads = loss.backward();
+            let mut g = [vec![], vec![], vec![]];
+            for (slot, t) in g.iter_mut().take(1).zip([&xt]) {
+                let v: &mut Vec<f32> = grads.get_or_alloc_mut(t).unwrap();
+                *slot = v.clone();
+            }
+            for (slot, t) in g.iter_mut().skip(1).zip([&kt, &bt]) {
+                let v: &mut Vec<f32> = grads.get_or_alloc_mut(t).unwrap();
+                *slot = v.clone();
+            }
+            (value, g, r)
+        };
+        let (_, analytic, r) = loss_and_grads(&vals, None);
+        let mut checked = 0;
+        for which in 0..3 {
+            let len = vals[which].len();
+            let step = (len / 25).max(1);
+            for i in (0..len).step_by(step) {
+                let orig = vals[which][i];
+                vals[which][i] = orig + eps;
+                let (up, _, _) = loss_and_grads(&vals, Some(&r));
+                vals[which][i] = orig - eps;
+                let (down, _, _) = loss_and_grads(&vals, Some(&r));
+                vals[which][i] = orig;
+                let numeric = (up - down) / (2.0 * eps as f64);
+                let a = analytic[which][i] as f64;
+                assert!(
+                    (a - numeric).abs() <= 5e-3 + 1e-2 * numeric.abs(),
+                    "tensor {which} index {i}: analytic {a} vs numeric {numeric}"
+                );
+                checked += 1;
+            }
+        }
+        assert!(checked > 10);
+    }
+
+    #[test]
+    fn read_tensor_copies_values_in_order() {
+        let dev = Cpu::default();
+        let t = dev.tensor_from_vec(vec![1.0f32, 2.0, 3.0, 4.0, 5.0, 6.0], (2usize, 3usize));
+        assert_eq!(read_tensor(&t).unwrap(), vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
+        // A permuted (non-contiguous) view comes back in its own row-major order.
+        let p: Tensor<(usize, usize), f32, Cpu> = t.permute::<_, Axes2<1, 0>>();
+        assert_eq!(read_tensor(&p).unwrap(), vec![1.0, 4.0, 2.0, 5.0, 3.0, 6.0]);
+    }
+}

@@ -1,0 +1,131 @@
+#!/usr/bin/env python3
+"""Registers the project's Rust kernel and executes the notebooks headlessly.
+
+    python3 tools/notebooks.py kernel              # write the kernel spec into the virtual env
+    python3 tools/notebooks.py run [--inplace] [NOTEBOOK ...]
+
+`run` executes each notebook (all of notebooks/*.ipynb by default) with nbclient, fails on any
+error output or panic, and writes the executed copy to target/notebooks/ (or back over the
+notebook with --inplace, which is how the committed outputs are made). The kernel is evcxr with
+a persistent EVCXR_TMPDIR (target/evcxr) so re-runs reuse compiled dependencies, and with
+notebooks/evcxr/prelude.rs, which turns a panic into a failed cell.
+"""
+import argparse
+import json
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+KERNEL_NAME = "xray-rust"
+NOTEBOOKS = ROOT / "notebooks"
+OUT_DIR = ROOT / "target" / "notebooks"
+# Training cells on the full dataset take minutes; compiling the first cell takes a few.
+CELL_TIMEOUT_S = 3600
+PANIC_MARKERS = ("panicked at", "PANIC:", "Child process terminated")
+
+
+def kernel_dir() -> Path:
+    return Path(sys.prefix) / "share" / "jupyter" / "kernels" / KERNEL_NAME
+
+
+def write_kernel_spec() -> Path:
+    evcxr = shutil.which("evcxr_jupyter") or str(Path.home() / ".cargo" / "bin" / "evcxr_jupyter")
+    if not Path(evcxr).exists():
+        sys.exit("evcxr_jupyter not found: run ./run-notebooks, or "
+                 "cargo install --locked evcxr_jupyter --version 0.22.0")
+    spec = {
+        "argv": [evcxr, "--control_file", "{connection_file}"],
+        "display_name": "Rust (xray, evcxr)",
+        "language": "rust",
+        "interrupt_mode": "message",
+        "env": {
+            "EVCXR_TMPDIR": str(ROOT / "target" / "evcxr"),
+            "EVCXR_CONFIG_DIR": str(NOTEBOOKS / "evcxr"),
+        },
+    }
+    target = kernel_dir()
+    target.mkdir(parents=True, exist_ok=True)
+    (target / "kernel.json").write_text(json.dumps(spec, indent=2) + "\n")
+    (ROOT / "target" / "evcxr").mkdir(parents=True, exist_ok=True)
+    return target
+
+
+def problems(nb) -> list[str]:
+    """Error outputs and panics left in an executed notebook."""
+    found = []
+    for index, cell in enumerate(nb.cells):
+        if cell.cell_type != "code":
+            continue
+        for out in cell.get("outputs", []):
+            if out.get("output_type") == "error":
+                found.append(f"cell {index}: {out.get('ename')}: {out.get('evalue')}")
+            text = out.get("text", "")
+            if isinstance(text, list):
+                text = "".join(text)
+            if any(marker in text for marker in PANIC_MARKERS):
+                found.append(f"cell {index}: panic: {text.strip()[:500]}")
+    return found
+
+
+def execute(path: Path, inplace: bool) -> float:
+    import nbformat
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError
+
+    nb = nbformat.read(path, as_version=4)
+    client = NotebookClient(
+        nb,
+        kernel_name=KERNEL_NAME,
+        timeout=CELL_TIMEOUT_S,
+        allow_errors=False,
+        resources={"metadata": {"path": str(NOTEBOOKS)}},
+    )
+    start = time.monotonic()
+    try:
+        client.execute()
+    except CellExecutionError:
+        pass  # the error output is in the notebook; problems() reports it below
+    elapsed = time.monotonic() - start
+    target = path if inplace else OUT_DIR / path.name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, target)
+    found = problems(nb)
+    if found:
+        raise RuntimeError(f"{path.name} failed (executed copy: {target}):\n  " + "\n  ".join(found))
+    return elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("kernel", help="register the kernel in this virtual env")
+    run = sub.add_parser("run", help="execute notebooks headlessly")
+    run.add_argument("--inplace", action="store_true", help="write outputs back into the notebooks")
+    run.add_argument("notebooks", nargs="*", type=Path)
+    args = parser.parse_args()
+
+    write_kernel_spec()
+    if args.command == "kernel":
+        print(f"kernel '{KERNEL_NAME}' registered in {kernel_dir()}")
+        return
+    paths = args.notebooks or sorted(NOTEBOOKS.glob("[0-9]*.ipynb"))
+    failed = 0
+    for path in paths:
+        print(f"executing {path.name} ...", flush=True)
+        try:
+            elapsed = execute(Path(path).resolve(), args.inplace)
+            print(f"  ok in {elapsed:.0f} s", flush=True)
+        except Exception as exc:  # report every notebook, then fail
+            failed += 1
+            print(f"  FAILED: {exc}", flush=True)
+    if failed:
+        sys.exit(f"{failed} notebook(s) failed")
+    where = "in place" if args.inplace else f"to {OUT_DIR}"
+    print(f"all {len(paths)} notebooks ran; executed copies written {where}")
+
+
+if __name__ == "__main__":
+    main()
