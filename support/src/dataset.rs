@@ -64,7 +64,10 @@ pub fn project_root() -> PathBuf {
 /// The dataset root: `$XRAY_DATA` if set, else `data/chest_xray/` when the full set is there, else
 /// the shipped sample `data/sample/chest_xray/`.
 pub fn data_dir() -> Result<DataDir> {
-    data_dir_from(std::env::var_os(DATA_ENV).map(PathBuf::from), &project_root())
+    data_dir_from(
+        std::env::var_os(DATA_ENV).map(PathBuf::from),
+        &project_root(),
+    )
 }
 
 /// [`data_dir`] with the environment value and project root given (testable without globals).
@@ -271,7 +274,72 @@ pub fn patient_id(path: impl AsRef<Path>) -> Option<String> {
     // `IM-N-M` or `NORMAL2-IM-N-M`: drop the last `-M` (the image number).
     let (head, last) = stem.rsplit_once('-')?;
     let is_im = head.starts_with("IM-") || head.starts_with("NORMAL2-IM-");
-    (is_im && !last.is_empty() && last.chars().all(|c| c.is_ascii_digit())).then(|| head.to_string())
+    (is_im && !last.is_empty() && last.chars().all(|c| c.is_ascii_digit()))
+        .then(|| head.to_string())
+}
+
+/// Splits files into (training, validation) by patient: every image of one patient lands on the
+/// same side, so validation never sees a patient the model trained on. About `fraction` of each
+/// class's patients go to validation, chosen with `seed`. Files without a recognisable patient id
+/// count as their own patient.
+pub fn split_by_patient(
+    scan: &ClassScan,
+    fraction: f64,
+    seed: u64,
+) -> Result<(ClassScan, ClassScan)> {
+    use rand::seq::SliceRandom;
+    use rand::SeedableRng;
+    if !(0.0..1.0).contains(&fraction) {
+        return Err(Error::invalid(
+            "validation fraction",
+            fraction,
+            "a number in [0, 1)",
+        ));
+    }
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let mut to_validation = vec![false; scan.files.len()];
+    for class in 0..scan.class_names.len() {
+        // Patients of this class in first-seen (sorted file) order, then shuffled with the seed.
+        let mut patients: Vec<String> = Vec::new();
+        for (file, _) in scan
+            .files
+            .iter()
+            .zip(&scan.labels)
+            .filter(|(_, &l)| l == class)
+        {
+            let id = patient_id(file).unwrap_or_else(|| file.to_string_lossy().into_owned());
+            if !patients.contains(&id) {
+                patients.push(id);
+            }
+        }
+        patients.shuffle(&mut rng);
+        let n_val = (patients.len() as f64 * fraction).round() as usize;
+        let chosen: std::collections::HashSet<&String> = patients[..n_val].iter().collect();
+        for (i, (file, &label)) in scan.files.iter().zip(&scan.labels).enumerate() {
+            let id = patient_id(file).unwrap_or_else(|| file.to_string_lossy().into_owned());
+            if label == class && chosen.contains(&id) {
+                to_validation[i] = true;
+            }
+        }
+    }
+    let pick = |want: bool| ClassScan {
+        class_names: scan.class_names.clone(),
+        files: scan
+            .files
+            .iter()
+            .zip(&to_validation)
+            .filter(|(_, &v)| v == want)
+            .map(|(f, _)| f.clone())
+            .collect(),
+        labels: scan
+            .labels
+            .iter()
+            .zip(&to_validation)
+            .filter(|(_, &v)| v == want)
+            .map(|(l, _)| *l)
+            .collect(),
+    };
+    Ok((pick(false), pick(true)))
 }
 
 fn require_dir(path: &Path, expected: &str) -> Result<()> {
@@ -312,8 +380,14 @@ mod tests {
 
     #[test]
     fn patient_ids_follow_the_naming_scheme() {
-        assert_eq!(patient_id("a/person123_bacteria_45.jpeg").as_deref(), Some("person123"));
-        assert_eq!(patient_id("person7_virus_1.jpeg").as_deref(), Some("person7"));
+        assert_eq!(
+            patient_id("a/person123_bacteria_45.jpeg").as_deref(),
+            Some("person123")
+        );
+        assert_eq!(
+            patient_id("person7_virus_1.jpeg").as_deref(),
+            Some("person7")
+        );
         assert_eq!(patient_id("IM-0115-0001.jpeg").as_deref(), Some("IM-0115"));
         assert_eq!(
             patient_id("NORMAL2-IM-0007-0001.jpeg").as_deref(),
@@ -340,7 +414,10 @@ mod tests {
         assert_eq!(scan.labels, vec![0, 1, 1]);
         assert_eq!(scan.counts(), vec![1, 2]);
         assert_eq!(scan.class_indices()["PNEUMONIA"], 1);
-        assert_eq!(list_dir(&split).unwrap(), vec![".DS_Store", "NORMAL", "PNEUMONIA"]);
+        assert_eq!(
+            list_dir(&split).unwrap(),
+            vec![".DS_Store", "NORMAL", "PNEUMONIA"]
+        );
     }
 
     #[test]
@@ -378,14 +455,59 @@ mod tests {
     }
 
     #[test]
+    fn patient_split_keeps_patients_together_and_is_seeded() {
+        let mut files = Vec::new();
+        let mut labels = Vec::new();
+        for p in 0..20 {
+            for img in 0..3 {
+                files.push(PathBuf::from(format!(
+                    "PNEUMONIA/person{p}_bacteria_{img}.jpeg"
+                )));
+                labels.push(1);
+            }
+        }
+        for p in 0..10 {
+            files.push(PathBuf::from(format!("NORMAL/IM-{p:04}-0001.jpeg")));
+            labels.push(0);
+        }
+        let scan = ClassScan {
+            class_names: vec!["NORMAL".into(), "PNEUMONIA".into()],
+            files,
+            labels,
+        };
+        let (train, val) = split_by_patient(&scan, 0.2, 7).unwrap();
+        assert_eq!(train.files.len() + val.files.len(), scan.files.len());
+        let ids = |s: &ClassScan| {
+            s.files
+                .iter()
+                .map(|f| patient_id(f).unwrap())
+                .collect::<std::collections::HashSet<_>>()
+        };
+        assert!(ids(&train).is_disjoint(&ids(&val)));
+        // 20% of 20 pneumonia patients (3 images each) and of 10 normal patients.
+        assert_eq!(val.counts(), vec![2, 12]);
+        let (_, again) = split_by_patient(&scan, 0.2, 7).unwrap();
+        assert_eq!(again.files, val.files);
+        let (_, other) = split_by_patient(&scan, 0.2, 8).unwrap();
+        assert_ne!(other.files, val.files);
+        assert!(split_by_patient(&scan, 1.0, 7).is_err());
+    }
+
+    #[test]
     fn data_dir_prefers_env_then_full_then_sample() {
         let root = tempfile::tempdir().unwrap();
         assert!(data_dir_from(None, root.path()).is_err());
         let sample = root.path().join("data/sample/chest_xray");
         fs::create_dir_all(&sample).unwrap();
-        assert_eq!(data_dir_from(None, root.path()).unwrap().source, DataSource::Sample);
+        assert_eq!(
+            data_dir_from(None, root.path()).unwrap().source,
+            DataSource::Sample
+        );
         fs::create_dir_all(root.path().join("data/chest_xray/train")).unwrap();
-        assert_eq!(data_dir_from(None, root.path()).unwrap().source, DataSource::Full);
+        assert_eq!(
+            data_dir_from(None, root.path()).unwrap().source,
+            DataSource::Full
+        );
         let env = data_dir_from(Some(sample.clone()), root.path()).unwrap();
         assert_eq!((env.path, env.source), (sample, DataSource::Environment));
         assert!(data_dir_from(Some(root.path().join("missing")), root.path()).is_err());

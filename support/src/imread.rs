@@ -31,9 +31,7 @@ pub fn decode_gray(bytes: &[u8], path: &Path) -> Result<Array2<u8>> {
     let reader = ImageReader::new(Cursor::new(bytes))
         .with_guessed_format()
         .map_err(|e| Error::io(path, e))?;
-    let mut decoder = reader
-        .into_decoder()
-        .map_err(|e| image_error(path, e))?;
+    let mut decoder = reader.into_decoder().map_err(|e| image_error(path, e))?;
     let (width, height) = decoder.dimensions();
     check_size(path, width, height)?;
     let mut limits = Limits::default();
@@ -53,9 +51,7 @@ pub fn image_dims(path: impl AsRef<Path>) -> Result<(usize, usize)> {
     let reader = ImageReader::new(BufReader::with_capacity(16 * 1024, file))
         .with_guessed_format()
         .map_err(|e| Error::io(path, e))?;
-    let (width, height) = reader
-        .into_dimensions()
-        .map_err(|e| image_error(path, e))?;
+    let (width, height) = reader.into_dimensions().map_err(|e| image_error(path, e))?;
     check_size(path, width, height)?;
     Ok((height as usize, width as usize))
 }
@@ -119,9 +115,7 @@ fn to_gray(image: DynamicImage) -> Array2<u8> {
     let pixels: Vec<u8> = match image {
         DynamicImage::ImageLuma8(buf) => buf.into_raw(),
         DynamicImage::ImageLumaA8(buf) => buf.pixels().map(|p| p.0[0]).collect(),
-        DynamicImage::ImageLuma16(_) | DynamicImage::ImageLumaA16(_) => {
-            image.to_luma8().into_raw()
-        }
+        DynamicImage::ImageLuma16(_) | DynamicImage::ImageLumaA16(_) => image.to_luma8().into_raw(),
         other => other
             .to_rgb8()
             .pixels()
@@ -214,6 +208,9 @@ mod tests {
         std::fs::write(&bomb_path, &bomb).unwrap();
         let err = imread(&bomb_path).unwrap_err();
         assert!(matches!(err, Error::TooLarge { width: 60000, .. }), "{err}");
-        assert!(matches!(image_dims(&bomb_path), Err(Error::TooLarge { .. })));
+        assert!(matches!(
+            image_dims(&bomb_path),
+            Err(Error::TooLarge { .. })
+        ));
     }
 }

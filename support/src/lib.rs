@@ -3,7 +3,7 @@
 //! Modules follow the tutorial: [`dataset`] lists folders and classes, [`imread`] reads one
 //! image as grey pixels, [`stats`] surveys image sizes, [`resize`] shrinks images the way
 //! scikit-image does, [`generator`] and [`augment`] are a Keras-like `ImageDataGenerator`,
-//! [`plot`] draws figures that show inline in evcxr, and [`cnn`] is the dfdx model.
+//! [`prepare`] resizes whole folders, [`plot`] draws figures that show inline in evcxr, and [`cnn`] is the dfdx model.
 
 pub mod augment;
 pub mod cnn;
@@ -12,7 +12,10 @@ pub mod error;
 pub mod generator;
 pub mod imread;
 pub mod plot;
+pub mod prepare;
 pub mod resize;
 pub mod stats;
 
 pub use error::{Error, Result, Skipped};
+/// The `ndarray` version `support` uses, so notebooks need no `:dep` of their own.
+pub use ndarray;

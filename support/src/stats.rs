@@ -66,7 +66,11 @@ impl Summary {
         Ok(Summary {
             count: values.len(),
             mean: SummaryStatisticsExt::mean(&floats).expect("checked non-empty above"),
-            std: if values.len() > 1 { floats.std(1.0) } else { 0.0 },
+            std: if values.len() > 1 {
+                floats.std(1.0)
+            } else {
+                0.0
+            },
             min: *floats.min().expect("non-empty and no NaN in sizes"),
             q1: quantile(&mut ordered, 0.25),
             median: quantile(&mut ordered, 0.5),
