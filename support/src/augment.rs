@@ -28,7 +28,8 @@ pub enum FillMode {
     Constant(f32),
     /// Mirror about the edge: `abcddcba|abcd|dcbaabcd`.
     Reflect,
-    /// Repeat the image: `abcdabcd|abcd|abcdabcd`.
+    /// Repeat the image with period n: `abcdabcd|abcd|abcdabcd`, as Keras documents it (the scipy
+    /// `wrap` Keras calls overlaps the first and last pixels instead, period n - 1).
     Wrap,
 }
 
@@ -120,7 +121,7 @@ impl AugmentParams {
         non_negative("width_shift_range", self.width_shift_range)?;
         non_negative("height_shift_range", self.height_shift_range)?;
         non_negative("shear_range", self.shear_range)?;
-        if !(self.shear_range < 90.0) {
+        if self.shear_range >= 90.0 {
             return Err(Error::invalid(
                 "shear_range",
                 self.shear_range,
@@ -253,8 +254,16 @@ pub fn random_transform<R: Rng + ?Sized>(
         }
     };
     let theta = symmetric(rng, params.rotation_range);
-    let ty = shift_pixels(symmetric(rng, params.height_shift_range), params.height_shift_range, shape.0);
-    let tx = shift_pixels(symmetric(rng, params.width_shift_range), params.width_shift_range, shape.1);
+    let ty = shift_pixels(
+        symmetric(rng, params.height_shift_range),
+        params.height_shift_range,
+        shape.0,
+    );
+    let tx = shift_pixels(
+        symmetric(rng, params.width_shift_range),
+        params.width_shift_range,
+        shape.1,
+    );
     let shear = symmetric(rng, params.shear_range);
     let (lo, hi) = params.zoom_range;
     let (zx, zy) = if lo == 1.0 && hi == 1.0 {
@@ -266,13 +275,16 @@ pub fn random_transform<R: Rng + ?Sized>(
     };
     let flip_horizontal = params.horizontal_flip && rng.gen_bool(0.5);
     let flip_vertical = params.vertical_flip && rng.gen_bool(0.5);
-    let brightness = params.brightness_range.map(|(lo, hi)| {
-        if lo == hi {
-            lo
-        } else {
-            rng.gen_range(lo..=hi)
-        }
-    });
+    let brightness =
+        params.brightness_range.map(
+            |(lo, hi)| {
+                if lo == hi {
+                    lo
+                } else {
+                    rng.gen_range(lo..=hi)
+                }
+            },
+        );
     Transform {
         theta,
         tx,
@@ -352,21 +364,49 @@ pub fn affine(image: ArrayView2<f32>, matrix: &[[f64; 3]; 2], sampling: &Samplin
     let dst = out
         .as_slice_mut()
         .expect("a freshly allocated array is contiguous");
+    match sampling.order {
+        Order::Nearest => fill_rows(dst, cols, matrix, |x, y| {
+            sample_nearest(src, rows, cols, x, y, sampling.fill_mode)
+        }),
+        Order::Bilinear => fill_rows(dst, cols, matrix, |x, y| {
+            sample_bilinear(src, rows, cols, x, y, sampling.fill_mode)
+        }),
+    }
+    out
+}
+
+/// Fills each output pixel with `sample` at its input point (one sampler per call, so the
+/// choice of interpolation is made once per image, not per pixel).
+fn fill_rows(
+    dst: &mut [f32],
+    cols: usize,
+    matrix: &[[f64; 3]; 2],
+    sample: impl Fn(f64, f64) -> f32,
+) {
     let [[a, b, c], [d, e, f]] = *matrix;
     for (y, row) in dst.chunks_exact_mut(cols).enumerate() {
         let yf = y as f64;
         // Input point of the row's first pixel; each step right adds (a, d).
         let (mut sx, mut sy) = (b * yf + c, e * yf + f);
         for px in row.iter_mut() {
-            *px = match sampling.order {
-                Order::Nearest => sample_nearest(src, rows, cols, sx, sy, sampling.fill_mode),
-                Order::Bilinear => sample_bilinear(src, rows, cols, sx, sy, sampling.fill_mode),
-            };
+            *px = sample(sx, sy);
             sx += a;
             sy += d;
         }
     }
-    out
+}
+
+/// `floor` as an integer without a libm call (baseline x86-64 has no rounding instruction);
+/// saturates far outside any image, where every fill mode gives the same answer anyway.
+#[inline]
+fn floor_i64(v: f64) -> i64 {
+    let v = v.clamp(-1e15, 1e15);
+    let t = v as i64;
+    if (t as f64) > v {
+        t - 1
+    } else {
+        t
+    }
 }
 
 /// Tolerance for points that land on the image's border through rounding.
@@ -403,6 +443,7 @@ fn map_index(i: i64, n: usize, mode: FillMode) -> Option<usize> {
     Some(mapped as usize)
 }
 
+#[inline(always)]
 fn sample_nearest(src: &[f32], rows: usize, cols: usize, x: f64, y: f64, mode: FillMode) -> f32 {
     if let FillMode::Constant(cval) = mode {
         if outside(x, y, rows, cols) {
@@ -410,23 +451,23 @@ fn sample_nearest(src: &[f32], rows: usize, cols: usize, x: f64, y: f64, mode: F
         }
     }
     // Round half up, as scipy's order-0 spline.
-    let xi = (x + 0.5).floor() as i64;
-    let yi = (y + 0.5).floor() as i64;
+    let xi = floor_i64(x + 0.5);
+    let yi = floor_i64(y + 0.5);
     match (map_index(xi, cols, mode), map_index(yi, rows, mode)) {
         (Some(xi), Some(yi)) => src[yi * cols + xi],
         _ => fill_value(mode),
     }
 }
 
+#[inline(always)]
 fn sample_bilinear(src: &[f32], rows: usize, cols: usize, x: f64, y: f64, mode: FillMode) -> f32 {
     if let FillMode::Constant(cval) = mode {
         if outside(x, y, rows, cols) {
             return cval;
         }
     }
-    let (x0, y0) = (x.floor(), y.floor());
-    let (fx, fy) = ((x - x0) as f32, (y - y0) as f32);
-    let (x0, y0) = (x0 as i64, y0 as i64);
+    let (x0, y0) = (floor_i64(x), floor_i64(y));
+    let (fx, fy) = ((x - x0 as f64) as f32, (y - y0 as f64) as f32);
     let inside = x0 >= 0 && y0 >= 0 && x0 + 1 < cols as i64 && y0 + 1 < rows as i64;
     let (v00, v01, v10, v11) = if inside {
         let i = y0 as usize * cols + x0 as usize;
@@ -437,7 +478,12 @@ fn sample_bilinear(src: &[f32], rows: usize, cols: usize, x: f64, y: f64, mode: 
             // Constant fill: only reached for a neighbour just past the border with weight 0.
             _ => fill_value(mode),
         };
-        (at(x0, y0), at(x0 + 1, y0), at(x0, y0 + 1), at(x0 + 1, y0 + 1))
+        (
+            at(x0, y0),
+            at(x0 + 1, y0),
+            at(x0, y0 + 1),
+            at(x0 + 1, y0 + 1),
+        )
     };
     let top = v00 + (v01 - v00) * fx;
     let bottom = v10 + (v11 - v10) * fx;
@@ -459,7 +505,9 @@ mod tests {
     use rand::SeedableRng;
 
     fn ramp(rows: usize, cols: usize) -> Array2<f32> {
-        Array2::from_shape_fn((rows, cols), |(r, c)| ((r * cols + c) as f32) / (rows * cols) as f32)
+        Array2::from_shape_fn((rows, cols), |(r, c)| {
+            ((r * cols + c) as f32) / (rows * cols) as f32
+        })
     }
 
     fn shift(tx: f32, ty: f32) -> Transform {
@@ -479,7 +527,10 @@ mod tests {
         for _ in 0..5 {
             let t = random_transform(&params, image.dim(), &mut rng);
             assert_eq!(t, Transform::default());
-            assert_eq!(apply_transform(image.view(), &t, &Sampling::default()), image);
+            assert_eq!(
+                apply_transform(image.view(), &t, &Sampling::default()),
+                image
+            );
         }
         // Even through the sampler, the identity matrix reproduces every pixel exactly.
         let identity = [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]];
@@ -489,6 +540,106 @@ mod tests {
                 ..Sampling::default()
             };
             assert_eq!(affine(image.view(), &identity, &sampling), image);
+        }
+    }
+
+    /// Reference outputs of Keras's `apply_affine_transform` (scipy `affine_transform`) for
+    /// theta 15, tx 0.7, ty -1.2, shear 10, zx 0.9, zy 1.1 on a 5x5 image.
+    #[test]
+    fn matches_keras_affine_transform() {
+        let image =
+            Array2::from_shape_fn((5, 5), |(r, c)| ((r * 5 + c) * (1 + (r + c) % 3)) as f32);
+        let t = Transform {
+            theta: 15.0,
+            tx: 0.7,
+            ty: -1.2,
+            shear: 10.0,
+            zx: 0.9,
+            zy: 1.1,
+            ..Transform::default()
+        };
+        let keras: [(FillMode, Order, [[f32; 5]; 5]); 6] = [
+            (
+                FillMode::Nearest,
+                Order::Nearest,
+                [
+                    [6.0, 3.0, 8.0, 8.0, 8.0],
+                    [6.0, 3.0, 3.0, 8.0, 8.0],
+                    [18.0, 7.0, 16.0, 27.0, 27.0],
+                    [11.0, 24.0, 39.0, 39.0, 14.0],
+                    [15.0, 32.0, 51.0, 18.0, 38.0],
+                ],
+            ),
+            (
+                FillMode::Nearest,
+                Order::Bilinear,
+                [
+                    [5.4665, 3.2358, 7.5825, 8.0, 8.0],
+                    [4.8518, 4.2532, 5.6527, 12.9032, 17.329],
+                    [9.8217, 7.5486, 16.3863, 23.423, 20.6568],
+                    [15.6316, 17.63, 31.8648, 28.3646, 25.637],
+                    [22.0044, 30.7639, 48.7095, 26.3551, 49.7036],
+                ],
+            ),
+            (
+                FillMode::Reflect,
+                Order::Nearest,
+                [
+                    [6.0, 3.0, 8.0, 8.0, 3.0],
+                    [6.0, 3.0, 3.0, 8.0, 8.0],
+                    [18.0, 7.0, 16.0, 27.0, 27.0],
+                    [11.0, 24.0, 39.0, 39.0, 14.0],
+                    [15.0, 32.0, 51.0, 18.0, 38.0],
+                ],
+            ),
+            (
+                FillMode::Reflect,
+                Order::Bilinear,
+                [
+                    [6.8382, 5.9555, 7.5825, 8.0, 4.7242],
+                    [4.8518, 4.2532, 5.6527, 12.9032, 15.817],
+                    [9.8217, 7.5486, 16.3863, 23.423, 20.6568],
+                    [15.6316, 17.63, 31.8648, 28.3646, 25.637],
+                    [22.0044, 30.7639, 48.7095, 26.3551, 49.7036],
+                ],
+            ),
+            (
+                FillMode::Constant(0.0),
+                Order::Nearest,
+                [
+                    [0.0, 0.0, 0.0, 0.0, 0.0],
+                    [0.0, 0.0, 3.0, 0.0, 0.0],
+                    [18.0, 7.0, 16.0, 27.0, 0.0],
+                    [11.0, 24.0, 39.0, 39.0, 0.0],
+                    [15.0, 32.0, 51.0, 18.0, 38.0],
+                ],
+            ),
+            (
+                FillMode::Constant(0.0),
+                Order::Bilinear,
+                [
+                    [0.0, 0.0, 0.0, 0.0, 0.0],
+                    [0.0, 0.0, 5.6527, 0.0, 0.0],
+                    [9.8217, 7.5486, 16.3863, 23.423, 0.0],
+                    [15.6316, 17.63, 31.8648, 28.3646, 0.0],
+                    [22.0044, 30.7639, 48.7095, 26.3551, 49.7036],
+                ],
+            ),
+        ];
+        for (fill_mode, order, expected) in keras {
+            let sampling = Sampling {
+                fill_mode,
+                order,
+                max_value: 255.0,
+            };
+            let out = apply_transform(image.view(), &t, &sampling);
+            for ((r, c), &v) in out.indexed_iter() {
+                assert!(
+                    (v - expected[r][c]).abs() < 1e-3,
+                    "{fill_mode:?} {order:?} at ({r}, {c}): {v} vs Keras {}",
+                    expected[r][c]
+                );
+            }
         }
     }
 
@@ -550,7 +701,11 @@ mod tests {
                     max_value: 255.0,
                 };
                 let out = apply_transform(image.view(), &shift(2.0, 0.0), &sampling);
-                assert_eq!(out.row(0).to_vec(), expected.to_vec(), "{fill_mode:?} {order:?}");
+                assert_eq!(
+                    out.row(0).to_vec(),
+                    expected.to_vec(),
+                    "{fill_mode:?} {order:?}"
+                );
             }
         }
         // The other way, and along rows.
@@ -623,12 +778,20 @@ mod tests {
         for _ in 0..50 {
             let t = random_transform(&params, image.dim(), &mut rng);
             assert!(t.theta.abs() <= 20.0 && t.shear.abs() <= 10.0);
-            assert!(t.tx.abs() <= 1.1 + 1e-5 && t.ty.abs() <= 1.3 + 1e-5, "{t:?}");
+            assert!(
+                t.tx.abs() <= 1.1 + 1e-5 && t.ty.abs() <= 1.3 + 1e-5,
+                "{t:?}"
+            );
             assert!((0.9..=1.1).contains(&t.zx) && (0.9..=1.1).contains(&t.zy));
             let b = t.brightness.unwrap();
             assert!((0.5..=1.5).contains(&b));
             flips += usize::from(t.flip_horizontal);
-            for fill_mode in [FillMode::Nearest, FillMode::Constant(0.0), FillMode::Reflect, FillMode::Wrap] {
+            for fill_mode in [
+                FillMode::Nearest,
+                FillMode::Constant(0.0),
+                FillMode::Reflect,
+                FillMode::Wrap,
+            ] {
                 let sampling = Sampling {
                     fill_mode,
                     order: Order::Bilinear,
@@ -636,7 +799,10 @@ mod tests {
                 };
                 let out = apply_transform(image.view(), &t, &sampling);
                 assert_eq!(out.dim(), image.dim());
-                assert!(out.iter().all(|&v| (0.0..=1.0).contains(&v)), "{fill_mode:?}");
+                assert!(
+                    out.iter().all(|&v| (0.0..=1.0).contains(&v)),
+                    "{fill_mode:?}"
+                );
                 changed += usize::from(out != image);
             }
         }

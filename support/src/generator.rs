@@ -33,6 +33,13 @@
 //! cannot be read or decoded is skipped: its batch is one image shorter, the file is listed in
 //! [`DirectoryIterator::skipped`] once, and one summary line per epoch goes to stderr. With
 //! `strict` the first such file is an error instead ([`DirectoryIterator::try_next_batch`]).
+//! Files whose header does not parse are dropped when the iterator is made (so `samples` counts
+//! only files that look like images); files that fail later, while decoding, keep their place in
+//! `samples` and shorten their batch every epoch.
+//!
+//! The pipeline per image follows Keras's `load_img` + `apply_transform` + `standardize`: decode
+//! to grey (PIL's `L`), resize to `target_size` ([`crate::resize::resize_with`], PIL's filters),
+//! augment in 0..255 ([`crate::augment`]), then multiply by `rescale`.
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -51,6 +58,7 @@ use crate::augment::{self, AugmentParams, FillMode, Order, Sampling, Transform};
 use crate::dataset;
 use crate::error::{skipped_summary, Error, Result, Skipped};
 use crate::imread;
+pub use crate::resize::Interpolation;
 
 /// Keras's settings for random augmentation and rescaling; build one with
 /// [`ImageDataGenerator::builder`], then read batches with [`flow_from_directory`](Self::flow_from_directory).
@@ -178,7 +186,11 @@ impl ImageDataGeneratorBuilder {
         }
         let v = generator.validation_split;
         if !(v.is_finite() && (0.0..1.0).contains(&v)) {
-            return Err(Error::invalid("validation_split", v, "a fraction in [0, 1)"));
+            return Err(Error::invalid(
+                "validation_split",
+                v,
+                "a fraction in [0, 1)",
+            ));
         }
         if let FillMode::Constant(cval) = generator.sampling.fill_mode {
             if !cval.is_finite() {
@@ -420,8 +432,27 @@ impl ImageDataGenerator {
     }
 
     /// Draws a random transform for an image of `shape` (Keras's `get_random_transform`).
-    pub fn random_transform<R: Rng + ?Sized>(&self, shape: (usize, usize), rng: &mut R) -> Transform {
+    pub fn random_transform<R: Rng + ?Sized>(
+        &self,
+        shape: (usize, usize),
+        rng: &mut R,
+    ) -> Transform {
         augment::random_transform(&self.augment, shape, rng)
+    }
+
+    /// `n` random versions of one grey image as a training batch would hold them (augmented,
+    /// then rescaled), drawn from `seed`: for looking at what the augmentation does.
+    pub fn augment_examples(&self, image: ArrayView2<u8>, n: usize, seed: u64) -> Vec<Array2<f32>> {
+        let mut rng = StdRng::seed_from_u64(seed);
+        let pixels = image.mapv(f32::from);
+        (0..n)
+            .map(|_| {
+                let transform = self.random_transform(pixels.dim(), &mut rng);
+                let mut out = self.apply_transform(pixels.view(), &transform);
+                self.standardize(&mut out);
+                out
+            })
+            .collect()
     }
 
     /// Applies a transform with this generator's fill mode and interpolation (pixels in 0..255).
@@ -445,7 +476,8 @@ impl ImageDataGenerator {
         options: FlowOptions,
     ) -> Result<DirectoryIterator> {
         let directory = directory.as_ref();
-        let scan = dataset::scan_classes(directory, options.classes.as_deref(), options.follow_links)?;
+        let scan =
+            dataset::scan_classes(directory, options.classes.as_deref(), options.follow_links)?;
         let relative: Vec<PathBuf> = scan
             .files
             .iter()
@@ -474,7 +506,10 @@ impl ImageDataGenerator {
             return Err(Error::invalid(
                 "labels",
                 bad,
-                format!("a class index below {} (the number of class names)", class_names.len()),
+                format!(
+                    "a class index below {} (the number of class names)",
+                    class_names.len()
+                ),
             ));
         }
         let names = files.clone();
@@ -497,7 +532,12 @@ impl ImageDataGenerator {
                 "a generator built with validation_split > 0",
             ));
         }
-        let keep = subset_indices(&labels, class_names.len(), self.validation_split, options.subset);
+        let keep = subset_indices(
+            &labels,
+            class_names.len(),
+            self.validation_split,
+            options.subset,
+        );
         // A cheap header check drops files that are not images before any batch is built.
         let checks: Vec<Option<Error>> = keep
             .par_iter()
@@ -679,7 +719,7 @@ impl Source {
         if image.dim() == self.target {
             return Ok(image);
         }
-        Ok(resize_gray(image.view(), self.target, self.interpolation))
+        crate::resize::resize_with(image.view(), self.target, self.interpolation)
     }
 
     /// Writes file `i`'s image, augmented and rescaled, into `out` (height x width values).
@@ -766,78 +806,6 @@ impl Source {
             skipped,
         }
     }
-}
-
-/// How images are resized to the target size (Keras's `interpolation`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Interpolation {
-    /// PIL's `NEAREST` (Keras's default): each output pixel takes the input pixel under its centre.
-    Nearest,
-    /// PIL's `BILINEAR`: a triangle filter widened by the shrink factor (antialiased).
-    Bilinear,
-}
-
-/// Resizes grey pixels to `(height, width)` as PIL's `Image.resize` does.
-// The crate's `resize` module is being written alongside; this private copy serves until then.
-fn resize_gray(image: ArrayView2<u8>, target: (usize, usize), interpolation: Interpolation) -> Array2<u8> {
-    let (rows, cols) = image.dim();
-    let (h, w) = target;
-    match interpolation {
-        Interpolation::Nearest => {
-            // PIL: source index = floor((i + 0.5) * in / out).
-            let pick = |i: usize, n_in: usize, n_out: usize| ((2 * i + 1) * n_in / (2 * n_out)).min(n_in - 1);
-            let col_src: Vec<usize> = (0..w).map(|c| pick(c, cols, w)).collect();
-            Array2::from_shape_fn((h, w), |(r, c)| image[[pick(r, rows, h), col_src[c]]])
-        }
-        Interpolation::Bilinear => {
-            let across = triangle_weights(cols, w);
-            let down = triangle_weights(rows, h);
-            let mut tmp = Array2::<f32>::zeros((rows, w));
-            for r in 0..rows {
-                for (c, (start, weights)) in across.iter().enumerate() {
-                    tmp[[r, c]] = weights
-                        .iter()
-                        .enumerate()
-                        .map(|(k, wt)| wt * f32::from(image[[r, start + k]]))
-                        .sum();
-                }
-            }
-            let mut out = Array2::<u8>::zeros((h, w));
-            for (r, (start, weights)) in down.iter().enumerate() {
-                for c in 0..w {
-                    let v: f32 = weights
-                        .iter()
-                        .enumerate()
-                        .map(|(k, wt)| wt * tmp[[start + k, c]])
-                        .sum();
-                    out[[r, c]] = v.round().clamp(0.0, 255.0) as u8;
-                }
-            }
-            out
-        }
-    }
-}
-
-/// PIL's bilinear taps for resizing `n_in` samples to `n_out`: first index and normalised weights.
-fn triangle_weights(n_in: usize, n_out: usize) -> Vec<(usize, Vec<f32>)> {
-    let scale = n_in as f64 / n_out as f64;
-    let filter_scale = scale.max(1.0);
-    let support = filter_scale;
-    (0..n_out)
-        .map(|i| {
-            let centre = (i as f64 + 0.5) * scale;
-            let lo = ((centre - support + 0.5).floor().max(0.0)) as usize;
-            let hi = ((centre + support + 0.5).floor() as usize).min(n_in);
-            let mut weights: Vec<f64> = (lo..hi)
-                .map(|j| (1.0 - ((j as f64 - centre + 0.5) / filter_scale).abs()).max(0.0))
-                .collect();
-            let total: f64 = weights.iter().sum();
-            if total > 0.0 {
-                weights.iter_mut().for_each(|w| *w /= total);
-            }
-            (lo, weights.into_iter().map(|w| w as f32).collect())
-        })
-        .collect()
 }
 
 /// SplitMix64's finaliser: spreads the bits of `z`.
@@ -956,6 +924,11 @@ impl DirectoryIterator {
         &self.class_names
     }
 
+    /// Number of classes (Keras's `num_classes`).
+    pub fn num_classes(&self) -> usize {
+        self.class_names.len()
+    }
+
     /// Each sample's path: relative to the directory (e.g. `NORMAL/a.jpeg`), or as given to
     /// `flow_from_files` (Keras's `filenames`).
     pub fn filenames(&self) -> &[PathBuf] {
@@ -1031,6 +1004,15 @@ impl DirectoryIterator {
             self.epoch += 1;
             self.epoch_skip_start = self.skipped.len();
         }
+    }
+
+    /// Moves to the start of epoch `epoch` (0-based), e.g. to resume training where a checkpoint
+    /// left off: the order and augmentation then match an uninterrupted run.
+    pub fn seek_epoch(&mut self, epoch: u64) {
+        self.worker = None;
+        self.batch_index = 0;
+        self.epoch = epoch;
+        self.epoch_skip_start = self.skipped.len();
     }
 
     /// The next non-empty batch, or an error with `strict` (and `Ok(None)` only when there is
@@ -1111,7 +1093,10 @@ impl DirectoryIterator {
                 .and_then(|w| w.rx.as_ref())
                 .and_then(|rx| rx.recv().ok());
             if let Some(built) = received {
-                debug_assert_eq!((built.epoch, built.batch_index), (self.epoch, self.batch_index));
+                debug_assert_eq!(
+                    (built.epoch, built.batch_index),
+                    (self.epoch, self.batch_index)
+                );
                 return built;
             }
             // The thread could not start or has stopped: build batches here from now on.
@@ -1161,5 +1146,91 @@ impl Iterator for Epoch<'_> {
             }
         }
         None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn augment_examples_are_seeded_rescaled_and_varied() {
+        let image = Array2::from_shape_fn((12, 10), |(r, c)| (r * 20 + c) as u8);
+        let plain = ImageDataGenerator::builder().rescale(0.5).build().unwrap();
+        let same = plain.augment_examples(image.view(), 2, 1);
+        assert_eq!(same[0], image.mapv(|v| f32::from(v) * 0.5));
+        let rotating = ImageDataGenerator::builder()
+            .rotation_range(30.0)
+            .build()
+            .unwrap();
+        let a = rotating.augment_examples(image.view(), 3, 9);
+        assert_eq!(a, rotating.augment_examples(image.view(), 3, 9));
+        assert_ne!(a[0], a[1]);
+        assert!(a.iter().all(|x| x.dim() == (12, 10)));
+    }
+
+    fn write_images(dir: &Path, count: usize) -> Vec<PathBuf> {
+        (0..count)
+            .map(|i| {
+                let path = dir.join(format!("{i}.png"));
+                image::GrayImage::from_pixel(6, 4, image::Luma([i as u8]))
+                    .save(&path)
+                    .unwrap();
+                path
+            })
+            .collect()
+    }
+
+    #[test]
+    fn subsets_take_keras_fractions_per_class() {
+        let labels = [0, 0, 0, 0, 0, 1, 1, 1, 0, 0];
+        // Class 0 has 7 files (indices 0-4, 8, 9), class 1 has 3 (5-7); split 0.3.
+        let val = subset_indices(&labels, 2, 0.3, Some(Subset::Validation));
+        let train = subset_indices(&labels, 2, 0.3, Some(Subset::Training));
+        // int(0.3 * 7) = 2, int(0.3 * 3) = 0.
+        assert_eq!(val, vec![0, 1]);
+        assert_eq!(train, vec![2, 3, 4, 5, 6, 7, 8, 9]);
+        assert_eq!(subset_indices(&labels, 2, 0.3, None).len(), 10);
+    }
+
+    #[test]
+    fn iterators_can_move_to_another_thread() {
+        fn assert_send<T: Send>() {}
+        assert_send::<DirectoryIterator>();
+        assert_send::<Batch>();
+    }
+
+    #[test]
+    fn seeds_mix_every_input() {
+        let base = mix(1, 2, 3);
+        assert_ne!(base, mix(2, 2, 3));
+        assert_ne!(base, mix(1, 3, 3));
+        assert_ne!(base, mix(1, 2, 4));
+        assert_eq!(base, mix(1, 2, 3));
+    }
+
+    #[test]
+    fn dropping_mid_epoch_stops_the_thread() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = write_images(dir.path(), 20);
+        let labels = vec![0; 20];
+        let options = FlowOptions::default()
+            .target_size(4, 6)
+            .batch_size(2)
+            .prefetch(3)
+            .verbose(false);
+        let mut it = ImageDataGenerator::default()
+            .flow_from_files(files, labels, vec!["a".into()], options)
+            .unwrap();
+        let first = it.next().unwrap();
+        assert_eq!(first.len(), 2);
+        let source = Arc::downgrade(&it.source);
+        // The worker holds the source while it runs (blocked on a full channel by now).
+        assert!(Arc::strong_count(&it.source) >= 2);
+        drop(it);
+        assert!(
+            source.upgrade().is_none(),
+            "the worker thread has ended and let go"
+        );
     }
 }

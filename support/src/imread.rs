@@ -137,6 +137,18 @@ mod tests {
         out.into_inner()
     }
 
+    /// CRC-32 as PNG defines it (polynomial 0xEDB88320, reflected).
+    fn crc32(bytes: &[u8]) -> u32 {
+        let mut crc = 0xFFFF_FFFFu32;
+        for &b in bytes {
+            crc ^= u32::from(b);
+            for _ in 0..8 {
+                crc = if crc & 1 == 1 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
+            }
+        }
+        !crc
+    }
+
     #[test]
     fn rgb_becomes_pil_luma() {
         let mut rgb = ImageBuffer::<Rgb<u8>, _>::new(3, 2);
@@ -147,11 +159,11 @@ mod tests {
         let bytes = encode(DynamicImage::ImageRgb8(rgb), image::ImageFormat::Png);
         let grey = decode_gray(&bytes, Path::new("t.png")).unwrap();
         assert_eq!(grey.dim(), (2, 3));
-        // PIL: 255*0.299 = 76.2, 255*0.587 = 149.7, 255*0.114 = 29.1, 10/20/30 -> 17.15
+        // PIL: 255*0.299 = 76.2, 255*0.587 = 149.7, 255*0.114 = 29.1, 10/20/30 -> 18.15
         assert_eq!(grey[[0, 0]], 76);
         assert_eq!(grey[[0, 1]], 150);
         assert_eq!(grey[[0, 2]], 29);
-        assert_eq!(grey[[1, 0]], 17);
+        assert_eq!(grey[[1, 0]], 18);
         assert_eq!(grey[[1, 2]], 0);
     }
 
@@ -204,6 +216,9 @@ mod tests {
         );
         bomb[16..20].copy_from_slice(&60000u32.to_be_bytes());
         bomb[20..24].copy_from_slice(&60000u32.to_be_bytes());
+        // The IHDR chunk's CRC covers its type and data (bytes 12..29); fix it so only the size is wrong.
+        let crc = crc32(&bomb[12..29]);
+        bomb[29..33].copy_from_slice(&crc.to_be_bytes());
         let bomb_path = dir.path().join("bomb.png");
         std::fs::write(&bomb_path, &bomb).unwrap();
         let err = imread(&bomb_path).unwrap_err();

@@ -65,7 +65,7 @@ impl Summary {
         };
         Ok(Summary {
             count: values.len(),
-            mean: SummaryStatisticsExt::mean(&floats).expect("checked non-empty above"),
+            mean: SummaryStatisticsExt::mean(&*floats).expect("checked non-empty above"),
             std: if values.len() > 1 {
                 floats.std(1.0)
             } else {
