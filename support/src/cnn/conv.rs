@@ -59,7 +59,12 @@ pub struct ConvGeometry {
     pub out_w: usize,
 }
 
-fn out_size(input: usize, kernel: usize, stride: usize, padding: Padding) -> Option<(usize, usize)> {
+fn out_size(
+    input: usize,
+    kernel: usize,
+    stride: usize,
+    padding: Padding,
+) -> Option<(usize, usize)> {
     match padding {
         Padding::Valid => (input >= kernel).then(|| ((input - kernel) / stride + 1, 0)),
         Padding::Same => {
@@ -75,7 +80,11 @@ impl ConvGeometry {
     pub fn new(in_h: usize, in_w: usize, in_c: usize, spec: &ConvSpec) -> Result<Self> {
         let (kh, kw) = spec.kernel;
         if kh == 0 || kw == 0 {
-            return Err(Error::invalid("kernel", format!("{kh}x{kw}"), "at least 1x1"));
+            return Err(Error::invalid(
+                "kernel",
+                format!("{kh}x{kw}"),
+                "at least 1x1",
+            ));
         }
         if spec.filters == 0 {
             return Err(Error::invalid("filters", 0, "at least 1"));
@@ -97,8 +106,10 @@ impl ConvGeometry {
                 format!("at least the {kh}x{kw} kernel with padding 'valid'"),
             )
         };
-        let (out_h, pad_top) = out_size(in_h, kh, spec.stride, spec.padding).ok_or_else(too_small)?;
-        let (out_w, pad_left) = out_size(in_w, kw, spec.stride, spec.padding).ok_or_else(too_small)?;
+        let (out_h, pad_top) =
+            out_size(in_h, kh, spec.stride, spec.padding).ok_or_else(too_small)?;
+        let (out_w, pad_left) =
+            out_size(in_w, kw, spec.stride, spec.padding).ok_or_else(too_small)?;
         Ok(ConvGeometry {
             in_h,
             in_w,
@@ -154,7 +165,11 @@ thread_local! {
 }
 
 /// Runs `f` with two per-thread scratch buffers of at least `a` and `b` floats (contents undefined).
-pub(crate) fn with_scratch<R>(a: usize, b: usize, f: impl FnOnce(&mut [f32], &mut [f32]) -> R) -> R {
+pub(crate) fn with_scratch<R>(
+    a: usize,
+    b: usize,
+    f: impl FnOnce(&mut [f32], &mut [f32]) -> R,
+) -> R {
     SCRATCH.with(|cell| match cell.try_borrow_mut() {
         Ok(mut bufs) => {
             let [s1, s2] = &mut *bufs;
@@ -172,7 +187,14 @@ pub(crate) fn with_scratch<R>(a: usize, b: usize, f: impl FnOnce(&mut [f32], &mu
 }
 
 /// Writes the im2col rows of output rows `r0..r1`, columns `0..ncols`, of one image into `out`.
-pub(crate) fn im2col(x: &[f32], g: &ConvGeometry, r0: usize, r1: usize, ncols: usize, out: &mut [f32]) {
+pub(crate) fn im2col(
+    x: &[f32],
+    g: &ConvGeometry,
+    r0: usize,
+    r1: usize,
+    ncols: usize,
+    out: &mut [f32],
+) {
     let (c, kw, s) = (g.in_c, g.kernel_w, g.stride);
     let k = g.patch_len();
     let seg = kw * c;
@@ -208,7 +230,14 @@ pub(crate) fn im2col(x: &[f32], g: &ConvGeometry, r0: usize, r1: usize, ncols: u
 }
 
 /// The adjoint of [`im2col`]: adds the patch rows in `cols` back onto the image gradient `dx`.
-pub(crate) fn col2im(cols: &[f32], g: &ConvGeometry, r0: usize, r1: usize, ncols: usize, dx: &mut [f32]) {
+pub(crate) fn col2im(
+    cols: &[f32],
+    g: &ConvGeometry,
+    r0: usize,
+    r1: usize,
+    ncols: usize,
+    dx: &mut [f32],
+) {
     let (c, kw, s) = (g.in_c, g.kernel_w, g.stride);
     let k = g.patch_len();
     let seg = kw * c;
@@ -351,43 +380,67 @@ pub(crate) fn conv_forward(x: &[f32], w: &[f32], b: &[f32], g: &ConvGeometry) ->
 /// Gradients of a convolution batch: `(dw, db, dx)`, `dx` only when `need_dx`.
 pub(crate) type ConvGrads = (Vec<f32>, Vec<f32>, Option<Vec<f32>>);
 
-/// Runs `per_image(i, dw, db, dx_i)` over all images in parallel and sums the weight gradients.
-pub(crate) fn backward_batch<F>(n: usize, g: &ConvGeometry, need_dx: bool, per_image: F) -> ConvGrads
+/// Images are split into this many fixed groups for the backward pass; the groups' weight
+/// gradients are summed in group order, so results do not depend on thread scheduling.
+const GRAD_GROUPS: usize = 8;
+
+/// Runs `per_image(i, dw, db, dx_i)` over all images in parallel and sums the weight gradients
+/// (deterministically: fixed image groups, summed in order).
+pub(crate) fn backward_batch<F>(
+    n: usize,
+    g: &ConvGeometry,
+    need_dx: bool,
+    per_image: F,
+) -> ConvGrads
 where
     F: Fn(usize, &mut [f32], &mut [f32], Option<&mut [f32]>) + Sync,
 {
-    let (kl, o) = (g.kernel_len(), g.filters);
-    let zero = || (vec![0.0f32; kl], vec![0.0f32; o]);
-    let sum = |mut a: (Vec<f32>, Vec<f32>), b: (Vec<f32>, Vec<f32>)| {
-        add_into(&mut a.0, &b.0);
-        add_into(&mut a.1, &b.1);
-        a
+    let (kl, o, il) = (g.kernel_len(), g.filters, g.in_len());
+    let per = n.div_ceil(GRAD_GROUPS).max(1);
+    let groups = n.div_ceil(per);
+    let run = |grp: usize, mut dx: Option<&mut [f32]>| {
+        let (mut dw, mut db) = (vec![0.0f32; kl], vec![0.0f32; o]);
+        for i in grp * per..((grp + 1) * per).min(n) {
+            let dxi = dx
+                .as_deref_mut()
+                .map(|d| &mut d[(i - grp * per) * il..][..il]);
+            per_image(i, &mut dw, &mut db, dxi);
+        }
+        (dw, db)
     };
-    if need_dx {
-        let mut dx = vec![0.0f32; n * g.in_len()];
-        let (dw, db) = dx
-            .par_chunks_mut(g.in_len())
+    let (partials, dx): (Vec<(Vec<f32>, Vec<f32>)>, _) = if need_dx {
+        let mut dx = vec![0.0f32; n * il];
+        let p = dx
+            .par_chunks_mut(per * il)
             .enumerate()
-            .fold(zero, |mut acc, (i, dxi)| {
-                per_image(i, &mut acc.0, &mut acc.1, Some(dxi));
-                acc
-            })
-            .reduce(zero, sum);
-        (dw, db, Some(dx))
+            .map(|(grp, d)| run(grp, Some(d)))
+            .collect();
+        (p, Some(dx))
     } else {
-        let (dw, db) = (0..n)
-            .into_par_iter()
-            .fold(zero, |mut acc, i| {
-                per_image(i, &mut acc.0, &mut acc.1, None);
-                acc
-            })
-            .reduce(zero, sum);
-        (dw, db, None)
+        (
+            (0..groups)
+                .into_par_iter()
+                .map(|grp| run(grp, None))
+                .collect(),
+            None,
+        )
+    };
+    let (mut dw, mut db) = (vec![0.0f32; kl], vec![0.0f32; o]);
+    for (pw, pb) in &partials {
+        add_into(&mut dw, pw);
+        add_into(&mut db, pb);
     }
+    (dw, db, dx)
 }
 
 /// Backward pass of a convolution batch given the output gradient `dout`.
-pub(crate) fn conv_backward(x: &[f32], w: &[f32], g: &ConvGeometry, dout: &[f32], need_dx: bool) -> ConvGrads {
+pub(crate) fn conv_backward(
+    x: &[f32],
+    w: &[f32],
+    g: &ConvGeometry,
+    dout: &[f32],
+    need_dx: bool,
+) -> ConvGrads {
     let n = x.len() / g.in_len();
     backward_batch(n, g, need_dx, |i, dw, db, dx| {
         let xi = &x[i * g.in_len()..(i + 1) * g.in_len()];
@@ -413,7 +466,11 @@ pub(crate) fn check_params(g: &ConvGeometry, kernel_len: usize, bias_len: usize)
         ));
     }
     if bias_len != g.filters {
-        return Err(Error::invalid("conv bias", format!("{bias_len} values"), format!("{} (one per filter)", g.filters)));
+        return Err(Error::invalid(
+            "conv bias",
+            format!("{bias_len} values"),
+            format!("{} (one per filter)", g.filters),
+        ));
     }
     Ok(())
 }
@@ -438,7 +495,11 @@ where
 {
     let (n, h, w, c) = *x.shape();
     let g = ConvGeometry::new(h, w, c, spec)?;
-    check_params(&g, kernel.shape().num_elements(), bias.shape().num_elements())?;
+    check_params(
+        &g,
+        kernel.shape().num_elements(),
+        bias.shape().num_elements(),
+    )?;
     let dev = x.device().clone();
     let (x, tx) = x.split_tape();
     let (kernel, tk) = kernel.split_tape();
@@ -491,8 +552,15 @@ pub struct Conv2D<
     pub bias: Tensor<Rank1<O>, E, D>,
 }
 
-impl<const I: usize, const O: usize, const K: usize, const S: usize, const SAME: bool, E: Dtype, D: Storage<E>>
-    Conv2D<I, O, K, S, SAME, E, D>
+impl<
+        const I: usize,
+        const O: usize,
+        const K: usize,
+        const S: usize,
+        const SAME: bool,
+        E: Dtype,
+        D: Storage<E>,
+    > Conv2D<I, O, K, S, SAME, E, D>
 {
     /// The layer's convolution settings.
     pub fn spec() -> ConvSpec {
@@ -505,12 +573,20 @@ impl<const I: usize, const O: usize, const K: usize, const S: usize, const SAME:
     }
 }
 
-impl<const I: usize, const O: usize, const K: usize, const S: usize, const SAME: bool, D: Device<f32>>
-    TensorCollection<f32, D> for Conv2D<I, O, K, S, SAME, f32, D>
+impl<
+        const I: usize,
+        const O: usize,
+        const K: usize,
+        const S: usize,
+        const SAME: bool,
+        D: Device<f32>,
+    > TensorCollection<f32, D> for Conv2D<I, O, K, S, SAME, f32, D>
 {
     type To<E2: Dtype, D2: Device<E2>> = Conv2D<I, O, K, S, SAME, E2, D2>;
 
-    fn iter_tensors<V: ModuleVisitor<Self, f32, D>>(visitor: &mut V) -> std::result::Result<Option<Self::To<V::E2, V::D2>>, V::Err> {
+    fn iter_tensors<V: ModuleVisitor<Self, f32, D>>(
+        visitor: &mut V,
+    ) -> std::result::Result<Option<Self::To<V::E2, V::D2>>, V::Err> {
         visitor.visit_fields(
             (
                 Self::tensor(
@@ -522,15 +598,20 @@ impl<const I: usize, const O: usize, const K: usize, const S: usize, const SAME:
                         t.try_fill_with_distr(Uniform::new(-limit, limit))
                     }),
                 ),
-                Self::tensor("bias", |s| &s.bias, |s| &mut s.bias, TensorOptions::reset_to_zeros()),
+                Self::tensor(
+                    "bias",
+                    |s| &s.bias,
+                    |s| &mut s.bias,
+                    TensorOptions::reset_to_zeros(),
+                ),
             ),
             |(kernel, bias)| Conv2D { kernel, bias },
         )
     }
 }
 
-impl<const I: usize, const O: usize, const K: usize, const S: usize, const SAME: bool, E, D> BuildOnDevice<D, E>
-    for Conv2D<I, O, K, S, SAME, E, D>
+impl<const I: usize, const O: usize, const K: usize, const S: usize, const SAME: bool, E, D>
+    BuildOnDevice<D, E> for Conv2D<I, O, K, S, SAME, E, D>
 where
     E: Dtype,
     D: Device<E>,
@@ -539,13 +620,20 @@ where
     type Built = Self;
 }
 
-impl<const I: usize, const O: usize, const K: usize, const S: usize, const SAME: bool, E: Dtype, D: Storage<E>>
-    NonMutableModule for Conv2D<I, O, K, S, SAME, E, D>
+impl<
+        const I: usize,
+        const O: usize,
+        const K: usize,
+        const S: usize,
+        const SAME: bool,
+        E: Dtype,
+        D: Storage<E>,
+    > NonMutableModule for Conv2D<I, O, K, S, SAME, E, D>
 {
 }
 
-impl<const I: usize, const O: usize, const K: usize, const S: usize, const SAME: bool, T> Module<Tensor<Nhwc, f32, Cpu, T>>
-    for Conv2D<I, O, K, S, SAME>
+impl<const I: usize, const O: usize, const K: usize, const S: usize, const SAME: bool, T>
+    Module<Tensor<Nhwc, f32, Cpu, T>> for Conv2D<I, O, K, S, SAME>
 where
     T: Tape<f32, Cpu>,
 {
@@ -554,9 +642,18 @@ where
 
     /// Convolves; a shape that does not fit the layer is reported as `CpuError::WrongNumElements`
     /// (dfdx's module error type has no richer variant).
-    fn try_forward(&self, x: Tensor<Nhwc, f32, Cpu, T>) -> std::result::Result<Self::Output, CpuError> {
-        conv2d(x, self.kernel.retaped::<T>(), self.bias.retaped::<T>(), &Self::spec(), true)
-            .map_err(|_| CpuError::WrongNumElements)
+    fn try_forward(
+        &self,
+        x: Tensor<Nhwc, f32, Cpu, T>,
+    ) -> std::result::Result<Self::Output, CpuError> {
+        conv2d(
+            x,
+            self.kernel.retaped::<T>(),
+            self.bias.retaped::<T>(),
+            &Self::spec(),
+            true,
+        )
+        .map_err(|_| CpuError::WrongNumElements)
     }
 }
 
@@ -577,12 +674,19 @@ mod tests {
                             for kj in 0..g.kernel_w {
                                 let ir = (r * g.stride + ki) as isize - g.pad_top as isize;
                                 let ic = (cc * g.stride + kj) as isize - g.pad_left as isize;
-                                if ir < 0 || ic < 0 || ir >= g.in_h as isize || ic >= g.in_w as isize {
+                                if ir < 0
+                                    || ic < 0
+                                    || ir >= g.in_h as isize
+                                    || ic >= g.in_w as isize
+                                {
                                     continue;
                                 }
                                 for ch in 0..g.in_c {
-                                    let xv = x[i * g.in_len() + (ir as usize * g.in_w + ic as usize) * g.in_c + ch];
-                                    let wv = w[((ki * g.kernel_w + kj) * g.in_c + ch) * g.filters + f];
+                                    let xv = x[i * g.in_len()
+                                        + (ir as usize * g.in_w + ic as usize) * g.in_c
+                                        + ch];
+                                    let wv =
+                                        w[((ki * g.kernel_w + kj) * g.in_c + ch) * g.filters + f];
                                     acc += (xv * wv) as f64;
                                 }
                             }
@@ -663,15 +767,32 @@ mod tests {
             (2, 6, 5, 2, spec((3, 3), 3, 1, Padding::Valid)),
             (1, 7, 6, 2, spec((3, 2), 2, 2, Padding::Same)),
         ] {
-            finite_diff_check(n, h, w, c, 3, |x, k, b| conv2d(x, k, b, &sp, true).unwrap(), sp.kernel.0 * sp.kernel.1 * c * sp.filters, sp.filters, 1e-2);
+            finite_diff_check(
+                n,
+                h,
+                w,
+                c,
+                3,
+                |x, k, b| conv2d(x, k, b, &sp, true).unwrap(),
+                sp.kernel.0 * sp.kernel.1 * c * sp.filters,
+                sp.filters,
+                1e-2,
+            );
         }
     }
 
     #[test]
     fn layer_works_in_a_dfdx_tuple_and_trains() {
         use crate::cnn::{Flatten, MaxPool2D};
+        use dfdx::optim::{Adam, AdamConfig};
         let dev = Cpu::seed_from_u64(3);
-        type Net = (Conv2D<1, 4, 3>, ReLU, MaxPool2D<2, 2>, Conv2D<4, 2, 3, 1, true>, Flatten);
+        type Net = (
+            Conv2D<1, 4, 3>,
+            ReLU,
+            MaxPool2D<2, 2>,
+            Conv2D<4, 2, 3, 1, true>,
+            Flatten,
+        );
         let mut net: Net = (
             dev.build_module::<Conv2D<1, 4, 3>, f32>(),
             ReLU,
@@ -681,7 +802,13 @@ mod tests {
         );
         let x = dev.tensor_from_vec(rand_vec(2 * 8 * 8, 1), (2usize, 8usize, 8usize, 1usize));
         let target = dev.tensor_from_vec(vec![0.5f32; 2 * 3 * 3 * 2], (2usize, 18usize));
-        let mut opt = Adam::new(&net, AdamConfig { lr: 0.01, ..Default::default() });
+        let mut opt = Adam::new(
+            &net,
+            AdamConfig {
+                lr: 0.01,
+                ..Default::default()
+            },
+        );
         let mut grads = net.alloc_grads();
         let mut losses = vec![];
         for _ in 0..30 {
@@ -693,6 +820,11 @@ mod tests {
             opt.update(&mut net, &grads).unwrap();
             net.zero_grads(&mut grads);
         }
-        assert!(losses[29] < 0.5 * losses[0], "loss {} -> {}", losses[0], losses[29]);
+        assert!(
+            losses[29] < 0.5 * losses[0],
+            "loss {} -> {}",
+            losses[0],
+            losses[29]
+        );
     }
 }

@@ -8,7 +8,9 @@
 use dfdx::prelude::*;
 use rayon::prelude::*;
 
-use super::conv::{backward_band, backward_batch, check_params, im2col, with_scratch, ConvGeometry, ConvSpec};
+use super::conv::{
+    backward_band, backward_batch, check_params, im2col, with_scratch, ConvGeometry, ConvSpec,
+};
 use super::matmul::{matmul, MatRef};
 use super::pool::PoolSpec;
 use super::tensor_io::{add_into, grad_mut, read_tensor, Nhwc};
@@ -35,10 +37,15 @@ impl FusedGeometry {
     pub fn new(conv: ConvGeometry, pool: PoolSpec) -> Result<Self> {
         let (ph, pw) = pool.output_size(conv.out_h, conv.out_w)?;
         if pool.size.0 * pool.size.1 >= DEAD as usize {
-            return Err(Error::invalid("pool", format!("{:?}", pool.size), "fewer than 65535 values per window"));
+            return Err(Error::invalid(
+                "pool",
+                format!("{:?}", pool.size),
+                "fewer than 65535 values per window",
+            ));
         }
         let cw = (pw - 1) * pool.stride + pool.size.1;
-        let rows = (super::conv::PATCH_BUDGET / (cw * conv.patch_len().max(conv.filters))).max(pool.size.0);
+        let rows = (super::conv::PATCH_BUDGET / (cw * conv.patch_len().max(conv.filters)))
+            .max(pool.size.0);
         let band = ((rows - pool.size.0) / pool.stride + 1).clamp(1, ph);
         Ok(FusedGeometry {
             conv,
@@ -56,25 +63,30 @@ impl FusedGeometry {
 
     /// Convolution rows `r0..r1` that pooled rows `a..b` read.
     fn conv_rows(&self, a: usize, b: usize) -> (usize, usize) {
-        (a * self.pool.stride, (b - 1) * self.pool.stride + self.pool.size.0)
+        (
+            a * self.pool.stride,
+            (b - 1) * self.pool.stride + self.pool.size.0,
+        )
     }
 
     fn max_conv_rows(&self) -> usize {
         (self.band - 1) * self.pool.stride + self.pool.size.0
     }
-
-    /// Multiply-adds of the forward pass for one image (only the convolution rows the pooling reads).
-    pub fn macs(&self) -> usize {
-        let (_, r1) = self.conv_rows(0, self.ph);
-        r1 * self.cw * self.conv.kernel_len()
-    }
 }
 
-fn forward_image(x: &[f32], w: &[f32], b: &[f32], fg: &FusedGeometry, out: &mut [f32], idx: &mut [u16]) {
+fn forward_image(
+    x: &[f32],
+    w: &[f32],
+    b: &[f32],
+    fg: &FusedGeometry,
+    out: &mut [f32],
+    idx: &mut [u16],
+) {
     let g = &fg.conv;
     let (k, o, cw, s) = (g.patch_len(), g.filters, fg.cw, fg.pool.stride);
     let (kh, kw) = fg.pool.size;
     let rows = fg.max_conv_rows();
+    let mut code = vec![0u32; o];
     with_scratch(rows * cw * k, rows * cw * o, |patches, z| {
         let mut a = 0;
         while a < fg.ph {
@@ -86,33 +98,44 @@ fn forward_image(x: &[f32], w: &[f32], b: &[f32], fg: &FusedGeometry, out: &mut 
             for row in z.chunks_exact_mut(o) {
                 row.copy_from_slice(b);
             }
-            matmul(z, o, MatRef::row_major(&patches[..p * k], p, k), MatRef::row_major(w, k, o), true);
+            matmul(
+                z,
+                o,
+                MatRef::row_major(&patches[..p * k], p, k),
+                MatRef::row_major(w, k, o),
+                true,
+            );
             for pr in a..bnd {
                 for pc in 0..fg.pw {
                     let at = (pr * fg.pw + pc) * o;
                     let (ov, iv) = (&mut out[at..at + o], &mut idx[at..at + o]);
+                    let zrow =
+                        |i: usize, j: usize| &z[((pr * s + i - r0) * cw + pc * s + j) * o..][..o];
+                    // Branch-free passes (they vectorise): the window max, then the first
+                    // position holding it (scanning backwards so the earliest wins).
+                    ov.copy_from_slice(zrow(0, 0));
                     for i in 0..kh {
                         for j in 0..kw {
-                            let zr = &z[((pr * s + i - r0) * cw + pc * s + j) * o..][..o];
-                            let code = (i * kw + j) as u16;
-                            if i == 0 && j == 0 {
-                                ov.copy_from_slice(zr);
-                                iv.fill(0);
-                            } else {
-                                for ch in 0..o {
-                                    if zr[ch] > ov[ch] {
-                                        ov[ch] = zr[ch];
-                                        iv[ch] = code;
-                                    }
-                                }
+                            for (v, &zv) in ov.iter_mut().zip(zrow(i, j)) {
+                                *v = if zv > *v { zv } else { *v };
                             }
                         }
                     }
-                    for (v, ix) in ov.iter_mut().zip(iv.iter_mut()) {
-                        if *v <= 0.0 {
-                            *v = 0.0;
-                            *ix = DEAD;
+                    code.fill(0);
+                    for pos in (1..kh * kw).rev() {
+                        let p32 = pos as u32;
+                        for ((cd, &v), &zv) in
+                            code.iter_mut().zip(ov.iter()).zip(zrow(pos / kw, pos % kw))
+                        {
+                            *cd = if zv == v { p32 } else { *cd };
                         }
+                    }
+                    for (cd, v) in code.iter_mut().zip(ov.iter_mut()) {
+                        *cd = if *v > 0.0 { *cd } else { DEAD as u32 };
+                        *v = v.max(0.0);
+                    }
+                    for (ix, &cd) in iv.iter_mut().zip(code.iter()) {
+                        *ix = cd as u16;
                     }
                 }
             }
@@ -121,6 +144,7 @@ fn forward_image(x: &[f32], w: &[f32], b: &[f32], fg: &FusedGeometry, out: &mut 
     });
 }
 
+#[allow(clippy::too_many_arguments)]
 fn backward_image(
     x: &[f32],
     w: &[f32],
@@ -133,7 +157,9 @@ fn backward_image(
 ) {
     let g = &fg.conv;
     let (k, o, cw, s) = (g.patch_len(), g.filters, fg.cw, fg.pool.stride);
-    let kw = fg.pool.size.1;
+    let (kh, kw) = fg.pool.size;
+    // Offset in the band's gradient of each window position code.
+    let offsets: Vec<usize> = (0..kh * kw).map(|c| ((c / kw) * cw + c % kw) * o).collect();
     let rows = fg.max_conv_rows();
     with_scratch(rows * cw * k, rows * cw * o, |patches, dz| {
         let mut a = 0;
@@ -143,30 +169,32 @@ fn backward_image(
             let p = (r1 - r0) * cw;
             let dz = &mut dz[..p * o];
             dz.fill(0.0);
-            let mut any = false;
             for pr in a..bnd {
                 for pc in 0..fg.pw {
                     let at = (pr * fg.pw + pc) * o;
+                    let base = ((pr * s - r0) * cw + pc * s) * o;
+                    // Branch-free: a dead value adds 0 at the window's first position.
                     for ch in 0..o {
                         let code = idx[at + ch];
-                        if code != DEAD {
-                            let (i, j) = (code as usize / kw, code as usize % kw);
-                            dz[((pr * s + i - r0) * cw + pc * s + j) * o + ch] += dout[at + ch];
-                            any = true;
-                        }
+                        let dead = code == DEAD;
+                        let off = offsets[if dead { 0 } else { code as usize }];
+                        dz[base + off + ch] += if dead { 0.0 } else { dout[at + ch] };
                     }
                 }
             }
-            if any {
-                backward_band(x, w, g, dz, r0, r1, cw, dw, db, dx.as_deref_mut(), patches);
-            }
+            backward_band(x, w, g, dz, r0, r1, cw, dw, db, dx.as_deref_mut(), patches);
             a = bnd;
         }
     });
 }
 
 /// Forward pass of the fused op over a batch: pooled outputs and arg-max codes.
-pub(crate) fn fused_forward(x: &[f32], w: &[f32], b: &[f32], fg: &FusedGeometry) -> (Vec<f32>, Vec<u16>) {
+pub(crate) fn fused_forward(
+    x: &[f32],
+    w: &[f32],
+    b: &[f32],
+    fg: &FusedGeometry,
+) -> (Vec<f32>, Vec<u16>) {
     let n = x.len() / fg.conv.in_len();
     let ol = fg.out_len();
     let mut out = vec![0.0f32; n * ol];
@@ -192,7 +220,16 @@ pub(crate) fn fused_backward(
     let ol = fg.out_len();
     backward_batch(n, g, need_dx, |i, dw, db, dx| {
         let xi = &x[i * g.in_len()..(i + 1) * g.in_len()];
-        backward_image(xi, w, fg, &dout[i * ol..(i + 1) * ol], &idx[i * ol..(i + 1) * ol], dw, db, dx);
+        backward_image(
+            xi,
+            w,
+            fg,
+            &dout[i * ol..(i + 1) * ol],
+            &idx[i * ol..(i + 1) * ol],
+            dw,
+            db,
+            dx,
+        );
     })
 }
 
@@ -215,7 +252,11 @@ where
 {
     let (n, h, w, c) = *x.shape();
     let g = ConvGeometry::new(h, w, c, conv)?;
-    check_params(&g, kernel.shape().num_elements(), bias.shape().num_elements())?;
+    check_params(
+        &g,
+        kernel.shape().num_elements(),
+        bias.shape().num_elements(),
+    )?;
     let fg = FusedGeometry::new(g, *pool)?;
     let dev = x.device().clone();
     let (x, tx) = x.split_tape();
@@ -263,13 +304,42 @@ mod tests {
         }
     }
 
+    fn grad_vec<S: Shape>(g: &mut Gradients<f32, Cpu>, t: &Tensor<S, f32, Cpu>) -> Vec<f32> {
+        let v: &mut Vec<f32> = g.get_or_alloc_mut(t).unwrap();
+        v.clone()
+    }
+
     #[test]
     fn equals_separate_conv_relu_pool_forward_and_backward() {
         let dev = Cpu::default();
         for (seed, (n, h, w, c, cs, ps)) in [
-            (2, 9, 8, 3, spec(3, 4, 1, Padding::Valid), PoolSpec::square(2)),
-            (1, 12, 11, 2, spec(3, 5, 1, Padding::Same), PoolSpec { size: (3, 3), stride: 2 }),
-            (2, 40, 37, 6, spec(3, 8, 1, Padding::Valid), PoolSpec::square(2)),
+            (
+                2,
+                9,
+                8,
+                3,
+                spec(3, 4, 1, Padding::Valid),
+                PoolSpec::square(2),
+            ),
+            (
+                1,
+                12,
+                11,
+                2,
+                spec(3, 5, 1, Padding::Same),
+                PoolSpec {
+                    size: (3, 3),
+                    stride: 2,
+                },
+            ),
+            (
+                2,
+                40,
+                37,
+                6,
+                spec(3, 8, 1, Padding::Valid),
+                PoolSpec::square(2),
+            ),
         ]
         .into_iter()
         .enumerate()
@@ -279,8 +349,23 @@ mod tests {
             let xt = dev.tensor_from_vec(rand_vec(n * h * w * c, seed), (n, h, w, c));
             let kt = dev.tensor_from_vec(rand_vec(g.kernel_len(), seed + 1), (g.kernel_len(),));
             let bt = dev.tensor_from_vec(rand_vec(cs.filters, seed + 2), (cs.filters,));
-            let fused = conv2d_relu_pool(xt.leaky_trace(), kt.leaky_trace(), bt.leaky_trace(), &cs, &ps, true).unwrap();
-            let plain = conv2d(xt.leaky_trace(), kt.leaky_trace(), bt.leaky_trace(), &cs, true).unwrap();
+            let fused = conv2d_relu_pool(
+                xt.leaky_trace(),
+                kt.leaky_trace(),
+                bt.leaky_trace(),
+                &cs,
+                &ps,
+                true,
+            )
+            .unwrap();
+            let plain = conv2d(
+                xt.leaky_trace(),
+                kt.leaky_trace(),
+                bt.leaky_trace(),
+                &cs,
+                true,
+            )
+            .unwrap();
             let plain = max_pool2d(plain.relu(), &ps).unwrap();
             assert_eq!(fused.shape(), plain.shape());
             let (fv, pv) = (fused.as_vec(), plain.as_vec());
@@ -290,13 +375,13 @@ mod tests {
             let r = dev.tensor_from_vec(rand_vec(fv.len(), seed + 3), *fused.shape());
             let mut gf = (fused * r.clone()).sum().backward();
             let mut gp = (plain * r).sum().backward();
-            for t in [&xt, &kt, &bt] {
-                let a: Vec<f32> = {
-                    let v: &mut Vec<f32> = gf.get_or_alloc_mut(t).unwrap();
-                    v.clone()
-                };
-                let b: &mut Vec<f32> = gp.get_or_alloc_mut(t).unwrap();
-                for (a, b) in a.iter().zip(b.iter()) {
+            let pairs = [
+                (grad_vec(&mut gf, &xt), grad_vec(&mut gp, &xt)),
+                (grad_vec(&mut gf, &kt), grad_vec(&mut gp, &kt)),
+                (grad_vec(&mut gf, &bt), grad_vec(&mut gp, &bt)),
+            ];
+            for (a, b) in pairs {
+                for (a, b) in a.iter().zip(&b) {
                     assert!((a - b).abs() < 1e-3, "gradient {a} vs {b}");
                 }
             }
@@ -308,13 +393,27 @@ mod tests {
         let cs = spec(3, 64, 1, Padding::Valid);
         let g = ConvGeometry::new(64, 64, 32, &cs).unwrap();
         let fg = FusedGeometry::new(g, PoolSpec::square(2)).unwrap();
-        assert!(fg.band < fg.ph, "expected several bands, got one of {}", fg.band);
+        assert!(
+            fg.band < fg.ph,
+            "expected several bands, got one of {}",
+            fg.band
+        );
     }
 
     #[test]
     fn gradients_match_finite_differences() {
         let cs = spec(3, 3, 1, Padding::Valid);
-        finite_diff_check(2, 7, 8, 2, 21, |x, k, b| conv2d_relu_pool(x, k, b, &cs, &PoolSpec::square(2), true).unwrap(), 54, 3, 1e-3);
+        finite_diff_check(
+            2,
+            7,
+            8,
+            2,
+            21,
+            |x, k, b| conv2d_relu_pool(x, k, b, &cs, &PoolSpec::square(2), true).unwrap(),
+            54,
+            3,
+            1e-3,
+        );
     }
 
     #[test]
@@ -324,7 +423,15 @@ mod tests {
         let xt = dev.tensor_from_vec(rand_vec(6 * 6, 1), (1usize, 6usize, 6usize, 1usize));
         let kt = dev.tensor_from_vec(rand_vec(18, 2), (18usize,));
         let bt = dev.tensor_from_vec(vec![0.5f32; 2], (2usize,));
-        let y = conv2d_relu_pool(xt.leaky_trace(), kt.leaky_trace(), bt.leaky_trace(), &cs, &PoolSpec::square(2), false).unwrap();
+        let y = conv2d_relu_pool(
+            xt.leaky_trace(),
+            kt.leaky_trace(),
+            bt.leaky_trace(),
+            &cs,
+            &PoolSpec::square(2),
+            false,
+        )
+        .unwrap();
         let mut grads = y.sum().backward();
         let dx: &mut Vec<f32> = grads.get_or_alloc_mut(&xt).unwrap();
         assert!(dx.iter().all(|v| *v == 0.0));

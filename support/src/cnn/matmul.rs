@@ -49,10 +49,22 @@ impl<'a> MatRef<'a> {
 ///
 /// Panics when a view does not fit its slice or the inner sizes differ: callers size every
 /// buffer from the same geometry, so a mismatch is a bug in this module, not a data error.
-pub(crate) fn matmul(dst: &mut [f32], dst_rs: usize, a: MatRef<'_>, b: MatRef<'_>, accumulate: bool) {
+pub(crate) fn matmul(
+    dst: &mut [f32],
+    dst_rs: usize,
+    a: MatRef<'_>,
+    b: MatRef<'_>,
+    accumulate: bool,
+) {
     let (m, k, n) = (a.rows, a.cols, b.cols);
-    assert_eq!(b.rows, k, "matmul: inner sizes differ (bug in the caller's geometry)");
-    assert!(a.fits() && b.fits(), "matmul: operand view exceeds its buffer");
+    assert_eq!(
+        b.rows, k,
+        "matmul: inner sizes differ (bug in the caller's geometry)"
+    );
+    assert!(
+        a.fits() && b.fits(),
+        "matmul: operand view exceeds its buffer"
+    );
     if m == 0 || n == 0 {
         return;
     }
@@ -118,7 +130,13 @@ mod tests {
         let b: Vec<f32> = (0..k * n).map(|i| (i as f32 * 0.91).cos()).collect();
         let want = naive(&a, &b, m, k, n);
         let mut dst = vec![9.0; m * n];
-        matmul(&mut dst, n, MatRef::row_major(&a, m, k), MatRef::row_major(&b, k, n), false);
+        matmul(
+            &mut dst,
+            n,
+            MatRef::row_major(&a, m, k),
+            MatRef::row_major(&b, k, n),
+            false,
+        );
         for (x, y) in dst.iter().zip(&want) {
             assert!((x - y).abs() < 1e-5);
         }
@@ -136,7 +154,13 @@ mod tests {
                 assert!((dt[j * m + i] - want[i * n + j]).abs() < 1e-5);
             }
         }
-        matmul(&mut dst, n, MatRef::row_major(&a, m, k), MatRef::row_major(&b, k, n), true);
+        matmul(
+            &mut dst,
+            n,
+            MatRef::row_major(&a, m, k),
+            MatRef::row_major(&b, k, n),
+            true,
+        );
         for (x, y) in dst.iter().zip(&want) {
             assert!((x - 2.0 * y).abs() < 1e-5);
         }

@@ -140,7 +140,11 @@ impl ConfusionMatrix {
         predictions: &[P],
     ) -> Result<Self> {
         if labels.is_empty() {
-            return Err(Error::invalid("labels", "[] (empty)", "at least one sample"));
+            return Err(Error::invalid(
+                "labels",
+                "[] (empty)",
+                "at least one sample",
+            ));
         }
         if labels.len() != predictions.len() {
             return Err(Error::invalid(
@@ -159,7 +163,11 @@ impl ConfusionMatrix {
     }
 
     /// Counts outcomes when a sample is predicted positive if `prob >= threshold`.
-    pub fn at_threshold<L: BinaryLabel>(labels: &[L], probs: &[f32], threshold: f32) -> Result<Self> {
+    pub fn at_threshold<L: BinaryLabel>(
+        labels: &[L],
+        probs: &[f32],
+        threshold: f32,
+    ) -> Result<Self> {
         check_threshold(threshold)?;
         let truth = check_inputs(labels, probs)?;
         let mut cm = ConfusionMatrix::default();
@@ -250,10 +258,7 @@ impl ConfusionMatrix {
     /// note under the table names each such value.
     pub fn report(&self, class_names: [&str; 2], digits: usize) -> String {
         // Per class: (name, precision, recall, f1, support, notes about undefined values).
-        let per_class = [
-            (class_names[0], self.swapped()),
-            (class_names[1], *self),
-        ];
+        let per_class = [(class_names[0], self.swapped()), (class_names[1], *self)];
         let mut notes = Vec::new();
         let mut rows = Vec::new();
         for (name, cm) in per_class {
@@ -271,9 +276,8 @@ impl ConfusionMatrix {
             rows.push((name, p, r, f, cm.positives()));
         }
         let total = self.total();
-        let macro_avg = |pick: fn(&(&str, f64, f64, f64, u64)) -> f64| {
-            rows.iter().map(pick).sum::<f64>() / 2.0
-        };
+        let macro_avg =
+            |pick: fn(&(&str, f64, f64, f64, u64)) -> f64| rows.iter().map(pick).sum::<f64>() / 2.0;
         let weighted_avg = |pick: fn(&(&str, f64, f64, f64, u64)) -> f64| {
             if total == 0 {
                 0.0
@@ -281,7 +285,11 @@ impl ConfusionMatrix {
                 rows.iter().map(|r| pick(r) * r.4 as f64).sum::<f64>() / total as f64
             }
         };
-        let name_width = class_names.iter().map(|n| n.chars().count()).max().unwrap_or(0);
+        let name_width = class_names
+            .iter()
+            .map(|n| n.chars().count())
+            .max()
+            .unwrap_or(0);
         let width = name_width.max("weighted avg".len()).max(digits);
         let mut out = format!(
             "{:>width$}  {:>9} {:>9} {:>9} {:>9}\n\n",
@@ -372,7 +380,11 @@ fn both_classes(truth: &[bool], what: &'static str) -> Result<(u64, u64)> {
     let pos = truth.iter().filter(|&&t| t).count() as u64;
     let neg = truth.len() as u64 - pos;
     if pos == 0 || neg == 0 {
-        let only = if pos == 0 { "0 (NORMAL)" } else { "1 (PNEUMONIA)" };
+        let only = if pos == 0 {
+            "0 (NORMAL)"
+        } else {
+            "1 (PNEUMONIA)"
+        };
         return Err(Error::invalid(
             "labels",
             format!("only class {only} among {} samples", truth.len()),
@@ -524,7 +536,10 @@ impl fmt::Display for Evaluation {
             self.confusion.negatives(),
             self.confusion.positives()
         )?;
-        writeln!(f, "confusion matrix (rows: true class, columns: predicted):")?;
+        writeln!(
+            f,
+            "confusion matrix (rows: true class, columns: predicted):"
+        )?;
         writeln!(f, "{}", self.confusion)?;
         writeln!(f, "accuracy    {:.4}", self.accuracy)?;
         writeln!(f, "precision   {:.4}", self.precision)?;
@@ -557,7 +572,15 @@ mod tests {
     fn confusion_matrix_at_half() {
         // >= 0.5: predicted 1 for 0.8, 0.6, 0.9 -> tp = 2 (0.8, 0.9), fp = 1 (0.6).
         let cm = ConfusionMatrix::at_threshold(&Y, &P, 0.5).unwrap();
-        assert_eq!(cm, ConfusionMatrix { tn: 2, fp: 1, fn_: 2, tp: 2 });
+        assert_eq!(
+            cm,
+            ConfusionMatrix {
+                tn: 2,
+                fp: 1,
+                fn_: 2,
+                tp: 2
+            }
+        );
         assert_eq!(cm.as_array(), [[2, 1], [2, 2]]);
         assert!(close(cm.accuracy(), 4.0 / 7.0));
         assert!(close(cm.precision(), 2.0 / 3.0));
@@ -571,16 +594,41 @@ mod tests {
     fn threshold_is_inclusive() {
         // Both 0.4 scores become positive at 0.4 exactly.
         let cm = ConfusionMatrix::at_threshold(&Y, &P, 0.4).unwrap();
-        assert_eq!(cm, ConfusionMatrix { tn: 1, fp: 2, fn_: 1, tp: 3 });
+        assert_eq!(
+            cm,
+            ConfusionMatrix {
+                tn: 1,
+                fp: 2,
+                fn_: 1,
+                tp: 3
+            }
+        );
     }
 
     #[test]
     fn from_predictions_counts_each_cell() {
-        let cm = ConfusionMatrix::from_predictions(&[0u8, 0, 1, 1, 1], &[true, false, false, true, true])
-            .unwrap();
-        assert_eq!(cm, ConfusionMatrix { tn: 1, fp: 1, fn_: 1, tp: 2 });
+        let cm = ConfusionMatrix::from_predictions(
+            &[0u8, 0, 1, 1, 1],
+            &[true, false, false, true, true],
+        )
+        .unwrap();
+        assert_eq!(
+            cm,
+            ConfusionMatrix {
+                tn: 1,
+                fp: 1,
+                fn_: 1,
+                tp: 2
+            }
+        );
         let err = ConfusionMatrix::from_predictions(&[0u8, 1], &[1u8]).unwrap_err();
-        assert!(matches!(err, Error::InvalidArgument { name: "predictions", .. }));
+        assert!(matches!(
+            err,
+            Error::InvalidArgument {
+                name: "predictions",
+                ..
+            }
+        ));
     }
 
     #[test]
@@ -590,7 +638,10 @@ mod tests {
         assert_eq!(2u8.as_class(), None);
         assert_eq!(0.5f64.as_class(), None);
         let err = ConfusionMatrix::at_threshold(&[0u8, 2], &[0.1, 0.2], 0.5).unwrap_err();
-        assert!(matches!(err, Error::InvalidArgument { name: "labels", .. }), "{err}");
+        assert!(
+            matches!(err, Error::InvalidArgument { name: "labels", .. }),
+            "{err}"
+        );
     }
 
     #[test]
@@ -602,7 +653,13 @@ mod tests {
         let e = roc_auc_score(&[0u8, 1], &[0.1, f32::NAN]).unwrap_err();
         assert!(e.to_string().contains("NaN at index 1"), "{e}");
         let e = ConfusionMatrix::at_threshold(&[0u8, 1], &[0.1, 0.9], f32::NAN).unwrap_err();
-        assert!(matches!(e, Error::InvalidArgument { name: "threshold", .. }));
+        assert!(matches!(
+            e,
+            Error::InvalidArgument {
+                name: "threshold",
+                ..
+            }
+        ));
     }
 
     #[test]
@@ -623,9 +680,18 @@ mod tests {
         // Trapezoids: 1/3 * 0.5 + 1/3 * (0.5 + 0.75) / 2 + 1/3 * 1 = 17/24.
         assert!(close(roc_auc_score(&Y, &P).unwrap(), 17.0 / 24.0));
         // Perfect, reversed and all-tied scores.
-        assert!(close(roc_auc_score(&[0u8, 0, 1, 1], &[0.1, 0.2, 0.8, 0.9]).unwrap(), 1.0));
-        assert!(close(roc_auc_score(&[0u8, 0, 1, 1], &[0.9, 0.8, 0.2, 0.1]).unwrap(), 0.0));
-        assert!(close(roc_auc_score(&[0u8, 1, 0, 1], &[0.5; 4]).unwrap(), 0.5));
+        assert!(close(
+            roc_auc_score(&[0u8, 0, 1, 1], &[0.1, 0.2, 0.8, 0.9]).unwrap(),
+            1.0
+        ));
+        assert!(close(
+            roc_auc_score(&[0u8, 0, 1, 1], &[0.9, 0.8, 0.2, 0.1]).unwrap(),
+            0.0
+        ));
+        assert!(close(
+            roc_auc_score(&[0u8, 1, 0, 1], &[0.5; 4]).unwrap(),
+            0.5
+        ));
     }
 
     /// The Mann-Whitney statistic: P(score of positive > score of negative), ties half.
@@ -700,15 +766,33 @@ mod tests {
 
     #[test]
     fn report_notes_undefined_values() {
-        let cm = ConfusionMatrix { tn: 3, fp: 0, fn_: 2, tp: 0 };
+        let cm = ConfusionMatrix {
+            tn: 3,
+            fp: 0,
+            fn_: 2,
+            tp: 0,
+        };
         let r = cm.report(["NORMAL", "PNEUMONIA"], 3);
-        let line = r.lines().find(|l| l.trim_start().starts_with("PNEUMONIA")).unwrap();
-        assert_eq!(line, "   PNEUMONIA      0.000     0.000     0.000         2");
-        assert!(r.contains("note: precision of PNEUMONIA is undefined"), "{r}");
+        let line = r
+            .lines()
+            .find(|l| l.trim_start().starts_with("PNEUMONIA"))
+            .unwrap();
+        assert_eq!(
+            line,
+            "   PNEUMONIA      0.000     0.000     0.000         2"
+        );
+        assert!(
+            r.contains("note: precision of PNEUMONIA is undefined"),
+            "{r}"
+        );
         assert!(!r.contains("recall of PNEUMONIA is undefined"), "{r}");
         // Wide class names widen the first column.
         let r = cm.report(["a very long class name", "b"], 2);
-        assert!(r.lines().nth(2).unwrap().starts_with("a very long class name "));
+        assert!(r
+            .lines()
+            .nth(2)
+            .unwrap()
+            .starts_with("a very long class name "));
     }
 
     #[test]
@@ -716,9 +800,15 @@ mod tests {
         // J per threshold: 0.9: .25, 0.8: .5, 0.6: .5-1/3, 0.4: .75-2/3, 0.35: 1-2/3 = 1/3, 0.1: 0.
         assert_eq!(best_threshold(&Y, &P).unwrap(), 0.8);
         // Perfectly separable: the lowest positive score gives J = 1.
-        assert_eq!(best_threshold(&[0u8, 0, 1, 1], &[0.1, 0.3, 0.6, 0.7]).unwrap(), 0.6);
+        assert_eq!(
+            best_threshold(&[0u8, 0, 1, 1], &[0.1, 0.3, 0.6, 0.7]).unwrap(),
+            0.6
+        );
         // Ties in J: (0.9 -> tpr .5, fpr 0), (0.5 -> tpr 1, fpr .5): J both .5, highest wins.
-        assert_eq!(best_threshold(&[1u8, 0, 1, 0], &[0.9, 0.5, 0.5, 0.1]).unwrap(), 0.9);
+        assert_eq!(
+            best_threshold(&[1u8, 0, 1, 0], &[0.9, 0.5, 0.5, 0.1]).unwrap(),
+            0.9
+        );
     }
 
     #[test]

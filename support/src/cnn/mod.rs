@@ -2,16 +2,22 @@
 //! (NHWC activations, HWIO kernels, im2col + GEMM), a runtime-configurable [`Model`] with
 //! Keras-like `train_on_batch` / `predict_proba` / `summary`, weight files, and metrics.
 
+mod checkpoint;
+mod config;
 mod conv;
 mod flatten;
 mod fused;
 mod matmul;
 pub mod metrics;
+mod model;
 mod pool;
 mod tensor_io;
 
+pub use checkpoint::saved_config;
+pub use config::{ModelConfig, ModelConfigBuilder};
 pub use conv::{conv2d, Conv2D, ConvGeometry, ConvSpec, Padding};
 pub use flatten::{Flatten, FlattenTo};
 pub use fused::conv2d_relu_pool;
+pub use model::{Model, Param, Weights, PREDICT_BATCH};
 pub use pool::{max_pool2d, MaxPool2D, PoolSpec};
 pub use tensor_io::Nhwc;

@@ -48,10 +48,21 @@ impl PoolSpec {
 
 /// Forward max pooling of `n` images of `h x w x c`; returns the output and, for each output
 /// value, the index of its maximum within its image (the first one on ties).
-pub(crate) fn pool_forward(x: &[f32], n: usize, h: usize, w: usize, c: usize, p: &PoolSpec) -> Result<(Vec<f32>, Vec<u32>)> {
+pub(crate) fn pool_forward(
+    x: &[f32],
+    n: usize,
+    h: usize,
+    w: usize,
+    c: usize,
+    p: &PoolSpec,
+) -> Result<(Vec<f32>, Vec<u32>)> {
     let (oh, ow) = p.output_size(h, w)?;
     if h * w * c > u32::MAX as usize {
-        return Err(Error::invalid("pool input", format!("{h}x{w}x{c}"), "under 2^32 values per image"));
+        return Err(Error::invalid(
+            "pool input",
+            format!("{h}x{w}x{c}"),
+            "under 2^32 values per image",
+        ));
     }
     let (in_len, out_len) = (h * w * c, oh * ow * c);
     let mut out = vec![0.0f32; n * out_len];
@@ -88,7 +99,10 @@ pub(crate) fn pool_backward(dout: &[f32], idx: &[u32], n: usize, in_len: usize) 
     let mut dx = vec![0.0f32; n * in_len];
     let out_len = dout.len() / n.max(1);
     dx.par_chunks_mut(in_len.max(1))
-        .zip(dout.par_chunks(out_len.max(1)).zip(idx.par_chunks(out_len.max(1))))
+        .zip(
+            dout.par_chunks(out_len.max(1))
+                .zip(idx.par_chunks(out_len.max(1))),
+        )
         .for_each(|(dxi, (di, ii))| {
             for (g, &k) in di.iter().zip(ii) {
                 dxi[k as usize] += g;
@@ -98,7 +112,10 @@ pub(crate) fn pool_backward(dout: &[f32], idx: &[u32], n: usize, in_len: usize) 
 }
 
 /// Differentiable max pooling of NHWC `x` with 'valid' windows.
-pub fn max_pool2d<T: Tape<f32, Cpu>>(x: Tensor<Nhwc, f32, Cpu, T>, pool: &PoolSpec) -> Result<Tensor<Nhwc, f32, Cpu, T>> {
+pub fn max_pool2d<T: Tape<f32, Cpu>>(
+    x: Tensor<Nhwc, f32, Cpu, T>,
+    pool: &PoolSpec,
+) -> Result<Tensor<Nhwc, f32, Cpu, T>> {
     let (n, h, w, c) = *x.shape();
     let (oh, ow) = pool.output_size(h, w)?;
     let dev = x.device().clone();
@@ -130,13 +147,21 @@ pub struct MaxPool2D<const K: usize, const S: usize>;
 impl<const K: usize, const S: usize> ZeroSizedModule for MaxPool2D<K, S> {}
 impl<const K: usize, const S: usize> NonMutableModule for MaxPool2D<K, S> {}
 
-impl<const K: usize, const S: usize, T: Tape<f32, Cpu>> Module<Tensor<Nhwc, f32, Cpu, T>> for MaxPool2D<K, S> {
+impl<const K: usize, const S: usize, T: Tape<f32, Cpu>> Module<Tensor<Nhwc, f32, Cpu, T>>
+    for MaxPool2D<K, S>
+{
     type Output = Tensor<Nhwc, f32, Cpu, T>;
     type Error = CpuError;
 
     /// Pools; an input smaller than the window is reported as `CpuError::WrongNumElements`.
-    fn try_forward(&self, x: Tensor<Nhwc, f32, Cpu, T>) -> std::result::Result<Self::Output, CpuError> {
-        let spec = PoolSpec { size: (K, K), stride: S };
+    fn try_forward(
+        &self,
+        x: Tensor<Nhwc, f32, Cpu, T>,
+    ) -> std::result::Result<Self::Output, CpuError> {
+        let spec = PoolSpec {
+            size: (K, K),
+            stride: S,
+        };
         max_pool2d(x, &spec).map_err(|_| CpuError::WrongNumElements)
     }
 }
@@ -156,7 +181,9 @@ mod tests {
                         let mut m = f32::NEG_INFINITY;
                         for a in 0..p.size.0 {
                             for b in 0..p.size.1 {
-                                let v = x[((i * h + r * p.stride + a) * w + col * p.stride + b) * c + ch];
+                                let v = x[((i * h + r * p.stride + a) * w + col * p.stride + b)
+                                    * c
+                                    + ch];
                                 m = m.max(v);
                             }
                         }
@@ -172,9 +199,22 @@ mod tests {
     fn output_sizes_follow_keras_valid_pooling() {
         assert_eq!(PoolSpec::square(2).output_size(128, 128).unwrap(), (64, 64));
         assert_eq!(PoolSpec::square(2).output_size(29, 29).unwrap(), (14, 14));
-        assert_eq!(PoolSpec { size: (3, 3), stride: 2 }.output_size(7, 8).unwrap(), (3, 3));
+        assert_eq!(
+            PoolSpec {
+                size: (3, 3),
+                stride: 2
+            }
+            .output_size(7, 8)
+            .unwrap(),
+            (3, 3)
+        );
         assert!(PoolSpec::square(2).output_size(1, 5).is_err());
-        assert!(PoolSpec { size: (2, 2), stride: 0 }.output_size(4, 4).is_err());
+        assert!(PoolSpec {
+            size: (2, 2),
+            stride: 0
+        }
+        .output_size(4, 4)
+        .is_err());
     }
 
     #[test]
@@ -182,8 +222,26 @@ mod tests {
         for (seed, (n, h, w, c, p)) in [
             (2, 6, 6, 3, PoolSpec::square(2)),
             (1, 7, 5, 2, PoolSpec::square(2)),
-            (2, 9, 8, 1, PoolSpec { size: (3, 3), stride: 2 }),
-            (1, 5, 7, 4, PoolSpec { size: (2, 3), stride: 1 }),
+            (
+                2,
+                9,
+                8,
+                1,
+                PoolSpec {
+                    size: (3, 3),
+                    stride: 2,
+                },
+            ),
+            (
+                1,
+                5,
+                7,
+                4,
+                PoolSpec {
+                    size: (2, 3),
+                    stride: 1,
+                },
+            ),
         ]
         .into_iter()
         .enumerate()
@@ -196,8 +254,30 @@ mod tests {
 
     #[test]
     fn gradients_match_finite_differences() {
-        for (n, h, w, c, p) in [(2, 6, 5, 2, PoolSpec::square(2)), (1, 7, 7, 2, PoolSpec { size: (3, 3), stride: 2 })] {
-            finite_diff_check(n, h, w, c, 11, |x, _k, _b| max_pool2d(x, &p).unwrap(), 1, 1, 1e-3);
+        for (n, h, w, c, p) in [
+            (2, 6, 5, 2, PoolSpec::square(2)),
+            (
+                1,
+                7,
+                7,
+                2,
+                PoolSpec {
+                    size: (3, 3),
+                    stride: 2,
+                },
+            ),
+        ] {
+            finite_diff_check(
+                n,
+                h,
+                w,
+                c,
+                11,
+                |x, _k, _b| max_pool2d(x, &p).unwrap(),
+                1,
+                1,
+                1e-3,
+            );
         }
     }
 

@@ -1,0 +1,285 @@
+//! Saving and loading a [`Model`]'s weights as safetensors (atomic writes, checked loads).
+//!
+//! The file holds one F32 tensor per weight array (names as in [`Model::params`]) and, in its
+//! metadata, the configuration as JSON, so that a mismatch can be explained.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use safetensors::tensor::{Dtype, SafeTensors, TensorView};
+
+use super::config::ModelConfig;
+use super::model::{param_layout, Model, Param};
+use crate::error::{Error, Result};
+
+const FORMAT: &str = "support-cnn/1";
+
+fn model_err(path: &Path, reason: impl Into<String>) -> Error {
+    Error::Model {
+        path: path.to_path_buf(),
+        reason: reason.into(),
+    }
+}
+
+impl Model {
+    /// Writes the weights to `path` as safetensors: a temporary file in the same folder, then a rename.
+    pub fn save_safetensors(&self, path: impl AsRef<Path>) -> Result<()> {
+        let path = path.as_ref();
+        let bytes: Vec<Vec<u8>> = self
+            .params()
+            .iter()
+            .map(|p| p.values.iter().flat_map(|v| v.to_le_bytes()).collect())
+            .collect();
+        let views = self
+            .params()
+            .iter()
+            .zip(&bytes)
+            .map(|(p, b)| {
+                TensorView::new(Dtype::F32, p.shape.clone(), b)
+                    .map(|v| (p.name.clone(), v))
+                    .map_err(|e| {
+                        model_err(path, format!("cannot describe tensor {}: {e:?}", p.name))
+                    })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let config = serde_json::to_string(self.config())
+            .map_err(|e| model_err(path, format!("config: {e}")))?;
+        let meta = HashMap::from([
+            ("format".to_string(), FORMAT.to_string()),
+            ("config".to_string(), config),
+        ]);
+        let data = safetensors::tensor::serialize(views, &Some(meta))
+            .map_err(|e| model_err(path, format!("cannot serialise: {e:?}")))?;
+        write_atomic(path, &data)
+    }
+
+    /// Reads weights saved by [`Model::save_safetensors`] into a new model of `config`.
+    ///
+    /// A truncated or corrupt file, or one made for other layer sizes, is an [`Error::Model`]
+    /// naming what does not match. The optimizer state starts fresh (as after Keras's `load_weights`).
+    pub fn load_safetensors(path: impl AsRef<Path>, config: ModelConfig) -> Result<Model> {
+        let path = path.as_ref();
+        config.validate()?;
+        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+        let st = SafeTensors::deserialize(&bytes).map_err(|e| {
+            model_err(
+                path,
+                format!("not a readable safetensors file ({e:?}); truncated or corrupt?"),
+            )
+        })?;
+        let (_, meta) = SafeTensors::read_metadata(&bytes)
+            .map_err(|e| model_err(path, format!("metadata: {e:?}")))?;
+        let saved_config = meta
+            .metadata()
+            .as_ref()
+            .and_then(|m| m.get("config"))
+            .and_then(|c| serde_json::from_str::<ModelConfig>(c).ok());
+        let stages = config.stages()?;
+        let flat = config.flat_features()?;
+        let layout = param_layout(&config, &stages, flat);
+        let hint = |what: String| match &saved_config {
+            Some(saved) if saved != &config => {
+                format!("{what}; the file was saved from {saved:?}, the configuration given is {config:?}")
+            }
+            _ => what,
+        };
+        let mut params = Vec::with_capacity(layout.len());
+        for (name, shape) in &layout {
+            let view = st.tensor(name).map_err(|_| {
+                model_err(
+                    path,
+                    hint(format!("tensor {name} (shape {shape:?}) is missing")),
+                )
+            })?;
+            if view.dtype() != Dtype::F32 {
+                return Err(model_err(
+                    path,
+                    format!("tensor {name} is {:?}, expected F32", view.dtype()),
+                ));
+            }
+            if view.shape() != shape.as_slice() {
+                return Err(model_err(
+                    path,
+                    hint(format!(
+                        "tensor {name} has shape {:?}, the configuration needs {shape:?}",
+                        view.shape()
+                    )),
+                ));
+            }
+            let data = view.data();
+            if data.len() != 4 * shape.iter().product::<usize>() {
+                return Err(model_err(
+                    path,
+                    format!(
+                        "tensor {name} holds {} bytes, expected {}",
+                        data.len(),
+                        4 * shape.iter().product::<usize>()
+                    ),
+                ));
+            }
+            let values: Vec<f32> = data
+                .chunks_exact(4)
+                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                .collect();
+            if values.iter().any(|v| !v.is_finite()) {
+                return Err(model_err(
+                    path,
+                    format!("tensor {name} holds non-finite values"),
+                ));
+            }
+            params.push(Param {
+                name: name.clone(),
+                shape: shape.clone(),
+                values,
+            });
+        }
+        let expected: Vec<&str> = layout.iter().map(|(n, _)| n.as_str()).collect();
+        let mut extra: Vec<&String> = st
+            .names()
+            .into_iter()
+            .filter(|n| !expected.contains(&n.as_str()))
+            .collect();
+        if !extra.is_empty() {
+            extra.sort();
+            return Err(model_err(
+                path,
+                hint(format!(
+                    "the file has tensors the configuration lacks: {extra:?}"
+                )),
+            ));
+        }
+        Model::from_params(config, params, 0)
+    }
+}
+
+/// The model configuration saved in a weight file's metadata, if it has one.
+pub fn saved_config(path: impl AsRef<Path>) -> Result<Option<ModelConfig>> {
+    let path = path.as_ref();
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let (_, meta) = SafeTensors::read_metadata(&bytes).map_err(|e| {
+        model_err(
+            path,
+            format!("not a readable safetensors file ({e:?}); truncated or corrupt?"),
+        )
+    })?;
+    match meta.metadata().as_ref().and_then(|m| m.get("config")) {
+        None => Ok(None),
+        Some(c) => serde_json::from_str(c)
+            .map(Some)
+            .map_err(|e| model_err(path, format!("saved configuration unreadable: {e}"))),
+    }
+}
+
+/// Writes `data` to a temporary file next to `path`, syncs it, then renames it over `path`.
+fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
+    use std::io::Write;
+    let name = path
+        .file_name()
+        .ok_or_else(|| Error::invalid("path", path.display(), "a file path"))?
+        .to_string_lossy();
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let tmp: PathBuf = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    let result = (|| {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(data)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if let Err(e) = result {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(Error::io(path, e));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::Array4;
+
+    fn cfg(filters: &[usize], units: usize) -> ModelConfig {
+        ModelConfig::builder()
+            .input_size(24, 24)
+            .conv_filters(filters)
+            .dense_units(units)
+            .build()
+            .unwrap()
+    }
+
+    #[test]
+    fn round_trip_keeps_predictions_and_leaves_no_temp_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("model.safetensors");
+        let mut m = Model::new(cfg(&[4, 8], 8), 1).unwrap();
+        let x = Array4::from_shape_fn((3, 24, 24, 1), |(i, r, c, _)| {
+            ((i + r * c) % 7) as f32 / 7.0
+        });
+        m.train_on_batch(x.view(), &[1.0, 0.0, 1.0], None).unwrap();
+        m.save_safetensors(&path).unwrap();
+        // Saving again replaces the file.
+        m.save_safetensors(&path).unwrap();
+        let files: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+        assert_eq!(files.len(), 1);
+        let loaded = Model::load_safetensors(&path, cfg(&[4, 8], 8)).unwrap();
+        assert_eq!(loaded.weights(), m.weights());
+        assert_eq!(
+            loaded.predict_proba(x.view()).unwrap(),
+            m.predict_proba(x.view()).unwrap()
+        );
+        assert_eq!(saved_config(&path).unwrap(), Some(cfg(&[4, 8], 8)));
+    }
+
+    #[test]
+    fn other_architectures_are_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.safetensors");
+        Model::new(cfg(&[4, 8], 8), 1)
+            .unwrap()
+            .save_safetensors(&path)
+            .unwrap();
+        for (other, needle) in [
+            (cfg(&[4, 16], 8), "conv2d_1.kernel has shape"),
+            (cfg(&[4, 8], 16), "dense.kernel has shape"),
+            (cfg(&[4, 8, 8], 8), "conv2d_2.kernel"),
+            (cfg(&[4], 8), "dense.kernel has shape [128, 8]"),
+        ] {
+            match Model::load_safetensors(&path, other) {
+                Err(Error::Model { reason, .. }) => assert!(reason.contains(needle), "{reason}"),
+                other => panic!("expected a model error, got {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn truncated_and_garbage_files_are_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.safetensors");
+        Model::new(cfg(&[4], 8), 1)
+            .unwrap()
+            .save_safetensors(&path)
+            .unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        for cut in [0, 4, 8, 40, bytes.len() / 2, bytes.len() - 1] {
+            std::fs::write(&path, &bytes[..cut]).unwrap();
+            assert!(
+                matches!(
+                    Model::load_safetensors(&path, cfg(&[4], 8)),
+                    Err(Error::Model { .. })
+                ),
+                "cut at {cut}"
+            );
+        }
+        std::fs::write(&path, b"\xff\xff\xff\xff\xff\xff\xff\x7fjunk").unwrap();
+        assert!(matches!(
+            Model::load_safetensors(&path, cfg(&[4], 8)),
+            Err(Error::Model { .. })
+        ));
+        assert!(matches!(
+            Model::load_safetensors(dir.path().join("missing"), cfg(&[4], 8)),
+            Err(Error::Io { .. })
+        ));
+    }
+}
