@@ -3,18 +3,22 @@
 //! Modules follow the tutorial: [`dataset`] lists folders and classes, [`imread`] reads one
 //! image as grey pixels, [`stats`] surveys image sizes, [`resize`] shrinks images the way
 //! scikit-image does, [`generator`] and [`augment`] are a Keras-like `ImageDataGenerator`,
-//! [`prepare`] resizes whole folders, [`plot`] draws figures that show inline in evcxr, and [`cnn`] is the dfdx model.
+//! [`prepare`] resizes whole folders, [`plot`] draws figures that show inline in evcxr, [`cnn`] is the dfdx model, [`training`] fits and evaluates it on
+//! folders, and [`saved_model`] keeps trained models and checkpoints on disk.
 
 pub mod augment;
 pub mod cnn;
 pub mod dataset;
 pub mod error;
+pub mod files;
 pub mod generator;
 pub mod imread;
 pub mod plot;
 pub mod prepare;
 pub mod resize;
+pub mod saved_model;
 pub mod stats;
+pub mod training;
 
 pub use error::{Error, Result, Skipped};
 /// The `ndarray` version `support` uses, so notebooks need no `:dep` of their own.

@@ -4,15 +4,21 @@
 //! metadata, the configuration as JSON, so that a mismatch can be explained.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 
 use super::config::ModelConfig;
 use super::model::{param_layout, Model, Param};
 use crate::error::{Error, Result};
+use crate::files::write_atomic;
 
 const FORMAT: &str = "support-cnn/1";
+/// Name prefixes of Adam's first and second moments in a training-state file.
+const ADAM_M: &str = "adam.m/";
+const ADAM_V: &str = "adam.v/";
+/// Metadata key of the optimizer's step count.
+const STEP_KEY: &str = "adam_step";
 
 fn model_err(path: &Path, reason: impl Into<String>) -> Error {
     Error::Model {
@@ -24,33 +30,13 @@ fn model_err(path: &Path, reason: impl Into<String>) -> Error {
 impl Model {
     /// Writes the weights to `path` as safetensors: a temporary file in the same folder, then a rename.
     pub fn save_safetensors(&self, path: impl AsRef<Path>) -> Result<()> {
-        let path = path.as_ref();
-        let bytes: Vec<Vec<u8>> = self
-            .params()
-            .iter()
-            .map(|p| p.values.iter().flat_map(|v| v.to_le_bytes()).collect())
-            .collect();
-        let views = self
-            .params()
-            .iter()
-            .zip(&bytes)
-            .map(|(p, b)| {
-                TensorView::new(Dtype::F32, p.shape.clone(), b)
-                    .map(|v| (p.name.clone(), v))
-                    .map_err(|e| {
-                        model_err(path, format!("cannot describe tensor {}: {e:?}", p.name))
-                    })
-            })
-            .collect::<Result<Vec<_>>>()?;
-        let config = serde_json::to_string(self.config())
-            .map_err(|e| model_err(path, format!("config: {e}")))?;
-        let meta = HashMap::from([
-            ("format".to_string(), FORMAT.to_string()),
-            ("config".to_string(), config),
-        ]);
-        let data = safetensors::tensor::serialize(views, &Some(meta))
-            .map_err(|e| model_err(path, format!("cannot serialise: {e:?}")))?;
-        write_atomic(path, &data)
+        self.write_file(path.as_ref(), false)
+    }
+
+    /// Writes the weights and the optimizer state (Adam's moments and step count) to `path`,
+    /// atomically, so that [`Model::load_training_state`] continues training where it stopped.
+    pub fn save_training_state(&self, path: impl AsRef<Path>) -> Result<()> {
+        self.write_file(path.as_ref(), true)
     }
 
     /// Reads weights saved by [`Model::save_safetensors`] into a new model of `config`.
@@ -58,7 +44,52 @@ impl Model {
     /// A truncated or corrupt file, or one made for other layer sizes, is an [`Error::Model`]
     /// naming what does not match. The optimizer state starts fresh (as after Keras's `load_weights`).
     pub fn load_safetensors(path: impl AsRef<Path>, config: ModelConfig) -> Result<Model> {
-        let path = path.as_ref();
+        Self::read_file(path.as_ref(), config, false)
+    }
+
+    /// Reads a file written by [`Model::save_training_state`]: weights and optimizer state. The
+    /// dropout generator is re-seeded from the step count.
+    pub fn load_training_state(path: impl AsRef<Path>, config: ModelConfig) -> Result<Model> {
+        Self::read_file(path.as_ref(), config, true)
+    }
+
+    fn write_file(&self, path: &Path, with_optimizer: bool) -> Result<()> {
+        let mut tensors: Vec<(String, &Vec<usize>, &[f32])> = self
+            .params()
+            .iter()
+            .map(|p| (p.name.clone(), &p.shape, p.values.as_slice()))
+            .collect();
+        let mut meta = HashMap::from([("format".to_string(), FORMAT.to_string())]);
+        if with_optimizer {
+            let (step, m, v) = self.adam_state();
+            for (p, (m, v)) in self.params().iter().zip(m.iter().zip(v)) {
+                tensors.push((format!("{ADAM_M}{}", p.name), &p.shape, m.as_slice()));
+                tensors.push((format!("{ADAM_V}{}", p.name), &p.shape, v.as_slice()));
+            }
+            meta.insert(STEP_KEY.to_string(), step.to_string());
+        }
+        let bytes: Vec<Vec<u8>> = tensors
+            .iter()
+            .map(|(_, _, values)| values.iter().flat_map(|v| v.to_le_bytes()).collect())
+            .collect();
+        let views = tensors
+            .iter()
+            .zip(&bytes)
+            .map(|((name, shape, _), b)| {
+                TensorView::new(Dtype::F32, (*shape).clone(), b)
+                    .map(|v| (name.clone(), v))
+                    .map_err(|e| model_err(path, format!("cannot describe tensor {name}: {e:?}")))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let config = serde_json::to_string(self.config())
+            .map_err(|e| model_err(path, format!("config: {e}")))?;
+        meta.insert("config".to_string(), config);
+        let data = safetensors::tensor::serialize(views, &Some(meta))
+            .map_err(|e| model_err(path, format!("cannot serialise: {e:?}")))?;
+        write_atomic(path, &data)
+    }
+
+    fn read_file(path: &Path, config: ModelConfig, with_optimizer: bool) -> Result<Model> {
         config.validate()?;
         let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
         let st = SafeTensors::deserialize(&bytes).map_err(|e| {
@@ -69,10 +100,9 @@ impl Model {
         })?;
         let (_, meta) = SafeTensors::read_metadata(&bytes)
             .map_err(|e| model_err(path, format!("metadata: {e:?}")))?;
+        let meta = meta.metadata().clone().unwrap_or_default();
         let saved_config = meta
-            .metadata()
-            .as_ref()
-            .and_then(|m| m.get("config"))
+            .get("config")
             .and_then(|c| serde_json::from_str::<ModelConfig>(c).ok());
         let stages = config.stages()?;
         let flat = config.flat_features()?;
@@ -85,59 +115,36 @@ impl Model {
         };
         let mut params = Vec::with_capacity(layout.len());
         for (name, shape) in &layout {
-            let view = st.tensor(name).map_err(|_| {
-                model_err(
-                    path,
-                    hint(format!("tensor {name} (shape {shape:?}) is missing")),
-                )
-            })?;
-            if view.dtype() != Dtype::F32 {
-                return Err(model_err(
-                    path,
-                    format!("tensor {name} is {:?}, expected F32", view.dtype()),
-                ));
-            }
-            if view.shape() != shape.as_slice() {
-                return Err(model_err(
-                    path,
-                    hint(format!(
-                        "tensor {name} has shape {:?}, the configuration needs {shape:?}",
-                        view.shape()
-                    )),
-                ));
-            }
-            let data = view.data();
-            if data.len() != 4 * shape.iter().product::<usize>() {
-                return Err(model_err(
-                    path,
-                    format!(
-                        "tensor {name} holds {} bytes, expected {}",
-                        data.len(),
-                        4 * shape.iter().product::<usize>()
-                    ),
-                ));
-            }
-            let values: Vec<f32> = data
-                .chunks_exact(4)
-                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-                .collect();
-            if values.iter().any(|v| !v.is_finite()) {
-                return Err(model_err(
-                    path,
-                    format!("tensor {name} holds non-finite values"),
-                ));
-            }
             params.push(Param {
                 name: name.clone(),
                 shape: shape.clone(),
-                values,
+                values: read_tensor(&st, path, name, shape, &hint)?,
             });
         }
-        let expected: Vec<&str> = layout.iter().map(|(n, _)| n.as_str()).collect();
+        let mut expected: Vec<String> = layout.iter().map(|(n, _)| n.clone()).collect();
+        let mut moments = None;
+        if with_optimizer {
+            let step: u64 = meta
+                .get(STEP_KEY)
+                .and_then(|s| s.parse().ok())
+                .ok_or_else(|| {
+                    model_err(path, "no optimizer step count: not a training-state file")
+                })?;
+            let mut m = Vec::with_capacity(layout.len());
+            let mut v = Vec::with_capacity(layout.len());
+            for (name, shape) in &layout {
+                for (prefix, out) in [(ADAM_M, &mut m), (ADAM_V, &mut v)] {
+                    let key = format!("{prefix}{name}");
+                    out.push(read_tensor(&st, path, &key, shape, &hint)?);
+                    expected.push(key);
+                }
+            }
+            moments = Some((step, m, v));
+        }
         let mut extra: Vec<&String> = st
             .names()
             .into_iter()
-            .filter(|n| !expected.contains(&n.as_str()))
+            .filter(|n| !expected.contains(n))
             .collect();
         if !extra.is_empty() {
             extra.sort();
@@ -148,8 +155,66 @@ impl Model {
                 )),
             ));
         }
-        Model::from_params(config, params, 0)
+        let mut model = Model::from_params(config, params, 0)?;
+        if let Some((step, m, v)) = moments {
+            model.set_adam_state(step, m, v);
+        }
+        Ok(model)
     }
+}
+
+/// One F32 tensor of the expected shape, all values finite.
+fn read_tensor(
+    st: &SafeTensors,
+    path: &Path,
+    name: &str,
+    shape: &[usize],
+    hint: &dyn Fn(String) -> String,
+) -> Result<Vec<f32>> {
+    let view = st.tensor(name).map_err(|_| {
+        model_err(
+            path,
+            hint(format!("tensor {name} (shape {shape:?}) is missing")),
+        )
+    })?;
+    if view.dtype() != Dtype::F32 {
+        return Err(model_err(
+            path,
+            format!("tensor {name} is {:?}, expected F32", view.dtype()),
+        ));
+    }
+    if view.shape() != shape {
+        return Err(model_err(
+            path,
+            hint(format!(
+                "tensor {name} has shape {:?}, the configuration needs {shape:?}",
+                view.shape()
+            )),
+        ));
+    }
+    let data = view.data();
+    let len: usize = shape.iter().product();
+    if data.len() != 4 * len {
+        return Err(model_err(
+            path,
+            format!(
+                "tensor {name} holds {} bytes, expected {}",
+                data.len(),
+                4 * len
+            ),
+        ));
+    }
+    let values: Vec<f32> = data
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect();
+    if values.iter().any(|v| !v.is_finite()) {
+        return Err(model_err(
+            path,
+            format!("tensor {name} holds non-finite values"),
+        ));
+    }
+    Ok(values)
 }
 
 /// The model configuration saved in a weight file's metadata, if it has one.
@@ -168,31 +233,6 @@ pub fn saved_config(path: impl AsRef<Path>) -> Result<Option<ModelConfig>> {
             .map(Some)
             .map_err(|e| model_err(path, format!("saved configuration unreadable: {e}"))),
     }
-}
-
-/// Writes `data` to a temporary file next to `path`, syncs it, then renames it over `path`.
-fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
-    use std::io::Write;
-    let name = path
-        .file_name()
-        .ok_or_else(|| Error::invalid("path", path.display(), "a file path"))?
-        .to_string_lossy();
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let tmp: PathBuf = dir.join(format!(".{name}.{}.tmp", std::process::id()));
-    let result = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(data)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if let Err(e) = result {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(Error::io(path, e));
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -476,6 +476,18 @@ impl Model {
         y: &[f32],
         sample_weights: Option<&[f32]>,
     ) -> Result<f32> {
+        self.train_on_batch_with_proba(x, y, sample_weights)
+            .map(|(loss, _)| loss)
+    }
+
+    /// [`Model::train_on_batch`] that also returns the probabilities of the step's forward pass
+    /// (dropout on), from which training accuracy and AUC are measured without a second pass.
+    pub fn train_on_batch_with_proba(
+        &mut self,
+        x: ArrayView4<f32>,
+        y: &[f32],
+        sample_weights: Option<&[f32]>,
+    ) -> Result<(f32, Vec<f32>)> {
         let (n, data) = self.input(&x)?;
         Self::targets(n, y, sample_weights)?;
         let u = self.config.dense_units();
@@ -502,6 +514,11 @@ impl Model {
             .try_tensor_from_vec(data, (n, h, w, 1))
             .map_err(dfdx_err)?;
         let logits = self.forward(xt.leaky_traced(), &live, mask, false)?;
+        let probs: Vec<f32> = logits
+            .as_vec()
+            .into_iter()
+            .map(|z| 1.0 / (1.0 + (-z).exp()))
+            .collect();
         let loss = self.loss_of(logits, y, sample_weights)?;
         let value = loss.array();
         if !value.is_finite() {
@@ -523,7 +540,19 @@ impl Model {
         drop(grads);
         drop(live);
         self.adam_step(&g);
-        Ok(value)
+        Ok((value, probs))
+    }
+
+    /// Adam's step count and moments, for training-state files.
+    pub(crate) fn adam_state(&self) -> (u64, &[Vec<f32>], &[Vec<f32>]) {
+        (self.adam.step, &self.adam.m, &self.adam.v)
+    }
+
+    /// Puts back Adam's state read from a training-state file (shapes checked by the reader);
+    /// dropout continues from a generator seeded by the step count.
+    pub(crate) fn set_adam_state(&mut self, step: u64, m: Vec<Vec<f32>>, v: Vec<Vec<f32>>) {
+        self.adam = AdamState { step, m, v };
+        self.rng = StdRng::seed_from_u64(step);
     }
 
     fn adam_step(&mut self, grads: &[Vec<f32>]) {

@@ -1,0 +1,233 @@
+//! A trained model on disk, and the checkpoints training leaves behind.
+//!
+//! A model folder holds `model.safetensors` (the weights) and `model.json` beside it: the
+//! architecture, input size, class names, decision threshold and preprocessing, so that
+//! prediction needs nothing else. A checkpoint folder holds one `epoch-NNNN.safetensors` with the
+//! weights and the optimizer state, `best.safetensors` with the best weights so far, and
+//! `checkpoint.json`, written last, that names them. Every file is written to a temporary file
+//! and renamed, so a crash at any moment leaves the previous checkpoint whole and loadable.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::cnn::{Model, ModelConfig};
+use crate::error::{Error, Result};
+use crate::files::write_atomic;
+use crate::resize::Interpolation;
+use crate::training::History;
+
+const FORMAT: &str = "xray-model/1";
+/// File name of the weights in a model folder.
+pub const WEIGHTS_FILE: &str = "model.safetensors";
+/// File name of the description in a model folder.
+pub const CONFIG_FILE: &str = "model.json";
+const CHECKPOINT_FILE: &str = "checkpoint.json";
+const BEST_FILE: &str = "best.safetensors";
+
+/// How an image file becomes the model's input.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Preprocessing {
+    /// Factor applied to 0-255 grey pixels (1/255 gives [0, 1]).
+    pub rescale: f32,
+    /// How files are resized to the input size.
+    pub interpolation: Interpolation,
+}
+
+/// The description saved beside the weights.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct ModelCard {
+    format: String,
+    config: ModelConfig,
+    class_names: Vec<String>,
+    threshold: f32,
+    threshold_source: String,
+    preprocessing: Preprocessing,
+    history: Option<History>,
+}
+
+/// A trained model with what prediction needs: class names, threshold, preprocessing.
+#[derive(Debug, Clone)]
+pub struct SavedModel {
+    /// The network and its weights.
+    pub model: Model,
+    /// Class names for label 0 and 1, e.g. NORMAL and PNEUMONIA.
+    pub class_names: Vec<String>,
+    /// Decision threshold on the probability of class 1 (chosen on validation data).
+    pub threshold: f32,
+    /// How images are prepared for the model.
+    pub preprocessing: Preprocessing,
+    /// The training history, when the model was trained by `fit`.
+    pub history: Option<History>,
+}
+
+impl SavedModel {
+    /// Writes `model.safetensors` and `model.json` into `dir` (created if missing), atomically.
+    pub fn save(&self, dir: impl AsRef<Path>) -> Result<()> {
+        let dir = dir.as_ref();
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        self.model.save_safetensors(dir.join(WEIGHTS_FILE))?;
+        let card = ModelCard {
+            format: FORMAT.into(),
+            config: self.model.config().clone(),
+            class_names: self.class_names.clone(),
+            threshold: self.threshold,
+            threshold_source: "Youden's J on the validation split of the best epoch".into(),
+            preprocessing: self.preprocessing,
+            history: self.history.clone(),
+        };
+        let json = serde_json::to_vec_pretty(&card)
+            .map_err(|e| model_error(dir.join(CONFIG_FILE), format!("cannot encode: {e}")))?;
+        write_atomic(&dir.join(CONFIG_FILE), &json)
+    }
+
+    /// Reads a model folder written by [`SavedModel::save`], checking the weights against the description.
+    pub fn load(dir: impl AsRef<Path>) -> Result<SavedModel> {
+        let dir = dir.as_ref();
+        if !dir.is_dir() {
+            return Err(Error::MissingDir {
+                path: dir.to_path_buf(),
+                expected: format!("a model folder holding {WEIGHTS_FILE} and {CONFIG_FILE}"),
+            });
+        }
+        let card: ModelCard = read_json(&dir.join(CONFIG_FILE))?;
+        if card.format != FORMAT {
+            return Err(model_error(
+                dir.join(CONFIG_FILE),
+                format!("format '{}', expected '{FORMAT}'", card.format),
+            ));
+        }
+        if card.class_names.len() != 2 {
+            return Err(model_error(
+                dir.join(CONFIG_FILE),
+                format!("{} class names, expected 2", card.class_names.len()),
+            ));
+        }
+        let model = Model::load_safetensors(dir.join(WEIGHTS_FILE), card.config)?;
+        Ok(SavedModel {
+            model,
+            class_names: card.class_names,
+            threshold: card.threshold,
+            preprocessing: card.preprocessing,
+            history: card.history,
+        })
+    }
+}
+
+/// What `checkpoint.json` records.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct CheckpointCard {
+    format: String,
+    config: ModelConfig,
+    class_names: Vec<String>,
+    preprocessing: Preprocessing,
+    weights: String,
+    best: Option<String>,
+    history: History,
+}
+
+/// The state training left after its last finished epoch.
+#[derive(Debug)]
+pub struct Checkpoint {
+    /// The model after the last epoch, optimizer state included.
+    pub model: Model,
+    /// The weights of the best epoch so far.
+    pub best: Option<Model>,
+    /// The history up to the last epoch.
+    pub history: History,
+    /// Class names of the training folder.
+    pub class_names: Vec<String>,
+    /// The preprocessing used in training.
+    pub preprocessing: Preprocessing,
+}
+
+impl Checkpoint {
+    /// Saves the state after an epoch into `dir`: weights first, then the description that names
+    /// them, then the previous epoch's weights are removed.
+    pub fn save(
+        dir: &Path,
+        model: &Model,
+        best: Option<&Model>,
+        history: &History,
+        preprocessing: &Preprocessing,
+        class_names: &[String],
+    ) -> Result<()> {
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        let previous: Option<CheckpointCard> = read_json(&dir.join(CHECKPOINT_FILE)).ok();
+        let weights = format!("epoch-{:04}.safetensors", history.epochs.len());
+        model.save_training_state(dir.join(&weights))?;
+        if let Some(best) = best {
+            best.save_safetensors(dir.join(BEST_FILE))?;
+        }
+        let card = CheckpointCard {
+            format: FORMAT.into(),
+            config: model.config().clone(),
+            class_names: class_names.to_vec(),
+            preprocessing: *preprocessing,
+            weights: weights.clone(),
+            best: best.map(|_| BEST_FILE.to_string()),
+            history: history.clone(),
+        };
+        let json = serde_json::to_vec_pretty(&card)
+            .map_err(|e| model_error(dir.join(CHECKPOINT_FILE), format!("cannot encode: {e}")))?;
+        write_atomic(&dir.join(CHECKPOINT_FILE), &json)?;
+        if let Some(old) = previous.filter(|p| p.weights != weights) {
+            // Only once the new description is in place is the old state unreferenced.
+            let _ = std::fs::remove_file(dir.join(old.weights));
+        }
+        Ok(())
+    }
+
+    /// Loads the checkpoint in `dir`, or `None` when there is none; a checkpoint of another
+    /// architecture is an error saying what differs.
+    pub fn load_if_present(dir: &Path, config: &ModelConfig) -> Result<Option<Checkpoint>> {
+        let card_path = dir.join(CHECKPOINT_FILE);
+        if !card_path.exists() {
+            return Ok(None);
+        }
+        let card: CheckpointCard = read_json(&card_path)?;
+        if &card.config != config {
+            return Err(model_error(
+                card_path,
+                format!(
+                    "the checkpoint was saved from {:?}, but training was asked for {config:?}",
+                    card.config
+                ),
+            ));
+        }
+        let model = Model::load_training_state(dir.join(&card.weights), card.config.clone())?;
+        let best = match &card.best {
+            Some(name) => Some(Model::load_safetensors(
+                dir.join(name),
+                card.config.clone(),
+            )?),
+            None => None,
+        };
+        Ok(Some(Checkpoint {
+            model,
+            best,
+            history: card.history,
+            class_names: card.class_names,
+            preprocessing: card.preprocessing,
+        }))
+    }
+
+    /// The path of the description file in a checkpoint folder.
+    pub fn card_path(dir: &Path) -> PathBuf {
+        dir.join(CHECKPOINT_FILE)
+    }
+}
+
+fn model_error(path: PathBuf, reason: String) -> Error {
+    Error::Model { path, reason }
+}
+
+fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T> {
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    serde_json::from_slice(&bytes).map_err(|e| {
+        model_error(
+            path.to_path_buf(),
+            format!("unreadable description (truncated or edited?): {e}"),
+        )
+    })
+}

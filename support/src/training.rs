@@ -1,0 +1,661 @@
+//! Training and evaluating the CNN on image folders: the epoch loop, written out plainly.
+//!
+//! [`fit`] splits the training folder by patient into training and validation files, feeds
+//! augmented batches from the [`ImageDataGenerator`], takes one Adam step per batch, measures
+//! loss, accuracy and ROC AUC on both sides after every epoch, stops early when the validation
+//! loss stops improving (restoring the best weights), and saves a checkpoint after every epoch
+//! from which training can resume. [`predict_directory`] and [`evaluate`] run a trained model
+//! over a folder without augmentation.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+
+use crate::cnn::metrics::{best_threshold, roc_auc_score, Evaluation};
+use crate::cnn::Model;
+use crate::dataset::{scan_classes, split_by_patient, ClassScan};
+use crate::error::{Error, Result};
+use crate::generator::{DirectoryIterator, FlowOptions, ImageDataGenerator};
+use crate::resize::Interpolation;
+use crate::saved_model::{Checkpoint, Preprocessing, SavedModel};
+
+/// How much each class's images weigh in the loss.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum ClassWeight {
+    /// Every image weighs 1.
+    #[default]
+    None,
+    /// scikit-learn's "balanced": `n_samples / (n_classes * n_in_class)`, so both classes weigh the same in total.
+    Balanced,
+}
+
+/// Settings of [`fit`], with the tutorial's defaults; chain the setters.
+#[derive(Debug, Clone)]
+pub struct FitOptions {
+    /// Most epochs to run.
+    pub epochs: usize,
+    /// Images per training step.
+    pub batch_size: usize,
+    /// Fraction of the training folder's patients held out for validation.
+    pub validation_split: f64,
+    /// Epochs without a better validation loss before stopping (Keras's `EarlyStopping(patience)`).
+    pub patience: usize,
+    /// Put the weights of the best validation loss back when training ends.
+    pub restore_best_weights: bool,
+    /// Loss weights per class.
+    pub class_weight: ClassWeight,
+    /// Seed of the split, the batch order and the augmentation.
+    pub seed: u64,
+    /// The augmenting generator for training batches (its `rescale` also applies to validation).
+    pub augmentation: ImageDataGenerator,
+    /// How files are resized to the model's input.
+    pub interpolation: Interpolation,
+    /// Folder for a checkpoint after every epoch (`None`: no checkpoints).
+    pub checkpoint_dir: Option<PathBuf>,
+    /// Stop each epoch after this many batches (for quick runs; `None`: the whole epoch).
+    pub steps_per_epoch: Option<usize>,
+}
+
+impl Default for FitOptions {
+    fn default() -> Self {
+        FitOptions {
+            epochs: 20,
+            batch_size: 32,
+            validation_split: 0.1,
+            patience: 3,
+            restore_best_weights: true,
+            class_weight: ClassWeight::None,
+            seed: 42,
+            augmentation: tutorial_augmentation(),
+            interpolation: Interpolation::Area,
+            checkpoint_dir: None,
+            steps_per_epoch: None,
+        }
+    }
+}
+
+/// The tutorial's augmentation: rescale 1/255, rotations up to 20 degrees, shifts, shear and
+/// zoom of 10%, nearest fill; without the horizontal flip (a chest X-ray is not symmetric).
+pub fn tutorial_augmentation() -> ImageDataGenerator {
+    ImageDataGenerator::builder()
+        .rescale(1.0 / 255.0)
+        .rotation_range(20.0)
+        .width_shift_range(0.1)
+        .height_shift_range(0.1)
+        .shear_range(0.1)
+        .zoom_range(0.1)
+        .build()
+        .expect("the tutorial's augmentation settings are all within their valid ranges")
+}
+
+impl FitOptions {
+    /// Sets the most epochs.
+    pub fn epochs(mut self, epochs: usize) -> Self {
+        self.epochs = epochs;
+        self
+    }
+    /// Sets the batch size.
+    pub fn batch_size(mut self, batch_size: usize) -> Self {
+        self.batch_size = batch_size;
+        self
+    }
+    /// Sets the fraction of patients held out for validation.
+    pub fn validation_split(mut self, fraction: f64) -> Self {
+        self.validation_split = fraction;
+        self
+    }
+    /// Sets the early-stopping patience in epochs.
+    pub fn patience(mut self, epochs: usize) -> Self {
+        self.patience = epochs;
+        self
+    }
+    /// Sets whether the best weights are restored at the end.
+    pub fn restore_best_weights(mut self, on: bool) -> Self {
+        self.restore_best_weights = on;
+        self
+    }
+    /// Sets the class weights.
+    pub fn class_weight(mut self, weight: ClassWeight) -> Self {
+        self.class_weight = weight;
+        self
+    }
+    /// Sets the seed.
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = seed;
+        self
+    }
+    /// Sets the augmenting generator.
+    pub fn augmentation(mut self, generator: ImageDataGenerator) -> Self {
+        self.augmentation = generator;
+        self
+    }
+    /// Sets how images are resized to the input size.
+    pub fn interpolation(mut self, interpolation: Interpolation) -> Self {
+        self.interpolation = interpolation;
+        self
+    }
+    /// Saves a checkpoint into `dir` after every epoch.
+    pub fn checkpoint_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.checkpoint_dir = Some(dir.into());
+        self
+    }
+    /// Caps the batches of each epoch.
+    pub fn steps_per_epoch(mut self, steps: usize) -> Self {
+        self.steps_per_epoch = Some(steps);
+        self
+    }
+
+    /// Checks every setting, naming the first that is out of range.
+    pub fn validate(&self) -> Result<()> {
+        if self.epochs == 0 {
+            return Err(Error::invalid("epochs", 0, "at least 1"));
+        }
+        if self.batch_size == 0 {
+            return Err(Error::invalid("batch_size", 0, "at least 1"));
+        }
+        if !(self.validation_split > 0.0 && self.validation_split < 1.0) {
+            return Err(Error::invalid(
+                "validation_split",
+                self.validation_split,
+                "a fraction in (0, 1): early stopping needs validation data",
+            ));
+        }
+        if self.steps_per_epoch == Some(0) {
+            return Err(Error::invalid("steps_per_epoch", 0, "at least 1"));
+        }
+        Ok(())
+    }
+
+    /// The preprocessing a saved model records, so prediction resizes and scales the same way.
+    pub fn preprocessing(&self) -> Preprocessing {
+        Preprocessing {
+            rescale: self.augmentation.rescale_factor().unwrap_or(1.0),
+            interpolation: self.interpolation,
+        }
+    }
+}
+
+/// Metrics of one epoch, on training and validation data.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EpochLog {
+    /// 1-based epoch number.
+    pub epoch: usize,
+    /// Mean training loss over the epoch's steps (dropout and augmentation on, class weights applied).
+    pub loss: f32,
+    /// Training accuracy at 0.5 from the same forward passes.
+    pub accuracy: f32,
+    /// Training ROC AUC from the same forward passes.
+    pub auc: f32,
+    /// Validation loss (no dropout, no augmentation, no class weights).
+    pub val_loss: f32,
+    /// Validation accuracy at 0.5.
+    pub val_accuracy: f32,
+    /// Validation ROC AUC.
+    pub val_auc: f32,
+    /// Wall-clock seconds of the epoch, validation included.
+    pub seconds: f32,
+    /// Training images per second.
+    pub images_per_second: f32,
+}
+
+impl std::fmt::Display for EpochLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "epoch {:>2}: loss {:.4} acc {:.3} auc {:.3} | val_loss {:.4} val_acc {:.3} val_auc {:.3} | {:.0} s, {:.0} img/s",
+            self.epoch,
+            self.loss,
+            self.accuracy,
+            self.auc,
+            self.val_loss,
+            self.val_accuracy,
+            self.val_auc,
+            self.seconds,
+            self.images_per_second
+        )
+    }
+}
+
+/// What [`fit`] did, epoch by epoch (Keras's `History`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct History {
+    /// One entry per epoch run.
+    pub epochs: Vec<EpochLog>,
+    /// The epoch (1-based) with the lowest validation loss.
+    pub best_epoch: usize,
+    /// True when early stopping ended training before the last epoch.
+    pub stopped_early: bool,
+    /// The threshold chosen on the validation data of the best epoch (Youden's J).
+    pub threshold: f32,
+}
+
+impl History {
+    /// The log of the best epoch, if any.
+    pub fn best(&self) -> Option<&EpochLog> {
+        self.epochs.iter().find(|e| e.epoch == self.best_epoch)
+    }
+
+    /// The per-epoch curves for [`crate::plot::learning_curves`]: loss, accuracy, AUC.
+    pub fn curves(&self) -> Vec<crate::plot::Curve> {
+        let series = |f: fn(&EpochLog) -> f32| self.epochs.iter().map(f).collect::<Vec<f32>>();
+        vec![
+            crate::plot::Curve::new("loss", series(|e| e.loss), series(|e| e.val_loss)),
+            crate::plot::Curve::new(
+                "accuracy",
+                series(|e| e.accuracy),
+                series(|e| e.val_accuracy),
+            ),
+            crate::plot::Curve::new("ROC AUC", series(|e| e.auc), series(|e| e.val_auc)),
+        ]
+    }
+}
+
+/// Hooks that [`fit`] calls as it goes: a progress bar, a line per epoch, or nothing.
+pub trait Progress {
+    /// Once, before the first epoch.
+    fn start(&mut self, _train_images: usize, _val_images: usize, _batches_per_epoch: usize) {}
+    /// After every training step.
+    fn batch(&mut self, _epoch: usize, _batch: usize, _loss: f32) {}
+    /// After every epoch.
+    fn epoch(&mut self, _log: &EpochLog, _improved: bool) {}
+}
+
+/// Prints one compact line per epoch (for notebooks).
+#[derive(Debug, Default)]
+pub struct EpochLines;
+
+impl Progress for EpochLines {
+    fn start(&mut self, train: usize, val: usize, batches: usize) {
+        println!("training on {train} images ({batches} batches per epoch), validating on {val}");
+    }
+    fn epoch(&mut self, log: &EpochLog, improved: bool) {
+        println!("{log}{}", if improved { "  *" } else { "" });
+    }
+}
+
+/// Prints nothing.
+#[derive(Debug, Default)]
+pub struct Silent;
+
+impl Progress for Silent {}
+
+/// Trains `model` on the class folders of `train_dir` (see the module doc). With a checkpoint
+/// folder that already holds a checkpoint of this model, training resumes after its epoch.
+pub fn fit(
+    model: &mut Model,
+    train_dir: impl AsRef<Path>,
+    options: &FitOptions,
+    progress: &mut dyn Progress,
+) -> Result<History> {
+    options.validate()?;
+    let scan = scan_classes(train_dir.as_ref(), None, false)?;
+    require_binary(&scan, train_dir.as_ref())?;
+    let (train_scan, val_scan) = split_by_patient(&scan, options.validation_split, options.seed)?;
+    if val_scan.counts().contains(&0) || train_scan.counts().contains(&0) {
+        return Err(Error::Training(format!(
+            "{}: too few patients to hold out {:.0}% for validation with both classes on each side",
+            train_dir.as_ref().display(),
+            options.validation_split * 100.0
+        )));
+    }
+    let weights = class_weights(&train_scan, options.class_weight);
+
+    let (height, width) = (model.config().input_height(), model.config().input_width());
+    let flow = |shuffle: bool| {
+        FlowOptions::default()
+            .target_size(height, width)
+            .batch_size(options.batch_size)
+            .shuffle(shuffle)
+            .seed(options.seed)
+            .interpolation(options.interpolation)
+            .verbose(false)
+    };
+    let mut train_gen = options.augmentation.flow_from_files(
+        train_scan.files.clone(),
+        train_scan.labels.clone(),
+        train_scan.class_names.clone(),
+        flow(true),
+    )?;
+    let mut val_gen = plain_generator(options.preprocessing().rescale)?.flow_from_files(
+        val_scan.files.clone(),
+        val_scan.labels.clone(),
+        val_scan.class_names.clone(),
+        flow(false),
+    )?;
+
+    let mut history = History::default();
+    let mut best: Option<(f32, Model)> = None;
+    let mut first_epoch = 1;
+    if let Some(dir) = &options.checkpoint_dir {
+        if let Some(checkpoint) = Checkpoint::load_if_present(dir, model.config())? {
+            first_epoch = checkpoint.history.epochs.len() + 1;
+            *model = checkpoint.model;
+            history = checkpoint.history;
+            best = checkpoint.best.map(|m| {
+                let loss = history.best().map_or(f32::INFINITY, |e| e.val_loss);
+                (loss, m)
+            });
+            // The generator's epoch number drives order and augmentation: resume where it was.
+            train_gen.seek_epoch((first_epoch - 1) as u64);
+        }
+    }
+    let steps = options
+        .steps_per_epoch
+        .map_or(train_gen.len(), |s| s.min(train_gen.len()));
+    progress.start(train_gen.samples(), val_gen.samples(), steps);
+
+    for epoch in first_epoch..=options.epochs {
+        if stale_epochs(&history) >= options.patience.max(1) && epoch > first_epoch {
+            break;
+        }
+        let start = Instant::now();
+        let mut loss_sum = 0.0f64;
+        let mut labels: Vec<f32> = Vec::with_capacity(train_gen.samples());
+        let mut probs: Vec<f32> = Vec::with_capacity(train_gen.samples());
+        for (index, batch) in train_gen.epoch().take(steps).enumerate() {
+            let sample_weights: Option<Vec<f32>> = weights
+                .as_ref()
+                .map(|w| batch.y.iter().map(|&y| w[y as usize]).collect());
+            let y = batch.y.to_vec();
+            let (loss, batch_probs) =
+                model.train_on_batch_with_proba(batch.x.view(), &y, sample_weights.as_deref())?;
+            loss_sum += f64::from(loss) * batch.len() as f64;
+            labels.extend(&y);
+            probs.extend(batch_probs);
+            progress.batch(epoch, index + 1, loss);
+        }
+        if labels.is_empty() {
+            return Err(Error::Training(
+                "no training image could be read in this epoch".into(),
+            ));
+        }
+        let train_seconds = start.elapsed().as_secs_f32();
+        let val = predict_iterator(model, &mut val_gen)?;
+        let val_loss = mean_bce(&val.labels, &val.probs);
+        let log = EpochLog {
+            epoch,
+            loss: (loss_sum / labels.len() as f64) as f32,
+            accuracy: accuracy_at(&labels, &probs, 0.5),
+            auc: roc_auc_score(&labels_as_u8(&labels), &probs).unwrap_or(f64::NAN) as f32,
+            val_loss,
+            val_accuracy: accuracy_at(&val.labels, &val.probs, 0.5),
+            val_auc: roc_auc_score(&labels_as_u8(&val.labels), &val.probs).unwrap_or(f64::NAN)
+                as f32,
+            seconds: start.elapsed().as_secs_f32(),
+            images_per_second: labels.len() as f32 / train_seconds.max(1e-6),
+        };
+        let improved = best.as_ref().is_none_or(|(b, _)| val_loss < *b);
+        if improved {
+            best = Some((val_loss, model.clone()));
+            history.best_epoch = epoch;
+            history.threshold =
+                best_threshold(&labels_as_u8(&val.labels), &val.probs).unwrap_or(0.5);
+        }
+        history.epochs.push(log);
+        progress.epoch(
+            history.epochs.last().expect("an epoch log was just pushed"),
+            improved,
+        );
+        if let Some(dir) = &options.checkpoint_dir {
+            Checkpoint::save(
+                dir,
+                model,
+                best.as_ref().map(|(_, m)| m),
+                &history,
+                &options.preprocessing(),
+                &scan.class_names,
+            )?;
+        }
+    }
+    history.stopped_early = history.epochs.len() < options.epochs;
+    if options.restore_best_weights {
+        if let Some((_, best_model)) = best {
+            *model = best_model;
+        }
+    }
+    Ok(history)
+}
+
+/// Epochs since the best validation loss.
+fn stale_epochs(history: &History) -> usize {
+    history.epochs.len().saturating_sub(history.best_epoch)
+}
+
+fn require_binary(scan: &ClassScan, dir: &Path) -> Result<()> {
+    if scan.class_names.len() != 2 {
+        return Err(Error::Training(format!(
+            "{}: the CNN tells two classes apart, but the folder has {} ({})",
+            dir.display(),
+            scan.class_names.len(),
+            scan.class_names.join(", ")
+        )));
+    }
+    Ok(())
+}
+
+/// Loss weight of each class, or `None` when all weigh 1.
+fn class_weights(scan: &ClassScan, weight: ClassWeight) -> Option<Vec<f32>> {
+    match weight {
+        ClassWeight::None => None,
+        ClassWeight::Balanced => {
+            let counts = scan.counts();
+            let n = scan.files.len() as f32;
+            let k = counts.len() as f32;
+            Some(
+                counts
+                    .iter()
+                    .map(|&c| if c == 0 { 0.0 } else { n / (k * c as f32) })
+                    .collect(),
+            )
+        }
+    }
+}
+
+fn plain_generator(rescale: f32) -> Result<ImageDataGenerator> {
+    ImageDataGenerator::builder().rescale(rescale).build()
+}
+
+fn labels_as_u8(labels: &[f32]) -> Vec<u8> {
+    labels.iter().map(|&y| u8::from(y >= 0.5)).collect()
+}
+
+fn accuracy_at(labels: &[f32], probs: &[f32], threshold: f32) -> f32 {
+    let right = labels
+        .iter()
+        .zip(probs)
+        .filter(|(&y, &p)| (p >= threshold) == (y >= 0.5))
+        .count();
+    right as f32 / labels.len().max(1) as f32
+}
+
+/// Mean binary cross-entropy of probabilities, clipped as Keras does (1e-7).
+fn mean_bce(labels: &[f32], probs: &[f32]) -> f32 {
+    let eps = 1e-7f64;
+    let total: f64 = labels
+        .iter()
+        .zip(probs)
+        .map(|(&y, &p)| {
+            let p = f64::from(p).clamp(eps, 1.0 - eps);
+            let y = f64::from(y);
+            -(y * p.ln() + (1.0 - y) * (1.0 - p).ln())
+        })
+        .sum();
+    (total / labels.len().max(1) as f64) as f32
+}
+
+/// A model's probabilities for every image of a folder, in file order.
+#[derive(Debug)]
+pub struct Predictions {
+    /// Class names (label 0 and 1).
+    pub class_names: Vec<String>,
+    /// The files, in sorted order.
+    pub files: Vec<PathBuf>,
+    /// The true label of each file (its folder).
+    pub labels: Vec<f32>,
+    /// The predicted probability of class 1.
+    pub probs: Vec<f32>,
+    /// Files that could not be read, with the reason.
+    pub skipped: Vec<(PathBuf, String)>,
+}
+
+/// Predicts every image under the class folders of `dir` (no augmentation, no shuffling).
+pub fn predict_directory(
+    model: &Model,
+    dir: impl AsRef<Path>,
+    preprocessing: &Preprocessing,
+) -> Result<Predictions> {
+    let (height, width) = (model.config().input_height(), model.config().input_width());
+    let mut gen = plain_generator(preprocessing.rescale)?.flow_from_directory(
+        dir.as_ref(),
+        FlowOptions::default()
+            .target_size(height, width)
+            .shuffle(false)
+            .interpolation(preprocessing.interpolation)
+            .verbose(false),
+    )?;
+    predict_iterator(model, &mut gen)
+}
+
+fn predict_iterator(model: &Model, gen: &mut DirectoryIterator) -> Result<Predictions> {
+    let mut out = Predictions {
+        class_names: gen.class_names().to_vec(),
+        files: Vec::with_capacity(gen.samples()),
+        labels: Vec::with_capacity(gen.samples()),
+        probs: Vec::with_capacity(gen.samples()),
+        skipped: Vec::new(),
+    };
+    for batch in gen.epoch() {
+        out.probs.extend(model.predict_proba(batch.x.view())?);
+        out.labels.extend(batch.y.iter());
+        out.files.extend(batch.files);
+    }
+    out.skipped = gen
+        .skipped()
+        .iter()
+        .map(|s| (s.path.clone(), s.error.to_string()))
+        .collect();
+    Ok(out)
+}
+
+impl Predictions {
+    /// Metrics at `threshold` (e.g. 0.5, or the threshold chosen on validation data).
+    pub fn evaluate(&self, threshold: f32) -> Result<Evaluation> {
+        let names: [&str; 2] = [
+            self.class_names.first().map_or("0", String::as_str),
+            self.class_names.get(1).map_or("1", String::as_str),
+        ];
+        Evaluation::new(&labels_as_u8(&self.labels), &self.probs, threshold, names)
+    }
+
+    /// The files classified wrongly at `threshold`, with their probabilities.
+    pub fn misclassified(&self, threshold: f32) -> Vec<(PathBuf, f32, f32)> {
+        self.files
+            .iter()
+            .zip(self.labels.iter().zip(&self.probs))
+            .filter(|(_, (&y, &p))| (p >= threshold) != (y >= 0.5))
+            .map(|(f, (&y, &p))| (f.clone(), y, p))
+            .collect()
+    }
+}
+
+/// The probability of class 1 for each image file (no labels needed), in the given order; a
+/// file that cannot be read gets its error and the others are still predicted.
+pub fn predict_files(saved: &SavedModel, files: &[PathBuf]) -> Vec<Result<f32>> {
+    use rayon::prelude::*;
+    let (height, width) = (
+        saved.model.config().input_height(),
+        saved.model.config().input_width(),
+    );
+    let prep = saved.preprocessing;
+    let inputs: Vec<Result<ndarray::Array2<f32>>> = files
+        .par_iter()
+        .map(|path| {
+            let grey = crate::imread::imread(path)?;
+            let small =
+                crate::resize::resize_with(grey.view(), (height, width), prep.interpolation)?;
+            Ok(small.mapv(|v| f32::from(v) * prep.rescale))
+        })
+        .collect();
+    inputs
+        .into_iter()
+        .map(|input| {
+            let image = input?;
+            let x = image
+                .into_shape_with_order((1, height, width, 1))
+                .map_err(|e| Error::Training(format!("input shape: {e}")))?;
+            Ok(saved.model.predict_proba(x.view())?[0])
+        })
+        .collect()
+}
+
+/// Evaluates a saved model on the class folders of `dir` at 0.5 and at its saved threshold.
+pub fn evaluate(
+    saved: &SavedModel,
+    dir: impl AsRef<Path>,
+) -> Result<(Predictions, Evaluation, Evaluation)> {
+    let predictions = predict_directory(&saved.model, dir, &saved.preprocessing)?;
+    let at_half = predictions.evaluate(0.5)?;
+    let at_chosen = predictions.evaluate(saved.threshold)?;
+    Ok((predictions, at_half, at_chosen))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn balanced_weights_equalise_classes() {
+        let scan = ClassScan {
+            class_names: vec!["A".into(), "B".into()],
+            files: (0..4).map(|i| PathBuf::from(format!("{i}"))).collect(),
+            labels: vec![0, 1, 1, 1],
+        };
+        let w = class_weights(&scan, ClassWeight::Balanced).unwrap();
+        assert_eq!(w, vec![2.0, 4.0 / 6.0]);
+        assert!((w[0] * 1.0 - w[1] * 3.0).abs() < 1e-6);
+        assert!(class_weights(&scan, ClassWeight::None).is_none());
+    }
+
+    #[test]
+    fn bce_and_accuracy_by_hand() {
+        let labels = [1.0, 0.0];
+        let probs = [0.8, 0.4];
+        let expected = -((0.8f64).ln() + (0.6f64).ln()) / 2.0;
+        assert!((f64::from(mean_bce(&labels, &probs)) - expected).abs() < 1e-6);
+        assert_eq!(accuracy_at(&labels, &probs, 0.5), 1.0);
+        assert_eq!(accuracy_at(&labels, &probs, 0.9), 0.5);
+    }
+
+    #[test]
+    fn options_are_validated() {
+        assert!(FitOptions::default().validate().is_ok());
+        assert!(FitOptions::default().epochs(0).validate().is_err());
+        assert!(FitOptions::default()
+            .validation_split(0.0)
+            .validate()
+            .is_err());
+        assert!(FitOptions::default().batch_size(0).validate().is_err());
+    }
+
+    #[test]
+    fn stale_epochs_count_from_the_best() {
+        let mut h = History::default();
+        assert_eq!(stale_epochs(&h), 0);
+        for epoch in 1..=4 {
+            h.epochs.push(EpochLog {
+                epoch,
+                loss: 0.0,
+                accuracy: 0.0,
+                auc: 0.0,
+                val_loss: 0.0,
+                val_accuracy: 0.0,
+                val_auc: 0.0,
+                seconds: 0.0,
+                images_per_second: 0.0,
+            });
+        }
+        h.best_epoch = 2;
+        assert_eq!(stale_epochs(&h), 2);
+    }
+}
