@@ -22,9 +22,9 @@ pub struct DimensionSurvey {
     /// The files measured.
     pub files: Vec<PathBuf>,
     /// Height of each file, in pixels.
-    pub heights: Vec<usize>,
+    pub heights: Vec<u32>,
     /// Width of each file, in pixels.
-    pub widths: Vec<usize>,
+    pub widths: Vec<u32>,
     /// Files whose header could not be read, and why.
     pub skipped: Vec<Skipped>,
 }
@@ -52,11 +52,11 @@ pub struct Summary {
 
 impl Summary {
     /// Summarises `values`; an empty list is an error.
-    pub fn of(values: &[usize]) -> Result<Summary> {
+    pub fn of(values: &[u32]) -> Result<Summary> {
         if values.is_empty() {
             return Err(Error::invalid("values", "[]", "at least one image size"));
         }
-        let floats: Array1<f64> = values.iter().map(|&v| v as f64).collect();
+        let floats: Array1<f64> = values.iter().map(|&v| f64::from(v)).collect();
         let mut ordered: Array1<N64> = floats.mapv(n64);
         let quantile = |arr: &mut Array1<N64>, q: f64| -> f64 {
             arr.quantile_mut(n64(q), &Linear)
@@ -142,8 +142,9 @@ pub fn survey_files(files: Vec<PathBuf>) -> Result<DimensionSurvey> {
         match result {
             Ok((h, w)) => {
                 survey.files.push(path);
-                survey.heights.push(h);
-                survey.widths.push(w);
+                // Sizes come from u32 header fields, so they fit back into u32.
+                survey.heights.push(h as u32);
+                survey.widths.push(w as u32);
             }
             Err(error) => survey.skipped.push(Skipped { path, error }),
         }

@@ -337,12 +337,6 @@ impl ConfusionMatrix {
     }
 }
 
-impl From<ConfusionMatrix> for [[u64; 2]; 2] {
-    fn from(cm: ConfusionMatrix) -> Self {
-        cm.as_array()
-    }
-}
-
 impl From<&ConfusionMatrix> for [[u64; 2]; 2] {
     fn from(cm: &ConfusionMatrix) -> Self {
         cm.as_array()
