@@ -65,6 +65,8 @@ pub use crate::resize::Interpolation;
 #[derive(Debug, Clone, PartialEq)]
 pub struct ImageDataGenerator {
     rescale: Option<f32>,
+    samplewise_center: bool,
+    samplewise_std_normalization: bool,
     augment: AugmentParams,
     sampling: Sampling,
     validation_split: f32,
@@ -75,6 +77,8 @@ impl Default for ImageDataGenerator {
     fn default() -> Self {
         ImageDataGenerator {
             rescale: None,
+            samplewise_center: false,
+            samplewise_std_normalization: false,
             augment: AugmentParams::default(),
             sampling: Sampling::default(),
             validation_split: 0.0,
@@ -93,6 +97,19 @@ impl ImageDataGeneratorBuilder {
     /// Multiplies every pixel (after augmentation), e.g. `1/255` for values in [0, 1].
     pub fn rescale(mut self, factor: f32) -> Self {
         self.inner.rescale = Some(factor);
+        self
+    }
+
+    /// Subtracts each image's own mean (after rescaling), as Keras's `samplewise_center`.
+    pub fn samplewise_center(mut self, on: bool) -> Self {
+        self.inner.samplewise_center = on;
+        self
+    }
+
+    /// Divides each image by its own standard deviation (after centring), as Keras's
+    /// `samplewise_std_normalization`; evens out exposure differences between X-ray machines.
+    pub fn samplewise_std_normalization(mut self, on: bool) -> Self {
+        self.inner.samplewise_std_normalization = on;
         self
     }
 
@@ -460,11 +477,46 @@ impl ImageDataGenerator {
         augment::apply_transform(image, transform, &self.sampling)
     }
 
-    /// Applies the rescale factor in place (Keras's `standardize`).
+    /// Applies the rescale factor, then per-image centring and scaling when asked, in place
+    /// (Keras's `standardize`, with its 1e-6 guard against a flat image).
     pub fn standardize(&self, image: &mut Array2<f32>) {
-        if let Some(r) = self.rescale {
-            image.mapv_inplace(|v| v * r);
+        match image.as_slice_mut() {
+            Some(values) => self.standardize_values(values),
+            None => {
+                let mut values: Vec<f32> = image.iter().copied().collect();
+                self.standardize_values(&mut values);
+                image.iter_mut().zip(values).for_each(|(o, v)| *o = v);
+            }
         }
+    }
+
+    /// [`standardize`](Self::standardize) on one image's values in any order.
+    fn standardize_values(&self, values: &mut [f32]) {
+        if let Some(r) = self.rescale {
+            values.iter_mut().for_each(|v| *v *= r);
+        }
+        if self.samplewise_center || self.samplewise_std_normalization {
+            let n = values.len().max(1) as f32;
+            let mean = values.iter().sum::<f32>() / n;
+            if self.samplewise_center {
+                values.iter_mut().for_each(|v| *v -= mean);
+            }
+            if self.samplewise_std_normalization {
+                let centre = if self.samplewise_center { 0.0 } else { mean };
+                let var = values
+                    .iter()
+                    .map(|&v| (v - centre) * (v - centre))
+                    .sum::<f32>()
+                    / n;
+                let scale = 1.0 / (var.sqrt() + 1e-6);
+                values.iter_mut().for_each(|v| *v *= scale);
+            }
+        }
+    }
+
+    /// Keras's `(samplewise_center, samplewise_std_normalization)` settings.
+    pub fn samplewise(&self) -> (bool, bool) {
+        (self.samplewise_center, self.samplewise_std_normalization)
     }
 
     /// Reads batches from `directory`'s class subfolders (Keras's `flow_from_directory`).
@@ -560,9 +612,8 @@ impl ImageDataGenerator {
         let classes: Vec<usize> = kept.iter().map(|&i| labels[i]).collect();
         if options.verbose {
             println!(
-                "Found {} images belonging to {} classes.",
-                files.len(),
-                class_names.len()
+                "{}",
+                found_line(files.len(), class_names.len(), skipped.len())
             );
         }
         if let Some(line) = skipped_summary(&skipped) {
@@ -607,6 +658,20 @@ impl ImageDataGenerator {
             epoch_skip_start,
             error: None,
         })
+    }
+}
+
+/// Keras's "Found N images belonging to K classes." line, saying how many files were skipped
+/// as unreadable when any were.
+pub fn found_line(images: usize, classes: usize, skipped: usize) -> String {
+    match skipped {
+        0 => format!("Found {images} images belonging to {classes} classes."),
+        1 => format!(
+            "Found {images} images belonging to {classes} classes (1 file skipped as unreadable)."
+        ),
+        n => format!(
+            "Found {images} images belonging to {classes} classes ({n} files skipped as unreadable)."
+        ),
     }
 }
 
@@ -726,20 +791,20 @@ impl Source {
     fn render(&self, i: usize, epoch: u64, out: &mut [f32]) -> Result<()> {
         let pixels = self.pixels(i)?;
         let generator = &self.generator;
-        let scale = generator.rescale.unwrap_or(1.0);
         if generator.augment.is_identity() {
             for (o, &p) in out.iter_mut().zip(pixels.iter()) {
-                *o = f32::from(p) * scale;
+                *o = f32::from(p);
             }
-            return Ok(());
+        } else {
+            let mut rng = StdRng::seed_from_u64(mix(self.seed, epoch, i as u64));
+            let transform = generator.random_transform(self.target, &mut rng);
+            let image = pixels.mapv(f32::from);
+            let image = generator.apply_transform(image.view(), &transform);
+            for (o, &p) in out.iter_mut().zip(image.iter()) {
+                *o = p;
+            }
         }
-        let mut rng = StdRng::seed_from_u64(mix(self.seed, epoch, i as u64));
-        let transform = generator.random_transform(self.target, &mut rng);
-        let image = pixels.mapv(f32::from);
-        let image = generator.apply_transform(image.view(), &transform);
-        for (o, &p) in out.iter_mut().zip(image.iter()) {
-            *o = p * scale;
-        }
+        generator.standardize_values(out);
         Ok(())
     }
 
@@ -1152,6 +1217,27 @@ impl Iterator for Epoch<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn samplewise_standardisation_gives_zero_mean_unit_std() {
+        let generator = ImageDataGenerator::builder()
+            .rescale(1.0 / 255.0)
+            .samplewise_center(true)
+            .samplewise_std_normalization(true)
+            .build()
+            .unwrap();
+        let mut image = Array2::from_shape_fn((8, 9), |(r, c)| (r * 30 + c * 3) as f32);
+        generator.standardize(&mut image);
+        let n = image.len() as f32;
+        let mean = image.sum() / n;
+        let std = (image.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / n).sqrt();
+        assert!(mean.abs() < 1e-5, "{mean}");
+        assert!((std - 1.0).abs() < 1e-3, "{std}");
+        let mut flat = Array2::from_elem((3, 3), 7.0f32);
+        generator.standardize(&mut flat);
+        // A flat image stays (nearly) flat: float rounding in the mean is divided by the 1e-6 guard.
+        assert!(flat.iter().all(|v| v.is_finite() && v.abs() < 0.05));
+    }
 
     #[test]
     fn augment_examples_are_seeded_rescaled_and_varied() {

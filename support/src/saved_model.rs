@@ -32,6 +32,23 @@ pub struct Preprocessing {
     pub rescale: f32,
     /// How files are resized to the input size.
     pub interpolation: Interpolation,
+    /// Subtract each image's mean (Keras's `samplewise_center`).
+    #[serde(default)]
+    pub samplewise_center: bool,
+    /// Divide each image by its standard deviation (Keras's `samplewise_std_normalization`).
+    #[serde(default)]
+    pub samplewise_std_normalization: bool,
+}
+
+impl Preprocessing {
+    /// A generator that prepares images exactly this way, without augmentation.
+    pub fn generator(&self) -> Result<crate::generator::ImageDataGenerator> {
+        crate::generator::ImageDataGenerator::builder()
+            .rescale(self.rescale)
+            .samplewise_center(self.samplewise_center)
+            .samplewise_std_normalization(self.samplewise_std_normalization)
+            .build()
+    }
 }
 
 /// The description saved beside the weights.

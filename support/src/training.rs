@@ -169,11 +169,20 @@ impl FitOptions {
 
     /// The preprocessing a saved model records, so prediction resizes and scales the same way.
     pub fn preprocessing(&self) -> Preprocessing {
+        let (samplewise_center, samplewise_std_normalization) = self.augmentation.samplewise();
         Preprocessing {
             rescale: self.augmentation.rescale_factor().unwrap_or(1.0),
             interpolation: self.interpolation,
+            samplewise_center,
+            samplewise_std_normalization,
         }
     }
+}
+
+/// JSON has no NaN or infinity: serde_json writes them as `null` (an AUC is NaN when an epoch
+/// saw one class only), so read `null` back as NaN instead of refusing the whole file.
+fn f32_or_nan<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<f32, D::Error> {
+    Ok(Option::<f32>::deserialize(deserializer)?.unwrap_or(f32::NAN))
 }
 
 /// Metrics of one epoch, on training and validation data.
@@ -182,20 +191,28 @@ pub struct EpochLog {
     /// 1-based epoch number.
     pub epoch: usize,
     /// Mean training loss over the epoch's steps (dropout and augmentation on, class weights applied).
+    #[serde(deserialize_with = "f32_or_nan")]
     pub loss: f32,
     /// Training accuracy at 0.5 from the same forward passes.
+    #[serde(deserialize_with = "f32_or_nan")]
     pub accuracy: f32,
     /// Training ROC AUC from the same forward passes.
+    #[serde(deserialize_with = "f32_or_nan")]
     pub auc: f32,
     /// Validation loss (no dropout, no augmentation, no class weights).
+    #[serde(deserialize_with = "f32_or_nan")]
     pub val_loss: f32,
     /// Validation accuracy at 0.5.
+    #[serde(deserialize_with = "f32_or_nan")]
     pub val_accuracy: f32,
     /// Validation ROC AUC.
+    #[serde(deserialize_with = "f32_or_nan")]
     pub val_auc: f32,
     /// Wall-clock seconds of the epoch, validation included.
+    #[serde(deserialize_with = "f32_or_nan")]
     pub seconds: f32,
     /// Training images per second.
+    #[serde(deserialize_with = "f32_or_nan")]
     pub images_per_second: f32,
 }
 
@@ -317,7 +334,7 @@ pub fn fit(
         train_scan.class_names.clone(),
         flow(true),
     )?;
-    let mut val_gen = plain_generator(options.preprocessing().rescale)?.flow_from_files(
+    let mut val_gen = options.preprocessing().generator()?.flow_from_files(
         val_scan.files.clone(),
         val_scan.labels.clone(),
         val_scan.class_names.clone(),
@@ -452,10 +469,6 @@ fn class_weights(scan: &ClassScan, weight: ClassWeight) -> Option<Vec<f32>> {
     }
 }
 
-fn plain_generator(rescale: f32) -> Result<ImageDataGenerator> {
-    ImageDataGenerator::builder().rescale(rescale).build()
-}
-
 fn labels_as_u8(labels: &[f32]) -> Vec<u8> {
     labels.iter().map(|&y| u8::from(y >= 0.5)).collect()
 }
@@ -506,7 +519,7 @@ pub fn predict_directory(
     preprocessing: &Preprocessing,
 ) -> Result<Predictions> {
     let (height, width) = (model.config().input_height(), model.config().input_width());
-    let mut gen = plain_generator(preprocessing.rescale)?.flow_from_directory(
+    let mut gen = preprocessing.generator()?.flow_from_directory(
         dir.as_ref(),
         FlowOptions::default()
             .target_size(height, width)
@@ -568,13 +581,25 @@ pub fn predict_files(saved: &SavedModel, files: &[PathBuf]) -> Vec<Result<f32>> 
         saved.model.config().input_width(),
     );
     let prep = saved.preprocessing;
+    let generator = match prep.generator() {
+        Ok(g) => g,
+        Err(e) => {
+            let reason = e.to_string();
+            return files
+                .iter()
+                .map(|_| Err(Error::Training(reason.clone())))
+                .collect();
+        }
+    };
     let inputs: Vec<Result<ndarray::Array2<f32>>> = files
         .par_iter()
         .map(|path| {
             let grey = crate::imread::imread(path)?;
             let small =
                 crate::resize::resize_with(grey.view(), (height, width), prep.interpolation)?;
-            Ok(small.mapv(|v| f32::from(v) * prep.rescale))
+            let mut x = small.mapv(f32::from);
+            generator.standardize(&mut x);
+            Ok(x)
         })
         .collect();
     inputs

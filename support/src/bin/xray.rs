@@ -18,6 +18,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use support::cnn::{Model, ModelConfig};
 use support::dataset::{class_names, scan_classes};
+use support::generator::ImageDataGenerator;
 use support::resize::Interpolation;
 use support::saved_model::{Checkpoint, SavedModel};
 use support::training::{self, ClassWeight, EpochLog, FitOptions, Progress};
@@ -106,9 +107,30 @@ struct TrainArgs {
     /// How images are resized to the input size.
     #[arg(long, value_enum, default_value_t = InterpArg::Area)]
     interpolation: InterpArg,
-    /// Train without augmentation (rescale only).
+    /// Train without augmentation (rescale only; overrides the augmentation flags).
     #[arg(long)]
     no_augment: bool,
+    /// Augmentation: random rotations within +-DEGREES.
+    #[arg(long, default_value_t = 20.0)]
+    rotation: f32,
+    /// Augmentation: random shifts up to this fraction of width and height.
+    #[arg(long, default_value_t = 0.1)]
+    shift: f32,
+    /// Augmentation: random shear up to DEGREES.
+    #[arg(long, default_value_t = 0.1)]
+    shear: f32,
+    /// Augmentation: random zoom in [1 - Z, 1 + Z].
+    #[arg(long, default_value_t = 0.1)]
+    zoom: f32,
+    /// Augmentation: random brightness factor in [LO, HI], e.g. 0.8,1.2.
+    #[arg(long, value_delimiter = ',', num_args = 2)]
+    brightness: Option<Vec<f32>>,
+    /// Augmentation: random left-right flips (debatable for chest X-rays).
+    #[arg(long)]
+    horizontal_flip: bool,
+    /// Standardise each image to zero mean and unit variance (Keras's samplewise options).
+    #[arg(long)]
+    samplewise: bool,
     /// Stop each epoch after this many batches (quick trials).
     #[arg(long)]
     steps_per_epoch: Option<usize>,
@@ -261,13 +283,7 @@ fn train_command(args: &TrainArgs) -> Result<()> {
             InterpArg::Area => Interpolation::Area,
         })
         .checkpoint_dir(&checkpoints);
-    if args.no_augment {
-        options = options.augmentation(
-            support::generator::ImageDataGenerator::builder()
-                .rescale(1.0 / 255.0)
-                .build()?,
-        );
-    }
+    options = options.augmentation(augmentation(args)?);
     if let Some(steps) = args.steps_per_epoch {
         options = options.steps_per_epoch(steps);
     }
@@ -307,6 +323,27 @@ fn train_command(args: &TrainArgs) -> Result<()> {
         }
     );
     Ok(())
+}
+
+/// The augmenting generator the flags describe.
+fn augmentation(args: &TrainArgs) -> Result<ImageDataGenerator> {
+    let mut builder = ImageDataGenerator::builder()
+        .rescale(1.0 / 255.0)
+        .samplewise_center(args.samplewise)
+        .samplewise_std_normalization(args.samplewise);
+    if !args.no_augment {
+        builder = builder
+            .rotation_range(args.rotation)
+            .width_shift_range(args.shift)
+            .height_shift_range(args.shift)
+            .shear_range(args.shear)
+            .zoom_range(args.zoom)
+            .horizontal_flip(args.horizontal_flip);
+        if let Some(b) = &args.brightness {
+            builder = builder.brightness_range(b[0], b[1]);
+        }
+    }
+    builder.build()
 }
 
 fn evaluate_command(model_dir: &Path, dir: &Path, plots: Option<&Path>) -> Result<()> {
