@@ -7,7 +7,6 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use support::augment::FillMode;
 use support::generator::{FlowOptions, ImageDataGenerator};
 
 fn folder() -> PathBuf {
@@ -71,17 +70,7 @@ fn main() {
         .rescale(1.0 / 255.0)
         .build()
         .expect("fixed valid settings");
-    let tutorial = ImageDataGenerator::builder()
-        .rescale(1.0 / 255.0)
-        .rotation_range(20.0)
-        .width_shift_range(0.1)
-        .height_shift_range(0.1)
-        .shear_range(0.1)
-        .zoom_range(0.1)
-        .horizontal_flip(true)
-        .fill_mode(FillMode::Nearest)
-        .build()
-        .expect("fixed valid settings");
+    let tutorial = ImageDataGenerator::tutorial();
     measure("plain (decode + resize)", &plain, base(), 1);
     measure("augmented (tutorial)", &tutorial, base(), 1);
     measure("augmented, no prefetch", &tutorial, base().prefetch(0), 1);

@@ -514,6 +514,27 @@ impl ImageDataGenerator {
         }
     }
 
+    /// The tutorial's augmenting generator, ready to adjust: rescale 1/255, rotations up to 20
+    /// degrees, shifts, shear and zoom of 10%, horizontal flips, nearest fill.
+    pub fn tutorial_builder() -> ImageDataGeneratorBuilder {
+        ImageDataGenerator::builder()
+            .rescale(1.0 / 255.0)
+            .rotation_range(20.0)
+            .width_shift_range(0.1)
+            .height_shift_range(0.1)
+            .shear_range(0.1)
+            .zoom_range(0.1)
+            .horizontal_flip(true)
+            .fill_mode(FillMode::Nearest)
+    }
+
+    /// [`tutorial_builder`](Self::tutorial_builder), built.
+    pub fn tutorial() -> ImageDataGenerator {
+        Self::tutorial_builder()
+            .build()
+            .expect("the tutorial's settings are all within their valid ranges")
+    }
+
     /// Keras's `(samplewise_center, samplewise_std_normalization)` settings.
     pub fn samplewise(&self) -> (bool, bool) {
         (self.samplewise_center, self.samplewise_std_normalization)

@@ -78,13 +78,8 @@ impl Default for FitOptions {
 /// The tutorial's augmentation: rescale 1/255, rotations up to 20 degrees, shifts, shear and
 /// zoom of 10%, nearest fill; without the horizontal flip (a chest X-ray is not symmetric).
 pub fn tutorial_augmentation() -> ImageDataGenerator {
-    ImageDataGenerator::builder()
-        .rescale(1.0 / 255.0)
-        .rotation_range(20.0)
-        .width_shift_range(0.1)
-        .height_shift_range(0.1)
-        .shear_range(0.1)
-        .zoom_range(0.1)
+    ImageDataGenerator::tutorial_builder()
+        .horizontal_flip(false)
         .build()
         .expect("the tutorial's augmentation settings are all within their valid ranges")
 }

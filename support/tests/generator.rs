@@ -6,7 +6,6 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use image::{GrayImage, Luma};
-use support::augment::FillMode;
 use support::generator::{
     Batch, ClassMode, ColorMode, FlowOptions, ImageDataGenerator, Interpolation, Subset,
 };
@@ -150,17 +149,7 @@ fn the_shipped_sample_gives_tutorial_batches() {
 }
 
 fn tutorial_generator() -> ImageDataGenerator {
-    ImageDataGenerator::builder()
-        .rescale(1.0 / 255.0)
-        .rotation_range(20.0)
-        .width_shift_range(0.1)
-        .height_shift_range(0.1)
-        .shear_range(0.1)
-        .zoom_range(0.1)
-        .horizontal_flip(true)
-        .fill_mode(FillMode::Nearest)
-        .build()
-        .unwrap()
+    ImageDataGenerator::tutorial()
 }
 
 #[test]
