@@ -128,9 +128,10 @@ struct TrainArgs {
     /// Augmentation: random left-right flips (debatable for chest X-rays).
     #[arg(long)]
     horizontal_flip: bool,
-    /// Standardise each image to zero mean and unit variance (Keras's samplewise options).
+    /// Do not standardise each image to zero mean and unit variance (on by default: Keras's
+    /// samplewise_center and samplewise_std_normalization).
     #[arg(long)]
-    samplewise: bool,
+    no_samplewise: bool,
     /// Stop each epoch after this many batches (quick trials).
     #[arg(long)]
     steps_per_epoch: Option<usize>,
@@ -329,8 +330,8 @@ fn train_command(args: &TrainArgs) -> Result<()> {
 fn augmentation(args: &TrainArgs) -> Result<ImageDataGenerator> {
     let mut builder = ImageDataGenerator::builder()
         .rescale(1.0 / 255.0)
-        .samplewise_center(args.samplewise)
-        .samplewise_std_normalization(args.samplewise);
+        .samplewise_center(!args.no_samplewise)
+        .samplewise_std_normalization(!args.no_samplewise);
     if !args.no_augment {
         builder = builder
             .rotation_range(args.rotation)
