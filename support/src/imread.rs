@@ -31,6 +31,9 @@ pub fn decode_gray(bytes: &[u8], path: &Path) -> Result<Array2<u8>> {
     let reader = ImageReader::new(Cursor::new(bytes))
         .with_guessed_format()
         .map_err(|e| Error::io(path, e))?;
+    if reader.format() == Some(image::ImageFormat::Jpeg) {
+        check_jpeg_complete(bytes, path)?;
+    }
     let mut decoder = reader.into_decoder().map_err(|e| image_error(path, e))?;
     let (width, height) = decoder.dimensions();
     check_size(path, width, height)?;
@@ -40,7 +43,7 @@ pub fn decode_gray(bytes: &[u8], path: &Path) -> Result<Array2<u8>> {
         .set_limits(limits)
         .map_err(|e| image_error(path, e))?;
     let image = DynamicImage::from_decoder(decoder).map_err(|e| image_error(path, e))?;
-    Ok(to_gray(image))
+    to_gray(image, path)
 }
 
 /// The (height, width) of an image, read from its header without decoding pixels.
@@ -70,6 +73,28 @@ pub fn read_prefix(path: impl AsRef<Path>, limit: usize) -> Result<Vec<u8>> {
 /// Pixels as floats in [0, 1] (`u8 / 255`), as scikit-image's `img_as_float`.
 pub fn to_float(image: &Array2<u8>) -> Array2<f32> {
     image.mapv(|v| f32::from(v) / 255.0)
+}
+
+/// A JPEG cut short (a half-copied download) lacks the end-of-image marker after its last scan;
+/// the decoder would fill the missing rows with grey, so refuse it instead. Inside entropy-coded
+/// data 0xFF is always followed by 0x00 or a restart marker, so neither the start-of-scan marker
+/// (FF DA) nor end-of-image (FF D9) appears there by chance; an embedded thumbnail's markers all
+/// come before the main image's last scan.
+pub(crate) fn check_jpeg_complete(bytes: &[u8], path: &Path) -> Result<()> {
+    let last_scan = bytes.windows(2).rposition(|w| w == [0xFF, 0xDA]);
+    let complete =
+        last_scan.is_some_and(|start| bytes[start..].windows(2).any(|w| w == [0xFF, 0xD9]));
+    if complete {
+        Ok(())
+    } else {
+        Err(Error::Decode {
+            path: path.to_path_buf(),
+            reason: format!(
+                "JPEG ends early: no end-of-image marker after the last scan ({} bytes; truncated download?)",
+                bytes.len()
+            ),
+        })
+    }
 }
 
 fn check_size(path: &Path, width: u32, height: u32) -> Result<()> {
@@ -110,7 +135,7 @@ fn luma601(r: u8, g: u8, b: u8) -> u8 {
     ((sum + 500) / 1000) as u8
 }
 
-fn to_gray(image: DynamicImage) -> Array2<u8> {
+fn to_gray(image: DynamicImage, path: &Path) -> Result<Array2<u8>> {
     let (width, height) = (image.width() as usize, image.height() as usize);
     let pixels: Vec<u8> = match image {
         DynamicImage::ImageLuma8(buf) => buf.into_raw(),
@@ -122,8 +147,11 @@ fn to_gray(image: DynamicImage) -> Array2<u8> {
             .map(|p| luma601(p.0[0], p.0[1], p.0[2]))
             .collect(),
     };
-    Array2::from_shape_vec((height, width), pixels)
-        .expect("a decoded image holds exactly width x height grey pixels")
+    // The decoder sizes its buffer from the header; should it ever disagree, say so rather than panic.
+    Array2::from_shape_vec((height, width), pixels).map_err(|e| Error::Decode {
+        path: path.to_path_buf(),
+        reason: format!("decoded pixels do not fill {width}x{height}: {e}"),
+    })
 }
 
 #[cfg(test)]
@@ -143,7 +171,11 @@ mod tests {
         for &b in bytes {
             crc ^= u32::from(b);
             for _ in 0..8 {
-                crc = if crc & 1 == 1 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
+                crc = if crc & 1 == 1 {
+                    (crc >> 1) ^ 0xEDB8_8320
+                } else {
+                    crc >> 1
+                };
             }
         }
         !crc
@@ -190,11 +222,12 @@ mod tests {
         assert!(matches!(err, Error::Decode { .. }), "{err}");
         let grey = ImageBuffer::<Luma<u8>, _>::from_pixel(40, 30, Luma([7]));
         let jpeg = encode(DynamicImage::ImageLuma8(grey), image::ImageFormat::Jpeg);
-        let err = decode_gray(&jpeg[..jpeg.len() / 2], Path::new("cut.jpeg"));
-        // A cut JPEG either decodes what it has or errors; it must not panic.
-        if let Ok(img) = err {
-            assert_eq!(img.dim(), (30, 40));
-        }
+        let err = decode_gray(&jpeg[..jpeg.len() / 2], Path::new("cut.jpeg")).unwrap_err();
+        assert!(err.to_string().contains("ends early"), "{err}");
+        assert_eq!(
+            decode_gray(&jpeg, Path::new("whole.jpeg")).unwrap().dim(),
+            (30, 40)
+        );
     }
 
     #[test]

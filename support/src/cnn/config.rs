@@ -171,7 +171,11 @@ impl ModelConfig {
         }
         if self.input_height == 0
             || self.input_width == 0
-            || self.input_height * self.input_width > 4096 * 4096
+            // Sizes come from files too (model.json): a product past usize must not overflow.
+            || self
+                .input_height
+                .checked_mul(self.input_width)
+                .is_none_or(|pixels| pixels > 4096 * 4096)
         {
             return Err(Error::invalid(
                 "input size",
