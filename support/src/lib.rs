@@ -17,6 +17,7 @@ pub mod plot;
 pub mod prepare;
 pub mod resize;
 pub mod saved_model;
+pub mod scaled_decode;
 pub mod stats;
 pub mod training;
 

@@ -9,6 +9,7 @@
 //! | [`resize_u8`] | the same on a `uint8` image (`img_as_float`: values / 255) | `u8` → `f32` in [0, 1] |
 //! | [`resize_with`] / [`resize_nearest`] | PIL `Image.resize` with NEAREST, BILINEAR or BOX (what Keras's `load_img(..., interpolation=...)` runs) | `u8` → `u8` |
 //! | [`resize_fast`] | an area average (PIL BOX without the 8-bit rounding) | `u8` → `f32` in [0, 1] |
+//! | [`resize_area_extent`] | an exact area average (OpenCV `INTER_AREA`) over a possibly fractional extent, for DCT-scaled decodes ([`crate::scaled_decode`]) | `u8` → `f32` in [0, 1] |
 //!
 //! # scikit-image semantics
 //!
@@ -61,7 +62,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 
-use kernel::{pil_axis, skimage_axis, PilFilter};
+use kernel::{area_axis, pil_axis, skimage_axis, PilFilter};
 use separable::{Pixel, Table};
 
 /// The most output pixels any resize here will allocate (a guard against absurd sizes).
@@ -269,10 +270,74 @@ pub fn resize_fast(image: ArrayView2<u8>, (out_h, out_w): (usize, usize)) -> Res
     Ok(to_array(values, out))
 }
 
+/// An exact area average (OpenCV's `INTER_AREA`) of an image whose pixels cover only `extent`
+/// (height, width) units, each at most the pixel count: output pixel (r, c) is the mean of the
+/// input over its share of that extent, fractional pixels weighted by their overlap. Values in
+/// [0, 1]. With `extent` equal to the shape this is a plain area resize; a DCT-scaled JPEG
+/// decode passes its true scaled size (see [`crate::scaled_decode`]), so its part-padding last
+/// row and column do not shift the picture.
+pub fn resize_area_extent(
+    image: ArrayView2<u8>,
+    extent: (f64, f64),
+    (out_h, out_w): (usize, usize),
+) -> Result<Array2<f32>> {
+    let shape = image.dim();
+    let out = (out_h, out_w);
+    check_sizes(shape, out)?;
+    let rows = Table::new(&area_axis(shape.0, extent.0, out_h), 1.0 / 255.0);
+    let cols = Table::new(&area_axis(shape.1, extent.1, out_w), 1.0);
+    let pixels = row_major(image);
+    let mut values = separable::resample(&pixels[..], shape, &rows, &cols);
+    for v in &mut values {
+        *v = v.clamp(0.0, 1.0);
+    }
+    Ok(to_array(values, out))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use ndarray::{s, Array2};
+
+    #[test]
+    fn area_extent_matches_a_brute_force_supersampled_mean() {
+        // Reference: split every input pixel into k x k sub-pixels, average those inside each
+        // output cell of the (fractional) extent.
+        let image = Array2::from_shape_fn((13, 17), |(r, c)| ((r * 31 + c * 17) % 256) as u8);
+        // Cell borders fall on multiples of 1/80 here, so the sub-pixel reference is exact.
+        for (extent, out) in [
+            ((13.0, 17.0), (5, 4)),
+            ((12.25, 16.5), (4, 6)),
+            ((13.0, 17.0), (13, 17)),
+        ] {
+            let got = resize_area_extent(image.view(), extent, out).unwrap();
+            let k = 80usize;
+            let (sr, sc) = (extent.0 / out.0 as f64, extent.1 / out.1 as f64);
+            let mut sums = Array2::<f64>::zeros(out);
+            let mut counts = Array2::<f64>::zeros(out);
+            for y in 0..(13 * k) {
+                let o_r = (((y as f64 + 0.5) / k as f64) / sr).floor() as usize;
+                for x in 0..(17 * k) {
+                    let o_c = (((x as f64 + 0.5) / k as f64) / sc).floor() as usize;
+                    if o_r < out.0 && o_c < out.1 {
+                        sums[[o_r, o_c]] += f64::from(image[[y / k, x / k]]);
+                        counts[[o_r, o_c]] += 1.0;
+                    }
+                }
+            }
+            for ((idx, &g), (&sum, &n)) in got.indexed_iter().zip(sums.iter().zip(counts.iter())) {
+                let diff = (f64::from(g) - sum / n / 255.0).abs();
+                assert!(diff < 1e-5, "{extent:?} {out:?} {idx:?}: {diff}");
+            }
+        }
+        // Whole-pixel identity.
+        let same = resize_area_extent(image.view(), (13.0, 17.0), (13, 17)).unwrap();
+        assert!(same
+            .iter()
+            .zip(image.iter())
+            .all(|(a, &b)| (a * 255.0 - f32::from(b)).abs() < 1e-3));
+        assert!(resize_area_extent(image.view(), (13.0, 17.0), (0, 3)).is_err());
+    }
 
     fn gradient(h: usize, w: usize) -> Array2<f32> {
         Array2::from_shape_fn((h, w), |(r, c)| {

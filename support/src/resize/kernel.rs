@@ -138,9 +138,63 @@ pub(crate) fn pil_axis(n_in: usize, n_out: usize, filter: PilFilter) -> Vec<Taps
         .collect()
 }
 
+/// Exact area weights for one axis whose `n_in` samples cover only `extent` (≤ `n_in`) units:
+/// output `o` averages the input interval `[o, o + 1)·extent/n_out`, each input pixel `x`
+/// weighted by how much of `[x, x + 1)` lies inside it (OpenCV's `INTER_AREA` when
+/// `extent = n_in`). A DCT-scaled JPEG decode of a side of `s` pixels at n/8 has
+/// `ceil(s·n/8)` samples covering `s·n/8` units: its last sample is partly padding.
+pub(crate) fn area_axis(n_in: usize, extent: f64, n_out: usize) -> Vec<Taps> {
+    let extent = extent.clamp(f64::MIN_POSITIVE, n_in as f64);
+    let step = extent / n_out as f64;
+    (0..n_out)
+        .map(|o| {
+            let (a, b) = (o as f64 * step, (o + 1) as f64 * step);
+            let lo = (a.floor() as usize).min(n_in - 1);
+            let hi = (b.ceil() as usize).clamp(lo + 1, n_in);
+            let mut weights: Vec<f64> = (lo..hi)
+                .map(|x| (b.min(x as f64 + 1.0) - a.max(x as f64)).max(0.0))
+                .collect();
+            let total: f64 = weights.iter().sum();
+            if total > 0.0 {
+                weights.iter_mut().for_each(|w| *w /= total);
+            } else {
+                weights.iter_mut().for_each(|w| *w = 1.0 / (hi - lo) as f64);
+            }
+            Taps { start: lo, weights }
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn area_axis_averages_whole_blocks_and_splits_fractional_pixels() {
+        // 8 -> 2: two blocks of four.
+        let t = area_axis(8, 8.0, 2);
+        assert_eq!((t[0].start, t[1].start), (0, 4));
+        assert!(t.iter().all(|t| t.weights == vec![0.25; 4]));
+        // 3 -> 2: pixel 1 is split half and half.
+        let t = area_axis(3, 3.0, 2);
+        assert_eq!(t[0].weights, vec![2.0 / 3.0, 1.0 / 3.0]);
+        assert_eq!(
+            (t[1].start, t[1].weights.clone()),
+            (1, vec![1.0 / 3.0, 2.0 / 3.0])
+        );
+        // 5 samples covering 4.5 units -> 3 outputs of 1.5 units: the last sample weighs half.
+        let t = area_axis(5, 4.5, 3);
+        assert_eq!(t[2].start, 3);
+        assert!((t[2].weights[0] - 2.0 / 3.0).abs() < 1e-12);
+        assert!((t[2].weights[1] - 1.0 / 3.0).abs() < 1e-12);
+        for (n_in, extent, n_out) in [(175, 174.25, 130), (1700, 1700.0, 130), (10, 10.0, 30)] {
+            for taps in area_axis(n_in, extent, n_out) {
+                assert!((taps.weights.iter().sum::<f64>() - 1.0).abs() < 1e-12);
+                assert!(taps.weights.iter().all(|&w| w >= 0.0));
+                assert!(taps.start + taps.weights.len() <= n_in);
+            }
+        }
+    }
 
     #[test]
     fn mirror_folds_like_scipy() {
