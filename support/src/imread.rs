@@ -165,22 +165,6 @@ mod tests {
         out.into_inner()
     }
 
-    /// CRC-32 as PNG defines it (polynomial 0xEDB88320, reflected).
-    fn crc32(bytes: &[u8]) -> u32 {
-        let mut crc = 0xFFFF_FFFFu32;
-        for &b in bytes {
-            crc ^= u32::from(b);
-            for _ in 0..8 {
-                crc = if crc & 1 == 1 {
-                    (crc >> 1) ^ 0xEDB8_8320
-                } else {
-                    crc >> 1
-                };
-            }
-        }
-        !crc
-    }
-
     #[test]
     fn rgb_becomes_pil_luma() {
         let mut rgb = ImageBuffer::<Rgb<u8>, _>::new(3, 2);
@@ -231,7 +215,7 @@ mod tests {
     }
 
     #[test]
-    fn dims_come_from_the_header_and_bombs_are_refused() {
+    fn dims_come_from_the_header() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("a.png");
         let img = ImageBuffer::<Luma<u8>, _>::from_pixel(7, 5, Luma([1]));
@@ -242,23 +226,6 @@ mod tests {
             imread(dir.path().join("missing.png")),
             Err(Error::Io { .. })
         ));
-        // A PNG header declaring 60000 x 60000 pixels, with no pixel data behind it.
-        let mut bomb = encode(
-            DynamicImage::ImageLuma8(ImageBuffer::from_pixel(1, 1, Luma([0]))),
-            image::ImageFormat::Png,
-        );
-        bomb[16..20].copy_from_slice(&60000u32.to_be_bytes());
-        bomb[20..24].copy_from_slice(&60000u32.to_be_bytes());
-        // The IHDR chunk's CRC covers its type and data (bytes 12..29); fix it so only the size is wrong.
-        let crc = crc32(&bomb[12..29]);
-        bomb[29..33].copy_from_slice(&crc.to_be_bytes());
-        let bomb_path = dir.path().join("bomb.png");
-        std::fs::write(&bomb_path, &bomb).unwrap();
-        let err = imread(&bomb_path).unwrap_err();
-        assert!(matches!(err, Error::TooLarge { width: 60000, .. }), "{err}");
-        assert!(matches!(
-            image_dims(&bomb_path),
-            Err(Error::TooLarge { .. })
-        ));
+        // Decompression bombs (headers claiming 60000 x 60000 pixels): tests/bad_inputs.rs.
     }
 }
