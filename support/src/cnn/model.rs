@@ -660,6 +660,45 @@ impl Model {
     }
 }
 
+impl Model {
+    /// SmoothGrad (Smilkov et al., 2017): the mean of [`Model::saliency`] over `samples` copies
+    /// of the image with Gaussian noise of `noise` times its value range added, which removes the
+    /// speckle of a single gradient. Deterministic: the noise is drawn from a fixed seed.
+    pub fn smooth_saliency(
+        &self,
+        x: ArrayView2<f32>,
+        samples: usize,
+        noise: f32,
+    ) -> Result<Array2<f32>> {
+        if samples == 0 || !(noise.is_finite() && noise >= 0.0) {
+            return Err(Error::invalid(
+                "smooth_saliency",
+                format!("samples {samples}, noise {noise}"),
+                "at least one sample and a finite, non-negative noise level",
+            ));
+        }
+        let (lo, hi) = x
+            .iter()
+            .fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &v| {
+                (lo.min(v), hi.max(v))
+            });
+        let sigma = noise * (hi - lo).max(0.0);
+        let normal = rand_distr::Normal::new(0.0f32, sigma.max(f32::MIN_POSITIVE))
+            .map_err(|e| Error::Training(format!("saliency noise: {e}")))?;
+        let mut rng = StdRng::seed_from_u64(0x5a11);
+        let mut total = Array2::<f32>::zeros(x.dim());
+        for _ in 0..samples {
+            let noisy = if sigma > 0.0 {
+                x.mapv(|v| v + rng.sample(normal))
+            } else {
+                x.to_owned()
+            };
+            total += &self.saliency(noisy.view())?;
+        }
+        Ok(total / samples as f32)
+    }
+}
+
 /// Moves the gradient of `t` out of `grads` (zeros when `t` got none).
 fn take<S: Shape>(grads: &mut Gradients<f32, Cpu>, t: &Tensor<S, f32, Cpu>) -> Result<Vec<f32>> {
     let g: &mut Vec<f32> = grads.get_or_alloc_mut(t).map_err(dfdx_err)?;
@@ -862,6 +901,24 @@ mod tests {
         )
         .unwrap();
         assert!(m.set_weights(&other.weights()).is_err());
+    }
+
+    #[test]
+    fn smooth_saliency_averages_noisy_gradients_deterministically() {
+        let m = Model::new(small(), 3).unwrap();
+        let img = Array2::from_shape_fn((24, 20), |(r, c)| ((r * 7 + c * 3) % 11) as f32 / 11.0);
+        let exact = m.saliency(img.view()).unwrap();
+        let no_noise = m.smooth_saliency(img.view(), 3, 0.0).unwrap();
+        assert!(exact
+            .iter()
+            .zip(&no_noise)
+            .all(|(a, b)| (a - b).abs() < 1e-6));
+        let smooth = m.smooth_saliency(img.view(), 8, 0.15).unwrap();
+        assert_eq!(smooth.dim(), (24, 20));
+        assert_eq!(smooth, m.smooth_saliency(img.view(), 8, 0.15).unwrap());
+        assert!(smooth.iter().zip(&exact).any(|(a, b)| (a - b).abs() > 1e-6));
+        assert!(m.smooth_saliency(img.view(), 0, 0.1).is_err());
+        assert!(m.smooth_saliency(img.view(), 2, f32::NAN).is_err());
     }
 
     #[test]
