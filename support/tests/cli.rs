@@ -119,6 +119,16 @@ fn missing_folders_and_models_exit_with_status_1_and_one_line() {
     assert_one_line_error(&out, "invalid conv_filters");
 }
 
+/// Starts a long, quiet training into `out` in the background, to be killed.
+fn spawn_training(out: &Path) -> std::process::Child {
+    xray()
+        .args(train_args(out, 50))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
 fn train_args(out: &Path, epochs: usize) -> Vec<String> {
     [
         "train",
@@ -159,12 +169,7 @@ fn training_killed_mid_run_resumes_from_its_last_checkpoint() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("model");
     let checkpoints = out.join("checkpoints");
-    let mut child = xray()
-        .args(train_args(&out, 50))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_training(&out);
     let start = Instant::now();
     // Kill it as soon as a second epoch's checkpoint is in place (it is then into epoch 3).
     loop {
@@ -236,12 +241,7 @@ fn a_kill_at_any_moment_leaves_a_loadable_checkpoint_or_none() {
     for delay_ms in [30u64, 70, 110, 150, 190, 230, 270, 310, 350, 400] {
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("model");
-        let mut child = xray()
-            .args(train_args(&out, 50))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
+        let mut child = spawn_training(&out);
         std::thread::sleep(Duration::from_millis(delay_ms));
         let _ = child.kill();
         child.wait().unwrap();

@@ -475,6 +475,60 @@ pub(crate) fn check_params(g: &ConvGeometry, kernel_len: usize, bias_len: usize)
     Ok(())
 }
 
+/// One call's inputs, as both convolution ops take them: the geometry (checked against the
+/// parameters), the tensors with their tapes split off and merged into one, and their values.
+pub(crate) struct ConvCall<T, SW: Shape, SB: Shape> {
+    pub g: ConvGeometry,
+    pub dev: Cpu,
+    pub batch: usize,
+    pub x: Tensor<Nhwc, f32, Cpu>,
+    pub kernel: Tensor<SW, f32, Cpu>,
+    pub bias: Tensor<SB, f32, Cpu>,
+    pub tape: T,
+    pub xs: Vec<f32>,
+    pub ws: Vec<f32>,
+    pub bs: Vec<f32>,
+}
+
+impl<T, SW: Shape, SB: Shape> ConvCall<T, SW, SB> {
+    /// Checks the shapes against `spec`, splits and merges the tapes, reads the values.
+    pub(crate) fn new<R>(
+        x: Tensor<Nhwc, f32, Cpu, T>,
+        kernel: Tensor<SW, f32, Cpu, R>,
+        bias: Tensor<SB, f32, Cpu, R>,
+        spec: &ConvSpec,
+    ) -> Result<Self>
+    where
+        T: Tape<f32, Cpu> + Merge<R>,
+        R: Tape<f32, Cpu>,
+    {
+        let (batch, h, w, c) = *x.shape();
+        let g = ConvGeometry::new(h, w, c, spec)?;
+        check_params(
+            &g,
+            kernel.shape().num_elements(),
+            bias.shape().num_elements(),
+        )?;
+        let dev = x.device().clone();
+        let (x, tx) = x.split_tape();
+        let (kernel, tk) = kernel.split_tape();
+        let (bias, tb) = bias.split_tape();
+        let (xs, ws, bs) = (read_tensor(&x)?, read_tensor(&kernel)?, read_tensor(&bias)?);
+        Ok(ConvCall {
+            g,
+            dev,
+            batch,
+            x,
+            kernel,
+            bias,
+            tape: tx.merge(tk).merge(tb),
+            xs,
+            ws,
+            bs,
+        })
+    }
+}
+
 /// Differentiable 2-D convolution of NHWC `x` with an HWIO `kernel` and per-filter `bias`.
 ///
 /// `kernel` and `bias` may have any shape with the right number of elements (const-shaped
@@ -493,21 +547,18 @@ where
     SW: Shape,
     SB: Shape,
 {
-    let (n, h, w, c) = *x.shape();
-    let g = ConvGeometry::new(h, w, c, spec)?;
-    check_params(
-        &g,
-        kernel.shape().num_elements(),
-        bias.shape().num_elements(),
-    )?;
-    let dev = x.device().clone();
-    let (x, tx) = x.split_tape();
-    let (kernel, tk) = kernel.split_tape();
-    let (bias, tb) = bias.split_tape();
-    let mut tape = tx.merge(tk).merge(tb);
-    let xs = read_tensor(&x)?;
-    let ws = read_tensor(&kernel)?;
-    let bs = read_tensor(&bias)?;
+    let ConvCall {
+        g,
+        dev,
+        batch: n,
+        x,
+        kernel,
+        bias,
+        mut tape,
+        xs,
+        ws,
+        bs,
+    } = ConvCall::new(x, kernel, bias, spec)?;
     let out = conv_forward(&xs, &ws, &bs, &g);
     let out = dev
         .try_tensor_from_vec(out, (n, g.out_h, g.out_w, g.filters))

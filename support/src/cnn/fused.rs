@@ -9,11 +9,11 @@ use dfdx::prelude::*;
 use rayon::prelude::*;
 
 use super::conv::{
-    backward_band, backward_batch, check_params, im2col, with_scratch, ConvGeometry, ConvSpec,
+    backward_band, backward_batch, im2col, with_scratch, ConvCall, ConvGeometry, ConvSpec,
 };
 use super::matmul::{matmul, MatRef};
 use super::pool::PoolSpec;
-use super::tensor_io::{add_into, grad_mut, read_tensor, Nhwc};
+use super::tensor_io::{add_into, grad_mut, Nhwc};
 use crate::error::{Error, Result};
 
 /// Marks a pooled value whose maximum was not positive (ReLU zeroed it: no gradient).
@@ -250,22 +250,19 @@ where
     SW: Shape,
     SB: Shape,
 {
-    let (n, h, w, c) = *x.shape();
-    let g = ConvGeometry::new(h, w, c, conv)?;
-    check_params(
-        &g,
-        kernel.shape().num_elements(),
-        bias.shape().num_elements(),
-    )?;
+    let ConvCall {
+        g,
+        dev,
+        batch: n,
+        x,
+        kernel,
+        bias,
+        mut tape,
+        xs,
+        ws,
+        bs,
+    } = ConvCall::new(x, kernel, bias, conv)?;
     let fg = FusedGeometry::new(g, *pool)?;
-    let dev = x.device().clone();
-    let (x, tx) = x.split_tape();
-    let (kernel, tk) = kernel.split_tape();
-    let (bias, tb) = bias.split_tape();
-    let mut tape = tx.merge(tk).merge(tb);
-    let xs = read_tensor(&x)?;
-    let ws = read_tensor(&kernel)?;
-    let bs = read_tensor(&bias)?;
     let (out, idx) = fused_forward(&xs, &ws, &bs, &fg);
     let out = dev
         .try_tensor_from_vec(out, (n, fg.ph, fg.pw, g.filters))
