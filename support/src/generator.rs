@@ -67,6 +67,7 @@ pub struct ImageDataGenerator {
     rescale: Option<f32>,
     samplewise_center: bool,
     samplewise_std_normalization: bool,
+    equalize_histogram: bool,
     augment: AugmentParams,
     sampling: Sampling,
     validation_split: f32,
@@ -79,6 +80,7 @@ impl Default for ImageDataGenerator {
             rescale: None,
             samplewise_center: false,
             samplewise_std_normalization: false,
+            equalize_histogram: false,
             augment: AugmentParams::default(),
             sampling: Sampling::default(),
             validation_split: 0.0,
@@ -110,6 +112,15 @@ impl ImageDataGeneratorBuilder {
     /// `samplewise_std_normalization`; evens out exposure differences between X-ray machines.
     pub fn samplewise_std_normalization(mut self, on: bool) -> Self {
         self.inner.samplewise_std_normalization = on;
+        self
+    }
+
+    /// Equalizes each image's histogram before rescaling (scikit-image's
+    /// `exposure.equalize_hist` with 256 bins, scaled back to 0..255): every grey level becomes
+    /// the fraction of the image's pixels at or below it, which removes differences in exposure
+    /// and contrast between X-ray machines. Not a Keras option.
+    pub fn equalize_histogram(mut self, on: bool) -> Self {
+        self.inner.equalize_histogram = on;
         self
     }
 
@@ -477,7 +488,7 @@ impl ImageDataGenerator {
         augment::apply_transform(image, transform, &self.sampling)
     }
 
-    /// Applies the rescale factor, then per-image centring and scaling when asked, in place
+    /// Equalizes the histogram when asked, applies the rescale factor, then per-image centring and scaling when asked, in place
     /// (Keras's `standardize`, with its 1e-6 guard against a flat image).
     pub fn standardize(&self, image: &mut Array2<f32>) {
         match image.as_slice_mut() {
@@ -492,6 +503,9 @@ impl ImageDataGenerator {
 
     /// [`standardize`](Self::standardize) on one image's values in any order.
     fn standardize_values(&self, values: &mut [f32]) {
+        if self.equalize_histogram {
+            equalize_histogram(values);
+        }
         if let Some(r) = self.rescale {
             values.iter_mut().for_each(|v| *v *= r);
         }
@@ -533,6 +547,11 @@ impl ImageDataGenerator {
         Self::tutorial_builder()
             .build()
             .expect("the tutorial's settings are all within their valid ranges")
+    }
+
+    /// Whether each image's histogram is equalized before rescaling.
+    pub fn equalizes_histogram(&self) -> bool {
+        self.equalize_histogram
     }
 
     /// Keras's `(samplewise_center, samplewise_std_normalization)` settings.
@@ -1235,6 +1254,25 @@ impl Iterator for Epoch<'_> {
     }
 }
 
+/// Maps each grey level (0..255, clamped) to 255 times the fraction of pixels at or below its
+/// 256-bin histogram bin: the image's own cumulative distribution, as scikit-image's
+/// `exposure.equalize_hist(image, nbins=256)` (there on [0, 1], without interpolation here).
+fn equalize_histogram(values: &mut [f32]) {
+    if values.is_empty() {
+        return;
+    }
+    let bin = |v: f32| (v.clamp(0.0, 255.0) as usize).min(255);
+    let mut cdf = [0u32; 256];
+    values.iter().for_each(|&v| cdf[bin(v)] += 1);
+    for i in 1..256 {
+        cdf[i] += cdf[i - 1];
+    }
+    let scale = 255.0 / values.len() as f32;
+    values
+        .iter_mut()
+        .for_each(|v| *v = cdf[bin(*v)] as f32 * scale);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1258,6 +1296,38 @@ mod tests {
         generator.standardize(&mut flat);
         // A flat image stays (nearly) flat: float rounding in the mean is divided by the 1e-6 guard.
         assert!(flat.iter().all(|v| v.is_finite() && v.abs() < 0.05));
+    }
+
+    #[test]
+    fn histogram_equalization_maps_levels_to_their_cumulative_fraction() {
+        let mut values = [0.0, 0.0, 100.0, 200.0];
+        equalize_histogram(&mut values);
+        assert_eq!(values, [127.5, 127.5, 191.25, 255.0]);
+        // Out-of-range values fall into the end bins instead of panicking.
+        let mut wild = [-5.0, 300.0, f32::NAN];
+        equalize_histogram(&mut wild);
+        assert!(wild
+            .iter()
+            .all(|v| v.is_finite() && (0.0..=255.0).contains(v)));
+    }
+
+    #[test]
+    fn histogram_equalization_undoes_a_contrast_change() {
+        let generator = ImageDataGenerator::builder()
+            .equalize_histogram(true)
+            .rescale(1.0 / 255.0)
+            .build()
+            .unwrap();
+        assert!(generator.equalizes_histogram());
+        // One picture at two contrasts and exposures (every grey level stays distinct).
+        let image = Array2::from_shape_fn((10, 12), |(r, c)| ((r * 7 + c * 13) % 101) as f32);
+        let mut original = image.mapv(|v| v * 2.0);
+        let mut flat = image.mapv(|v| v + 30.0);
+        generator.standardize(&mut original);
+        generator.standardize(&mut flat);
+        assert_eq!(original, flat);
+        assert!(original.iter().all(|v| (0.0..=1.0).contains(v)));
+        assert_eq!(original.iter().copied().fold(0.0f32, f32::max), 1.0);
     }
 
     #[test]

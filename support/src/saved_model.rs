@@ -38,6 +38,9 @@ pub struct Preprocessing {
     /// Divide each image by its standard deviation (Keras's `samplewise_std_normalization`).
     #[serde(default)]
     pub samplewise_std_normalization: bool,
+    /// Equalize each image's histogram first (see [`ImageDataGeneratorBuilder::equalize_histogram`](crate::generator::ImageDataGeneratorBuilder::equalize_histogram)).
+    #[serde(default)]
+    pub equalize_histogram: bool,
 }
 
 impl Preprocessing {
@@ -47,6 +50,7 @@ impl Preprocessing {
             .rescale(self.rescale)
             .samplewise_center(self.samplewise_center)
             .samplewise_std_normalization(self.samplewise_std_normalization)
+            .equalize_histogram(self.equalize_histogram)
             .build()
     }
 }

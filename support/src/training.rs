@@ -56,6 +56,37 @@ pub struct FitOptions {
     pub checkpoint_dir: Option<PathBuf>,
     /// Stop each epoch after this many batches (for quick runs; `None`: the whole epoch).
     pub steps_per_epoch: Option<usize>,
+    /// How the learning rate changes over the steps of training.
+    pub lr_schedule: LrSchedule,
+    /// Keep an exponential moving average of the weights with this momentum per step (Keras's
+    /// `use_ema`/`ema_momentum`), and validate, keep and return the averaged weights.
+    pub ema_momentum: Option<f32>,
+}
+
+/// How the learning rate changes during training.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LrSchedule {
+    /// The configuration's learning rate throughout.
+    #[default]
+    Constant,
+    /// Keras's `CosineDecay` (alpha 0) over all the steps of `epochs` epochs: from the
+    /// configuration's rate at the first step down along half a cosine towards 0 at the last
+    /// (Loshchilov & Hutter, "SGDR", ICLR 2017, without restarts).
+    Cosine,
+}
+
+impl LrSchedule {
+    /// The learning rate at `step` (0-based) of `total_steps`, starting from `initial`.
+    pub fn rate(self, initial: f32, step: usize, total_steps: usize) -> f32 {
+        match self {
+            LrSchedule::Constant => initial,
+            LrSchedule::Cosine => {
+                let progress = step.min(total_steps) as f64 / total_steps.max(1) as f64;
+                (f64::from(initial) * 0.5 * (1.0 + (std::f64::consts::PI * progress).cos())) as f32
+            }
+        }
+    }
 }
 
 impl Default for FitOptions {
@@ -72,6 +103,8 @@ impl Default for FitOptions {
             interpolation: Interpolation::Area,
             checkpoint_dir: None,
             steps_per_epoch: None,
+            lr_schedule: LrSchedule::Constant,
+            ema_momentum: None,
         }
     }
 }
@@ -148,6 +181,18 @@ impl FitOptions {
         self
     }
 
+    /// Sets the learning-rate schedule.
+    pub fn lr_schedule(mut self, schedule: LrSchedule) -> Self {
+        self.lr_schedule = schedule;
+        self
+    }
+
+    /// Keeps a moving average of the weights with this momentum per step (`None`: off).
+    pub fn ema_momentum(mut self, momentum: Option<f32>) -> Self {
+        self.ema_momentum = momentum;
+        self
+    }
+
     /// Checks every setting, naming the first that is out of range.
     pub fn validate(&self) -> Result<()> {
         if self.epochs == 0 {
@@ -163,6 +208,11 @@ impl FitOptions {
                 "a fraction in (0, 1): early stopping needs validation data",
             ));
         }
+        if let Some(m) = self.ema_momentum {
+            if !(m.is_finite() && (0.0..1.0).contains(&m)) {
+                return Err(Error::invalid("ema_momentum", m, "a number in [0, 1)"));
+            }
+        }
         if self.steps_per_epoch == Some(0) {
             return Err(Error::invalid("steps_per_epoch", 0, "at least 1"));
         }
@@ -177,6 +227,7 @@ impl FitOptions {
             interpolation: self.interpolation,
             samplewise_center,
             samplewise_std_normalization,
+            equalize_histogram: self.augmentation.equalizes_histogram(),
         }
     }
 }
@@ -359,10 +410,15 @@ pub fn fit(
             train_gen.seek_epoch((first_epoch - 1) as u64);
         }
     }
+    if model.ema_momentum() != options.ema_momentum {
+        model.use_ema(options.ema_momentum)?;
+    }
     let steps = options
         .steps_per_epoch
         .map_or(train_gen.len(), |s| s.min(train_gen.len()));
     progress.start(train_gen.samples(), val_gen.samples(), steps);
+    let initial_rate = model.config().learning_rate();
+    let total_steps = steps * options.epochs;
 
     for epoch in first_epoch..=options.epochs {
         if stale_epochs(&history) >= options.patience.max(1) && epoch > first_epoch {
@@ -373,6 +429,11 @@ pub fn fit(
         let mut labels: Vec<f32> = Vec::with_capacity(train_gen.samples());
         let mut probs: Vec<f32> = Vec::with_capacity(train_gen.samples());
         for (index, batch) in train_gen.epoch().take(steps).enumerate() {
+            model.set_learning_rate(options.lr_schedule.rate(
+                initial_rate,
+                (epoch - 1) * steps + index,
+                total_steps,
+            ))?;
             let sample_weights: Option<Vec<f32>> = weights
                 .as_ref()
                 .map(|w| batch.y.iter().map(|&y| w[y as usize]).collect());
@@ -390,7 +451,10 @@ pub fn fit(
             ));
         }
         let train_seconds = start.elapsed().as_secs_f32();
-        let val = predict_iterator(model, &mut val_gen)?;
+        // With a moving average, the averaged weights are the ones validated, kept and returned.
+        let averaged = model.ema_momentum().map(|_| model.averaged());
+        let current: &Model = averaged.as_ref().unwrap_or(model);
+        let val = predict_iterator(current, &mut val_gen)?;
         let val_loss = mean_bce(&val.labels, &val.probs);
         let log = EpochLog {
             epoch,
@@ -406,7 +470,7 @@ pub fn fit(
         };
         let improved = best.as_ref().is_none_or(|(b, _)| val_loss < *b);
         if improved {
-            best = Some((val_loss, model.clone()));
+            best = Some((val_loss, current.clone()));
             history.best_epoch = epoch;
             history.threshold =
                 best_threshold(&labels_as_u8(&val.labels), &val.probs).unwrap_or(0.5);
@@ -428,10 +492,10 @@ pub fn fit(
         }
     }
     history.stopped_early = history.epochs.len() < options.epochs;
-    if options.restore_best_weights {
-        if let Some((_, best_model)) = best {
-            *model = best_model;
-        }
+    match best {
+        Some((_, best_model)) if options.restore_best_weights => *model = best_model,
+        _ if model.ema_momentum().is_some() => *model = model.averaged(),
+        _ => {}
     }
     Ok(history)
 }
@@ -663,6 +727,18 @@ mod tests {
             .validate()
             .is_err());
         assert!(FitOptions::default().batch_size(0).validate().is_err());
+    }
+
+    #[test]
+    fn cosine_schedule_falls_from_the_initial_rate_to_zero() {
+        let cosine = LrSchedule::Cosine;
+        assert_eq!(cosine.rate(0.002, 0, 100), 0.002);
+        assert!((cosine.rate(0.002, 50, 100) - 0.001).abs() < 1e-9);
+        assert!(cosine.rate(0.002, 100, 100).abs() < 1e-12);
+        assert!(cosine.rate(0.002, 150, 100).abs() < 1e-12);
+        let rates: Vec<f32> = (0..=100).map(|s| cosine.rate(1.0, s, 100)).collect();
+        assert!(rates.windows(2).all(|w| w[1] <= w[0]));
+        assert_eq!(LrSchedule::Constant.rate(0.002, 70, 100), 0.002);
     }
 
     #[test]

@@ -694,6 +694,7 @@ fn saved_model(dir: &Path) -> PathBuf {
             interpolation: Interpolation::Area,
             samplewise_center: false,
             samplewise_std_normalization: false,
+            equalize_histogram: false,
         },
         history: None,
     }
@@ -833,6 +834,7 @@ fn broken_or_mismatched_checkpoints_are_reported() {
         interpolation: Interpolation::Area,
         samplewise_center: false,
         samplewise_std_normalization: false,
+        equalize_histogram: false,
     };
     let names = ["NORMAL".to_string(), "PNEUMONIA".to_string()];
     Checkpoint::save(&ckpt, &model, Some(&model), &history, &pre, &names).unwrap();

@@ -21,7 +21,7 @@ use support::dataset::{class_names, scan_classes};
 use support::generator::ImageDataGenerator;
 use support::resize::Interpolation;
 use support::saved_model::{Checkpoint, SavedModel};
-use support::training::{self, ClassWeight, EpochLog, FitOptions, Progress};
+use support::training::{self, ClassWeight, EpochLog, FitOptions, LrSchedule, Progress};
 use support::{plot, stats, Error, Result};
 
 #[derive(Parser)]
@@ -132,6 +132,17 @@ struct TrainArgs {
     /// samplewise_center and samplewise_std_normalization).
     #[arg(long)]
     no_samplewise: bool,
+    /// Equalize each image's histogram before standardising (removes exposure and contrast
+    /// differences between machines).
+    #[arg(long)]
+    equalize: bool,
+    /// How the learning rate changes over training.
+    #[arg(long, value_enum, default_value_t = ScheduleArg::Constant)]
+    lr_schedule: ScheduleArg,
+    /// Validate and keep a moving average of the weights with this momentum per step (e.g.
+    /// 0.99; Keras's ema_momentum).
+    #[arg(long)]
+    ema: Option<f32>,
     /// Stop each epoch after this many batches (quick trials).
     #[arg(long)]
     steps_per_epoch: Option<usize>,
@@ -147,6 +158,12 @@ struct TrainArgs {
 enum WeightArg {
     None,
     Balanced,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ScheduleArg {
+    Constant,
+    Cosine,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -283,6 +300,11 @@ fn train_command(args: &TrainArgs) -> Result<()> {
             InterpArg::Bilinear => Interpolation::Bilinear,
             InterpArg::Area => Interpolation::Area,
         })
+        .lr_schedule(match args.lr_schedule {
+            ScheduleArg::Constant => LrSchedule::Constant,
+            ScheduleArg::Cosine => LrSchedule::Cosine,
+        })
+        .ema_momentum(args.ema)
         .checkpoint_dir(&checkpoints);
     options = options.augmentation(augmentation(args)?);
     if let Some(steps) = args.steps_per_epoch {
@@ -331,7 +353,8 @@ fn augmentation(args: &TrainArgs) -> Result<ImageDataGenerator> {
     let mut builder = ImageDataGenerator::builder()
         .rescale(1.0 / 255.0)
         .samplewise_center(!args.no_samplewise)
-        .samplewise_std_normalization(!args.no_samplewise);
+        .samplewise_std_normalization(!args.no_samplewise)
+        .equalize_histogram(args.equalize);
     if !args.no_augment {
         builder = builder
             .rotation_range(args.rotation)

@@ -19,6 +19,9 @@ const ADAM_M: &str = "adam.m/";
 const ADAM_V: &str = "adam.v/";
 /// Metadata key of the optimizer's step count.
 const STEP_KEY: &str = "adam_step";
+/// Name prefix of the moving average of the weights, and the metadata key of its momentum.
+const EMA: &str = "ema/";
+const EMA_KEY: &str = "ema_momentum";
 
 fn model_err(path: &Path, reason: impl Into<String>) -> Error {
     Error::Model {
@@ -67,6 +70,12 @@ impl Model {
                 tensors.push((format!("{ADAM_V}{}", p.name), &p.shape, v.as_slice()));
             }
             meta.insert(STEP_KEY.to_string(), step.to_string());
+            if let Some((momentum, weights)) = self.ema_state() {
+                for (p, w) in self.params().iter().zip(weights) {
+                    tensors.push((format!("{EMA}{}", p.name), &p.shape, w.as_slice()));
+                }
+                meta.insert(EMA_KEY.to_string(), momentum.to_string());
+            }
         }
         let bytes: Vec<Vec<u8>> = tensors
             .iter()
@@ -123,6 +132,7 @@ impl Model {
         }
         let mut expected: Vec<String> = layout.iter().map(|(n, _)| n.clone()).collect();
         let mut moments = None;
+        let mut ema = None;
         if with_optimizer {
             let step: u64 = meta
                 .get(STEP_KEY)
@@ -140,6 +150,22 @@ impl Model {
                 }
             }
             moments = Some((step, m, v));
+            if let Some(text) = meta.get(EMA_KEY) {
+                let momentum: f32 = text
+                    .parse()
+                    .ok()
+                    .filter(|m: &f32| m.is_finite() && (0.0..1.0).contains(m))
+                    .ok_or_else(|| {
+                        model_err(path, format!("{EMA_KEY} {text:?} is not in [0, 1)"))
+                    })?;
+                let mut weights = Vec::with_capacity(layout.len());
+                for (name, shape) in &layout {
+                    let key = format!("{EMA}{name}");
+                    weights.push(read_tensor(&st, path, &key, shape, &hint)?);
+                    expected.push(key);
+                }
+                ema = Some((momentum, weights));
+            }
         }
         let mut extra: Vec<&String> = st
             .names()
@@ -158,6 +184,9 @@ impl Model {
         let mut model = Model::from_params(config, params, 0)?;
         if let Some((step, m, v)) = moments {
             model.set_adam_state(step, m, v);
+        }
+        if let Some((momentum, weights)) = ema {
+            model.set_ema_state(momentum, weights);
         }
         Ok(model)
     }
@@ -270,6 +299,45 @@ mod tests {
             m.predict_proba(x.view()).unwrap()
         );
         assert_eq!(saved_config(&path).unwrap(), Some(cfg(&[4, 8], 8)));
+    }
+
+    #[test]
+    fn training_state_keeps_the_moving_average() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.safetensors");
+        let mut m = Model::new(cfg(&[4, 8], 8), 1).unwrap();
+        m.use_ema(Some(0.9)).unwrap();
+        let x = Array4::from_shape_fn((3, 24, 24, 1), |(i, r, c, _)| {
+            ((i + r * c) % 5) as f32 / 5.0
+        });
+        for _ in 0..3 {
+            m.train_on_batch(x.view(), &[1.0, 0.0, 1.0], None).unwrap();
+        }
+        m.save_training_state(&path).unwrap();
+        let mut loaded = Model::load_training_state(&path, cfg(&[4, 8], 8)).unwrap();
+        assert_eq!(loaded.ema_momentum(), Some(0.9));
+        assert_eq!(loaded.averaged().weights(), m.averaged().weights());
+        assert_ne!(loaded.averaged().weights(), loaded.weights());
+        // The average goes on from where it was.
+        loaded
+            .train_on_batch(x.view(), &[1.0, 0.0, 1.0], None)
+            .unwrap();
+        let (before, after) = (m.averaged().weights(), loaded.averaged().weights());
+        for ((b, a), w) in before
+            .params()
+            .iter()
+            .zip(after.params())
+            .zip(loaded.params())
+        {
+            for ((b, a), w) in b.values.iter().zip(&a.values).zip(&w.values) {
+                assert!((a - (0.9 * b + 0.1 * w)).abs() <= 1e-6 * (1.0 + w.abs()));
+            }
+        }
+        // A plain weights file holds the raw weights only.
+        m.save_safetensors(&path).unwrap();
+        let plain = Model::load_safetensors(&path, cfg(&[4, 8], 8)).unwrap();
+        assert_eq!(plain.ema_momentum(), None);
+        assert_eq!(plain.weights(), m.weights());
     }
 
     #[test]

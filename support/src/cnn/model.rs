@@ -57,6 +57,13 @@ struct AdamState {
     v: Vec<Vec<f32>>,
 }
 
+/// An exponential moving average of the weights (Keras's optimizer option `use_ema`).
+#[derive(Clone, Debug)]
+struct Ema {
+    momentum: f32,
+    weights: Vec<Vec<f32>>,
+}
+
 /// The tutorial CNN with weights, optimizer state and dropout RNG; `Clone` snapshots all of it.
 #[derive(Clone, Debug)]
 pub struct Model {
@@ -65,6 +72,8 @@ pub struct Model {
     flat: usize,
     params: Vec<Param>,
     adam: AdamState,
+    learning_rate: f32,
+    ema: Option<Ema>,
     rng: StdRng,
     dev: Cpu,
 }
@@ -174,6 +183,8 @@ impl Model {
         super::tensor_io::keep_freed_memory();
         let zeros: Vec<Vec<f32>> = params.iter().map(|p| vec![0.0; p.values.len()]).collect();
         Model {
+            learning_rate: config.learning_rate(),
+            ema: None,
             config,
             stages,
             flat,
@@ -207,6 +218,75 @@ impl Model {
             ));
         }
         Ok(Self::assemble(config, stages, flat, params, seed))
+    }
+
+    /// Adam's current step size: the configuration's learning rate unless a schedule changed it.
+    pub fn learning_rate(&self) -> f32 {
+        self.learning_rate
+    }
+
+    /// Sets Adam's step size for the following steps (a learning-rate schedule calls this; the
+    /// configuration keeps the initial rate).
+    pub fn set_learning_rate(&mut self, learning_rate: f32) -> Result<()> {
+        if !(learning_rate.is_finite() && learning_rate >= 0.0) {
+            return Err(Error::invalid(
+                "learning_rate",
+                learning_rate,
+                "a finite number >= 0",
+            ));
+        }
+        self.learning_rate = learning_rate;
+        Ok(())
+    }
+
+    /// Keeps an exponential moving average of the weights from now on (Keras's optimizer options
+    /// `use_ema=True, ema_momentum=m`): after every step, `average = m * average + (1 - m) *
+    /// weights`, starting from the current weights. Averaging damps the step-to-step wander of
+    /// the weights (Polyak & Juditsky, 1992). `None` stops averaging. See [`Model::averaged`].
+    pub fn use_ema(&mut self, momentum: Option<f32>) -> Result<()> {
+        match momentum {
+            Some(m) if !(m.is_finite() && (0.0..1.0).contains(&m)) => {
+                Err(Error::invalid("ema_momentum", m, "a number in [0, 1)"))
+            }
+            Some(momentum) => {
+                let weights = self.params.iter().map(|p| p.values.clone()).collect();
+                self.ema = Some(Ema { momentum, weights });
+                Ok(())
+            }
+            None => {
+                self.ema = None;
+                Ok(())
+            }
+        }
+    }
+
+    /// The momentum of the weight average being kept, if any.
+    pub fn ema_momentum(&self) -> Option<f32> {
+        self.ema.as_ref().map(|e| e.momentum)
+    }
+
+    /// A copy whose weights are the moving average (see [`Model::use_ema`]), without an average
+    /// of its own; a plain copy when no average is kept.
+    pub fn averaged(&self) -> Model {
+        let mut out = self.clone();
+        if let Some(ema) = out.ema.take() {
+            for (p, w) in out.params.iter_mut().zip(ema.weights) {
+                p.values = w;
+            }
+        }
+        out
+    }
+
+    /// The averaged weights, for training-state files.
+    pub(crate) fn ema_state(&self) -> Option<(f32, &[Vec<f32>])> {
+        self.ema
+            .as_ref()
+            .map(|e| (e.momentum, e.weights.as_slice()))
+    }
+
+    /// Puts back a weight average read from a training-state file (shapes checked by the reader).
+    pub(crate) fn set_ema_state(&mut self, momentum: f32, weights: Vec<Vec<f32>>) {
+        self.ema = Some(Ema { momentum, weights });
     }
 
     /// The configuration this model was built with.
@@ -558,7 +638,7 @@ impl Model {
     fn adam_step(&mut self, grads: &[Vec<f32>]) {
         self.adam.step += 1;
         let t = self.adam.step as f64;
-        let lr = self.config.learning_rate() as f64;
+        let lr = self.learning_rate as f64;
         let alpha =
             (lr * (1.0 - (BETA2 as f64).powf(t)).sqrt() / (1.0 - (BETA1 as f64).powf(t))) as f32;
         for ((p, g), (m, v)) in self
@@ -579,6 +659,18 @@ impl Model {
                         p[i] -= alpha * m[i] / (v[i].sqrt() + EPSILON);
                     }
                 });
+        }
+        if let Some(ema) = &mut self.ema {
+            let m = ema.momentum;
+            for (avg, p) in ema.weights.iter_mut().zip(&self.params) {
+                avg.par_chunks_mut(1 << 14)
+                    .zip(p.values.par_chunks(1 << 14))
+                    .for_each(|(a, p)| {
+                        a.iter_mut()
+                            .zip(p)
+                            .for_each(|(a, &p)| *a = m * *a + (1.0 - m) * p)
+                    });
+            }
         }
     }
 
@@ -742,6 +834,57 @@ mod tests {
             y.push(if top { 1.0 } else { 0.0 });
         }
         (x, y)
+    }
+
+    #[test]
+    fn moving_average_follows_the_weights_at_its_momentum() {
+        let (x, y) = toy_batch(8, 24, 20, 4);
+        let mut plain = Model::new(small(), 3).unwrap();
+        let mut averaging = plain.clone();
+        assert!(averaging.use_ema(Some(1.0)).is_err());
+        assert!(averaging.use_ema(Some(f32::NAN)).is_err());
+        averaging.use_ema(Some(0.5)).unwrap();
+        assert_eq!(averaging.ema_momentum(), Some(0.5));
+        let start = plain.weights();
+        plain.train_on_batch(x.view(), &y, None).unwrap();
+        averaging.train_on_batch(x.view(), &y, None).unwrap();
+        // Averaging changes nothing about the training itself ...
+        assert_eq!(averaging.weights(), plain.weights());
+        // ... and after one step the average lies halfway between the old and new weights.
+        let averaged = averaging.averaged();
+        assert_eq!(averaged.ema_momentum(), None);
+        for ((a, s), p) in averaged
+            .params()
+            .iter()
+            .zip(start.params())
+            .zip(plain.params())
+        {
+            for ((a, s), p) in a.values.iter().zip(&s.values).zip(&p.values) {
+                assert!(
+                    (a - 0.5 * (s + p)).abs() <= 1e-6 * (1.0 + p.abs()),
+                    "{a} {s} {p}"
+                );
+            }
+        }
+        // Momentum 0 keeps the latest weights; no average gives a plain copy.
+        averaging.use_ema(Some(0.0)).unwrap();
+        averaging.train_on_batch(x.view(), &y, None).unwrap();
+        assert_eq!(averaging.averaged().weights(), averaging.weights());
+        averaging.use_ema(None).unwrap();
+        assert_eq!(averaging.averaged().weights(), averaging.weights());
+    }
+
+    #[test]
+    fn learning_rate_can_be_changed_and_zero_freezes_the_weights() {
+        let (x, y) = toy_batch(8, 24, 20, 5);
+        let mut m = Model::new(small(), 3).unwrap();
+        assert_eq!(m.learning_rate(), 0.01);
+        assert!(m.set_learning_rate(-1.0).is_err());
+        m.set_learning_rate(0.0).unwrap();
+        let before = m.weights();
+        m.train_on_batch(x.view(), &y, None).unwrap();
+        assert_eq!(m.weights(), before);
+        assert_eq!(m.config().learning_rate(), 0.01);
     }
 
     #[test]
