@@ -53,6 +53,21 @@ impl Preprocessing {
             .equalize_histogram(self.equalize_histogram)
             .build()
     }
+
+    /// One image file as a model of input size `(height, width)` reads it: grey, resized,
+    /// then scaled and standardised as in training.
+    pub fn prepare(
+        &self,
+        path: impl AsRef<Path>,
+        (height, width): (usize, usize),
+    ) -> Result<ndarray::Array2<f32>> {
+        let generator = self.generator()?;
+        let grey = crate::imread::imread(path)?;
+        let small = crate::resize::resize_with(grey.view(), (height, width), self.interpolation)?;
+        let mut x = small.mapv(f32::from);
+        generator.standardize(&mut x);
+        Ok(x)
+    }
 }
 
 /// The description saved beside the weights.

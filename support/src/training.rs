@@ -646,27 +646,9 @@ pub fn predict_files(saved: &SavedModel, files: &[PathBuf]) -> Vec<Result<f32>> 
         saved.model.config().input_height(),
         saved.model.config().input_width(),
     );
-    let prep = saved.preprocessing;
-    let generator = match prep.generator() {
-        Ok(g) => g,
-        Err(e) => {
-            let reason = e.to_string();
-            return files
-                .iter()
-                .map(|_| Err(Error::Training(reason.clone())))
-                .collect();
-        }
-    };
     let inputs: Vec<Result<ndarray::Array2<f32>>> = files
         .par_iter()
-        .map(|path| {
-            let grey = crate::imread::imread(path)?;
-            let small =
-                crate::resize::resize_with(grey.view(), (height, width), prep.interpolation)?;
-            let mut x = small.mapv(f32::from);
-            generator.standardize(&mut x);
-            Ok(x)
-        })
+        .map(|path| saved.preprocessing.prepare(path, (height, width)))
         .collect();
     inputs
         .into_iter()
