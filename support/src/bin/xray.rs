@@ -139,10 +139,13 @@ struct TrainArgs {
     /// How the learning rate changes over training.
     #[arg(long, value_enum, default_value_t = ScheduleArg::Constant)]
     lr_schedule: ScheduleArg,
-    /// Validate and keep a moving average of the weights with this momentum per step (e.g.
-    /// 0.99; Keras's ema_momentum).
+    /// Validate and keep a moving average of the weights with this momentum per step (Keras's
+    /// ema_momentum).
+    #[arg(long, default_value_t = training::DEFAULT_EMA_MOMENTUM, conflicts_with = "no_ema")]
+    ema: f32,
+    /// Keep the raw weights, without a moving average.
     #[arg(long)]
-    ema: Option<f32>,
+    no_ema: bool,
     /// Stop each epoch after this many batches (quick trials).
     #[arg(long)]
     steps_per_epoch: Option<usize>,
@@ -304,7 +307,7 @@ fn train_command(args: &TrainArgs) -> Result<()> {
             ScheduleArg::Constant => LrSchedule::Constant,
             ScheduleArg::Cosine => LrSchedule::Cosine,
         })
-        .ema_momentum(args.ema)
+        .ema_momentum((!args.no_ema).then_some(args.ema))
         .checkpoint_dir(&checkpoints);
     options = options.augmentation(augmentation(args)?);
     if let Some(steps) = args.steps_per_epoch {
