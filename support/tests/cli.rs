@@ -147,6 +147,8 @@ fn train_args(out: &Path, epochs: usize) -> Vec<String> {
         "8,16",
         "--dense",
         "16",
+        "--learning-rate",
+        "0.001",
         "--patience",
         "1000",
         "--seed",

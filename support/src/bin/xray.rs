@@ -81,7 +81,7 @@ struct TrainArgs {
     #[arg(long, default_value_t = 0.1)]
     validation_split: f64,
     /// Epochs without a better validation loss before stopping.
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value_t = 4)]
     patience: usize,
     /// Loss weights per class.
     #[arg(long, value_enum, default_value_t = WeightArg::Balanced)]
@@ -90,13 +90,13 @@ struct TrainArgs {
     #[arg(long, default_value_t = 42)]
     seed: u64,
     /// Adam learning rate.
-    #[arg(long, default_value_t = 1e-3)]
+    #[arg(long, default_value_t = 3e-4)]
     learning_rate: f32,
     /// Input height and width in pixels.
-    #[arg(long, default_value_t = 130)]
+    #[arg(long, default_value_t = 160)]
     input_size: usize,
     /// Filters of the convolution layers, comma-separated.
-    #[arg(long, value_delimiter = ',', default_values_t = [32, 64, 64])]
+    #[arg(long, value_delimiter = ',', default_values_t = [32, 64, 128, 128])]
     filters: Vec<usize>,
     /// Units of the hidden dense layer.
     #[arg(long, default_value_t = 128)]
@@ -120,7 +120,7 @@ struct TrainArgs {
     #[arg(long, default_value_t = 0.1)]
     shear: f32,
     /// Augmentation: random zoom in [1 - Z, 1 + Z].
-    #[arg(long, default_value_t = 0.1)]
+    #[arg(long, default_value_t = 0.2)]
     zoom: f32,
     /// Augmentation: random brightness factor in [LO, HI], e.g. 0.8,1.2.
     #[arg(long, value_delimiter = ',', num_args = 2)]
@@ -270,13 +270,7 @@ fn train_command(args: &TrainArgs) -> Result<()> {
         args.dir.clone()
     };
     class_names(&train_dir)?;
-    let config = ModelConfig::builder()
-        .input_size(args.input_size, args.input_size)
-        .conv_filters(&args.filters)
-        .dense_units(args.dense)
-        .dropout(args.dropout)
-        .learning_rate(args.learning_rate)
-        .build()?;
+    let config = model_config(args)?;
     let checkpoints = args.out.join("checkpoints");
     if Checkpoint::card_path(&checkpoints).exists() && !args.resume {
         if args.overwrite {
@@ -288,31 +282,7 @@ fn train_command(args: &TrainArgs) -> Result<()> {
             )));
         }
     }
-    let mut options = FitOptions::default()
-        .epochs(args.epochs)
-        .batch_size(args.batch_size)
-        .validation_split(args.validation_split)
-        .patience(args.patience)
-        .class_weight(match args.class_weight {
-            WeightArg::None => ClassWeight::None,
-            WeightArg::Balanced => ClassWeight::Balanced,
-        })
-        .seed(args.seed)
-        .interpolation(match args.interpolation {
-            InterpArg::Nearest => Interpolation::Nearest,
-            InterpArg::Bilinear => Interpolation::Bilinear,
-            InterpArg::Area => Interpolation::Area,
-        })
-        .lr_schedule(match args.lr_schedule {
-            ScheduleArg::Constant => LrSchedule::Constant,
-            ScheduleArg::Cosine => LrSchedule::Cosine,
-        })
-        .ema_momentum((!args.no_ema).then_some(args.ema))
-        .checkpoint_dir(&checkpoints);
-    options = options.augmentation(augmentation(args)?);
-    if let Some(steps) = args.steps_per_epoch {
-        options = options.steps_per_epoch(steps);
-    }
+    let options = fit_options(args, &checkpoints)?;
     let mut model = Model::new(config, args.seed)?;
     eprintln!("{}", model.summary());
     let history = training::fit(
@@ -349,6 +319,47 @@ fn train_command(args: &TrainArgs) -> Result<()> {
         }
     );
     Ok(())
+}
+
+/// The model the flags describe.
+fn model_config(args: &TrainArgs) -> Result<ModelConfig> {
+    ModelConfig::builder()
+        .input_size(args.input_size, args.input_size)
+        .conv_filters(&args.filters)
+        .dense_units(args.dense)
+        .dropout(args.dropout)
+        .learning_rate(args.learning_rate)
+        .build()
+}
+
+/// The training options the flags describe.
+fn fit_options(args: &TrainArgs, checkpoints: &Path) -> Result<FitOptions> {
+    let mut options = FitOptions::default()
+        .epochs(args.epochs)
+        .batch_size(args.batch_size)
+        .validation_split(args.validation_split)
+        .patience(args.patience)
+        .class_weight(match args.class_weight {
+            WeightArg::None => ClassWeight::None,
+            WeightArg::Balanced => ClassWeight::Balanced,
+        })
+        .seed(args.seed)
+        .interpolation(match args.interpolation {
+            InterpArg::Nearest => Interpolation::Nearest,
+            InterpArg::Bilinear => Interpolation::Bilinear,
+            InterpArg::Area => Interpolation::Area,
+        })
+        .lr_schedule(match args.lr_schedule {
+            ScheduleArg::Constant => LrSchedule::Constant,
+            ScheduleArg::Cosine => LrSchedule::Cosine,
+        })
+        .ema_momentum((!args.no_ema).then_some(args.ema))
+        .checkpoint_dir(checkpoints);
+    options = options.augmentation(augmentation(args)?);
+    if let Some(steps) = args.steps_per_epoch {
+        options = options.steps_per_epoch(steps);
+    }
+    Ok(options)
 }
 
 /// The augmenting generator the flags describe.
@@ -427,4 +438,59 @@ fn predict_command(model_dir: &Path, images: &[PathBuf]) -> Result<()> {
         )));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn train_args(extra: &[&str]) -> TrainArgs {
+        let mut argv = vec!["xray", "train", "data", "--out", "model"];
+        argv.extend(extra);
+        match Cli::parse_from(argv).command {
+            Command::Train(args) => args,
+            _ => unreachable!("a train command was parsed"),
+        }
+    }
+
+    #[test]
+    fn train_defaults_are_the_recommended_model_and_fits_defaults() {
+        let args = train_args(&[]);
+        assert_eq!(model_config(&args).unwrap(), ModelConfig::recommended());
+        let options = fit_options(&args, Path::new("ckpt")).unwrap();
+        let library = FitOptions::default();
+        assert_eq!(options.augmentation, library.augmentation);
+        assert_eq!(options.patience, library.patience);
+        assert_eq!(options.epochs, library.epochs);
+        assert_eq!(options.batch_size, library.batch_size);
+        assert_eq!(options.validation_split, library.validation_split);
+        assert_eq!(options.ema_momentum, library.ema_momentum);
+        assert_eq!(options.lr_schedule, library.lr_schedule);
+        assert_eq!(options.interpolation, library.interpolation);
+        assert_eq!(options.seed, library.seed);
+        // The one deliberate difference: the CLI balances the classes by default.
+        assert_eq!(options.class_weight, ClassWeight::Balanced);
+    }
+
+    #[test]
+    fn flags_reach_the_options() {
+        let args = train_args(&["--no-ema", "--lr-schedule", "cosine", "--equalize"]);
+        let options = fit_options(&args, Path::new("ckpt")).unwrap();
+        assert_eq!(options.ema_momentum, None);
+        assert_eq!(options.lr_schedule, LrSchedule::Cosine);
+        assert!(options.preprocessing().equalize_histogram);
+        let args = train_args(&[
+            "--ema",
+            "0.9",
+            "--input-size",
+            "130",
+            "--filters",
+            "32,64,64",
+        ]);
+        assert_eq!(
+            fit_options(&args, Path::new("c")).unwrap().ema_momentum,
+            Some(0.9)
+        );
+        assert_eq!(model_config(&args).unwrap().conv_filters(), &[32, 64, 64]);
+    }
 }

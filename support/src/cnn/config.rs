@@ -38,6 +38,24 @@ impl Default for ModelConfig {
     }
 }
 
+impl ModelConfig {
+    /// The configuration `xray train` uses by default, chosen on evidence over the tutorial's:
+    /// 160x160 inputs, a fourth convolution block (Conv 32, 64, 128, 128), so the dense layer
+    /// reads 8x8x128 features instead of 14x14x64 (1.3 M parameters instead of 1.66 M), and
+    /// Adam at 3e-4. On the official split, trained by [`fit`](crate::training::fit) with its
+    /// defaults, it reached a higher test ROC AUC than the tutorial's model for every seed tried
+    /// (see the README's results table).
+    pub fn recommended() -> ModelConfig {
+        ModelConfig {
+            input_height: 160,
+            input_width: 160,
+            conv_filters: vec![32, 64, 128, 128],
+            learning_rate: 3e-4,
+            ..ModelConfig::default()
+        }
+    }
+}
+
 /// Output height, width and channels after each stage, for [`ModelConfig::stages`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Stage {
