@@ -39,12 +39,15 @@ fn setup() -> &'static Setup {
         let model_dir = root.join("model");
         let checkpoint_dir = root.join("checkpoints");
         std::fs::create_dir_all(&model_dir).expect("temp dir");
-        let model = Model::new(config(), 1).expect("model");
+        let mut model = Model::new(config(), 1).expect("model");
+        // The training-state seed then carries a moving average too (its tensors and momentum).
+        model.use_ema(Some(0.99)).expect("a valid momentum");
         let preprocessing = Preprocessing {
             rescale: 1.0 / 255.0,
             interpolation: Interpolation::Area,
             samplewise_center: false,
             samplewise_std_normalization: false,
+            equalize_histogram: false,
         };
         let class_names = vec!["NORMAL".to_string(), "PNEUMONIA".to_string()];
         SavedModel {

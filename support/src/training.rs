@@ -5,8 +5,8 @@
 //! set by an optional schedule), keeps a moving average of the weights (on by default), measures
 //! loss, accuracy and ROC AUC on both sides after every epoch (validation on the averaged
 //! weights), stops early when the validation loss stops improving (restoring the best weights),
-//! and saves a checkpoint after every epoch from which training can resume. [`predict_directory`] and [`evaluate`] run a trained model
-//! over a folder without augmentation.
+//! and saves a checkpoint after every epoch from which training can resume.
+//! [`predict_directory`] and [`evaluate`] run a trained model over a folder without augmentation.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -720,6 +720,13 @@ mod tests {
             .validate()
             .is_err());
         assert!(FitOptions::default().batch_size(0).validate().is_err());
+        for bad in [1.0, -0.1, f32::NAN] {
+            assert!(FitOptions::default()
+                .ema_momentum(Some(bad))
+                .validate()
+                .is_err());
+        }
+        assert!(FitOptions::default().ema_momentum(None).validate().is_ok());
     }
 
     #[test]

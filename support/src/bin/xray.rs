@@ -43,6 +43,10 @@ enum Command {
         dir: PathBuf,
     },
     /// Train the CNN on a folder of class subfolders.
+    ///
+    /// The defaults train the recommended model (160x160 inputs, four conv blocks, Adam 3e-4,
+    /// a moving average of the weights); `--input-size 130 --filters 32,64,64 --learning-rate
+    /// 1e-3 --zoom 0.1 --patience 3` gives the tutorial's model and settings.
     Train(TrainArgs),
     /// Evaluate a trained model on a folder of class subfolders.
     Evaluate {
