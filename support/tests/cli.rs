@@ -159,6 +159,16 @@ fn train_args(out: &Path, epochs: usize) -> Vec<String> {
     .collect()
 }
 
+/// The model configuration [`train_args`] describes (learning rate 0.001).
+fn train_args_config() -> ModelConfig {
+    ModelConfig::builder()
+        .input_size(64, 64)
+        .conv_filters(&[8, 16])
+        .dense_units(16)
+        .build()
+        .unwrap()
+}
+
 /// The number of epochs the checkpoint description records, if it is there and readable.
 fn recorded_epochs(dir: &Path) -> Option<usize> {
     let bytes = std::fs::read(Checkpoint::card_path(dir)).ok()?;
@@ -190,12 +200,7 @@ fn training_killed_mid_run_resumes_from_its_last_checkpoint() {
     child.kill().unwrap(); // SIGKILL: no chance to clean up
     child.wait().unwrap();
 
-    let config = ModelConfig::builder()
-        .input_size(64, 64)
-        .conv_filters(&[8, 16])
-        .dense_units(16)
-        .build()
-        .unwrap();
+    let config = train_args_config();
     let checkpoint = Checkpoint::load_if_present(&checkpoints, &config)
         .unwrap()
         .expect("the checkpoint survives the kill");
@@ -233,12 +238,7 @@ fn training_killed_mid_run_resumes_from_its_last_checkpoint() {
 
 #[test]
 fn a_kill_at_any_moment_leaves_a_loadable_checkpoint_or_none() {
-    let config = ModelConfig::builder()
-        .input_size(64, 64)
-        .conv_filters(&[8, 16])
-        .dense_units(16)
-        .build()
-        .unwrap();
+    let config = train_args_config();
     let mut seen_checkpoint = false;
     for delay_ms in [30u64, 70, 110, 150, 190, 230, 270, 310, 350, 400] {
         let dir = tempfile::tempdir().unwrap();
