@@ -14,7 +14,8 @@ use libfuzzer_sys::fuzz_target;
 use support::cnn::{Model, ModelConfig};
 use support::resize::Interpolation;
 use support::saved_model::{Checkpoint, Preprocessing, SavedModel};
-use support::training::{EpochLog, History};
+use support::dataset::ClassScan;
+use support::training::{EpochLog, FitOptions, History, RunSettings};
 
 struct Setup {
     config: ModelConfig,
@@ -56,6 +57,8 @@ fn setup() -> &'static Setup {
             threshold: 0.5,
             preprocessing,
             history: None,
+            validation: None,
+            temperature: None,
         }
         .save(&model_dir)
         .expect("save model");
@@ -80,7 +83,15 @@ fn setup() -> &'static Setup {
             &model,
             Some(&model),
             &history,
-            &preprocessing,
+            &RunSettings::new(
+                &config(),
+                &FitOptions::default(),
+                &ClassScan {
+                    class_names: class_names.clone(),
+                    files: vec!["NORMAL/IM-0001-0001.jpeg".into(), "PNEUMONIA/person1_virus_1.jpeg".into()],
+                    labels: vec![0, 1],
+                },
+            ),
             &class_names,
         )
         .expect("save checkpoint");
@@ -101,7 +112,7 @@ fn setup() -> &'static Setup {
             let train_state = std::fs::read_dir(&setup.checkpoint_dir)
                 .expect("checkpoint dir")
                 .filter_map(|e| e.ok().map(|e| e.path()))
-                .find(|p| p.to_string_lossy().contains("epoch-"))
+                .find(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("epoch-")))
                 .expect("an epoch file");
             let seeds_out = [
                 (
@@ -146,7 +157,7 @@ fuzz_target!(|data: &[u8]| {
         }
         _ => {
             std::fs::write(Checkpoint::card_path(&s.checkpoint_dir), rest).expect("temp file");
-            let _ = Checkpoint::load_if_present(&s.checkpoint_dir, &s.config);
+            let _ = Checkpoint::load_if_present(&s.checkpoint_dir);
         }
     }
 });

@@ -262,20 +262,51 @@ pub fn scan_classes(
     })
 }
 
-/// The patient a file belongs to, from the dataset's naming: `person123_bacteria_45.jpeg` ->
-/// `person123`, `IM-0115-0001.jpeg` -> `IM-0115`, `NORMAL2-IM-0007-0001.jpeg` -> `NORMAL2-IM-0007`.
-/// Several images can share a patient, so validation splits group by this id.
+/// The patient a file belongs to, from the dataset's naming: the first numeric group after
+/// `person` or `IM-`, with the series prefix kept. `person123_bacteria_45.jpeg` -> `person123`,
+/// `IM-0115-0001.jpeg` and `IM-0115-0001-0002.jpeg` -> `IM-0115`,
+/// `NORMAL2-IM-1258-0001-0001.jpeg` -> `NORMAL2-IM-1258`. Matching ignores case and the
+/// extension, and the id comes back in that canonical spelling; a name of another form gives
+/// `None`. Several images can share a patient, so validation splits group by this id.
 pub fn patient_id(path: impl AsRef<Path>) -> Option<String> {
-    let stem = path.as_ref().file_stem()?.to_string_lossy().into_owned();
+    let stem = path
+        .as_ref()
+        .file_stem()?
+        .to_string_lossy()
+        .to_ascii_lowercase();
+    let leading_digits =
+        |s: &str| -> String { s.chars().take_while(char::is_ascii_digit).collect() };
     if let Some(rest) = stem.strip_prefix("person") {
-        let digits: String = rest.chars().take_while(|c| c.is_ascii_digit()).collect();
+        let digits = leading_digits(rest);
         return (!digits.is_empty()).then(|| format!("person{digits}"));
     }
-    // `IM-N-M` or `NORMAL2-IM-N-M`: drop the last `-M` (the image number).
-    let (head, last) = stem.rsplit_once('-')?;
-    let is_im = head.starts_with("IM-") || head.starts_with("NORMAL2-IM-");
-    (is_im && !last.is_empty() && last.chars().all(|c| c.is_ascii_digit()))
-        .then(|| head.to_string())
+    // `IM-N[-M...]`, or a series prefix such as `NORMAL2-` before it.
+    let at = stem.find("im-")?;
+    let (prefix, rest) = (&stem[..at], &stem[at + 3..]);
+    let prefix_ok = prefix.is_empty()
+        || (prefix.ends_with('-')
+            && prefix[..prefix.len() - 1]
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric()));
+    let digits = leading_digits(rest);
+    let ends_cleanly = matches!(rest[digits.len()..].chars().next(), None | Some('-'));
+    (prefix_ok && !digits.is_empty() && ends_cleanly)
+        .then(|| format!("{}IM-{digits}", prefix.to_ascii_uppercase()))
+}
+
+/// The number of distinct patients of each class (files without an id count as their own).
+pub fn patients_per_class(scan: &ClassScan) -> Vec<usize> {
+    let mut seen: Vec<std::collections::HashSet<String>> =
+        vec![Default::default(); scan.class_names.len()];
+    for (file, &label) in scan.files.iter().zip(&scan.labels) {
+        seen[label].insert(patient_key(file));
+    }
+    seen.iter().map(|s| s.len()).collect()
+}
+
+/// The id a split groups by: the patient, or the file itself when its name carries none.
+fn patient_key(file: &Path) -> String {
+    patient_id(file).unwrap_or_else(|| file.to_string_lossy().into_owned())
 }
 
 /// Splits files into (training, validation) by patient: every image of one patient lands on the
@@ -287,8 +318,6 @@ pub fn split_by_patient(
     fraction: f64,
     seed: u64,
 ) -> Result<(ClassScan, ClassScan)> {
-    use rand::seq::SliceRandom;
-    use rand::SeedableRng;
     if !(0.0..1.0).contains(&fraction) {
         return Err(Error::invalid(
             "validation fraction",
@@ -296,50 +325,93 @@ pub fn split_by_patient(
             "a number in [0, 1)",
         ));
     }
-    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
     let mut to_validation = vec![false; scan.files.len()];
-    for class in 0..scan.class_names.len() {
-        // Patients of this class in first-seen (sorted file) order, then shuffled with the seed.
-        let mut patients: Vec<String> = Vec::new();
-        for (file, _) in scan
-            .files
-            .iter()
-            .zip(&scan.labels)
-            .filter(|(_, &l)| l == class)
-        {
-            let id = patient_id(file).unwrap_or_else(|| file.to_string_lossy().into_owned());
-            if !patients.contains(&id) {
-                patients.push(id);
-            }
-        }
-        patients.shuffle(&mut rng);
+    for patients in shuffled_patients(scan, seed) {
         let n_val = (patients.len() as f64 * fraction).round() as usize;
         let chosen: std::collections::HashSet<&String> = patients[..n_val].iter().collect();
-        for (i, (file, &label)) in scan.files.iter().zip(&scan.labels).enumerate() {
-            let id = patient_id(file).unwrap_or_else(|| file.to_string_lossy().into_owned());
-            if label == class && chosen.contains(&id) {
+        for (i, file) in scan.files.iter().enumerate() {
+            if chosen.contains(&patient_key(file)) {
                 to_validation[i] = true;
             }
         }
     }
-    let pick = |want: bool| ClassScan {
-        class_names: scan.class_names.clone(),
-        files: scan
-            .files
-            .iter()
-            .zip(&to_validation)
-            .filter(|(_, &v)| v == want)
-            .map(|(f, _)| f.clone())
-            .collect(),
-        labels: scan
-            .labels
-            .iter()
-            .zip(&to_validation)
-            .filter(|(_, &v)| v == want)
-            .map(|(l, _)| *l)
-            .collect(),
-    };
-    Ok((pick(false), pick(true)))
+    Ok((
+        scan.subset(&to_validation, false),
+        scan.subset(&to_validation, true),
+    ))
+}
+
+/// Patient-grouped, class-stratified k-fold splits: each class's patients are shuffled with
+/// `seed` and dealt in turn to `k` folds; fold `i` is `(training, validation)` with the
+/// patients of fold `i` on the validation side. Every image is validated exactly once, and no
+/// patient is on both sides of any fold.
+pub fn patient_folds(scan: &ClassScan, k: usize, seed: u64) -> Result<Vec<(ClassScan, ClassScan)>> {
+    let fewest = scan.counts().into_iter().min().unwrap_or(0);
+    if k < 2 || k > fewest {
+        return Err(Error::invalid(
+            "folds",
+            k,
+            format!("at least 2 and at most the images of the smallest class ({fewest})"),
+        ));
+    }
+    let mut fold_of: std::collections::HashMap<String, usize> = Default::default();
+    for patients in shuffled_patients(scan, seed) {
+        for (i, patient) in patients.into_iter().enumerate() {
+            fold_of.insert(patient, i % k);
+        }
+    }
+    let folds: Vec<usize> = scan
+        .files
+        .iter()
+        .map(|f| fold_of[&patient_key(f)])
+        .collect();
+    Ok((0..k)
+        .map(|fold| {
+            let in_fold: Vec<bool> = folds.iter().map(|&f| f == fold).collect();
+            (scan.subset(&in_fold, false), scan.subset(&in_fold, true))
+        })
+        .collect())
+}
+
+/// Each class's patients in first-seen (sorted file) order, shuffled with `seed`, one list per
+/// class in class order (one generator across the classes).
+fn shuffled_patients(scan: &ClassScan, seed: u64) -> Vec<Vec<String>> {
+    use rand::seq::SliceRandom;
+    use rand::SeedableRng;
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    (0..scan.class_names.len())
+        .map(|class| {
+            let mut seen = std::collections::HashSet::new();
+            let mut patients: Vec<String> = scan
+                .files
+                .iter()
+                .zip(&scan.labels)
+                .filter(|(_, &l)| l == class)
+                .map(|(file, _)| patient_key(file))
+                .filter(|id| seen.insert(id.clone()))
+                .collect();
+            patients.shuffle(&mut rng);
+            patients
+        })
+        .collect()
+}
+
+impl ClassScan {
+    /// The files whose entry in `mask` equals `want`, with their labels.
+    fn subset(&self, mask: &[bool], want: bool) -> ClassScan {
+        let keep = |i: &usize| mask[*i] == want;
+        ClassScan {
+            class_names: self.class_names.clone(),
+            files: (0..self.files.len())
+                .filter(keep)
+                .map(|i| self.files[i].clone())
+                .collect(),
+            labels: (0..self.labels.len())
+                .filter(keep)
+                .map(|i| self.labels[i])
+                .collect(),
+        }
+    }
 }
 
 fn require_dir(path: &Path, expected: &str) -> Result<()> {
@@ -379,22 +451,38 @@ mod tests {
     }
 
     #[test]
-    fn patient_ids_follow_the_naming_scheme() {
-        assert_eq!(
-            patient_id("a/person123_bacteria_45.jpeg").as_deref(),
-            Some("person123")
-        );
-        assert_eq!(
-            patient_id("person7_virus_1.jpeg").as_deref(),
-            Some("person7")
-        );
-        assert_eq!(patient_id("IM-0115-0001.jpeg").as_deref(), Some("IM-0115"));
-        assert_eq!(
-            patient_id("NORMAL2-IM-0007-0001.jpeg").as_deref(),
-            Some("NORMAL2-IM-0007")
-        );
-        assert_eq!(patient_id("scan.jpeg"), None);
-        assert_eq!(patient_id("personX.jpeg"), None);
+    fn patient_ids_follow_every_naming_form_of_the_dataset() {
+        let cases = [
+            ("a/person123_bacteria_45.jpeg", Some("person123")),
+            ("person1234_bacteria_5678.jpeg", Some("person1234")),
+            ("person7_virus_1.jpeg", Some("person7")),
+            ("person12_virus_34.jpeg", Some("person12")),
+            ("IM-0115-0001.jpeg", Some("IM-0115")),
+            // The leak of issue 9: four-part names are the same patient as three-part ones.
+            ("IM-0429-0001.jpeg", Some("IM-0429")),
+            ("IM-0429-0001-0001.jpeg", Some("IM-0429")),
+            ("IM-0429-0001-0002.jpeg", Some("IM-0429")),
+            ("NORMAL2-IM-0007-0001.jpeg", Some("NORMAL2-IM-0007")),
+            ("NORMAL2-IM-1258-0001-0001.jpeg", Some("NORMAL2-IM-1258")),
+            // Case and extension do not matter; the id comes back canonical.
+            ("PERSON12_VIRUS_34.JPEG", Some("person12")),
+            ("Person5_Bacteria_1.png", Some("person5")),
+            ("im-0115-0001.jpg", Some("IM-0115")),
+            ("normal2-im-0007-0001.PNG", Some("NORMAL2-IM-0007")),
+            ("IM-0115", Some("IM-0115")),
+            // No id.
+            ("scan.jpeg", None),
+            ("personX.jpeg", None),
+            ("person_1.jpeg", None),
+            ("IM-.jpeg", None),
+            ("IM-X12-0001.jpeg", None),
+            ("IM-12a-0001.jpeg", None),
+            ("my scan IM-0001.jpeg", None),
+            ("", None),
+        ];
+        for (name, expected) in cases {
+            assert_eq!(patient_id(name).as_deref(), expected, "{name}");
+        }
     }
 
     #[test]

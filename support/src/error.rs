@@ -45,6 +45,14 @@ pub enum Error {
     /// Drawing a figure failed.
     #[error("plot: {0}")]
     Plot(String),
+    /// A checkpoint made with other settings than the run asked to resume it.
+    #[error("{}: cannot resume: the checkpoint was made with {setting} = {saved}, this run asks for {requested} (use the checkpoint's settings, or --overwrite to start over)", path.display())]
+    ResumeMismatch {
+        path: PathBuf,
+        setting: String,
+        saved: String,
+        requested: String,
+    },
     /// Training or evaluation could not proceed.
     #[error("{0}")]
     Training(String),

@@ -4,10 +4,11 @@
 //! image as grey pixels, [`stats`] surveys image sizes, [`resize`] shrinks images the way
 //! scikit-image does, [`generator`] and [`augment`] are a Keras-like `ImageDataGenerator`,
 //! [`prepare`] resizes whole folders, [`plot`] draws figures that show inline in evcxr, [`cnn`] is the dfdx model, [`training`] fits and evaluates it on
-//! folders, and [`saved_model`] keeps trained models and checkpoints on disk.
+//! folders, [`cross_validation`] compares configurations by patient-grouped k-fold, and [`saved_model`] keeps trained models and checkpoints on disk.
 
 pub mod augment;
 pub mod cnn;
+pub mod cross_validation;
 pub mod dataset;
 pub mod error;
 pub mod files;

@@ -243,6 +243,110 @@ impl FitOptions {
     }
 }
 
+/// Everything that defines a training run's trajectory, recorded in every checkpoint: a resume
+/// with other settings would train or validate on something else (another split, other
+/// augmentation), so it is refused, naming the setting. The number of epochs and the patience
+/// may change on resume (training on for longer); with a cosine schedule the epochs shape the
+/// learning rate and are recorded too.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunSettings {
+    /// The model's configuration.
+    pub model: crate::cnn::ModelConfig,
+    /// Seed of the split, batch order, augmentation and dropout.
+    pub seed: u64,
+    /// Fraction of patients held out for validation.
+    pub validation_split: f64,
+    /// Loss weights per class.
+    pub class_weight: ClassWeight,
+    /// Images per step.
+    pub batch_size: usize,
+    /// Batches per epoch, if capped.
+    pub steps_per_epoch: Option<usize>,
+    /// The learning-rate schedule.
+    pub lr_schedule: LrSchedule,
+    /// The epochs a cosine schedule spans (`None` for a constant rate).
+    pub schedule_epochs: Option<usize>,
+    /// The moving average's momentum, if any.
+    pub ema_momentum: Option<f32>,
+    /// The augmentation ranges, as text.
+    pub augmentation: String,
+    /// How files become model inputs.
+    pub preprocessing: Preprocessing,
+    /// Number of training-folder images (before the validation split).
+    pub files: usize,
+    /// FNV-1a 64-bit hash of the training folder's `class/file name` list and labels.
+    pub files_fingerprint: String,
+}
+
+impl RunSettings {
+    /// The settings of training `config` with `options` on the files of `scan`.
+    pub fn new(config: &crate::cnn::ModelConfig, options: &FitOptions, scan: &ClassScan) -> Self {
+        RunSettings {
+            model: config.clone(),
+            seed: options.seed,
+            validation_split: options.validation_split,
+            class_weight: options.class_weight,
+            batch_size: options.batch_size,
+            steps_per_epoch: options.steps_per_epoch,
+            lr_schedule: options.lr_schedule,
+            schedule_epochs: (options.lr_schedule != LrSchedule::Constant)
+                .then_some(options.epochs),
+            ema_momentum: options.ema_momentum,
+            augmentation: format!("{:?}", options.augmentation.augment_params()),
+            preprocessing: options.preprocessing(),
+            files: scan.files.len(),
+            files_fingerprint: files_fingerprint(scan),
+        }
+    }
+
+    /// `Ok` when `requested` continues the run these settings describe; otherwise an
+    /// [`Error::ResumeMismatch`] naming the first setting that differs.
+    pub fn check_resume(&self, requested: &RunSettings, checkpoint: &Path) -> Result<()> {
+        let as_map = |s: &RunSettings| match serde_json::to_value(s) {
+            Ok(serde_json::Value::Object(map)) => map,
+            _ => serde_json::Map::new(),
+        };
+        let (saved, wanted) = (as_map(self), as_map(requested));
+        for (key, value) in &saved {
+            let other = wanted.get(key).unwrap_or(&serde_json::Value::Null);
+            if value != other {
+                return Err(Error::ResumeMismatch {
+                    path: checkpoint.to_path_buf(),
+                    setting: key.clone(),
+                    saved: value.to_string(),
+                    requested: other.to_string(),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The training file list's fingerprint: class folder and file name of each file with its label,
+/// so the same data moved to another folder still matches.
+fn files_fingerprint(scan: &ClassScan) -> String {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for (file, label) in scan.files.iter().zip(&scan.labels) {
+        let tail: Vec<String> = file
+            .iter()
+            .rev()
+            .take(2)
+            .map(|c| c.to_string_lossy().into_owned())
+            .collect();
+        for byte in format!(
+            "{label}\t{}/{}\n",
+            tail.get(1).map_or("", String::as_str),
+            tail.first().map_or("", String::as_str)
+        )
+        .bytes()
+        {
+            hash ^= u64::from(byte);
+            hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+    format!("{hash:016x}")
+}
+
 /// JSON has no NaN or infinity: serde_json writes them as `null` (an AUC is NaN when an epoch
 /// saw one class only), so read `null` back as NaN instead of refusing the whole file.
 fn f32_or_nan<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<f32, D::Error> {
@@ -317,6 +421,25 @@ impl History {
         self.epochs.iter().find(|e| e.epoch == self.best_epoch)
     }
 
+    /// The history as Keras's `CSVLogger` writes it: a header `epoch` then the metric names in
+    /// sorted order, one row per epoch with Keras's 0-based epoch index.
+    pub fn to_csv(&self) -> String {
+        let mut csv = String::from("epoch,accuracy,auc,loss,val_accuracy,val_auc,val_loss\n");
+        for e in &self.epochs {
+            csv.push_str(&format!(
+                "{},{},{},{},{},{},{}\n",
+                e.epoch - 1,
+                e.accuracy,
+                e.auc,
+                e.loss,
+                e.val_accuracy,
+                e.val_auc,
+                e.val_loss
+            ));
+        }
+        csv
+    }
+
     /// The per-epoch curves for [`crate::plot::learning_curves`]: loss, accuracy, AUC.
     pub fn curves(&self) -> Vec<crate::plot::Curve> {
         let series = |f: fn(&EpochLog) -> f32| self.epochs.iter().map(f).collect::<Vec<f32>>();
@@ -334,6 +457,8 @@ impl History {
 
 /// Hooks that [`fit`] calls as it goes: a progress bar, a line per epoch, or nothing.
 pub trait Progress {
+    /// Before each fold of a cross-validation.
+    fn fold(&mut self, _fold: usize, _folds: usize) {}
     /// Once, before the first epoch.
     fn start(&mut self, _train_images: usize, _val_images: usize, _batches_per_epoch: usize) {}
     /// After every training step.
@@ -347,6 +472,9 @@ pub trait Progress {
 pub struct EpochLines;
 
 impl Progress for EpochLines {
+    fn fold(&mut self, fold: usize, folds: usize) {
+        println!("fold {fold} of {folds}");
+    }
     fn start(&mut self, train: usize, val: usize, batches: usize) {
         println!("training on {train} images ({batches} batches per epoch), validating on {val}");
     }
@@ -362,7 +490,8 @@ pub struct Silent;
 impl Progress for Silent {}
 
 /// Trains `model` on the class folders of `train_dir` (see the module doc). With a checkpoint
-/// folder that already holds a checkpoint of this model, training resumes after its epoch.
+/// folder that already holds a checkpoint of this run, training resumes after its epoch; a
+/// checkpoint of other [`RunSettings`] is refused, naming the setting that differs.
 pub fn fit(
     model: &mut Model,
     train_dir: impl AsRef<Path>,
@@ -370,46 +499,72 @@ pub fn fit(
     progress: &mut dyn Progress,
 ) -> Result<History> {
     options.validate()?;
-    let scan = scan_classes(train_dir.as_ref(), None, false)?;
-    require_binary(&scan, train_dir.as_ref())?;
-    let (train_scan, val_scan) = split_by_patient(&scan, options.validation_split, options.seed)?;
-    if val_scan.counts().contains(&0) || train_scan.counts().contains(&0) {
+    let scan = training_scan(train_dir.as_ref())?;
+    let (train_scan, val_scan) = validation_split(&scan, train_dir.as_ref(), options)?;
+    let settings = RunSettings::new(model.config(), options, &scan);
+    fit_split(model, &train_scan, &val_scan, options, &settings, progress)
+}
+
+/// The training folder's files, checked to hold two classes (what [`fit`] trains on, before
+/// the validation split).
+pub fn training_scan(train_dir: &Path) -> Result<ClassScan> {
+    let scan = scan_classes(train_dir, None, false)?;
+    require_binary(&scan, train_dir)?;
+    Ok(scan)
+}
+
+/// [`split_by_patient`] with `options`' fraction and seed, refusing a split that leaves a class
+/// out of either side.
+fn validation_split(
+    scan: &ClassScan,
+    train_dir: &Path,
+    options: &FitOptions,
+) -> Result<(ClassScan, ClassScan)> {
+    let (train, val) = split_by_patient(scan, options.validation_split, options.seed)?;
+    if val.counts().contains(&0) || train.counts().contains(&0) {
         return Err(Error::Training(format!(
             "{}: too few patients to hold out {:.0}% for validation with both classes on each side",
-            train_dir.as_ref().display(),
+            train_dir.display(),
             options.validation_split * 100.0
         )));
     }
-    let weights = class_weights(&train_scan, options.class_weight);
+    Ok((train, val))
+}
 
-    let (height, width) = (model.config().input_height(), model.config().input_width());
-    let flow = |shuffle: bool| {
-        FlowOptions::default()
-            .target_size(height, width)
-            .batch_size(options.batch_size)
-            .shuffle(shuffle)
-            .seed(options.seed)
-            .interpolation(options.interpolation)
-            .verbose(false)
-    };
-    let mut train_gen = options.augmentation.flow_from_files(
-        train_scan.files.clone(),
-        train_scan.labels.clone(),
-        train_scan.class_names.clone(),
-        flow(true),
-    )?;
-    let mut val_gen = options.preprocessing().generator()?.flow_from_files(
-        val_scan.files.clone(),
-        val_scan.labels.clone(),
-        val_scan.class_names.clone(),
-        flow(false),
+/// The seed of the dropout masks of one epoch: every epoch starts its own stream, so a resumed
+/// run draws the same masks as an uninterrupted one.
+fn dropout_seed(seed: u64, epoch: usize) -> u64 {
+    (seed ^ 0xD1B5_4A32_D192_ED03).wrapping_add((epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15))
+}
+
+/// [`fit`] on a given split (a cross-validation fold, or the patient split `fit` makes).
+pub(crate) fn fit_split(
+    model: &mut Model,
+    train_scan: &ClassScan,
+    val_scan: &ClassScan,
+    options: &FitOptions,
+    settings: &RunSettings,
+    progress: &mut dyn Progress,
+) -> Result<History> {
+    options.validate()?;
+    let weights = class_weights(train_scan, options.class_weight);
+    let mut train_gen = flow_scan(&options.augmentation, train_scan, model, options, true)?;
+    let mut val_gen = flow_scan(
+        &options.preprocessing().generator()?,
+        val_scan,
+        model,
+        options,
+        false,
     )?;
 
     let mut history = History::default();
     let mut best: Option<(f32, Model)> = None;
     let mut first_epoch = 1;
     if let Some(dir) = &options.checkpoint_dir {
-        if let Some(checkpoint) = Checkpoint::load_if_present(dir, model.config())? {
+        if let Some(checkpoint) = Checkpoint::load_if_present(dir)? {
+            checkpoint
+                .settings
+                .check_resume(settings, &Checkpoint::card_path(dir))?;
             first_epoch = checkpoint.history.epochs.len() + 1;
             *model = checkpoint.model;
             history = checkpoint.history;
@@ -436,6 +591,7 @@ pub fn fit(
             break;
         }
         let start = Instant::now();
+        model.reseed_dropout(dropout_seed(options.seed, epoch));
         let mut loss_sum = 0.0f64;
         let mut labels: Vec<f32> = Vec::with_capacity(train_gen.samples());
         let mut probs: Vec<f32> = Vec::with_capacity(train_gen.samples());
@@ -497,8 +653,8 @@ pub fn fit(
                 model,
                 best.as_ref().map(|(_, m)| m),
                 &history,
-                &options.preprocessing(),
-                &scan.class_names,
+                settings,
+                &train_scan.class_names,
             )?;
         }
     }
@@ -509,6 +665,53 @@ pub fn fit(
         _ => {}
     }
     Ok(history)
+}
+
+/// A generator over the files of `scan`, sized for `model`, seeded and resized as `options` say.
+fn flow_scan(
+    generator: &ImageDataGenerator,
+    scan: &ClassScan,
+    model: &Model,
+    options: &FitOptions,
+    shuffle: bool,
+) -> Result<DirectoryIterator> {
+    let flow = FlowOptions::default()
+        .target_size(model.config().input_height(), model.config().input_width())
+        .batch_size(options.batch_size)
+        .shuffle(shuffle)
+        .seed(options.seed)
+        .interpolation(options.interpolation)
+        .verbose(false);
+    generator.flow_from_files(
+        scan.files.clone(),
+        scan.labels.clone(),
+        scan.class_names.clone(),
+        flow,
+    )
+}
+
+/// The model's probabilities on the validation files [`fit`] held out of `train_dir` with
+/// `options` (the same patients, seed and fraction), e.g. to fit a temperature or to look at the
+/// validation scores beside the test scores.
+pub fn predict_validation(
+    model: &Model,
+    train_dir: impl AsRef<Path>,
+    options: &FitOptions,
+) -> Result<Predictions> {
+    let scan = training_scan(train_dir.as_ref())?;
+    let (_, val_scan) = validation_split(&scan, train_dir.as_ref(), options)?;
+    predict_scan(model, &val_scan, &options.preprocessing(), options)
+}
+
+/// The model's probabilities for the files of `scan`, prepared with `preprocessing`.
+pub(crate) fn predict_scan(
+    model: &Model,
+    scan: &ClassScan,
+    preprocessing: &Preprocessing,
+    options: &FitOptions,
+) -> Result<Predictions> {
+    let mut gen = flow_scan(&preprocessing.generator()?, scan, model, options, false)?;
+    predict_iterator(model, &mut gen)
 }
 
 /// Epochs since the best validation loss.
@@ -668,7 +871,7 @@ pub fn predict_files(saved: &SavedModel, files: &[PathBuf]) -> Vec<Result<f32>> 
             let x = image
                 .into_shape_with_order((1, height, width, 1))
                 .map_err(|e| Error::Training(format!("input shape: {e}")))?;
-            Ok(saved.model.predict_proba(x.view())?[0])
+            Ok(saved.calibrated(&saved.model.predict_proba(x.view())?)?[0])
         })
         .collect()
 }
@@ -678,7 +881,8 @@ pub fn evaluate(
     saved: &SavedModel,
     dir: impl AsRef<Path>,
 ) -> Result<(Predictions, Evaluation, Evaluation)> {
-    let predictions = predict_directory(&saved.model, dir, &saved.preprocessing)?;
+    let mut predictions = predict_directory(&saved.model, dir, &saved.preprocessing)?;
+    predictions.probs = saved.calibrated(&predictions.probs)?;
     let at_half = predictions.evaluate(0.5)?;
     let at_chosen = predictions.evaluate(saved.threshold)?;
     Ok((predictions, at_half, at_chosen))
@@ -739,6 +943,31 @@ mod tests {
         let rates: Vec<f32> = (0..=100).map(|s| cosine.rate(1.0, s, 100)).collect();
         assert!(rates.windows(2).all(|w| w[1] <= w[0]));
         assert_eq!(LrSchedule::Constant.rate(0.002, 70, 100), 0.002);
+    }
+
+    #[test]
+    fn history_csv_is_keras_csvlogger_shaped() {
+        let log = |epoch, val_loss| EpochLog {
+            epoch,
+            loss: 0.5,
+            accuracy: 0.75,
+            auc: 0.8,
+            val_loss,
+            val_accuracy: 0.25,
+            val_auc: f32::NAN,
+            seconds: 1.0,
+            images_per_second: 2.0,
+        };
+        let h = History {
+            epochs: vec![log(1, 0.125), log(2, 0.0625)],
+            ..History::default()
+        };
+        assert_eq!(
+            h.to_csv(),
+            "epoch,accuracy,auc,loss,val_accuracy,val_auc,val_loss\n\
+             0,0.75,0.8,0.5,0.25,NaN,0.125\n\
+             1,0.75,0.8,0.5,0.25,NaN,0.0625\n"
+        );
     }
 
     #[test]

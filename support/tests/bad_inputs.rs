@@ -11,14 +11,14 @@ use std::path::{Path, PathBuf};
 use image::{DynamicImage, GrayImage, ImageBuffer, ImageFormat, Luma, Rgba};
 use rand::{RngCore, SeedableRng};
 use support::cnn::{Model, ModelConfig};
-use support::dataset::{list_images, scan_classes};
+use support::dataset::{list_images, scan_classes, ClassScan};
 use support::generator::{found_line, FlowOptions, ImageDataGenerator};
 use support::imread::{decode_gray, image_dims, imread, MAX_PIXELS};
 use support::prepare::resize_folder;
 use support::resize::{resize_u8, Interpolation};
 use support::saved_model::{Checkpoint, Preprocessing, SavedModel};
 use support::stats::survey_dims;
-use support::training::{EpochLog, History};
+use support::training::{EpochLog, FitOptions, History, RunSettings};
 use support::{error::skipped_summary, Error};
 
 // ---------------------------------------------------------------------------------------------
@@ -697,6 +697,8 @@ fn saved_model(dir: &Path) -> PathBuf {
             equalize_histogram: false,
         },
         history: None,
+        validation: None,
+        temperature: None,
     }
     .save(&model_dir)
     .unwrap();
@@ -837,29 +839,50 @@ fn broken_or_mismatched_checkpoints_are_reported() {
         equalize_histogram: false,
     };
     let names = ["NORMAL".to_string(), "PNEUMONIA".to_string()];
-    Checkpoint::save(&ckpt, &model, Some(&model), &history, &pre, &names).unwrap();
-    let loaded = Checkpoint::load_if_present(&ckpt, &config)
-        .unwrap()
-        .unwrap();
+    let scan = ClassScan {
+        class_names: names.to_vec(),
+        files: vec![
+            "NORMAL/IM-0001-0001.jpeg".into(),
+            "PNEUMONIA/person1_virus_1.jpeg".into(),
+        ],
+        labels: vec![0, 1],
+    };
+    let options = FitOptions::default().augmentation(pre.generator().unwrap());
+    let settings = RunSettings::new(&config, &options, &scan);
+    Checkpoint::save(&ckpt, &model, Some(&model), &history, &settings, &names).unwrap();
+    let loaded = Checkpoint::load_if_present(&ckpt).unwrap().unwrap();
+    assert_eq!(loaded.settings, settings);
     assert_eq!(loaded.history.epochs.len(), 1);
     assert!(loaded.history.epochs[0].auc.is_nan());
     assert_eq!(loaded.history.epochs[0].val_loss, 0.69);
+    assert!(Checkpoint::load_if_present(&dir.path().join("none"))
+        .unwrap()
+        .is_none());
+    // Resuming it as another architecture is refused, naming the setting.
+    let other = RunSettings::new(&small_config(16, &[2]), &options, &scan);
+    let refused = loaded
+        .settings
+        .check_resume(&other, &Checkpoint::card_path(&ckpt))
+        .unwrap_err()
+        .to_string();
     assert!(
-        Checkpoint::load_if_present(&dir.path().join("none"), &config)
-            .unwrap()
-            .is_none()
+        refused.contains("cannot resume") && refused.contains("model"),
+        "{refused}"
     );
-    let reason = model_reason(Checkpoint::load_if_present(&ckpt, &small_config(16, &[2])));
-    assert!(reason.contains("the checkpoint was saved from"), "{reason}");
+    // A description naming the best weights of another epoch than its history's best is refused.
+    let card = Checkpoint::card_path(&ckpt);
+    let json = fs::read_to_string(&card).unwrap();
+    fs::write(&card, json.replace("best-epoch-0001", "best-epoch-0002")).unwrap();
+    let reason = model_reason(Checkpoint::load_if_present(&ckpt));
+    assert!(reason.contains("best epoch is 1"), "{reason}");
+    fs::write(&card, &json).unwrap();
     let epoch_file = ckpt.join("epoch-0001.safetensors");
     let bytes = fs::read(&epoch_file).unwrap();
     fs::write(&epoch_file, &bytes[..bytes.len() - 10]).unwrap();
-    model_reason(Checkpoint::load_if_present(&ckpt, &config));
+    model_reason(Checkpoint::load_if_present(&ckpt));
     fs::write(&epoch_file, &bytes).unwrap();
-    let card = Checkpoint::card_path(&ckpt);
-    let json = fs::read(&card).unwrap();
-    fs::write(&card, &json[..json.len() - 3]).unwrap();
-    assert!(model_reason(Checkpoint::load_if_present(&ckpt, &config)).contains("truncated"));
+    fs::write(&card, &json.as_bytes()[..json.len() - 3]).unwrap();
+    assert!(model_reason(Checkpoint::load_if_present(&ckpt)).contains("truncated"));
 }
 
 // ---------------------------------------------------------------------------------------------

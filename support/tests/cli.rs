@@ -5,8 +5,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use support::cnn::metrics::best_threshold;
 use support::cnn::ModelConfig;
 use support::saved_model::{Checkpoint, SavedModel};
+use support::training::{self, FitOptions};
 
 fn xray() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_xray"));
@@ -176,6 +178,44 @@ fn recorded_epochs(dir: &Path) -> Option<usize> {
     card["history"]["epochs"].as_array().map(Vec::len)
 }
 
+/// The best weights a checkpoint holds are the ones its history describes: on the run's own
+/// validation split they give the best epoch's recorded validation loss and threshold.
+fn assert_best_pair_consistent(checkpoint: &Checkpoint) {
+    let Some(best) = &checkpoint.best else {
+        return;
+    };
+    let settings = &checkpoint.settings;
+    let options = FitOptions::default()
+        .seed(settings.seed)
+        .validation_split(settings.validation_split)
+        .batch_size(settings.batch_size)
+        .interpolation(settings.preprocessing.interpolation)
+        .augmentation(settings.preprocessing.generator().unwrap());
+    let val = training::predict_validation(best, sample().join("train"), &options).unwrap();
+    let recorded = checkpoint.history.best().expect("a best epoch");
+    let loss: f64 = val
+        .labels
+        .iter()
+        .zip(&val.probs)
+        .map(|(&y, &p)| {
+            let p = f64::from(p).clamp(1e-7, 1.0 - 1e-7);
+            -(f64::from(y) * p.ln() + (1.0 - f64::from(y)) * (1.0 - p).ln())
+        })
+        .sum::<f64>()
+        / val.labels.len() as f64;
+    assert!(
+        (loss - f64::from(recorded.val_loss)).abs() < 1e-5,
+        "best weights give val_loss {loss}, the card says epoch {} had {}",
+        recorded.epoch,
+        recorded.val_loss
+    );
+    let labels: Vec<u8> = val.labels.iter().map(|&y| y as u8).collect();
+    assert_eq!(
+        best_threshold(&labels, &val.probs).unwrap(),
+        checkpoint.history.threshold
+    );
+}
+
 #[test]
 fn training_killed_mid_run_resumes_from_its_last_checkpoint() {
     let dir = tempfile::tempdir().unwrap();
@@ -201,9 +241,10 @@ fn training_killed_mid_run_resumes_from_its_last_checkpoint() {
     child.wait().unwrap();
 
     let config = train_args_config();
-    let checkpoint = Checkpoint::load_if_present(&checkpoints, &config)
+    let checkpoint = Checkpoint::load_if_present(&checkpoints)
         .unwrap()
         .expect("the checkpoint survives the kill");
+    assert_best_pair_consistent(&checkpoint);
     let done = checkpoint.history.epochs.len();
     assert!(done >= 2, "{done}");
     assert!(checkpoint.best.is_some());
@@ -216,6 +257,17 @@ fn training_killed_mid_run_resumes_from_its_last_checkpoint() {
     let again = run(xray().args(train_args(&out, done + 1)));
     assert_one_line_error(&again, "pass --resume to continue it");
 
+    // A resume that would change the experiment is refused, naming the setting.
+    let mut other_split = train_args(&out, done + 1);
+    other_split.extend(["--resume", "--validation-split", "0.3"].map(String::from));
+    let refused = run(xray().args(other_split));
+    assert_eq!(refused.status.code(), Some(1));
+    assert_one_line_error(&refused, "validation_split");
+    let mut other_seed = train_args(&out, done + 1);
+    other_seed.retain(|a| a != "5" && a != "--seed");
+    other_seed.extend(["--resume", "--seed", "6"].map(String::from));
+    assert_one_line_error(&run(xray().args(other_seed)), "cannot resume");
+
     let resumed = run(xray().args(train_args(&out, done + 1)).arg("--resume"));
     assert!(resumed.status.success(), "{}", stderr(&resumed));
     let log = stderr(&resumed);
@@ -223,6 +275,15 @@ fn training_killed_mid_run_resumes_from_its_last_checkpoint() {
     assert!(log.contains(&format!("epoch {:>2}:", done + 1)), "{log}");
     assert!(!log.contains("epoch  1:"), "{log}");
     let saved = SavedModel::load(&out).unwrap();
+    // The validation scores the model was chosen on travel with it.
+    let validation = saved.validation.as_ref().expect("validation scores");
+    assert_eq!(validation.labels.len(), validation.probs.len());
+    // The run leaves Keras's CSVLogger history and the learning curves beside the model.
+    let csv = std::fs::read_to_string(out.join("history.csv")).unwrap();
+    assert_eq!(csv.lines().count(), done + 2, "{csv}");
+    assert!(csv.starts_with("epoch,accuracy,auc,loss,val_accuracy,val_auc,val_loss\n0,"));
+    let png = std::fs::read(out.join("learning_curves.png")).unwrap();
+    assert!(png.starts_with(b"\x89PNG"));
     let history = saved.history.expect("fit records its history");
     let epochs: Vec<usize> = history.epochs.iter().map(|e| e.epoch).collect();
     assert_eq!(epochs, (1..=done + 1).collect::<Vec<_>>());
@@ -239,26 +300,158 @@ fn training_killed_mid_run_resumes_from_its_last_checkpoint() {
 #[test]
 fn a_kill_at_any_moment_leaves_a_loadable_checkpoint_or_none() {
     let config = train_args_config();
-    let mut seen_checkpoint = false;
-    for delay_ms in [30u64, 70, 110, 150, 190, 230, 270, 310, 350, 400] {
+    let mut seen_checkpoint = 0;
+    // Kills before the first checkpoint (measured from the start), then kills at spread moments
+    // after the first checkpoint appeared, when later epochs write theirs (and new best weights).
+    let before = [(false, 30u64), (false, 70)];
+    let after = [0u64, 2, 5, 9, 14, 20, 28, 40, 60, 90, 130, 200].map(|d| (true, d));
+    for (after_first, delay_ms) in before.into_iter().chain(after) {
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("model");
+        let checkpoints = out.join("checkpoints");
         let mut child = spawn_training(&out);
+        if after_first {
+            let start = Instant::now();
+            while recorded_epochs(&checkpoints).is_none() {
+                assert!(child.try_wait().unwrap().is_none(), "training ended early");
+                assert!(
+                    start.elapsed() < Duration::from_secs(120),
+                    "no checkpoint after 2 minutes"
+                );
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        }
         std::thread::sleep(Duration::from_millis(delay_ms));
         let _ = child.kill();
         child.wait().unwrap();
-        // Whatever the moment, the checkpoint folder holds a whole checkpoint or none.
-        match Checkpoint::load_if_present(&out.join("checkpoints"), &config) {
+        // Whatever the moment, the checkpoint folder holds a whole checkpoint or none, and its
+        // best weights are the ones its history describes.
+        match Checkpoint::load_if_present(&checkpoints) {
             Ok(Some(checkpoint)) => {
-                seen_checkpoint = true;
+                seen_checkpoint += 1;
                 assert!(!checkpoint.history.epochs.is_empty());
+                assert_eq!(checkpoint.settings.model, config);
+                assert_best_pair_consistent(&checkpoint);
             }
-            Ok(None) => {}
+            Ok(None) => assert!(!after_first, "the first checkpoint was lost"),
             Err(error) => panic!("killed after {delay_ms} ms: {error}"),
         }
     }
+    assert!(seen_checkpoint >= after.len());
+}
+
+#[test]
+fn cv_reports_every_fold_by_patient_as_json() {
+    let mut args: Vec<String> = train_args(Path::new("unused"), 1)[..2].to_vec();
+    args[0] = "cv".into();
+    args.extend(train_args(Path::new("unused"), 1)[4..].iter().cloned());
+    args.extend(["--folds", "3", "--json"].map(String::from));
+    let out = run(xray().args(&args));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let result: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
+    let folds = result["folds"].as_array().unwrap();
+    assert_eq!(folds.len(), 3);
+    let validated: u64 = folds
+        .iter()
+        .map(|f| f["val_images"].as_u64().unwrap())
+        .sum();
+    assert_eq!(validated, result["images"].as_u64().unwrap());
+    for fold in folds {
+        let train = fold["train_images"].as_u64().unwrap();
+        assert_eq!(train + fold["val_images"].as_u64().unwrap(), validated);
+        assert!((0.0..=1.0).contains(&fold["accuracy"].as_f64().unwrap()));
+    }
+    // Progress goes to stderr, one section per fold.
+    assert_eq!(stderr(&out).matches("== fold").count(), 3);
+    // Too many folds is refused before any training.
+    let mut too_many = args.clone();
+    too_many.retain(|a| a != "--json");
+    let position = too_many.iter().position(|a| a == "3").unwrap();
+    too_many[position] = "100000".into();
+    assert_one_line_error(&run(xray().args(&too_many)), "folds");
+}
+
+#[test]
+fn evaluate_reports_intervals_and_calibration_as_text_json_and_figures() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("model");
+    let mut args = train_args(&out, 1);
+    args.push("--temperature-scaling".into());
+    let trained = run(xray().args(&args));
+    assert!(trained.status.success(), "{}", stderr(&trained));
     assert!(
-        seen_checkpoint,
-        "no run lived long enough to write a checkpoint"
+        stderr(&trained).contains("temperature"),
+        "{}",
+        stderr(&trained)
     );
+    let saved = SavedModel::load(&out).unwrap();
+    assert!(saved.temperature.is_some_and(|t| t > 0.0));
+    let test = sample().join("test");
+
+    let figures = dir.path().join("figures");
+    let text = run(xray()
+        .arg("evaluate")
+        .arg(&out)
+        .arg(&test)
+        .args(["--resamples", "300", "--plots"])
+        .arg(&figures));
+    assert!(text.status.success(), "{}", stderr(&text));
+    let report = String::from_utf8_lossy(&text.stdout);
+    for needle in [
+        "95% CI",
+        "DeLong",
+        "Brier",
+        "ECE",
+        "at threshold 0.5",
+        "chosen on the validation split",
+        "temperature",
+    ] {
+        assert!(
+            report.contains(needle),
+            "'{needle}' missing from:\n{report}"
+        );
+    }
+    for name in ["confusion.png", "roc.png", "reliability.png", "scores.png"] {
+        let png = std::fs::read(figures.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert!(png.starts_with(b"\x89PNG"), "{name}");
+    }
+
+    let json = run(xray().arg("evaluate").arg(&out).arg(&test).args([
+        "--resamples",
+        "300",
+        "--json",
+        "--per-image",
+    ]));
+    assert!(json.status.success(), "{}", stderr(&json));
+    let value: serde_json::Value = serde_json::from_slice(&json.stdout).expect("JSON on stdout");
+    let reports = value["reports"].as_array().unwrap();
+    assert_eq!(reports.len(), 2);
+    assert_eq!(reports[0]["threshold"].as_f64(), Some(0.5));
+    assert!((reports[1]["threshold"].as_f64().unwrap() - f64::from(saved.threshold)).abs() < 1e-6);
+    let images = reports[0]["images"].as_u64().unwrap();
+    assert_eq!(
+        reports[0]["per_image"].as_array().unwrap().len() as u64,
+        images
+    );
+    let accuracy = &reports[0]["metrics"]["accuracy"];
+    let (low, estimate, high) = (
+        accuracy["low"].as_f64().unwrap(),
+        accuracy["estimate"].as_f64().unwrap(),
+        accuracy["high"].as_f64().unwrap(),
+    );
+    assert!(
+        low <= estimate && estimate <= high && high - low > 0.0,
+        "{accuracy}"
+    );
+    assert!(reports[0]["brier_score"].as_f64().is_some());
+    // The same seed gives the same intervals; the text and the JSON agree.
+    let again =
+        run(xray()
+            .arg("evaluate")
+            .arg(&out)
+            .arg(&test)
+            .args(["--resamples", "300", "--json"]));
+    let again: serde_json::Value = serde_json::from_slice(&again.stdout).unwrap();
+    assert_eq!(again["reports"][0]["metrics"], reports[0]["metrics"]);
+    assert!(report.contains(&format!("{estimate:.3}")));
 }

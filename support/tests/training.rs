@@ -1,11 +1,14 @@
-//! `training::fit` on the shipped sample with the optional levers: cosine learning-rate decay and
-//! a moving average of the weights, through checkpoints and a resumed run.
+//! `training::fit` on the shipped sample: checkpoints and resuming (bitwise the uninterrupted
+//! run, other settings refused), early stopping with restored best weights, determinism, and
+//! the optional levers (cosine learning-rate decay, a moving average of the weights).
 
 use std::path::{Path, PathBuf};
 
+use support::cnn::metrics::best_threshold;
 use support::cnn::{Model, ModelConfig};
 use support::saved_model::Checkpoint;
-use support::training::{self, FitOptions, LrSchedule, Silent};
+use support::training::{self, ClassWeight, FitOptions, History, LrSchedule, Progress, Silent};
+use support::Error;
 
 fn sample_train() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/sample/chest_xray/train")
@@ -33,25 +36,51 @@ fn options(epochs: usize, checkpoints: &Path) -> FitOptions {
         .checkpoint_dir(checkpoints)
 }
 
+/// A progress hook that stops training (by panicking) when epoch `at` starts its first step,
+/// after the checkpoint of the epoch before is on disk: an interruption inside the library.
+struct StopAt {
+    at: usize,
+}
+
+impl Progress for StopAt {
+    fn batch(&mut self, epoch: usize, _batch: usize, _loss: f32) {
+        if epoch == self.at {
+            panic!("interrupted at epoch {epoch}");
+        }
+    }
+}
+
+/// Runs `fit` with a hook that interrupts it at the start of epoch `at`.
+fn fit_interrupted_at(at: usize, options: &FitOptions) {
+    let interrupted = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let mut model = Model::new(config(), 1).unwrap();
+        training::fit(&mut model, sample_train(), options, &mut StopAt { at })
+    }));
+    assert!(interrupted.is_err(), "training was not interrupted");
+}
+
 #[test]
-fn averaged_and_decayed_training_checkpoints_and_resumes() {
+fn a_resumed_run_gives_the_uninterrupted_runs_weights() {
+    // Cosine decay, a moving average and dropout: every stream a resume has to continue.
     let dir = tempfile::tempdir().unwrap();
-    let checkpoints = dir.path().join("checkpoints");
-    let mut model = Model::new(config(), 1).unwrap();
-    let history = training::fit(
-        &mut model,
+    let mut straight = Model::new(config(), 1).unwrap();
+    let uninterrupted = training::fit(
+        &mut straight,
         sample_train(),
-        &options(2, &checkpoints),
+        &options(3, &dir.path().join("straight")),
         &mut Silent,
     )
     .unwrap();
-    assert_eq!(history.epochs.len(), 2);
+    assert_eq!(uninterrupted.epochs.len(), 3);
     // fit hands back averaged weights, with no average of their own.
-    assert_eq!(model.ema_momentum(), None);
+    assert_eq!(straight.ema_momentum(), None);
 
-    let checkpoint = Checkpoint::load_if_present(&checkpoints, &config())
+    let checkpoints = dir.path().join("interrupted");
+    fit_interrupted_at(3, &options(3, &checkpoints));
+    let checkpoint = Checkpoint::load_if_present(&checkpoints)
         .unwrap()
         .expect("a checkpoint after every epoch");
+    assert_eq!(checkpoint.history.epochs.len(), 2);
     // The checkpoint keeps the raw weights with their running average (the learning rate is
     // not stored: fit sets it from the schedule before every step).
     assert_eq!(checkpoint.model.ema_momentum(), Some(0.8));
@@ -59,24 +88,182 @@ fn averaged_and_decayed_training_checkpoints_and_resumes() {
         checkpoint.model.averaged().weights(),
         checkpoint.model.weights()
     );
-    let best = checkpoint.best.expect("a best model");
-    assert_eq!(best.ema_momentum(), None);
+    assert_eq!(checkpoint.best.expect("a best model").ema_momentum(), None);
 
-    // Resuming for one more epoch runs only that epoch and keeps the first two as they were.
     let mut resumed = Model::new(config(), 1).unwrap();
-    let more = training::fit(
+    let history = training::fit(
         &mut resumed,
         sample_train(),
         &options(3, &checkpoints),
         &mut Silent,
     )
     .unwrap();
-    assert_eq!(more.epochs.len(), 3);
+    // Bitwise the same weights and the same history (timings aside).
+    assert_eq!(resumed.weights(), straight.weights());
+    let without_timing = |h: &History| {
+        h.epochs
+            .iter()
+            .map(|e| {
+                format!(
+                    "{} {} {} {} {} {}",
+                    e.epoch, e.loss, e.accuracy, e.val_loss, e.val_accuracy, e.val_auc
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(without_timing(&history), without_timing(&uninterrupted));
     assert_eq!(
-        format!("{:?}", &more.epochs[..2]),
-        format!("{:?}", history.epochs)
+        (history.best_epoch, history.threshold),
+        (uninterrupted.best_epoch, uninterrupted.threshold)
     );
-    assert_eq!(resumed.ema_momentum(), None);
+}
+
+#[test]
+fn a_resume_with_other_settings_is_refused_naming_the_setting() {
+    let dir = tempfile::tempdir().unwrap();
+    let checkpoints = dir.path().join("checkpoints");
+    fit_interrupted_at(2, &options(3, &checkpoints));
+    let changes: [(&str, FitOptions); 4] = [
+        ("seed", options(3, &checkpoints).seed(4)),
+        (
+            "validation_split",
+            options(3, &checkpoints).validation_split(0.2),
+        ),
+        (
+            "class_weight",
+            options(3, &checkpoints).class_weight(ClassWeight::Balanced),
+        ),
+        ("schedule_epochs", options(4, &checkpoints)),
+    ];
+    for (setting, changed) in changes {
+        let mut model = Model::new(config(), 1).unwrap();
+        let error = training::fit(&mut model, sample_train(), &changed, &mut Silent).unwrap_err();
+        match &error {
+            Error::ResumeMismatch { setting: named, .. } => assert_eq!(named, setting),
+            other => panic!("expected a resume mismatch on {setting}, got {other}"),
+        }
+        assert!(error.to_string().contains(setting), "{error}");
+    }
+    // Another model configuration is refused too; the same settings resume.
+    let other = ModelConfig::builder()
+        .input_size(48, 48)
+        .conv_filters(&[4, 4])
+        .dense_units(8)
+        .learning_rate(0.002)
+        .build()
+        .unwrap();
+    let mut model = Model::new(other, 1).unwrap();
+    let error = training::fit(
+        &mut model,
+        sample_train(),
+        &options(3, &checkpoints),
+        &mut Silent,
+    )
+    .unwrap_err();
+    assert!(
+        matches!(error, Error::ResumeMismatch { ref setting, .. } if setting == "model"),
+        "{error}"
+    );
+    let mut model = Model::new(config(), 1).unwrap();
+    training::fit(
+        &mut model,
+        sample_train(),
+        &options(3, &checkpoints),
+        &mut Silent,
+    )
+    .unwrap();
+}
+
+/// Options under which the validation loss soon stops improving: a high learning rate, raw
+/// weights, patience 2.
+fn overshooting(epochs: usize) -> FitOptions {
+    FitOptions::default()
+        .epochs(epochs)
+        .steps_per_epoch(3)
+        .batch_size(8)
+        .patience(2)
+        .seed(11)
+        .ema_momentum(None)
+}
+
+fn overshooting_config() -> ModelConfig {
+    ModelConfig::builder()
+        .input_size(48, 48)
+        .conv_filters(&[4, 8])
+        .dense_units(8)
+        .learning_rate(0.02)
+        .build()
+        .unwrap()
+}
+
+fn mean_bce(labels: &[f32], probs: &[f32]) -> f64 {
+    let total: f64 = labels
+        .iter()
+        .zip(probs)
+        .map(|(&y, &p)| {
+            let p = f64::from(p).clamp(1e-7, 1.0 - 1e-7);
+            -(f64::from(y) * p.ln() + (1.0 - f64::from(y)) * (1.0 - p).ln())
+        })
+        .sum();
+    total / labels.len() as f64
+}
+
+#[test]
+fn early_stopping_stops_after_patience_and_restores_the_best_epoch() {
+    let options = overshooting(12);
+    let mut model = Model::new(overshooting_config(), 2).unwrap();
+    let history = training::fit(&mut model, sample_train(), &options, &mut Silent).unwrap();
+    assert!(history.stopped_early, "{:#?}", history.epochs);
+    // Stopped `patience` epochs after the best, none of which beat it.
+    assert_eq!(history.epochs.len(), history.best_epoch + options.patience);
+    let best = history.best().unwrap().val_loss;
+    assert!(history.epochs.iter().all(|e| e.val_loss >= best));
+
+    // Same seed, same machine: bitwise the same weights.
+    let mut again = Model::new(overshooting_config(), 2).unwrap();
+    training::fit(&mut again, sample_train(), &options, &mut Silent).unwrap();
+    assert_eq!(again.weights(), model.weights());
+
+    // The returned weights are the best epoch's: a run that ends at that epoch ends with them.
+    let mut until_best = Model::new(overshooting_config(), 2).unwrap();
+    let short = training::fit(
+        &mut until_best,
+        sample_train(),
+        &options.clone().epochs(history.best_epoch),
+        &mut Silent,
+    )
+    .unwrap();
+    assert_eq!(short.best_epoch, history.best_epoch);
+    assert_eq!(until_best.weights(), model.weights());
+
+    // The recorded validation loss and threshold are those of the restored weights.
+    let val = training::predict_validation(&model, sample_train(), &options).unwrap();
+    assert!((mean_bce(&val.labels, &val.probs) - f64::from(best)).abs() < 1e-5);
+    let labels: Vec<u8> = val.labels.iter().map(|&y| y as u8).collect();
+    assert_eq!(
+        best_threshold(&labels, &val.probs).unwrap(),
+        history.threshold
+    );
+}
+
+#[test]
+fn without_restore_the_last_epochs_weights_are_kept() {
+    let options = overshooting(12).restore_best_weights(false);
+    let mut model = Model::new(overshooting_config(), 2).unwrap();
+    let history = training::fit(&mut model, sample_train(), &options, &mut Silent).unwrap();
+    assert!(history.stopped_early);
+    let mut best_only = Model::new(overshooting_config(), 2).unwrap();
+    training::fit(
+        &mut best_only,
+        sample_train(),
+        &overshooting(history.best_epoch),
+        &mut Silent,
+    )
+    .unwrap();
+    assert_ne!(best_only.weights(), model.weights());
+    let val = training::predict_validation(&model, sample_train(), &options).unwrap();
+    let last = history.epochs.last().unwrap().val_loss;
+    assert!((mean_bce(&val.labels, &val.probs) - f64::from(last)).abs() < 1e-5);
 }
 
 #[test]

@@ -635,6 +635,12 @@ impl Model {
         self.rng = StdRng::seed_from_u64(step);
     }
 
+    /// Restarts the dropout masks' random stream from `seed` (`fit` does so at every epoch, so a
+    /// resumed run draws the same masks as an uninterrupted one).
+    pub(crate) fn reseed_dropout(&mut self, seed: u64) {
+        self.rng = StdRng::seed_from_u64(seed);
+    }
+
     fn adam_step(&mut self, grads: &[Vec<f32>]) {
         self.adam.step += 1;
         let t = self.adam.step as f64;

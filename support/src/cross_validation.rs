@@ -1,0 +1,182 @@
+//! Patient-grouped k-fold cross-validation on the training folder: compare configurations
+//! without touching the test split.
+//!
+//! Each fold trains a fresh model with [`fit`](crate::training::fit)'s loop on the other folds'
+//! patients (early stopping on the fold itself, as `fit` does on its validation split) and
+//! measures the returned weights on the held-out fold. The spread over folds is what a
+//! difference between two configurations has to beat.
+
+use std::fmt;
+use std::path::Path;
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+
+use crate::cnn::{Model, ModelConfig};
+use crate::dataset::{patient_folds, patients_per_class};
+use crate::error::Result;
+use crate::training::{self, FitOptions, Progress, RunSettings};
+
+/// What one fold's model did on its held-out patients.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FoldResult {
+    /// 1-based fold number.
+    pub fold: usize,
+    /// Images trained on.
+    pub train_images: usize,
+    /// Images held out and measured.
+    pub val_images: usize,
+    /// Epochs run before early stopping (or the limit).
+    pub epochs_run: usize,
+    /// The epoch whose weights were kept.
+    pub best_epoch: usize,
+    /// Mean binary cross-entropy on the held-out fold.
+    pub val_loss: f64,
+    /// Accuracy at threshold 0.5.
+    pub accuracy: f64,
+    /// Sensitivity (recall of class 1) at 0.5.
+    pub sensitivity: f64,
+    /// Specificity (recall of class 0) at 0.5.
+    pub specificity: f64,
+    /// ROC AUC.
+    pub roc_auc: f64,
+    /// Wall-clock seconds for the fold, training and measuring.
+    pub seconds: f64,
+}
+
+/// The folds of one cross-validation run and their summary.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CrossValidation {
+    /// Number of folds.
+    pub k: usize,
+    /// Seed of the fold assignment, initialisation, order, augmentation and dropout.
+    pub seed: u64,
+    /// Images in the training folder.
+    pub images: usize,
+    /// Patients in the training folder.
+    pub patients: usize,
+    /// One result per fold.
+    pub folds: Vec<FoldResult>,
+}
+
+/// Mean and sample standard deviation (n - 1) of `values`.
+pub fn mean_sd(values: &[f64]) -> (f64, f64) {
+    let n = values.len() as f64;
+    let mean = values.iter().sum::<f64>() / n;
+    let var = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0).max(1.0);
+    (mean, var.sqrt())
+}
+
+impl CrossValidation {
+    /// Mean and standard deviation over folds of one metric, e.g. `summary(|f| f.roc_auc)`.
+    pub fn summary(&self, metric: fn(&FoldResult) -> f64) -> (f64, f64) {
+        mean_sd(&self.folds.iter().map(metric).collect::<Vec<_>>())
+    }
+}
+
+/// A metric the table shows: name, decimals in the fold rows, and how to read it.
+type Column = (&'static str, usize, fn(&FoldResult) -> f64);
+
+/// The metrics the table shows.
+const COLUMNS: [Column; 6] = [
+    ("val_loss", 3, |f| f.val_loss),
+    ("accuracy", 3, |f| f.accuracy),
+    ("sensitivity", 3, |f| f.sensitivity),
+    ("specificity", 3, |f| f.specificity),
+    ("ROC AUC", 3, |f| f.roc_auc),
+    ("best epoch", 0, |f| f.best_epoch as f64),
+];
+
+impl fmt::Display for CrossValidation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "{}-fold cross-validation by patient (seed {}): {} images of {} patients; metrics at threshold 0.5 on each held-out fold",
+            self.k, self.seed, self.images, self.patients
+        )?;
+        write!(f, "{:<11}{:>7}{:>6}", "fold", "train", "val")?;
+        for (name, _, _) in COLUMNS {
+            write!(f, "{name:>13}")?;
+        }
+        writeln!(f, "{:>9}", "seconds")?;
+        for fold in &self.folds {
+            write!(
+                f,
+                "{:<11}{:>7}{:>6}",
+                fold.fold, fold.train_images, fold.val_images
+            )?;
+            for (_, decimals, metric) in COLUMNS {
+                write!(f, "{:>13.decimals$}", metric(fold))?;
+            }
+            writeln!(f, "{:>9.0}", fold.seconds)?;
+        }
+        write!(f, "{:<24}", "mean ± sd")?;
+        for (_, _, metric) in COLUMNS {
+            let (mean, sd) = self.summary(metric);
+            write!(f, "{:>13}", format!("{mean:.3}±{sd:.3}"))?;
+        }
+        writeln!(f)
+    }
+}
+
+/// Trains and measures a fresh `config` model on each of `k` patient-grouped folds of the
+/// training folder `train_dir`, with `options` (its validation fraction is not used: each fold
+/// is the validation data; checkpoints are not written).
+pub fn cross_validate(
+    config: &ModelConfig,
+    train_dir: impl AsRef<Path>,
+    k: usize,
+    options: &FitOptions,
+    progress: &mut dyn Progress,
+) -> Result<CrossValidation> {
+    options.validate()?;
+    let scan = training::training_scan(train_dir.as_ref())?;
+    let folds = patient_folds(&scan, k, options.seed)?;
+    let options = FitOptions {
+        checkpoint_dir: None,
+        ..options.clone()
+    };
+    let settings = RunSettings::new(config, &options, &scan);
+    let mut results = Vec::with_capacity(k);
+    for (index, (train, val)) in folds.iter().enumerate() {
+        progress.fold(index + 1, k);
+        let start = Instant::now();
+        let mut model = Model::new(config.clone(), options.seed)?;
+        let history = training::fit_split(&mut model, train, val, &options, &settings, progress)?;
+        let predictions = training::predict_scan(&model, val, &options.preprocessing(), &options)?;
+        let evaluation = predictions.evaluate(0.5)?;
+        results.push(FoldResult {
+            fold: index + 1,
+            train_images: train.files.len(),
+            val_images: val.files.len(),
+            epochs_run: history.epochs.len(),
+            best_epoch: history.best_epoch,
+            val_loss: history.best().map_or(f64::NAN, |e| f64::from(e.val_loss)),
+            accuracy: evaluation.accuracy,
+            sensitivity: evaluation.recall,
+            specificity: evaluation.specificity,
+            roc_auc: evaluation.roc_auc.unwrap_or(f64::NAN),
+            seconds: start.elapsed().as_secs_f64(),
+        });
+    }
+    Ok(CrossValidation {
+        k,
+        seed: options.seed,
+        images: scan.files.len(),
+        patients: patients_per_class(&scan).iter().sum(),
+        folds: results,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mean_and_sample_sd_by_hand() {
+        let (m, s) = mean_sd(&[1.0, 2.0, 3.0, 4.0]);
+        assert_eq!(m, 2.5);
+        assert!((s - (5.0f64 / 3.0).sqrt()).abs() < 1e-12);
+        assert_eq!(mean_sd(&[7.0]), (7.0, 0.0));
+    }
+}
