@@ -14,6 +14,8 @@
 
 use std::fmt;
 
+use serde::{Deserialize, Serialize};
+
 use crate::error::{Error, Result};
 
 /// A label of a binary problem: converts to `Some(false)` for 0, `Some(true)` for 1, `None` otherwise.
@@ -61,7 +63,7 @@ macro_rules! float_label {
 float_label!(f32, f64);
 
 /// Checks labels against scores (same non-zero length, labels 0/1, scores finite) and returns the labels as bools.
-fn check_inputs<L: BinaryLabel>(labels: &[L], probs: &[f32]) -> Result<Vec<bool>> {
+pub(crate) fn check_inputs<L: BinaryLabel>(labels: &[L], probs: &[f32]) -> Result<Vec<bool>> {
     if labels.is_empty() {
         return Err(Error::invalid(
             "labels",
@@ -112,13 +114,14 @@ fn check_threshold(threshold: f32) -> Result<()> {
 }
 
 /// Counts of a binary classifier's outcomes; the positive class is 1 (PNEUMONIA).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct ConfusionMatrix {
     /// True negatives: label 0, predicted 0.
     pub tn: u64,
     /// False positives: label 0, predicted 1.
     pub fp: u64,
-    /// False negatives: label 1, predicted 0 (`fn` is a Rust keyword, hence the underscore).
+    /// False negatives: label 1, predicted 0 (`fn` is a Rust keyword, hence the underscore; `"fn"` in JSON).
+    #[serde(rename = "fn")]
     pub fn_: u64,
     /// True positives: label 1, predicted 1.
     pub tp: u64,
@@ -370,7 +373,7 @@ pub fn classification_report<L: BinaryLabel>(
 }
 
 /// Counts positives and negatives and errors out unless both classes are present.
-fn both_classes(truth: &[bool], what: &'static str) -> Result<(u64, u64)> {
+pub(crate) fn both_classes(truth: &[bool], what: &'static str) -> Result<(u64, u64)> {
     let pos = truth.iter().filter(|&&t| t).count() as u64;
     let neg = truth.len() as u64 - pos;
     if pos == 0 || neg == 0 {

@@ -1,16 +1,20 @@
 //! The tutorial's CNN on dfdx 0.13 (stable Rust): our own convolution and pooling ops and layers
 //! (NHWC activations, HWIO kernels, im2col + GEMM), a runtime-configurable [`Model`] with
-//! Keras-like `train_on_batch` / `predict_proba` / `summary`, weight files, and metrics.
+//! Keras-like `train_on_batch` / `predict_proba` / `summary`, weight files, metrics with
+//! confidence intervals ([`intervals`]) and calibration ([`calibration`]), and [`report`]s.
 
+pub mod calibration;
 mod checkpoint;
 mod config;
 mod conv;
 mod flatten;
 mod fused;
+pub mod intervals;
 mod matmul;
 pub mod metrics;
 mod model;
 mod pool;
+pub mod report;
 mod tensor_io;
 
 pub use checkpoint::saved_config;

@@ -15,7 +15,7 @@ use super::{
 use crate::error::{Error, Result};
 
 /// Light grey of the grid lines.
-const GRID: RGBColor = RGBColor(225, 225, 225);
+pub(super) const GRID: RGBColor = RGBColor(225, 225, 225);
 
 /// `(lo, hi)` widened by 5 % on each side (or by 0.5 when all values are equal).
 fn padded(lo: f64, hi: f64) -> (f64, f64) {

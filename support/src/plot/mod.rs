@@ -263,6 +263,9 @@ fn tick_label(v: f64) -> String {
     }
 }
 
+mod evaluation;
+pub use evaluation::{reliability_diagram, score_distributions, ScoreSplit, SCORE_BINS};
+
 #[cfg(test)]
 mod tests {
     use super::*;

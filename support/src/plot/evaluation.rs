@@ -1,0 +1,579 @@
+//! Evaluation figures: [`reliability_diagram`] (calibration per probability bin, with the bin
+//! counts underneath) and [`score_distributions`] (predicted probabilities per true class, per
+//! split, with decision thresholds marked).
+
+use plotters::chart::{ChartBuilder, SeriesLabelPosition};
+use plotters::element::{Circle, PathElement, Rectangle, Text};
+use plotters::series::{AreaSeries, DashedLineSeries, LineSeries};
+use plotters::style::text_anchor::{HPos, Pos, VPos};
+use plotters::style::{Color, RGBColor, BLACK, WHITE};
+
+use super::charts::GRID;
+use super::figure::{render, Area};
+use super::{plot_err, text, tick_label, Figure, TAB_BLUE, TAB_ORANGE, TAB_RED};
+use crate::cnn::calibration::{ece_from_bins, reliability_bins, ReliabilityBin};
+use crate::cnn::metrics::{check_inputs, BinaryLabel};
+use crate::error::{Error, Result};
+
+/// Colours of the series of a reliability diagram, in order.
+const SERIES_COLORS: [RGBColor; 3] = [TAB_BLUE, TAB_ORANGE, TAB_RED];
+
+/// matplotlib's "tab10" green.
+const TAB_GREEN: RGBColor = RGBColor(44, 160, 44);
+
+/// Colours of threshold lines, in order.
+const THRESHOLD_COLORS: [RGBColor; 3] = [BLACK, TAB_RED, TAB_GREEN];
+
+/// Grey of reference lines (the diagonal of perfect calibration).
+const REFERENCE: RGBColor = RGBColor(130, 130, 130);
+
+/// Equal-width bins over [0, 1] of [`score_distributions`]' histograms.
+pub const SCORE_BINS: usize = 20;
+
+/// Checks the bins of one reliability series: a non-empty series, edges and values in [0, 1].
+fn check_bins(name: &str, bins: &[ReliabilityBin]) -> Result<u64> {
+    let bad = |what: String| {
+        Error::invalid(
+            "bins",
+            format!("{what} in series '{name}'"),
+            "bins from reliability_bins: edges and values in [0, 1], at least one image",
+        )
+    };
+    let unit = |v: f64| (0.0..=1.0).contains(&v);
+    for (k, b) in bins.iter().enumerate() {
+        if !(unit(b.lower) && unit(b.upper) && b.lower < b.upper) {
+            return Err(bad(format!("edges [{}, {}] of bin {k}", b.lower, b.upper)));
+        }
+        if b.count > 0 && !(unit(b.mean_predicted) && unit(b.fraction_positive)) {
+            return Err(bad(format!(
+                "mean {} and fraction {} in bin {k}",
+                b.mean_predicted, b.fraction_positive
+            )));
+        }
+    }
+    let n: u64 = bins.iter().map(|b| b.count).sum();
+    if n == 0 {
+        return Err(bad("no image".to_string()));
+    }
+    Ok(n)
+}
+
+/// One validated series of a reliability diagram.
+struct BinSeries<'a> {
+    name: &'a str,
+    bins: &'a [ReliabilityBin],
+    images: u64,
+    ece: f64,
+}
+
+/// The sample line of a legend entry, `width` pixels thick.
+fn legend_line(color: RGBColor, width: u32) -> impl Fn((i32, i32)) -> PathElement<(i32, i32)> {
+    move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(width))
+}
+
+/// Reliability diagram: fraction of positives against mean predicted probability per bin, the
+/// diagonal of perfect calibration dashed, and the number of images per bin as bars underneath.
+///
+/// Takes one to three named series of [`reliability_bins`], e.g. before and after temperature
+/// scaling: `reliability_diagram(&[("uncalibrated", &before), ("T = 1.8", &after)])`. The
+/// title gives the ECE and number of images of a single series; with several, the legend does.
+/// Empty bins are left out of the curve.
+pub fn reliability_diagram<S: AsRef<str>, B: AsRef<[ReliabilityBin]>>(
+    series: &[(S, B)],
+) -> Result<Figure> {
+    if series.is_empty() || series.len() > SERIES_COLORS.len() {
+        return Err(Error::invalid(
+            "series",
+            series.len(),
+            format!("1 to {} series of bins", SERIES_COLORS.len()),
+        ));
+    }
+    let mut checked = Vec::with_capacity(series.len());
+    for (name, bins) in series {
+        let (name, bins) = (name.as_ref(), bins.as_ref());
+        checked.push(BinSeries {
+            name,
+            bins,
+            images: check_bins(name, bins)?,
+            ece: ece_from_bins(bins),
+        });
+    }
+    let first = &checked[0];
+    let same_n = checked.iter().all(|s| s.images == first.images);
+    let title = match (checked.len(), same_n) {
+        (1, _) => format!(
+            "Reliability diagram: ECE {:.3}, {} images",
+            first.ece, first.images
+        ),
+        (_, true) => format!("Reliability diagram, {} images", first.images),
+        (_, false) => "Reliability diagram".to_string(),
+    };
+    let label = |s: &BinSeries<'_>| match (checked.len(), same_n) {
+        (1, _) => s.name.to_string(),
+        (_, true) => format!("{}: ECE {:.3}", s.name, s.ece),
+        (_, false) => format!("{}: ECE {:.3}, {} images", s.name, s.ece, s.images),
+    };
+    let max_count = checked
+        .iter()
+        .flat_map(|s| s.bins.iter().map(|b| b.count))
+        .max()
+        .unwrap_or(1) as f64;
+    let (width, height, counts_height) = (560u32, 640u32, 190u32);
+    render(width, height, |root| {
+        let (top, bottom) = root.split_vertically(height - counts_height);
+        let mut chart = ChartBuilder::on(&top)
+            .caption(&title, text(18.0))
+            .margin(14)
+            .margin_bottom(4)
+            .x_label_area_size(45)
+            .y_label_area_size(60)
+            .build_cartesian_2d(-0.01..1.01, -0.01..1.01)
+            .map_err(plot_err)?;
+        let fmt = |v: &f64| tick_label(*v);
+        chart
+            .configure_mesh()
+            .bold_line_style(GRID)
+            .max_light_lines(0)
+            .x_label_formatter(&fmt)
+            .y_label_formatter(&fmt)
+            .x_desc("mean predicted probability")
+            .y_desc("fraction positive")
+            .label_style(text(12.0))
+            .axis_desc_style(text(14.0))
+            .draw()
+            .map_err(plot_err)?;
+        chart
+            .draw_series(DashedLineSeries::new(
+                [(0.0, 0.0), (1.0, 1.0)],
+                8,
+                6,
+                REFERENCE.stroke_width(1),
+            ))
+            .map_err(plot_err)?
+            .label("perfect calibration")
+            .legend(legend_line(REFERENCE, 1));
+        for (series, color) in checked.iter().zip(SERIES_COLORS) {
+            let points: Vec<(f64, f64)> = series
+                .bins
+                .iter()
+                .filter(|b| b.count > 0)
+                .map(|b| (b.mean_predicted, b.fraction_positive))
+                .collect();
+            chart
+                .draw_series(LineSeries::new(points.clone(), color.stroke_width(2)))
+                .map_err(plot_err)?
+                .label(label(series))
+                .legend(legend_line(color, 2));
+            chart
+                .draw_series(points.iter().map(|&p| Circle::new(p, 4, color.filled())))
+                .map_err(plot_err)?;
+        }
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperLeft)
+            .background_style(WHITE.mix(0.85))
+            .border_style(GRID)
+            .label_font(text(13.0))
+            .draw()
+            .map_err(plot_err)?;
+        draw_bin_counts(&bottom, &checked, max_count)
+    })
+}
+
+/// The bar chart of images per bin under a reliability diagram, one bar per series in each bin.
+fn draw_bin_counts(area: &Area<'_>, series: &[BinSeries<'_>], max_count: f64) -> Result<()> {
+    let mut chart = ChartBuilder::on(area)
+        .margin(14)
+        .margin_top(4)
+        .x_label_area_size(45)
+        .y_label_area_size(60)
+        .build_cartesian_2d(-0.01..1.01, 0.0..max_count * 1.08)
+        .map_err(plot_err)?;
+    let fmt = |v: &f64| tick_label(*v);
+    chart
+        .configure_mesh()
+        .disable_x_mesh()
+        .bold_line_style(GRID)
+        .max_light_lines(0)
+        .y_labels(4)
+        .x_label_formatter(&fmt)
+        .y_label_formatter(&fmt)
+        .x_desc("predicted probability (bins)")
+        .y_desc("images")
+        .label_style(text(12.0))
+        .axis_desc_style(text(14.0))
+        .draw()
+        .map_err(plot_err)?;
+    let share = series.len() as f64;
+    for (s, (one, color)) in series.iter().zip(SERIES_COLORS).enumerate() {
+        let bars = one.bins.iter().map(|b| {
+            let w = (b.upper - b.lower) / share;
+            let x = b.lower + s as f64 * w;
+            [(x, 0.0), (x + w, b.count as f64)]
+        });
+        let bars: Vec<_> = bars.collect();
+        chart
+            .draw_series(
+                bars.iter()
+                    .map(|&c| Rectangle::new(c, color.mix(0.8).filled())),
+            )
+            .map_err(plot_err)?;
+        chart
+            .draw_series(
+                bars.iter()
+                    .map(|&c| Rectangle::new(c, WHITE.stroke_width(1))),
+            )
+            .map_err(plot_err)?;
+    }
+    Ok(())
+}
+
+/// Predicted probabilities and true labels of one data split, for [`score_distributions`].
+#[derive(Debug, Clone, Copy)]
+pub struct ScoreSplit<'a, L> {
+    /// The split's name, e.g. "validation" or "test".
+    pub name: &'a str,
+    /// True labels, 0 or 1.
+    pub labels: &'a [L],
+    /// Predicted probabilities of class 1, in [0, 1].
+    pub probs: &'a [f32],
+}
+
+impl<'a, L: BinaryLabel> ScoreSplit<'a, L> {
+    /// A split from its name, labels and probabilities.
+    pub fn new(name: &'a str, labels: &'a [L], probs: &'a [f32]) -> Self {
+        ScoreSplit {
+            name,
+            labels,
+            probs,
+        }
+    }
+
+    /// Per class: the number of images and the percentage of them in each of [`SCORE_BINS`] bins (empty without images).
+    fn class_shares(&self) -> Result<[(usize, Vec<f64>); 2]> {
+        let truth = check_inputs(self.labels, self.probs)?;
+        let share = |class: bool| -> Result<(usize, Vec<f64>)> {
+            let probs: Vec<f32> = truth
+                .iter()
+                .zip(self.probs)
+                .filter(|(&t, _)| t == class)
+                .map(|(_, &p)| p)
+                .collect();
+            if probs.is_empty() {
+                return Ok((0, Vec::new()));
+            }
+            let labels = vec![u8::from(class); probs.len()];
+            let bins = reliability_bins(&labels, &probs, SCORE_BINS)?;
+            let n = probs.len() as f64;
+            let shares = bins.iter().map(|b| 100.0 * b.count as f64 / n).collect();
+            Ok((probs.len(), shares))
+        };
+        Ok([share(false)?, share(true)?])
+    }
+}
+
+/// Histograms (filled step outlines) of the predicted probability per true class, one panel
+/// per split, with a dashed vertical line and a label at each threshold.
+///
+/// Heights are the percentage of the class's images in each of [`SCORE_BINS`] bins, so classes
+/// and splits of different sizes compare; all panels share the y scale. Shows, e.g., why a
+/// threshold chosen on validation data misses on a test split whose scores have shifted:
+/// `thresholds = &[(0.5, "0.5"), (0.22, "validation threshold 0.22")]`.
+pub fn score_distributions<L: BinaryLabel>(
+    splits: &[ScoreSplit<'_, L>],
+    class_names: [&str; 2],
+    thresholds: &[(f32, &str)],
+) -> Result<Figure> {
+    if splits.is_empty() || splits.len() > 4 {
+        return Err(Error::invalid("splits", splits.len(), "1 to 4 splits"));
+    }
+    if thresholds.len() > THRESHOLD_COLORS.len() {
+        return Err(Error::invalid(
+            "thresholds",
+            thresholds.len(),
+            format!("at most {} thresholds", THRESHOLD_COLORS.len()),
+        ));
+    }
+    if let Some((t, _)) = thresholds.iter().find(|(t, _)| !(0.0..=1.0).contains(t)) {
+        return Err(Error::invalid("thresholds", t, "thresholds in [0, 1]"));
+    }
+    let mut shares = Vec::with_capacity(splits.len());
+    for split in splits {
+        shares.push(
+            split
+                .class_shares()
+                .map_err(|e| Error::Plot(format!("split '{}': {e}", split.name)))?,
+        );
+    }
+    let top = shares
+        .iter()
+        .flatten()
+        .flat_map(|(_, s)| s)
+        .fold(0.0f64, |a, &b| a.max(b))
+        .max(1.0)
+        * 1.45; // headroom for the legend and threshold labels
+    let (width, panel_height) = (720u32, 300u32);
+    render(width, panel_height * splits.len() as u32, |root| {
+        let panels = root.split_evenly((splits.len(), 1));
+        for ((split, class_shares), area) in splits.iter().zip(&shares).zip(&panels) {
+            draw_score_panel(area, split, class_shares, class_names, thresholds, top)?;
+        }
+        Ok(())
+    })
+}
+
+/// One panel of [`score_distributions`].
+fn draw_score_panel<L: BinaryLabel>(
+    area: &Area<'_>,
+    split: &ScoreSplit<'_, L>,
+    class_shares: &[(usize, Vec<f64>); 2],
+    class_names: [&str; 2],
+    thresholds: &[(f32, &str)],
+    top: f64,
+) -> Result<()> {
+    let caption = format!(
+        "{}: {} {}, {} {}",
+        split.name, class_shares[0].0, class_names[0], class_shares[1].0, class_names[1]
+    );
+    let mut chart = ChartBuilder::on(area)
+        .caption(caption, text(16.0))
+        .margin(12)
+        .x_label_area_size(45)
+        .y_label_area_size(60)
+        .build_cartesian_2d(0.0..1.0, 0.0..top)
+        .map_err(plot_err)?;
+    let fmt = |v: &f64| tick_label(*v);
+    chart
+        .configure_mesh()
+        .bold_line_style(GRID)
+        .max_light_lines(0)
+        .y_labels(5)
+        .x_label_formatter(&fmt)
+        .y_label_formatter(&fmt)
+        .x_desc(format!("predicted probability of {}", class_names[1]))
+        .y_desc(format!("% of class ({SCORE_BINS} bins)"))
+        .label_style(text(12.0))
+        .axis_desc_style(text(14.0))
+        .draw()
+        .map_err(plot_err)?;
+    let bin_width = 1.0 / SCORE_BINS as f64;
+    for (((n, shares), name), color) in class_shares
+        .iter()
+        .zip(class_names)
+        .zip([TAB_BLUE, TAB_ORANGE])
+    {
+        if *n == 0 {
+            continue;
+        }
+        // Step outline: up and across each bin, back to 0 after the last.
+        let mut outline = vec![(0.0, 0.0)];
+        for (k, &h) in shares.iter().enumerate() {
+            outline.push((k as f64 * bin_width, h));
+            outline.push(((k + 1) as f64 * bin_width, h));
+        }
+        outline.push((1.0, 0.0));
+        chart
+            .draw_series(
+                AreaSeries::new(outline, 0.0, color.mix(0.25)).border_style(color.stroke_width(2)),
+            )
+            .map_err(plot_err)?
+            .label(format!("true {name}"))
+            .legend(legend_line(color, 2));
+    }
+    for (row, (&(t, label), color)) in thresholds.iter().zip(THRESHOLD_COLORS).enumerate() {
+        let x = f64::from(t);
+        chart
+            .draw_series(DashedLineSeries::new(
+                [(x, 0.0), (x, top)],
+                7,
+                5,
+                color.stroke_width(2),
+            ))
+            .map_err(plot_err)?;
+        // Labels stack downwards from the top, beside their line on the side with more room.
+        let (dx, h) = if x <= 0.6 {
+            (0.008, HPos::Left)
+        } else {
+            (-0.008, HPos::Right)
+        };
+        let y = top * (0.97 - 0.09 * row as f64);
+        chart
+            .draw_series(std::iter::once(Text::new(
+                label.to_string(),
+                (x + dx, y),
+                text(13.0).color(&color).pos(Pos::new(h, VPos::Top)),
+            )))
+            .map_err(plot_err)?;
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperRight)
+        .background_style(WHITE.mix(0.85))
+        .border_style(GRID)
+        .label_font(text(13.0))
+        .draw()
+        .map_err(plot_err)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cnn::calibration::{apply_temperature, reliability_bins};
+    use crate::plot::figure::tests::decode;
+    use rand::rngs::StdRng;
+    use rand::{Rng, SeedableRng};
+
+    /// An over-confident classifier's labels and probabilities: true logit z, reported sigmoid(2z).
+    fn overconfident(n: usize, seed: u64) -> (Vec<u8>, Vec<f32>) {
+        let mut rng = StdRng::seed_from_u64(seed);
+        let mut labels = Vec::with_capacity(n);
+        let mut probs = Vec::with_capacity(n);
+        for _ in 0..n {
+            let z: f64 = rng.gen_range(-3.0..3.0);
+            labels.push(u8::from(rng.gen::<f64>() < 1.0 / (1.0 + (-z).exp())));
+            probs.push((1.0 / (1.0 + (-2.0 * z).exp())) as f32);
+        }
+        (labels, probs)
+    }
+
+    /// A split whose logits are normal per class: `(count, mean, sd)` for class 0 and class 1.
+    fn split_scores(classes: [(usize, f64, f64); 2], seed: u64) -> (Vec<u8>, Vec<f32>) {
+        use rand_distr::{Distribution, Normal};
+        let mut rng = StdRng::seed_from_u64(seed);
+        let mut labels = Vec::new();
+        let mut probs = Vec::new();
+        for (label, (n, mean, sd)) in classes.into_iter().enumerate() {
+            let dist = Normal::new(mean, sd).unwrap();
+            for _ in 0..n {
+                labels.push(label as u8);
+                probs.push((1.0 / (1.0 + (-dist.sample(&mut rng)).exp())) as f32);
+            }
+        }
+        (labels, probs)
+    }
+
+    /// Number of pixels in the rectangle `x0..x1` x `y0..y1` that satisfy `f`.
+    fn count(
+        img: &image::RgbImage,
+        x: (u32, u32),
+        y: (u32, u32),
+        f: impl Fn([u8; 3]) -> bool,
+    ) -> usize {
+        (x.0..x.1)
+            .flat_map(|i| (y.0..y.1).map(move |j| (i, j)))
+            .filter(|&(i, j)| f(img.get_pixel(i, j).0))
+            .count()
+    }
+
+    /// matplotlib's orange, also lightened to 80% over white (the count bars).
+    fn orange(p: [u8; 3]) -> bool {
+        p[0] > 200 && p[1] > 90 && p[1] < 170 && p[2] < 80
+    }
+
+    fn blue(p: [u8; 3]) -> bool {
+        i32::from(p[2]) > i32::from(p[0]) + 60
+    }
+
+    /// Writes a figure into the folder named by `XRAY_TEST_FIGURES`, when set, for a look by eye.
+    fn save(fig: &Figure, name: &str) {
+        if let Some(dir) = std::env::var_os("XRAY_TEST_FIGURES") {
+            fig.save(std::path::Path::new(&dir).join(name)).unwrap();
+        }
+    }
+
+    #[test]
+    fn reliability_diagram_draws_curves_and_counts() {
+        let (labels, probs) = overconfident(624, 1);
+        let before = reliability_bins(&labels, &probs, 10).unwrap();
+        let t = crate::cnn::calibration::fit_temperature(&labels, &probs).unwrap();
+        let after = reliability_bins(&labels, &apply_temperature(&probs, t).unwrap(), 10).unwrap();
+        let label = format!("temperature {t:.2}");
+        let fig =
+            reliability_diagram(&[("uncalibrated", &before), (label.as_str(), &after)]).unwrap();
+        save(&fig, "reliability_two.png");
+        assert_eq!(fig.size(), (560, 640));
+        let px = decode(&fig);
+        // Both series are drawn, in the diagram and in the bars below it (from y = 450).
+        assert!(count(&px, (0, 560), (0, 450), blue) > 200);
+        assert!(count(&px, (0, 560), (0, 450), orange) > 200);
+        assert!(count(&px, (0, 560), (450, 640), blue) > 300);
+        assert!(count(&px, (0, 560), (450, 640), orange) > 300);
+        let one = reliability_diagram(&[("test", &before)]).unwrap();
+        save(&one, "reliability_one.png");
+        assert_eq!(count(&decode(&one), (0, 560), (0, 640), orange), 0);
+    }
+
+    #[test]
+    fn reliability_diagram_rejects_bad_bins() {
+        let none: [(&str, Vec<ReliabilityBin>); 0] = [];
+        assert!(reliability_diagram(&none).is_err());
+        let empty = reliability_bins(&[1u8], &[0.5], 4).unwrap();
+        let zero: Vec<ReliabilityBin> = empty
+            .iter()
+            .map(|b| ReliabilityBin { count: 0, ..*b })
+            .collect();
+        assert!(matches!(
+            reliability_diagram(&[("x", &zero)]),
+            Err(Error::InvalidArgument { name: "bins", .. })
+        ));
+        let mut bad = empty.clone();
+        bad[2].fraction_positive = 1.5;
+        assert!(reliability_diagram(&[("x", &bad)]).is_err());
+        let four = [("a", &empty), ("b", &empty), ("c", &empty), ("d", &empty)];
+        assert!(reliability_diagram(&four).is_err());
+    }
+
+    #[test]
+    fn score_distributions_draw_classes_and_thresholds() {
+        // On validation the classes separate well; on test the NORMAL scores have shifted up
+        // (another hospital, another scanner), so thresholds tuned on validation misfire there.
+        let (vl, vp) = split_scores([(200, -3.5, 1.5), (400, 3.0, 1.8)], 2);
+        let (tl, tp) = split_scores([(234, -0.5, 2.0), (390, 3.5, 1.8)], 3);
+        let splits = [
+            ScoreSplit::new("validation", &vl, &vp),
+            ScoreSplit::new("test", &tl, &tp),
+        ];
+        let thresholds = [(0.5, "0.5"), (0.22, "validation threshold 0.22")];
+        let fig = score_distributions(&splits, ["NORMAL", "PNEUMONIA"], &thresholds).unwrap();
+        save(&fig, "score_distributions.png");
+        assert_eq!(fig.size(), (720, 600));
+        let px = decode(&fig);
+        for panel in [(0, 300), (300, 600)] {
+            assert!(
+                count(&px, (0, 720), panel, blue) > 300,
+                "NORMAL drawn in {panel:?}"
+            );
+            assert!(
+                count(&px, (0, 720), panel, orange) > 300,
+                "PNEUMONIA drawn in {panel:?}"
+            );
+        }
+        // The 0.22 threshold is red: a vertical red line in each panel.
+        let red = |p: [u8; 3]| p[0] > 180 && p[1] < 80 && p[2] < 80;
+        let columns = (0..720u32)
+            .filter(|&x| count(&px, (x, x + 1), (0, 600), red) > 150)
+            .count();
+        assert!(
+            (1..=4).contains(&columns),
+            "one dashed red line: {columns} columns"
+        );
+    }
+
+    #[test]
+    fn score_distributions_reject_bad_input() {
+        let labels = [0u8, 1];
+        let ok = [ScoreSplit::new("a", &labels, &[0.2, 0.8])];
+        assert!(score_distributions(&ok, ["N", "P"], &[]).is_ok());
+        assert!(score_distributions::<u8>(&[], ["N", "P"], &[]).is_err());
+        assert!(score_distributions(&ok, ["N", "P"], &[(1.5, "x")]).is_err());
+        let bad = [ScoreSplit::new("b", &labels, &[0.2, 1.8])];
+        let e = score_distributions(&bad, ["N", "P"], &[]).unwrap_err();
+        assert!(e.to_string().contains("split 'b'"), "{e}");
+        let short = [ScoreSplit::new("c", &labels, &[0.2])];
+        assert!(score_distributions(&short, ["N", "P"], &[]).is_err());
+        // One class only still draws.
+        let one = [ScoreSplit::new("d", &[1u8, 1], &[0.6, 0.9])];
+        assert!(score_distributions(&one, ["N", "P"], &[(0.5, "0.5")]).is_ok());
+    }
+}
