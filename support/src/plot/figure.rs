@@ -10,11 +10,12 @@ use plotters::style::WHITE;
 use plotters_bitmap::bitmap_pixel::RGBPixel;
 use plotters_bitmap::BitMapBackend;
 
+use super::canvas::Canvas;
 use super::{ensure_font, plot_err};
 use crate::error::{Error, Result};
 
 /// The drawing area every figure function draws on.
-pub(crate) type Area<'a> = DrawingArea<BitMapBackend<'a, RGBPixel>, Shift>;
+pub(crate) type Area<'a> = DrawingArea<Canvas<'a>, Shift>;
 
 /// Largest width or height of a figure, in pixels (a guard against absurd buffers).
 pub(crate) const MAX_SIDE: u32 = 8192;
@@ -117,7 +118,7 @@ pub(crate) fn render(
     {
         let backend = BitMapBackend::<RGBPixel>::with_buffer_and_format(&mut buf, (width, height))
             .map_err(plot_err)?;
-        let root = backend.into_drawing_area();
+        let root = Canvas::new(backend).into_drawing_area();
         root.fill(&WHITE).map_err(plot_err)?;
         draw(&root)?;
         root.present().map_err(plot_err)?;

@@ -4,11 +4,14 @@
 //!
 //! Every function returns a [`Figure`]; it shows inline in evcxr when it is a cell's last
 //! expression, and [`Figure::save`] writes it as a PNG. Text uses DejaVu Sans, shipped in
-//! `support/assets/` (licence in `DejaVu-LICENSE.txt`) and registered with plotters on the
-//! first drawing call of each copy of this code, so a fresh machine needs no fonts installed.
+//! `support/assets/` (licence in `DejaVu-LICENSE.txt`), so a fresh machine needs no fonts
+//! installed: every figure draws on the `canvas` module's backend, which lays text out and
+//! rasterises it itself with the font's advances and kerning (plotters' own text drawing
+//! misplaces glyphs, see that module).
 //! Bad data (empty, mismatched lengths, NaN) gives [`Error::InvalidArgument`]; a failure of
 //! the drawing itself gives [`Error::Plot`].
 
+mod canvas;
 mod charts;
 mod figure;
 mod images;
@@ -33,8 +36,10 @@ const FAMILY: &str = "sans-serif";
 
 /// Registers the bundled font with plotters once per copy of this static.
 ///
-/// evcxr compiles each notebook cell with its own copy of every static, so this runs lazily
-/// from every drawing entry point instead of once in a setup cell.
+/// Text is drawn by [`canvas::Canvas`], but plotters still measures legend boxes with its own
+/// font code, which needs the font registered. evcxr compiles each notebook cell with its own
+/// copy of every static, so this runs lazily from every drawing entry point instead of once in
+/// a setup cell.
 fn ensure_font() -> Result<()> {
     static REGISTERED: OnceLock<std::result::Result<(), String>> = OnceLock::new();
     REGISTERED
@@ -51,7 +56,7 @@ fn plot_err(e: impl std::fmt::Display) -> Error {
     Error::Plot(e.to_string())
 }
 
-/// A text style in the bundled font at `size` pixels, black.
+/// A black text style at `size` pixels (the font's ascent to descent), drawn in the bundled font.
 fn text(size: f64) -> TextStyle<'static> {
     TextStyle::from((FAMILY, size).into_font()).color(&BLACK)
 }
