@@ -57,8 +57,6 @@ fn setup() -> &'static Setup {
             threshold: 0.5,
             preprocessing,
             history: None,
-            validation: None,
-            temperature: None,
         }
         .save(&model_dir)
         .expect("save model");
@@ -77,6 +75,8 @@ fn setup() -> &'static Setup {
             best_epoch: 1,
             stopped_early: false,
             threshold: 0.5,
+            validation: None,
+            temperature: None,
         };
         Checkpoint::save(
             &checkpoint_dir,

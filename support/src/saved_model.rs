@@ -81,20 +81,6 @@ struct ModelCard {
     threshold_source: String,
     preprocessing: Preprocessing,
     history: Option<History>,
-    #[serde(default)]
-    validation: Option<ValidationScores>,
-    #[serde(default)]
-    temperature: Option<f32>,
-}
-
-/// The labels and (uncalibrated) probabilities of the validation images the model was chosen
-/// on: what temperature scaling is fitted to, and the validation side of the score figures.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ValidationScores {
-    /// 0 or 1 per image.
-    pub labels: Vec<u8>,
-    /// The model's probability of class 1 per image, before any temperature.
-    pub probs: Vec<f32>,
 }
 
 /// A trained model with what prediction needs: class names, threshold, preprocessing.
@@ -108,62 +94,53 @@ pub struct SavedModel {
     pub threshold: f32,
     /// How images are prepared for the model.
     pub preprocessing: Preprocessing,
-    /// The training history, when the model was trained by `fit`.
+    /// The training history, when the model was trained by `fit` (with the validation scores
+    /// of the best epoch, and the temperature if the model was calibrated).
     pub history: Option<History>,
-    /// The validation split's scores, when the model was trained by `fit`.
-    pub validation: Option<ValidationScores>,
-    /// Temperature that calibrates the probabilities (fitted on the validation split), if any.
-    pub temperature: Option<f32>,
 }
 
 impl SavedModel {
-    /// The model [`fit`](crate::training::fit) trained on `train_dir` with `options`, ready to
-    /// save: class names, the validation-chosen threshold, the preprocessing, the history, and
-    /// the scores of the validation split `fit` held out (predicted again with these weights).
+    /// The model [`fit`](crate::training::fit) trained with `options`, ready to save: class
+    /// names, the validation-chosen threshold, the preprocessing and the history (which holds
+    /// the best epoch's validation scores).
     pub fn from_fit(
         model: Model,
         history: History,
-        train_dir: impl AsRef<Path>,
+        class_names: Vec<String>,
         options: &FitOptions,
-    ) -> Result<SavedModel> {
-        let val = crate::training::predict_validation(&model, train_dir, options)?;
-        Ok(SavedModel {
-            class_names: val.class_names.clone(),
+    ) -> SavedModel {
+        SavedModel {
+            class_names,
             threshold: history.threshold,
             preprocessing: options.preprocessing(),
-            validation: Some(ValidationScores {
-                labels: val.labels.iter().map(|&y| u8::from(y >= 0.5)).collect(),
-                probs: val.probs,
-            }),
-            temperature: None,
             history: Some(history),
             model,
-        })
+        }
     }
 
-    /// Fits a temperature to the validation scores (Guo et al., ICML 2017), applies it to the
-    /// model's probabilities from now on and moves the threshold with it (the same decisions);
-    /// returns the temperature. Refused without validation scores.
+    /// Temperature scaling (Guo et al., ICML 2017): fits a temperature `T` to the best epoch's
+    /// validation scores and divides the output layer's weights and bias by it, so the model's
+    /// probabilities are `sigmoid(logit / T)` everywhere from now on; the threshold moves with
+    /// them (the same decisions, the same ROC AUC). Returns `T`, which the history records.
+    /// Refused without validation scores in the history.
     pub fn calibrate(&mut self) -> Result<f32> {
-        let scores = self.validation.as_ref().ok_or_else(|| {
-            Error::Training("no validation scores to fit a temperature to (train with fit)".into())
-        })?;
+        let history = self.history.as_mut().ok_or_else(no_validation_scores)?;
+        let scores = history
+            .validation
+            .as_ref()
+            .ok_or_else(no_validation_scores)?;
         let t = fit_temperature(&scores.labels, &scores.probs)?;
-        let raw_threshold = match self.temperature {
-            Some(old) => apply_temperature(&[self.threshold], 1.0 / old)?[0],
-            None => self.threshold,
-        };
-        self.threshold = apply_temperature(&[raw_threshold], t)?[0];
-        self.temperature = Some(t);
+        // A model calibrated before carries its old temperature in the weights: undo it too.
+        let old = history.temperature.unwrap_or(1.0);
+        self.model.scale_logits(old / t);
+        self.threshold = apply_temperature(&[history.threshold], t)?[0];
+        history.temperature = Some(t);
         Ok(t)
     }
 
-    /// The model's probabilities with its temperature applied (unchanged without one).
-    pub fn calibrated(&self, probs: &[f32]) -> Result<Vec<f32>> {
-        match self.temperature {
-            Some(t) => apply_temperature(probs, t),
-            None => Ok(probs.to_vec()),
-        }
+    /// The temperature folded into the model's output layer by [`SavedModel::calibrate`], if any.
+    pub fn temperature(&self) -> Option<f32> {
+        self.history.as_ref().and_then(|h| h.temperature)
     }
 
     /// Writes `model.safetensors` and `model.json` into `dir` (created if missing), atomically.
@@ -179,8 +156,6 @@ impl SavedModel {
             threshold_source: "Youden's J on the validation split of the best epoch".into(),
             preprocessing: self.preprocessing,
             history: self.history.clone(),
-            validation: self.validation.clone(),
-            temperature: self.temperature,
         };
         let json = serde_json::to_vec_pretty(&card)
             .map_err(|e| model_error(dir.join(CONFIG_FILE), format!("cannot encode: {e}")))?;
@@ -216,8 +191,6 @@ impl SavedModel {
             threshold: card.threshold,
             preprocessing: card.preprocessing,
             history: card.history,
-            validation: card.validation,
-            temperature: card.temperature,
         })
     }
 }
@@ -347,6 +320,12 @@ impl Checkpoint {
     pub fn card_path(dir: &Path) -> PathBuf {
         dir.join(CHECKPOINT_FILE)
     }
+}
+
+fn no_validation_scores() -> Error {
+    Error::Training(
+        "no validation scores to fit a temperature to (a model trained by fit has them)".into(),
+    )
 }
 
 fn model_error(path: PathBuf, reason: String) -> Error {

@@ -13,7 +13,9 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
+use crate::cnn::intervals::BootstrapOptions;
 use crate::cnn::metrics::{best_threshold, roc_auc_score, Evaluation};
+use crate::cnn::report::EvaluationReport;
 use crate::cnn::Model;
 use crate::dataset::{scan_classes, split_by_patient, ClassScan};
 use crate::error::{Error, Result};
@@ -413,6 +415,23 @@ pub struct History {
     pub stopped_early: bool,
     /// The threshold chosen on the validation data of the best epoch (Youden's J).
     pub threshold: f32,
+    /// The validation labels and probabilities of the best epoch's weights.
+    #[serde(default)]
+    pub validation: Option<ValidationScores>,
+    /// The temperature folded into the output layer after training
+    /// ([`SavedModel::calibrate`]); `None` when the model was not calibrated.
+    #[serde(default)]
+    pub temperature: Option<f32>,
+}
+
+/// The labels and (uncalibrated) probabilities of the validation images of the best epoch:
+/// what temperature scaling is fitted to, and the validation side of the score figures.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ValidationScores {
+    /// 0 or 1 per image.
+    pub labels: Vec<u8>,
+    /// The probability of class 1 per image, before any temperature.
+    pub probs: Vec<f32>,
 }
 
 impl History {
@@ -459,6 +478,8 @@ impl History {
 pub trait Progress {
     /// Before each fold of a cross-validation.
     fn fold(&mut self, _fold: usize, _folds: usize) {}
+    /// When training continues a checkpoint whose `epochs_done` epochs are already run.
+    fn resumed(&mut self, _epochs_done: usize) {}
     /// Once, before the first epoch.
     fn start(&mut self, _train_images: usize, _val_images: usize, _batches_per_epoch: usize) {}
     /// After every training step.
@@ -472,6 +493,9 @@ pub trait Progress {
 pub struct EpochLines;
 
 impl Progress for EpochLines {
+    fn resumed(&mut self, epochs_done: usize) {
+        println!("continuing a checkpoint of this run after epoch {epochs_done}");
+    }
     fn fold(&mut self, fold: usize, folds: usize) {
         println!("fold {fold} of {folds}");
     }
@@ -574,6 +598,7 @@ pub(crate) fn fit_split(
             });
             // The generator's epoch number drives order and augmentation: resume where it was.
             train_gen.seek_epoch((first_epoch - 1) as u64);
+            progress.resumed(first_epoch - 1);
         }
     }
     if model.ema_momentum() != options.ema_momentum {
@@ -587,7 +612,8 @@ pub(crate) fn fit_split(
     let total_steps = steps * options.epochs;
 
     for epoch in first_epoch..=options.epochs {
-        if stale_epochs(&history) >= options.patience.max(1) && epoch > first_epoch {
+        // Also on resume: a run whose patience ran out stays stopped, as it would have.
+        if stale_epochs(&history) >= options.patience.max(1) {
             break;
         }
         let start = Instant::now();
@@ -639,8 +665,12 @@ pub(crate) fn fit_split(
         if improved {
             best = Some((val_loss, current.clone()));
             history.best_epoch = epoch;
-            history.threshold =
-                best_threshold(&labels_as_u8(&val.labels), &val.probs).unwrap_or(0.5);
+            let val_labels = labels_as_u8(&val.labels);
+            history.threshold = best_threshold(&val_labels, &val.probs).unwrap_or(0.5);
+            history.validation = Some(ValidationScores {
+                labels: val_labels,
+                probs: val.probs.clone(),
+            });
         }
         history.epochs.push(log);
         progress.epoch(
@@ -838,7 +868,22 @@ impl Predictions {
             self.class_names.first().map_or("0", String::as_str),
             self.class_names.get(1).map_or("1", String::as_str),
         ];
-        Evaluation::new(&labels_as_u8(&self.labels), &self.probs, threshold, names)
+        Evaluation::new(&self.labels_u8(), &self.probs, threshold, names)
+    }
+
+    /// The true labels as 0 and 1.
+    pub fn labels_u8(&self) -> Vec<u8> {
+        labels_as_u8(&self.labels)
+    }
+
+    /// Every metric at `threshold` with its bootstrap confidence interval (DeLong's too for the
+    /// ROC AUC), and the calibration: what `xray evaluate` prints.
+    pub fn report(&self, threshold: f32, bootstrap: &BootstrapOptions) -> Result<EvaluationReport> {
+        let names: [&str; 2] = [
+            self.class_names.first().map_or("0", String::as_str),
+            self.class_names.get(1).map_or("1", String::as_str),
+        ];
+        EvaluationReport::new(&self.labels_u8(), &self.probs, threshold, names, bootstrap)
     }
 
     /// The files classified wrongly at `threshold`, with their probabilities.
@@ -871,7 +916,7 @@ pub fn predict_files(saved: &SavedModel, files: &[PathBuf]) -> Vec<Result<f32>> 
             let x = image
                 .into_shape_with_order((1, height, width, 1))
                 .map_err(|e| Error::Training(format!("input shape: {e}")))?;
-            Ok(saved.calibrated(&saved.model.predict_proba(x.view())?)?[0])
+            Ok(saved.model.predict_proba(x.view())?[0])
         })
         .collect()
 }
@@ -881,8 +926,7 @@ pub fn evaluate(
     saved: &SavedModel,
     dir: impl AsRef<Path>,
 ) -> Result<(Predictions, Evaluation, Evaluation)> {
-    let mut predictions = predict_directory(&saved.model, dir, &saved.preprocessing)?;
-    predictions.probs = saved.calibrated(&predictions.probs)?;
+    let predictions = predict_directory(&saved.model, dir, &saved.preprocessing)?;
     let at_half = predictions.evaluate(0.5)?;
     let at_chosen = predictions.evaluate(saved.threshold)?;
     Ok((predictions, at_half, at_chosen))

@@ -697,8 +697,6 @@ fn saved_model(dir: &Path) -> PathBuf {
             equalize_histogram: false,
         },
         history: None,
-        validation: None,
-        temperature: None,
     }
     .save(&model_dir)
     .unwrap();
@@ -830,6 +828,8 @@ fn broken_or_mismatched_checkpoints_are_reported() {
         best_epoch: 1,
         stopped_early: false,
         threshold: 0.5,
+        validation: None,
+        temperature: None,
     };
     let pre = Preprocessing {
         rescale: 1.0 / 255.0,

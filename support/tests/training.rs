@@ -4,9 +4,10 @@
 
 use std::path::{Path, PathBuf};
 
+use support::cnn::calibration::apply_temperature;
 use support::cnn::metrics::best_threshold;
 use support::cnn::{Model, ModelConfig};
-use support::saved_model::Checkpoint;
+use support::saved_model::{Checkpoint, SavedModel};
 use support::training::{self, ClassWeight, FitOptions, History, LrSchedule, Progress, Silent};
 use support::Error;
 
@@ -310,4 +311,52 @@ fn equalized_preprocessing_is_recorded_for_prediction() {
     let min = x.iter().copied().fold(f32::MAX, f32::min);
     assert!((max - 1.0).abs() < 1e-5, "{max}");
     assert!(min > 0.0 && min < max, "{min}");
+}
+
+#[test]
+fn temperature_scaling_is_folded_into_the_model_and_keeps_its_decisions() {
+    let options = FitOptions::default()
+        .epochs(2)
+        .steps_per_epoch(3)
+        .batch_size(8)
+        .seed(5);
+    let mut model = Model::new(config(), 1).unwrap();
+    let history = training::fit(&mut model, sample_train(), &options, &mut Silent).unwrap();
+    let scores = history
+        .validation
+        .clone()
+        .expect("fit records the best epoch's scores");
+    assert_eq!(scores.labels.len(), scores.probs.len());
+    let names = vec!["NORMAL".to_string(), "PNEUMONIA".to_string()];
+    let mut saved = SavedModel::from_fit(model, history, names, &options);
+    let test = sample_train().parent().unwrap().join("test");
+    let raw = training::evaluate(&saved, &test).unwrap().0;
+    let raw_threshold = saved.threshold;
+
+    let t = saved.calibrate().unwrap();
+    assert!(t > 0.0 && t != 1.0, "{t}");
+    assert_eq!(saved.temperature(), Some(t));
+    let scaled = training::evaluate(&saved, &test).unwrap().0;
+    let expected = apply_temperature(&raw.probs, t).unwrap();
+    for ((&got, &want), &before) in scaled.probs.iter().zip(&expected).zip(&raw.probs) {
+        assert!((got - want).abs() < 1e-4, "{got} vs {want}");
+        // The same decisions at the moved threshold.
+        assert_eq!(got >= saved.threshold, before >= raw_threshold);
+    }
+    // Calibrating again fits the same temperature to the same raw scores: nothing changes.
+    assert!((saved.calibrate().unwrap() - t).abs() < 1e-6);
+    let again = training::evaluate(&saved, &test).unwrap().0;
+    for (a, b) in again.probs.iter().zip(&scaled.probs) {
+        assert!((a - b).abs() < 1e-5);
+    }
+    // Saved and loaded, it predicts the same and remembers its temperature.
+    let dir = tempfile::tempdir().unwrap();
+    saved.save(dir.path()).unwrap();
+    let loaded = SavedModel::load(dir.path()).unwrap();
+    assert_eq!(loaded.temperature(), Some(t));
+    assert_eq!(loaded.threshold, saved.threshold);
+    assert_eq!(
+        training::evaluate(&loaded, &test).unwrap().0.probs,
+        again.probs
+    );
 }

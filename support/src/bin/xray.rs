@@ -17,6 +17,7 @@ use std::time::Duration;
 use clap::{Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 
+use support::cnn::calibration::{apply_temperature, reliability_bins, DEFAULT_BINS};
 use support::cnn::intervals::BootstrapOptions;
 use support::cnn::metrics::Evaluation;
 use support::cnn::report::{EvaluationReport, ImageRecord};
@@ -299,6 +300,9 @@ struct Bar {
 }
 
 impl Progress for Bar {
+    fn resumed(&mut self, epochs_done: usize) {
+        eprintln!("continuing the checkpoint after epoch {epochs_done}");
+    }
     fn fold(&mut self, fold: usize, folds: usize) {
         eprintln!("== fold {fold} of {folds}");
     }
@@ -373,7 +377,8 @@ fn train_command(args: &TrainArgs) -> Result<()> {
     let mut model = Model::new(config, args.run.seed)?;
     eprintln!("{}", model.summary());
     let history = training::fit(&mut model, &train_dir, &options, &mut Bar::default())?;
-    let mut saved = SavedModel::from_fit(model, history.clone(), &train_dir, &options)?;
+    let mut saved =
+        SavedModel::from_fit(model, history.clone(), scan.class_names.clone(), &options);
     if args.temperature_scaling {
         let t = saved.calibrate()?;
         eprintln!("temperature {t:.3} fitted on the validation split");
@@ -538,7 +543,7 @@ fn evaluate_command(args: &EvaluateArgs) -> Result<()> {
         let output = EvaluateOutput {
             model: &args.model_dir,
             data: &args.dir,
-            temperature: saved.temperature,
+            temperature: saved.temperature(),
             skipped,
             reports,
         };
@@ -557,7 +562,7 @@ fn evaluate_command(args: &EvaluateArgs) -> Result<()> {
                 println!("  {path}: {reason}");
             }
         }
-        if let Some(t) = saved.temperature {
+        if let Some(t) = saved.temperature() {
             println!(
                 "probabilities calibrated with temperature {t:.3} (fitted on the validation split)"
             );
@@ -569,8 +574,11 @@ fn evaluate_command(args: &EvaluateArgs) -> Result<()> {
         );
     }
     if let Some(out) = &args.plots {
-        let figures =
-            evaluation_figures(&saved, &predictions.probs, &labels, &at_half, &at_chosen)?;
+        let split = args.dir.file_name().map_or_else(
+            || "evaluated".to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        );
+        let figures = evaluation_figures(&saved, &predictions, &at_half, &at_chosen, &split)?;
         for (name, figure) in figures {
             figure.save(out.join(name))?;
         }
@@ -579,15 +587,19 @@ fn evaluate_command(args: &EvaluateArgs) -> Result<()> {
     Ok(())
 }
 
-/// The figures `evaluate --plots` writes, with their file names.
+/// The figures `evaluate --plots` writes, with their file names: the confusion matrix at the
+/// validation threshold, the ROC curve, the reliability diagram (before and after the model's
+/// temperature, if it has one) and the score distributions of the validation and evaluated
+/// splits with both thresholds.
 fn evaluation_figures(
     saved: &SavedModel,
-    probs: &[f32],
-    labels: &[u8],
+    predictions: &training::Predictions,
     at_half: &Evaluation,
     at_chosen: &Evaluation,
+    split: &str,
 ) -> Result<Vec<(&'static str, plot::Figure)>> {
     let names = [saved.class_names[0].as_str(), saved.class_names[1].as_str()];
+    let labels = predictions.labels_u8();
     let mut figures = vec![(
         "confusion.png",
         plot::confusion_matrix_plot(&at_chosen.confusion, names)?,
@@ -595,7 +607,46 @@ fn evaluation_figures(
     if let (Some((fpr, tpr, _)), Some(auc)) = (&at_half.roc, at_half.roc_auc) {
         figures.push(("roc.png", plot::roc_curve_plot(fpr, tpr, auc)?));
     }
-    let _ = (probs, labels);
+    let bins = |probs: &[f32]| reliability_bins(&labels, probs, DEFAULT_BINS);
+    let reliability = match saved.temperature() {
+        Some(t) => {
+            // The raw probabilities, recovered by undoing the temperature.
+            let raw = apply_temperature(&predictions.probs, 1.0 / t)?;
+            plot::reliability_diagram(&[
+                (format!("{split}, uncalibrated"), bins(&raw)?),
+                (
+                    format!("{split}, temperature {t:.2}"),
+                    bins(&predictions.probs)?,
+                ),
+            ])?
+        }
+        None => plot::reliability_diagram(&[(split.to_string(), bins(&predictions.probs)?)])?,
+    };
+    figures.push(("reliability.png", reliability));
+    let chosen = format!("validation threshold {:.2}", saved.threshold);
+    let thresholds = [(0.5, "0.5"), (saved.threshold, chosen.as_str())];
+    // The validation scores were recorded before any temperature: apply it, as to the model.
+    let validation = saved.history.as_ref().and_then(|h| h.validation.as_ref());
+    let validation_probs = match validation {
+        Some(v) => Some((
+            v.labels.clone(),
+            apply_temperature(&v.probs, saved.temperature().unwrap_or(1.0))?,
+        )),
+        None => None,
+    };
+    let mut splits = Vec::new();
+    if let Some((labels, probs)) = &validation_probs {
+        splits.push(plot::ScoreSplit::new(
+            "validation",
+            labels.as_slice(),
+            probs.as_slice(),
+        ));
+    }
+    splits.push(plot::ScoreSplit::new(split, &labels, &predictions.probs));
+    figures.push((
+        "scores.png",
+        plot::score_distributions(&splits, names, &thresholds)?,
+    ));
     Ok(figures)
 }
 

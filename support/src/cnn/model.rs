@@ -333,6 +333,15 @@ impl Model {
         Ok(())
     }
 
+    /// Multiplies the output layer's kernel and bias by `factor`, so every logit is multiplied
+    /// by it: temperature scaling with `factor = 1 / T`.
+    pub fn scale_logits(&mut self, factor: f32) {
+        let n = self.params.len();
+        for param in &mut self.params[n - 2..] {
+            param.values.iter_mut().for_each(|v| *v *= factor);
+        }
+    }
+
     /// A Keras-style table of layers, output shapes and parameter counts.
     pub fn summary(&self) -> String {
         let mut rows: Vec<(String, String, usize)> = vec![];
