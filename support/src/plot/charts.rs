@@ -1,12 +1,15 @@
 //! Charts: [`jointplot`], [`histogram`], [`learning_curves`], [`confusion_matrix_plot`] and
 //! [`roc_curve_plot`].
 
-use plotters::chart::{ChartBuilder, SeriesLabelPosition};
+use plotters::chart::{ChartBuilder, ChartContext, SeriesLabelPosition};
+use plotters::coord::cartesian::Cartesian2d;
+use plotters::coord::types::RangedCoordf64;
 use plotters::element::{Circle, PathElement, Rectangle, Text};
 use plotters::series::{DashedLineSeries, LineSeries};
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 use plotters::style::{Color, FontTransform, RGBColor, ShapeStyle, BLACK, WHITE};
 
+use super::canvas::Canvas;
 use super::figure::{render, Area};
 use super::{
     finite_values, plot_err, text, tick_label, Colormap, Figure, Numeric, TAB_BLUE, TAB_ORANGE,
@@ -381,15 +384,7 @@ fn draw_curve(area: &Area<'_>, name: &str, train: &[f64], validation: &[f64]) ->
     } else {
         SeriesLabelPosition::UpperRight
     };
-    chart
-        .configure_series_labels()
-        .position(corner)
-        .background_style(WHITE.mix(0.85))
-        .border_style(GRID)
-        .label_font(text(13.0))
-        .draw()
-        .map_err(plot_err)?;
-    Ok(())
+    draw_legend(&mut chart, corner, 13.0)
 }
 
 /// A confusion-matrix heat map (rows: true class, columns: predicted) with counts and each count's share of its true class.
@@ -524,39 +519,15 @@ pub fn roc_curve_plot(fpr: &[f64], tpr: &[f64], auc: f64) -> Result<Figure> {
         ));
     }
     render(500, 480, |root| {
-        let mut chart = ChartBuilder::on(root)
-            .caption("ROC curve", text(18.0))
-            .margin(14)
-            .x_label_area_size(50)
-            .y_label_area_size(60)
-            .build_cartesian_2d(-0.01..1.01, -0.01..1.01)
-            .map_err(plot_err)?;
-        let fmt = |v: &f64| tick_label(*v);
-        chart
-            .configure_mesh()
-            .bold_line_style(GRID)
-            .max_light_lines(0)
-            .x_label_formatter(&fmt)
-            .y_label_formatter(&fmt)
-            .x_desc("False positive rate (1 - specificity)")
-            .y_desc("True positive rate (sensitivity)")
-            .label_style(text(12.0))
-            .axis_desc_style(text(14.0))
-            .draw()
-            .map_err(plot_err)?;
-        let grey = RGBColor(130, 130, 130);
-        chart
-            .draw_series(DashedLineSeries::new(
-                [(0.0, 0.0), (1.0, 1.0)],
-                8,
-                6,
-                grey.stroke_width(1),
-            ))
-            .map_err(plot_err)?
-            .label("chance")
-            .legend(move |(x, y)| {
-                PathElement::new(vec![(x, y), (x + 20, y)], grey.stroke_width(1))
-            });
+        let mut chart = unit_square_chart(
+            root,
+            "ROC curve",
+            (
+                "False positive rate (1 - specificity)",
+                "True positive rate (sensitivity)",
+            ),
+            "chance",
+        )?;
         chart
             .draw_series(LineSeries::new(
                 xs.iter().copied().zip(ys.iter().copied()),
@@ -569,16 +540,71 @@ pub fn roc_curve_plot(fpr: &[f64], tpr: &[f64], auc: f64) -> Result<Figure> {
                 format!("ROC (AUC = {auc:.3})")
             })
             .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], TAB_RED.stroke_width(2)));
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::LowerRight)
-            .background_style(WHITE.mix(0.85))
-            .border_style(GRID)
-            .label_font(text(14.0))
-            .draw()
-            .map_err(plot_err)?;
-        Ok(())
+        draw_legend(&mut chart, SeriesLabelPosition::LowerRight, 14.0)
     })
+}
+
+/// The chart type of every figure with two numeric axes.
+pub(super) type XyChart<'a, 'b> =
+    ChartContext<'a, Canvas<'b>, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+
+/// A chart with probabilities or rates on both axes ([0, 1], a little margin), its grid, tick
+/// labels and axis titles drawn, and the diagonal dashed and labelled `diagonal` in the legend:
+/// the frame of the ROC curve and of the reliability diagram.
+pub(super) fn unit_square_chart<'a, 'b>(
+    area: &'a Area<'b>,
+    title: &str,
+    (x_desc, y_desc): (&str, &str),
+    diagonal: &str,
+) -> Result<XyChart<'a, 'b>> {
+    let mut chart = ChartBuilder::on(area)
+        .caption(title, text(18.0))
+        .margin(14)
+        .x_label_area_size(50)
+        .y_label_area_size(60)
+        .build_cartesian_2d(-0.01..1.01, -0.01..1.01)
+        .map_err(plot_err)?;
+    let fmt = |v: &f64| tick_label(*v);
+    chart
+        .configure_mesh()
+        .bold_line_style(GRID)
+        .max_light_lines(0)
+        .x_label_formatter(&fmt)
+        .y_label_formatter(&fmt)
+        .x_desc(x_desc)
+        .y_desc(y_desc)
+        .label_style(text(12.0))
+        .axis_desc_style(text(14.0))
+        .draw()
+        .map_err(plot_err)?;
+    let grey = RGBColor(130, 130, 130);
+    chart
+        .draw_series(DashedLineSeries::new(
+            [(0.0, 0.0), (1.0, 1.0)],
+            8,
+            6,
+            grey.stroke_width(1),
+        ))
+        .map_err(plot_err)?
+        .label(diagonal)
+        .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], grey.stroke_width(1)));
+    Ok(chart)
+}
+
+/// Draws the legend of `chart` in `corner`, on a translucent white box, in `size`-pixel text.
+pub(super) fn draw_legend<'a, 'b: 'a>(
+    chart: &mut XyChart<'a, 'b>,
+    corner: SeriesLabelPosition,
+    size: f64,
+) -> Result<()> {
+    chart
+        .configure_series_labels()
+        .position(corner)
+        .background_style(WHITE.mix(0.85))
+        .border_style(GRID)
+        .label_font(text(size))
+        .draw()
+        .map_err(plot_err)
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@ use plotters::series::{AreaSeries, DashedLineSeries, LineSeries};
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 use plotters::style::{Color, RGBColor, BLACK, WHITE};
 
-use super::charts::GRID;
+use super::charts::{draw_legend, unit_square_chart, GRID};
 use super::figure::{render, Area};
 use super::{plot_err, text, tick_label, Figure, TAB_BLUE, TAB_ORANGE, TAB_RED};
 use crate::cnn::calibration::{ece_from_bins, reliability_bins, ReliabilityBin};
@@ -23,9 +23,6 @@ const TAB_GREEN: RGBColor = RGBColor(44, 160, 44);
 
 /// Colours of threshold lines, in order.
 const THRESHOLD_COLORS: [RGBColor; 3] = [BLACK, TAB_RED, TAB_GREEN];
-
-/// Grey of reference lines (the diagonal of perfect calibration).
-const REFERENCE: RGBColor = RGBColor(130, 130, 130);
 
 /// Equal-width bins over [0, 1] of [`score_distributions`]' histograms.
 pub const SCORE_BINS: usize = 20;
@@ -121,37 +118,12 @@ pub fn reliability_diagram<S: AsRef<str>, B: AsRef<[ReliabilityBin]>>(
     let (width, height, counts_height) = (560u32, 640u32, 190u32);
     render(width, height, |root| {
         let (top, bottom) = root.split_vertically(height - counts_height);
-        let mut chart = ChartBuilder::on(&top)
-            .caption(&title, text(18.0))
-            .margin(14)
-            .margin_bottom(4)
-            .x_label_area_size(45)
-            .y_label_area_size(60)
-            .build_cartesian_2d(-0.01..1.01, -0.01..1.01)
-            .map_err(plot_err)?;
-        let fmt = |v: &f64| tick_label(*v);
-        chart
-            .configure_mesh()
-            .bold_line_style(GRID)
-            .max_light_lines(0)
-            .x_label_formatter(&fmt)
-            .y_label_formatter(&fmt)
-            .x_desc("mean predicted probability")
-            .y_desc("fraction positive")
-            .label_style(text(12.0))
-            .axis_desc_style(text(14.0))
-            .draw()
-            .map_err(plot_err)?;
-        chart
-            .draw_series(DashedLineSeries::new(
-                [(0.0, 0.0), (1.0, 1.0)],
-                8,
-                6,
-                REFERENCE.stroke_width(1),
-            ))
-            .map_err(plot_err)?
-            .label("perfect calibration")
-            .legend(legend_line(REFERENCE, 1));
+        let mut chart = unit_square_chart(
+            &top,
+            &title,
+            ("mean predicted probability", "fraction positive"),
+            "perfect calibration",
+        )?;
         for (series, color) in checked.iter().zip(SERIES_COLORS) {
             let points: Vec<(f64, f64)> = series
                 .bins
@@ -168,14 +140,7 @@ pub fn reliability_diagram<S: AsRef<str>, B: AsRef<[ReliabilityBin]>>(
                 .draw_series(points.iter().map(|&p| Circle::new(p, 4, color.filled())))
                 .map_err(plot_err)?;
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
-            .background_style(WHITE.mix(0.85))
-            .border_style(GRID)
-            .label_font(text(13.0))
-            .draw()
-            .map_err(plot_err)?;
+        draw_legend(&mut chart, SeriesLabelPosition::UpperLeft, 13.0)?;
         draw_bin_counts(&bottom, &checked, max_count)
     })
 }
@@ -405,15 +370,7 @@ fn draw_score_panel<L: BinaryLabel>(
             )))
             .map_err(plot_err)?;
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
-        .background_style(WHITE.mix(0.85))
-        .border_style(GRID)
-        .label_font(text(13.0))
-        .draw()
-        .map_err(plot_err)?;
-    Ok(())
+    draw_legend(&mut chart, SeriesLabelPosition::UpperRight, 13.0)
 }
 
 #[cfg(test)]
