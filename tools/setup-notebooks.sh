@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 
 EVCXR_VERSION=0.22.0
 export PATH="$HOME/.cargo/bin:$PATH"
-if ! evcxr_jupyter --version 2>/dev/null | grep -q "$EVCXR_VERSION"; then
+if ! cargo install --list | grep -q "^evcxr_jupyter v$EVCXR_VERSION:"; then
   echo "installing evcxr_jupyter $EVCXR_VERSION (compiles for 10-20 minutes, once) ..."
   cargo install --locked evcxr_jupyter --version "$EVCXR_VERSION"
 fi

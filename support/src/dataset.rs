@@ -43,14 +43,21 @@ impl DataDir {
     }
 }
 
+/// Shows where the data is without the machine's absolute paths (notebook outputs are
+/// committed): `$XRAY_DATA`, or the path relative to the project.
 impl std::fmt::Display for DataDir {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let why = match self.source {
-            DataSource::Environment => "from $XRAY_DATA",
-            DataSource::Full => "the full dataset",
-            DataSource::Sample => "the shipped sample; see data/README.md for the full dataset",
-        };
-        write!(f, "{} ({why})", self.path.display())
+        let root = project_root();
+        let relative = self.path.strip_prefix(&root).unwrap_or(&self.path);
+        match self.source {
+            DataSource::Environment => write!(f, "$XRAY_DATA (the folder that variable names)"),
+            DataSource::Full => write!(f, "{} (the full dataset)", relative.display()),
+            DataSource::Sample => write!(
+                f,
+                "{} (the shipped sample; see data/README.md for the full dataset)",
+                relative.display()
+            ),
+        }
     }
 }
 
@@ -597,6 +604,10 @@ mod tests {
             DataSource::Full
         );
         let env = data_dir_from(Some(sample.clone()), root.path()).unwrap();
+        assert!(
+            !env.to_string().contains(&*root.path().to_string_lossy()),
+            "{env}"
+        );
         assert_eq!((env.path, env.source), (sample, DataSource::Environment));
         assert!(data_dir_from(Some(root.path().join("missing")), root.path()).is_err());
     }

@@ -688,6 +688,17 @@ pub(crate) fn fit_split(
             )?;
         }
     }
+    // A checkpoint written before histories kept validation scores, resumed with no epoch left
+    // to run: score the best weights once, so the history always has them.
+    if history.validation.is_none() {
+        if let Some((_, best_model)) = &best {
+            let val = predict_iterator(best_model, &mut val_gen)?;
+            history.validation = Some(ValidationScores {
+                labels: labels_as_u8(&val.labels),
+                probs: val.probs,
+            });
+        }
+    }
     history.stopped_early = history.epochs.len() < options.epochs;
     match best {
         Some((_, best_model)) if options.restore_best_weights => *model = best_model,

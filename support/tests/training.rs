@@ -117,6 +117,29 @@ fn a_resumed_run_gives_the_uninterrupted_runs_weights() {
         (history.best_epoch, history.threshold),
         (uninterrupted.best_epoch, uninterrupted.threshold)
     );
+
+    // Resuming a finished run runs no epoch and returns the same weights; a history without
+    // validation scores (checkpoints of earlier versions) gets them back.
+    let card = Checkpoint::card_path(&checkpoints);
+    let mut json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&card).unwrap()).unwrap();
+    json["history"]
+        .as_object_mut()
+        .unwrap()
+        .remove("validation");
+    std::fs::write(&card, serde_json::to_vec(&json).unwrap()).unwrap();
+    let mut finished = Model::new(config(), 1).unwrap();
+    let again = training::fit(
+        &mut finished,
+        sample_train(),
+        &options(3, &checkpoints),
+        &mut Silent,
+    )
+    .unwrap();
+    assert_eq!(again.epochs.len(), 3);
+    assert_eq!(finished.weights(), straight.weights());
+    assert!(again.validation.is_some());
+    assert_eq!(again.validation, uninterrupted.validation);
 }
 
 #[test]
