@@ -20,7 +20,7 @@ use rand::{Rng, SeedableRng};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::metrics::{both_classes, check_inputs, BinaryLabel, ConfusionMatrix};
+use super::metrics::{both_classes, check_inputs, check_threshold, BinaryLabel, ConfusionMatrix};
 use crate::error::{Error, Result};
 
 /// Deserialises a number that may be `null` (how serde_json writes `NaN`) as `NaN`.
@@ -326,10 +326,8 @@ pub fn bootstrap_intervals<L: BinaryLabel>(
     threshold: f32,
     options: &BootstrapOptions,
 ) -> Result<BootstrapIntervals> {
+    check_threshold(threshold)?;
     let truth = check_inputs(labels, probs)?;
-    if threshold.is_nan() {
-        return Err(Error::invalid("threshold", threshold, "a number, e.g. 0.5"));
-    }
     let sample = SortedSample::new(&truth, probs, threshold);
     let estimates = sample.statistics(&vec![1; truth.len()]);
     let resampled: Vec<[f64; STATISTICS]> = (0..options.resamples as u64)

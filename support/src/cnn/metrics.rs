@@ -106,7 +106,7 @@ fn to_classes<L: BinaryLabel>(labels: &[L]) -> Result<Vec<bool>> {
 }
 
 /// Rejects a NaN threshold.
-fn check_threshold(threshold: f32) -> Result<()> {
+pub(crate) fn check_threshold(threshold: f32) -> Result<()> {
     if threshold.is_nan() {
         return Err(Error::invalid("threshold", threshold, "a number, e.g. 0.5"));
     }
