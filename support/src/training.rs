@@ -561,7 +561,8 @@ fn dropout_seed(seed: u64, epoch: usize) -> u64 {
     (seed ^ 0xD1B5_4A32_D192_ED03).wrapping_add((epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15))
 }
 
-/// [`fit`] on a given split (a cross-validation fold, or the patient split `fit` makes).
+/// [`fit`] on a given split (a cross-validation fold, or the patient split `fit` makes); its
+/// callers validate `options` first.
 pub(crate) fn fit_split(
     model: &mut Model,
     train_scan: &ClassScan,
@@ -570,7 +571,6 @@ pub(crate) fn fit_split(
     settings: &RunSettings,
     progress: &mut dyn Progress,
 ) -> Result<History> {
-    options.validate()?;
     let weights = class_weights(train_scan, options.class_weight);
     let mut train_gen = flow_scan(&options.augmentation, train_scan, model, options, true)?;
     let mut val_gen = flow_scan(
