@@ -422,6 +422,8 @@ fn main() {
         .filter(|a| !a.starts_with('-'))
         .collect();
     let wants = |s: &str| sections.is_empty() || sections.iter().any(|a| a == s);
+    // As the xray tool does: training reuses its freed buffers.
+    support::allocator::keep_freed_memory();
     println!(
         "peers_compare: {} rayon threads, load average {}",
         rayon::current_num_threads(),

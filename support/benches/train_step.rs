@@ -1,7 +1,9 @@
 //! Training-step benchmark for the tutorial CNN: forward + backward + Adam on batches of 32
 //! grey 130x130 images, then inference, with peak resident memory.
 //!
-//! Run with `cargo bench -p support --bench train_step` (optionally `-- STEPS`).
+//! Run with `cargo bench -p support --bench train_step` (optionally `-- STEPS`; add
+//! `--system-allocator` to leave glibc's allocator at its defaults, which measures what
+//! `support::allocator::keep_freed_memory` gains).
 
 use std::time::Instant;
 
@@ -32,6 +34,18 @@ fn main() -> support::Result<()> {
         .skip(1)
         .find_map(|a| a.parse().ok())
         .unwrap_or(20);
+    let keep_freed = !std::env::args().any(|a| a == "--system-allocator");
+    if keep_freed {
+        support::allocator::keep_freed_memory();
+    }
+    println!(
+        "allocator: {}",
+        if keep_freed {
+            "keeps freed memory (support::allocator::keep_freed_memory)"
+        } else {
+            "glibc defaults"
+        }
+    );
     let batch = 32;
     let config = ModelConfig::default();
     let (h, w) = (config.input_height(), config.input_width());

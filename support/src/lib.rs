@@ -6,6 +6,7 @@
 //! [`prepare`] resizes whole folders, [`plot`] draws figures that show inline in evcxr, [`cnn`] is the dfdx model, [`training`] fits and evaluates it on
 //! folders, [`cross_validation`] compares configurations by patient-grouped k-fold, and [`saved_model`] keeps trained models and checkpoints on disk.
 
+pub mod allocator;
 pub mod augment;
 pub mod cnn;
 pub mod cross_validation;

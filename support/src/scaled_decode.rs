@@ -89,7 +89,12 @@ fn decode_scaled(
 /// fully, which also reports any error properly).
 #[cfg(feature = "scaled-jpeg")]
 fn jpeg_scaled(bytes: &[u8], min: (usize, usize)) -> Option<(Array2<u8>, (f64, f64))> {
-    // libjpeg signals errors by unwinding (the mozjpeg crate's error manager); catch them here.
+    // libjpeg reports errors through a callback that must not return; the mozjpeg crate's
+    // callback unwinds with `resume_unwind` (which skips the panic hook), and its documentation
+    // says every use must be wrapped in `catch_unwind`: the crate offers no error-code API. Any
+    // unwind here means "this file is not for the DCT-scaled path", so the caller falls back to
+    // the full decoder, which reports real errors. A `panic = "abort"` profile would turn a bad
+    // JPEG into an abort, so the workspace's profiles keep the default, unwinding.
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         let mut decoder = mozjpeg::Decompress::new_mem(bytes).ok()?;
         let (width, height) = decoder.size();

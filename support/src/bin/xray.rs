@@ -240,6 +240,8 @@ enum InterpArg {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Training reuses its freed buffers instead of page-faulting them back every step.
+    support::allocator::keep_freed_memory();
     let result = match cli.command {
         Command::Stats { dir } => stats_command(&dir),
         Command::Train(args) => train_command(&args),

@@ -38,11 +38,25 @@ impl<'a> MatRef<'a> {
         }
     }
 
+    /// Whether every element the view addresses lies inside `data`, with no arithmetic overflow
+    /// on the way, and both strides fit the `isize` that `gemm` takes.
     fn fits(&self) -> bool {
-        self.rows == 0
-            || self.cols == 0
-            || (self.rows - 1) * self.rs + (self.cols - 1) * self.cs < self.data.len()
+        isize::try_from(self.rs).is_ok()
+            && isize::try_from(self.cs).is_ok()
+            && span(self.rows, self.cols, self.rs, self.cs).is_some_and(|s| s <= self.data.len())
     }
+}
+
+/// How many elements a `rows x cols` view with strides `rs`, `cs` reaches from its first
+/// (`(rows - 1) * rs + (cols - 1) * cs + 1`; 0 for an empty view), or `None` on overflow.
+fn span(rows: usize, cols: usize, rs: usize, cs: usize) -> Option<usize> {
+    if rows == 0 || cols == 0 {
+        return Some(0);
+    }
+    (rows - 1)
+        .checked_mul(rs)?
+        .checked_add((cols - 1).checked_mul(cs)?)?
+        .checked_add(1)
 }
 
 /// `dst = a · b` (or `dst += a · b` with `accumulate`), `dst` row-major `m x n` with row stride `dst_rs`.
@@ -68,8 +82,14 @@ pub(crate) fn matmul(
     if m == 0 || n == 0 {
         return;
     }
+    // Rows of `dst` must not overlap (gemm writes each element once, as if they were distinct),
+    // and the whole view must lie inside the slice, computed without overflow.
     assert!(
-        (m - 1) * dst_rs + n <= dst.len(),
+        m == 1 || dst_rs >= n,
+        "matmul: destination rows overlap (row stride {dst_rs} < {n} columns)"
+    );
+    assert!(
+        isize::try_from(dst_rs).is_ok() && span(m, n, dst_rs, 1).is_some_and(|s| s <= dst.len()),
         "matmul: destination view exceeds its buffer"
     );
     if k == 0 {
@@ -80,8 +100,11 @@ pub(crate) fn matmul(
         }
         return;
     }
-    // SAFETY: all three views were checked above to lie inside their slices; `dst` is borrowed
-    // mutably, so it cannot alias `a` or `b`.
+    // SAFETY: gemm reads `a` at `i * a.rs + p * a.cs` and `b` at `p * b.rs + j * b.cs`, and
+    // writes `dst` at `i * dst_rs + j`, for i < m, p < k, j < n. The asserts above check, with
+    // overflow-checked arithmetic, that the largest of each lies inside its slice, that every
+    // stride fits gemm's `isize`, that `b.rows == k` and that `dst`'s rows do not overlap; `dst`
+    // is borrowed mutably, so it cannot alias `a` or `b`.
     unsafe {
         gemm::gemm(
             m,
@@ -164,5 +187,84 @@ mod tests {
         for (x, y) in dst.iter().zip(&want) {
             assert!((x - 2.0 * y).abs() < 1e-5);
         }
+    }
+
+    #[test]
+    fn span_is_exact_and_overflow_is_caught() {
+        assert_eq!(span(3, 4, 4, 1), Some(12));
+        assert_eq!(span(3, 4, 1, 3), Some(12));
+        assert_eq!(span(0, 4, 4, 1), Some(0));
+        assert_eq!(span(2, 2, usize::MAX, 1), None);
+        assert_eq!(span(2, 2, usize::MAX / 2 + 1, usize::MAX / 2 + 1), None);
+        assert_eq!(span(2, 2, usize::MAX / 2, usize::MAX / 2), Some(usize::MAX));
+    }
+
+    fn run(dst_len: usize, dst_rs: usize, a: MatRef<'_>, b: MatRef<'_>) {
+        let mut dst = vec![0.0; dst_len];
+        matmul(&mut dst, dst_rs, a, b, false);
+    }
+
+    #[test]
+    #[should_panic(expected = "operand view exceeds its buffer")]
+    fn a_stride_past_the_buffer_is_refused() {
+        let data = [1.0f32; 4];
+        let a = MatRef {
+            data: &data,
+            rows: 2,
+            cols: 2,
+            rs: usize::MAX / 2 + 1,
+            cs: 1,
+        };
+        run(4, 2, a, MatRef::row_major(&data, 2, 2));
+    }
+
+    #[test]
+    #[should_panic(expected = "operand view exceeds its buffer")]
+    fn a_stride_beyond_isize_is_refused() {
+        let data = [1.0f32; 4];
+        let a = MatRef {
+            data: &data,
+            rows: 1,
+            cols: 2,
+            rs: usize::MAX,
+            cs: 1,
+        };
+        run(2, 2, a, MatRef::row_major(&data, 2, 2));
+    }
+
+    #[test]
+    #[should_panic(expected = "destination rows overlap")]
+    fn overlapping_destination_rows_are_refused() {
+        let data = [1.0f32; 4];
+        run(
+            4,
+            1,
+            MatRef::row_major(&data, 2, 2),
+            MatRef::row_major(&data, 2, 2),
+        );
+    }
+
+    #[test]
+    #[should_panic(expected = "destination view exceeds its buffer")]
+    fn a_short_destination_is_refused() {
+        let data = [1.0f32; 4];
+        run(
+            3,
+            2,
+            MatRef::row_major(&data, 2, 2),
+            MatRef::row_major(&data, 2, 2),
+        );
+    }
+
+    #[test]
+    #[should_panic(expected = "inner sizes differ")]
+    fn mismatched_inner_sizes_are_refused() {
+        let data = [1.0f32; 6];
+        run(
+            4,
+            2,
+            MatRef::row_major(&data, 2, 3),
+            MatRef::row_major(&data, 2, 2),
+        );
     }
 }

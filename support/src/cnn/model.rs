@@ -180,7 +180,6 @@ impl Model {
         params: Vec<Param>,
         seed: u64,
     ) -> Self {
-        super::tensor_io::keep_freed_memory();
         let zeros: Vec<Vec<f32>> = params.iter().map(|p| vec![0.0; p.values.len()]).collect();
         Model {
             learning_rate: config.learning_rate(),

@@ -30,28 +30,6 @@ macro_rules! grad_mut {
 }
 pub(crate) use grad_mut;
 
-/// Asks glibc's allocator to keep freed memory instead of returning it to the system (once per
-/// process; a no-op on other platforms).
-///
-/// A training step allocates and frees some 150 MB of activations and gradients (dfdx allocates
-/// its own buffers); returned to the system, every step page-faults them back in, which cost
-/// about a tenth of the step time. Blocks up to 32 MiB now come from the heap and are reused,
-/// and the heap is not trimmed below 1 GiB of free space.
-pub(crate) fn keep_freed_memory() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    {
-        static ONCE: std::sync::Once = std::sync::Once::new();
-        ONCE.call_once(|| {
-            // SAFETY: mallopt only changes tuning parameters of the allocator; glibc allows
-            // calling it at any time from any thread. A refused value (return 0) keeps the default.
-            unsafe {
-                libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
-                libc::mallopt(libc::M_TRIM_THRESHOLD, 1 << 30);
-            }
-        });
-    }
-}
-
 /// `dst += src`, element by element.
 pub(crate) fn add_into(dst: &mut [f32], src: &[f32]) {
     for (d, s) in dst.iter_mut().zip(src) {
