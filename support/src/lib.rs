@@ -11,6 +11,7 @@ pub mod cnn;
 pub mod cross_validation;
 pub mod dataset;
 pub mod error;
+pub mod explain;
 pub mod files;
 pub mod generator;
 pub mod imread;

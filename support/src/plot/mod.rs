@@ -20,7 +20,10 @@ pub use charts::{
     confusion_matrix_plot, histogram, jointplot, learning_curves, roc_curve_plot, Curve,
 };
 pub use figure::Figure;
-pub use images::{image_grid, image_grid_with, imshow, saliency_overlay, ImshowOptions};
+pub(crate) use images::image_beside_saliency;
+pub use images::{
+    image_grid, image_grid_with, imshow, saliency_overlay, saliency_overlay_with, ImshowOptions,
+};
 
 use std::sync::OnceLock;
 
