@@ -33,6 +33,19 @@ pub enum FillMode {
     Wrap,
 }
 
+impl std::fmt::Display for FillMode {
+    /// Keras's name of the mode (`nearest`, `constant`, `reflect`, `wrap`), with `cval` for a
+    /// constant: "constant, cval 0".
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FillMode::Nearest => write!(f, "nearest"),
+            FillMode::Constant(cval) => write!(f, "constant, cval {cval}"),
+            FillMode::Reflect => write!(f, "reflect"),
+            FillMode::Wrap => write!(f, "wrap"),
+        }
+    }
+}
+
 /// How an affine transform samples between pixels (Keras's `interpolation_order`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Order {
@@ -200,6 +213,72 @@ impl Transform {
             && self.zy == 1.0
     }
 
+    /// What the transform does, compactly, for a figure's panel title: only the parts that
+    /// change the image, in the order rotation (`rot`, degrees, counter-clockwise), shift (`dx`
+    /// right and `dy` down, pixels), shear (degrees), zoom (Keras's factors: above 1 zooms out;
+    /// one number when x and y agree, else `x×y`), flips (`LR` left-right, `UD` upside down) and
+    /// brightness factor. Parts are joined by ", "; a description over 26 characters is split
+    /// into two lines where the longer line is shortest. The identity is "no change".
+    ///
+    /// ```
+    /// # use support::augment::Transform;
+    /// let t = Transform { theta: -12.34, tx: 4.0, ty: -7.3, ..Transform::default() };
+    /// assert_eq!(t.describe(), "rot -12°, dx 4 dy -7.3 px");
+    /// let t = Transform { shear: 0.06, zx: 0.95, zy: 1.04, flip_horizontal: true, ..t };
+    /// assert_eq!(t.describe(), "rot -12°, dx 4 dy -7.3 px\nshear 0.06°, zoom 0.95×1.04, flip LR");
+    /// ```
+    pub fn describe(&self) -> String {
+        let mut parts = Vec::new();
+        if self.theta != 0.0 {
+            parts.push(format!("rot {}°", short(self.theta)));
+        }
+        if self.tx != 0.0 || self.ty != 0.0 {
+            parts.push(format!("dx {} dy {} px", short(self.tx), short(self.ty)));
+        }
+        if self.shear != 0.0 {
+            parts.push(format!("shear {}°", short(self.shear)));
+        }
+        if self.zx != 1.0 || self.zy != 1.0 {
+            parts.push(if self.zx == self.zy {
+                format!("zoom {:.2}", self.zx)
+            } else {
+                format!("zoom {:.2}×{:.2}", self.zx, self.zy)
+            });
+        }
+        match (self.flip_horizontal, self.flip_vertical) {
+            (true, true) => parts.push("flip LR+UD".to_string()),
+            (true, false) => parts.push("flip LR".to_string()),
+            (false, true) => parts.push("flip UD".to_string()),
+            (false, false) => {}
+        }
+        if let Some(b) = self.brightness {
+            parts.push(format!("bright {b:.2}"));
+        }
+        let one_line = parts.join(", ");
+        if parts.is_empty() {
+            return "no change".to_string();
+        }
+        if one_line.chars().count() <= 26 {
+            return one_line;
+        }
+        let longer_line = |k: usize| {
+            let first = parts[..k].join(", ").chars().count();
+            let second = parts[k..].join(", ").chars().count();
+            first.max(second)
+        };
+        let split = (1..parts.len())
+            .min_by_key(|&k| longer_line(k))
+            .unwrap_or(parts.len());
+        if split == parts.len() {
+            return one_line;
+        }
+        format!(
+            "{}\n{}",
+            parts[..split].join(", "),
+            parts[split..].join(", ")
+        )
+    }
+
     /// The 2x3 matrix `[a b c; d e f]` taking an output point `(x, y)` to the input point
     /// `(a x + b y + c, d x + e y + f)`, for an image of `shape` (rows, cols): Keras's
     /// rotation . shift . shear . zoom, about the image centre.
@@ -223,6 +302,27 @@ impl Transform {
         let c0 = cx - lin[0][0] * cx - lin[0][1] * cy + shift[0];
         let c1 = cy - lin[1][0] * cx - lin[1][1] * cy + shift[1];
         [[lin[0][0], lin[0][1], c0], [lin[1][0], lin[1][1], c1]]
+    }
+}
+
+/// A number for a panel title: no decimals from 10 up, one from 1, two below; trailing zeros
+/// dropped.
+fn short(v: f32) -> String {
+    let decimals = match v.abs() {
+        a if a >= 9.95 => 0,
+        a if a >= 0.995 => 1,
+        _ => 2,
+    };
+    let s = format!("{v:.decimals$}");
+    let s = if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        s
+    };
+    if s == "-0" {
+        "0".to_string()
+    } else {
+        s
     }
 }
 

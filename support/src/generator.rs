@@ -229,6 +229,16 @@ impl ImageDataGeneratorBuilder {
     }
 }
 
+/// One random version of an image from [`ImageDataGenerator::augment_examples_with_transforms`]:
+/// the transform drawn and the image it gave.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AugmentedExample {
+    /// The random transform that was applied (angles in degrees, shifts in pixels).
+    pub transform: Transform,
+    /// The transformed image, standardized (rescaled) as a training batch holds it.
+    pub image: Array2<f32>,
+}
+
 /// Grey or colour images (Keras's `color_mode`); this generator produces grey only.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ColorMode {
@@ -471,6 +481,22 @@ impl ImageDataGenerator {
     /// `n` random versions of one grey image as a training batch would hold them (augmented,
     /// then rescaled), drawn from `seed`: for looking at what the augmentation does.
     pub fn augment_examples(&self, image: ArrayView2<u8>, n: usize, seed: u64) -> Vec<Array2<f32>> {
+        self.augment_examples_with_transforms(image, n, seed)
+            .into_iter()
+            .map(|example| example.image)
+            .collect()
+    }
+
+    /// [`augment_examples`](Self::augment_examples) with the transform drawn for each version
+    /// (Keras's `get_random_transform` parameters), so that a figure can say what was applied:
+    /// each image is `apply_transform` of the input with its transform, then `standardize`.
+    /// The same `seed` gives the same images as `augment_examples`.
+    pub fn augment_examples_with_transforms(
+        &self,
+        image: ArrayView2<u8>,
+        n: usize,
+        seed: u64,
+    ) -> Vec<AugmentedExample> {
         let mut rng = StdRng::seed_from_u64(seed);
         let pixels = image.mapv(f32::from);
         (0..n)
@@ -478,9 +504,46 @@ impl ImageDataGenerator {
                 let transform = self.random_transform(pixels.dim(), &mut rng);
                 let mut out = self.apply_transform(pixels.view(), &transform);
                 self.standardize(&mut out);
-                out
+                AugmentedExample {
+                    transform,
+                    image: out,
+                }
             })
             .collect()
+    }
+
+    /// One grey image after one fixed `transform` under each of Keras's fill modes, in the order
+    /// nearest, constant, reflect, wrap, then standardized (rescaled) as this generator does:
+    /// what the fill modes do with the pixels a transform uncovers. The constant is this
+    /// generator's `cval` when its fill mode is a constant, else Keras's default 0. Everything
+    /// else (interpolation order, rescaling) is this generator's.
+    pub fn fill_mode_examples(
+        &self,
+        image: ArrayView2<u8>,
+        transform: &Transform,
+    ) -> Vec<(FillMode, Array2<f32>)> {
+        let cval = match self.sampling.fill_mode {
+            FillMode::Constant(cval) => cval,
+            _ => 0.0,
+        };
+        let pixels = image.mapv(f32::from);
+        [
+            FillMode::Nearest,
+            FillMode::Constant(cval),
+            FillMode::Reflect,
+            FillMode::Wrap,
+        ]
+        .into_iter()
+        .map(|fill_mode| {
+            let sampling = Sampling {
+                fill_mode,
+                ..self.sampling
+            };
+            let mut out = augment::apply_transform(pixels.view(), transform, &sampling);
+            self.standardize(&mut out);
+            (fill_mode, out)
+        })
+        .collect()
     }
 
     /// Applies a transform with this generator's fill mode and interpolation (pixels in 0..255).
@@ -1344,6 +1407,73 @@ mod tests {
         assert_eq!(a, rotating.augment_examples(image.view(), 3, 9));
         assert_ne!(a[0], a[1]);
         assert!(a.iter().all(|x| x.dim() == (12, 10)));
+    }
+
+    #[test]
+    fn reported_transforms_are_the_ones_applied() {
+        let image = Array2::from_shape_fn((16, 12), |(r, c)| (r * 13 + c * 7) as u8);
+        let generator = ImageDataGenerator::tutorial_builder()
+            .brightness_range(0.7, 1.3)
+            .vertical_flip(true)
+            .build()
+            .unwrap();
+        let examples = generator.augment_examples_with_transforms(image.view(), 6, 5);
+        // The same seed draws the same images as augment_examples.
+        let images: Vec<_> = examples.iter().map(|e| e.image.clone()).collect();
+        assert_eq!(images, generator.augment_examples(image.view(), 6, 5));
+        let pixels = image.mapv(f32::from);
+        for example in &examples {
+            let mut again = generator.apply_transform(pixels.view(), &example.transform);
+            generator.standardize(&mut again);
+            assert_eq!(again, example.image, "{:?}", example.transform);
+            assert!(example.transform.theta.abs() <= 20.0);
+            assert!(example.transform.tx.abs() <= 0.1 * 12.0 + 1e-4);
+            assert!(example.transform.ty.abs() <= 0.1 * 16.0 + 1e-4);
+            assert!(example.transform.brightness.is_some());
+        }
+        // Six draws differ from one another.
+        assert_ne!(examples[0].transform, examples[1].transform);
+    }
+
+    #[test]
+    fn fill_mode_examples_differ_only_where_the_transform_uncovers_pixels() {
+        let image = Array2::from_shape_fn((10, 10), |(r, c)| (100 + r * 10 + c) as u8);
+        let generator = ImageDataGenerator::builder()
+            .rescale(1.0 / 255.0)
+            .fill_mode(FillMode::Constant(25.5))
+            .build()
+            .unwrap();
+        // A shift of 3 columns: the input point is 3 columns right, so the last 3 columns are
+        // uncovered.
+        let shift = Transform {
+            tx: 3.0,
+            ..Transform::default()
+        };
+        let examples = generator.fill_mode_examples(image.view(), &shift);
+        let modes: Vec<String> = examples.iter().map(|(m, _)| m.to_string()).collect();
+        assert_eq!(modes, ["nearest", "constant, cval 25.5", "reflect", "wrap"]);
+        let expected = |mode: FillMode| {
+            let mut out = augment::apply_transform(
+                image.mapv(f32::from).view(),
+                &shift,
+                &Sampling {
+                    fill_mode: mode,
+                    ..Sampling::default()
+                },
+            );
+            generator.standardize(&mut out);
+            out
+        };
+        for (mode, out) in &examples {
+            assert_eq!(*out, expected(*mode), "{mode}");
+            // The covered columns are the input's, rescaled, whatever the mode.
+            assert_eq!(out[[4, 2]], f32::from(image[[4, 5]]) * (1.0 / 255.0));
+        }
+        // Uncovered: the constant is the generator's cval (rescaled), wrap starts over.
+        let rescaled = |v: f32| v * (1.0 / 255.0);
+        assert_eq!(examples[1].1[[4, 9]], rescaled(25.5));
+        assert_eq!(examples[0].1[[4, 9]], rescaled(f32::from(image[[4, 9]])));
+        assert_eq!(examples[3].1[[4, 9]], rescaled(f32::from(image[[4, 2]])));
     }
 
     fn write_images(dir: &Path, count: usize) -> Vec<PathBuf> {

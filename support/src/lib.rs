@@ -5,6 +5,8 @@
 //! scikit-image does, [`generator`] and [`augment`] are a Keras-like `ImageDataGenerator`,
 //! [`prepare`] resizes whole folders, [`plot`] draws figures that show inline in evcxr, [`cnn`] is the dfdx model, [`training`] fits and evaluates it on
 //! folders, [`cross_validation`] compares configurations by patient-grouped k-fold, and [`saved_model`] keeps trained models and checkpoints on disk.
+//! [`explain`] shows where the model looked for one file (SmoothGrad), and [`interpretation`]
+//! shows where it goes wrong (fastai's top losses).
 
 pub mod allocator;
 pub mod augment;
@@ -12,9 +14,11 @@ pub mod cnn;
 pub mod cross_validation;
 pub mod dataset;
 pub mod error;
+pub mod explain;
 pub mod files;
 pub mod generator;
 pub mod imread;
+pub mod interpretation;
 pub mod plot;
 pub mod prepare;
 pub mod resize;

@@ -1,4 +1,5 @@
-//! Image-size statistics of a folder: the tutorial's survey of heights and widths.
+//! Image-size statistics of a folder: the tutorial's survey of heights and widths; and
+//! [`min_max`], one image's value range.
 //!
 //! The survey reads only each file's header ([`crate::imread::image_dims`]) on all cores, so it
 //! never decodes pixels. Statistics use `ndarray-stats` (mean, min, max, quartiles with linear
@@ -6,7 +7,7 @@
 
 use std::path::{Path, PathBuf};
 
-use ndarray::Array1;
+use ndarray::{Array1, ArrayView, Dimension};
 use ndarray_stats::interpolate::Linear;
 use ndarray_stats::{Quantile1dExt, QuantileExt, SummaryStatisticsExt};
 use noisy_float::types::{n64, N64};
@@ -122,6 +123,44 @@ impl DimensionSurvey {
     }
 }
 
+/// The smallest and largest value of an array, e.g. an image's value range (NumPy's
+/// `img.min(), img.max()`), in one pass. Works for any element type with an order (`u8`, `f32`,
+/// ...); an empty array or a NaN is an [`Error::InvalidArgument`] naming where the NaN is.
+///
+/// ```
+/// let img = ndarray::array![[0.25f32, 1.0], [0.5, 0.0]];
+/// assert_eq!(support::stats::min_max(&img)?, (0.0, 1.0));
+/// # Ok::<(), support::Error>(())
+/// ```
+pub fn min_max<'a, A, D>(values: impl Into<ArrayView<'a, A, D>>) -> Result<(A, A)>
+where
+    A: PartialOrd + Copy + 'a,
+    D: Dimension,
+{
+    let view = values.into();
+    let mut range: Option<(A, A)> = None;
+    for (index, &v) in view.indexed_iter() {
+        if v.partial_cmp(&v).is_none() {
+            return Err(Error::invalid(
+                "values",
+                format!("NaN at index {index:?}"),
+                "numbers (no NaN)",
+            ));
+        }
+        range = Some(match range {
+            None => (v, v),
+            Some((lo, hi)) => (if v < lo { v } else { lo }, if v > hi { v } else { hi }),
+        });
+    }
+    range.ok_or_else(|| {
+        Error::invalid(
+            "values",
+            format!("an empty array of shape {:?}", view.shape()),
+            "at least one value",
+        )
+    })
+}
+
 /// Surveys the (height, width) of every image in `dir` from headers only, in parallel.
 /// Unreadable files are collected in `skipped`; every other file is measured.
 pub fn survey_dims(dir: impl AsRef<Path>) -> Result<DimensionSurvey> {
@@ -169,6 +208,30 @@ mod tests {
         assert!((s.q3 - 3.25).abs() < 1e-12);
         assert!(Summary::of(&[]).is_err());
         assert_eq!(Summary::of(&[7]).unwrap().std, 0.0);
+    }
+
+    #[test]
+    fn min_max_of_images_of_any_pixel_type() {
+        let img = ndarray::array![[3u8, 200], [0, 17]];
+        assert_eq!(min_max(&img).unwrap(), (0, 200));
+        assert_eq!(min_max(img.view()).unwrap(), (0, 200));
+        let floats = ndarray::array![[0.5f32, -1.5], [2.25, 0.0]];
+        assert_eq!(min_max(&floats).unwrap(), (-1.5, 2.25));
+        // Any dimension: a 1-D array, and a single value.
+        assert_eq!(min_max(&ndarray::array![7.0f64]).unwrap(), (7.0, 7.0));
+    }
+
+    #[test]
+    fn min_max_refuses_empty_arrays_and_nan() {
+        let empty = ndarray::Array2::<f32>::zeros((0, 4));
+        let e = min_max(&empty).unwrap_err();
+        assert!(
+            matches!(e, Error::InvalidArgument { name: "values", .. }),
+            "{e}"
+        );
+        let nan = ndarray::array![[0.0f32, 1.0], [f32::NAN, 0.5]];
+        let e = min_max(&nan).unwrap_err();
+        assert!(e.to_string().contains("NaN at index (1, 0)"), "{e}");
     }
 
     #[test]

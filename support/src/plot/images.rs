@@ -1,6 +1,8 @@
 //! Images: [`imshow`] (one image, matplotlib-like pixel axes), [`image_grid`] (many images with
-//! titles) and [`saliency_overlay`] (grey X-ray under a semi-transparent heat map).
+//! titles) and [`saliency_overlay`] (grey X-ray under a semi-transparent heat map), each with an
+//! optional colour bar ([`ImshowOptions::colorbar`]) labelled with the values its colours stand for.
 
+use ab_glyph::{Font, FontRef, PxScale, ScaleFont};
 use ndarray::ArrayView2;
 use plotters::chart::ChartBuilder;
 use plotters::element::{PathElement, Text};
@@ -8,10 +10,12 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 use plotters::style::{RGBColor, BLACK};
 
 use super::figure::{render, Area, MAX_SIDE};
-use super::{plot_err, text, tick_label, Colormap, Figure, Pixel};
+use super::{plot_err, text, tick_label, Colormap, Figure, Pixel, DEJAVU_SANS};
 use crate::error::{Error, Result};
 
-/// Settings of [`imshow`] (and [`image_grid_with`](super::image_grid_with)): colormap, title, axes, size, value range.
+/// Settings of [`imshow`] (and [`image_grid_with`](super::image_grid_with),
+/// [`saliency_overlay_with`](super::saliency_overlay_with)): colormap, title, axes, size, value
+/// range, colour bar.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ImshowOptions {
     /// How values become colours; grey by default.
@@ -26,6 +30,10 @@ pub struct ImshowOptions {
     pub vmin: f32,
     /// Values drawn as the colormap's highest colour (default 1.0; matplotlib's `vmax`).
     pub vmax: f32,
+    /// A colour bar right of the image with value labels, like matplotlib's `colorbar()`
+    /// (default off): the colormap from `vmin` (bottom) to `vmax` (top); over a saliency overlay
+    /// it shows the heat map's colours and the saliency values instead.
+    pub colorbar: bool,
 }
 
 impl Default for ImshowOptions {
@@ -37,12 +45,13 @@ impl Default for ImshowOptions {
             size: 400,
             vmin: 0.0,
             vmax: 1.0,
+            colorbar: false,
         }
     }
 }
 
 impl ImshowOptions {
-    /// The defaults: grey, no title, axes on, 400 px, values 0..1.
+    /// The defaults: grey, no title, axes on, 400 px, values 0..1, no colour bar.
     pub fn new() -> Self {
         Self::default()
     }
@@ -75,6 +84,12 @@ impl ImshowOptions {
     pub fn range(mut self, vmin: f32, vmax: f32) -> Self {
         self.vmin = vmin;
         self.vmax = vmax;
+        self
+    }
+
+    /// Turns the colour bar with value labels on or off.
+    pub fn colorbar(mut self, on: bool) -> Self {
+        self.colorbar = on;
         self
     }
 
@@ -174,6 +189,146 @@ struct Overlay<'a> {
     max_alpha: f32,
 }
 
+/// Gap between an image and its colour bar, in pixels.
+const BAR_GAP: u32 = 12;
+/// Width of a colour bar's colour strip, in pixels.
+const BAR_WIDTH: u32 = 14;
+/// Length of a colour bar's tick marks, in pixels.
+const BAR_TICK: u32 = 4;
+/// Size of a colour bar's value labels, in pixels.
+const BAR_LABEL_SIZE: f64 = 12.0;
+
+/// A colour bar: `colormap` from 0 (bottom) to 1 (top), labelled with values from `lo` to `hi`.
+#[derive(Debug, Clone, Copy)]
+struct ColorBar {
+    colormap: Colormap,
+    lo: f32,
+    hi: f32,
+}
+
+impl ColorBar {
+    /// The labelled values: (position from 0 at the bottom to 1 at the top, label).
+    fn ticks(&self) -> Vec<(f64, String)> {
+        let (lo, hi) = (f64::from(self.lo), f64::from(self.hi));
+        if hi <= lo {
+            return vec![(0.0, value_label(lo, 0.0))];
+        }
+        let step = nice_step(hi - lo);
+        // The tolerance lets an end that is a tick but for f32 rounding (2e-5) keep its label.
+        let first = (lo / step - 1e-6).ceil() as i64;
+        let last = (hi / step + 1e-6).floor() as i64;
+        (first..=last)
+            .map(|k| {
+                let v = k as f64 * step;
+                (((v - lo) / (hi - lo)).clamp(0.0, 1.0), value_label(v, step))
+            })
+            .collect()
+    }
+
+    /// Width the bar takes right of its image, labels included, in pixels.
+    fn width(&self) -> u32 {
+        let labels = self
+            .ticks()
+            .iter()
+            .map(|(_, label)| text_width(label, BAR_LABEL_SIZE))
+            .fold(0.0, f64::max);
+        BAR_GAP + BAR_WIDTH + BAR_TICK + 3 + labels.ceil() as u32 + 6
+    }
+
+    /// Draws the bar with its top-left corner at `(x, y)`, `height` pixels tall, and its labels.
+    fn draw(&self, area: &Area<'_>, x: i32, y: i32, height: u32) -> Result<()> {
+        let w = BAR_WIDTH as i32;
+        for j in 0..height {
+            let v = 1.0 - (j as f32 + 0.5) / height as f32;
+            let color = self.colormap.color(v);
+            for i in 0..w {
+                area.draw_pixel((x + i, y + j as i32), &color)
+                    .map_err(plot_err)?;
+            }
+        }
+        let bottom = y + height as i32;
+        area.draw(&PathElement::new(
+            vec![
+                (x - 1, y - 1),
+                (x + w, y - 1),
+                (x + w, bottom),
+                (x - 1, bottom),
+                (x - 1, y - 1),
+            ],
+            BLACK,
+        ))
+        .map_err(plot_err)?;
+        let style = text(BAR_LABEL_SIZE).pos(Pos::new(HPos::Left, VPos::Center));
+        for (position, label) in self.ticks() {
+            let ty = y + ((1.0 - position) * f64::from(height.saturating_sub(1))).round() as i32;
+            let tick_end = x + w + BAR_TICK as i32;
+            area.draw(&PathElement::new(vec![(x + w, ty), (tick_end, ty)], BLACK))
+                .map_err(plot_err)?;
+            area.draw(&Text::new(label, (tick_end + 3, ty), style.clone()))
+                .map_err(plot_err)?;
+        }
+        Ok(())
+    }
+}
+
+/// A tick spacing of 1, 2 or 5 times a power of ten that splits `span` into at most 6 steps.
+fn nice_step(span: f64) -> f64 {
+    let magnitude = 10f64.powf((span / 6.0).log10().floor());
+    [1.0, 2.0, 5.0, 10.0]
+        .into_iter()
+        .map(|m| m * magnitude)
+        .find(|&step| span / step <= 6.0 + 1e-9)
+        .unwrap_or(10.0 * magnitude)
+}
+
+/// A colour-bar label for `v` on ticks `step` apart (0 for a lone value): as many decimals as
+/// the step needs; scientific notation for values that would need more than four decimals or
+/// have more than five digits.
+fn value_label(v: f64, step: f64) -> String {
+    let v = if v.abs() < step * 1e-6 { 0.0 } else { v };
+    let reference = if step > 0.0 { step } else { v.abs() };
+    if v == 0.0 {
+        return "0".into();
+    }
+    if reference < 1e-4 || v.abs() >= 1e5 {
+        return format!("{v:.1e}");
+    }
+    if step > 0.0 {
+        let decimals = (-step.log10() - 1e-9).ceil().max(0.0) as usize;
+        format!("{v:.decimals$}")
+    } else {
+        tick_label(v)
+    }
+}
+
+/// Width of one line of text in the bundled font at `size` px (advances and kerning), in pixels.
+fn text_width(line: &str, size: f64) -> f64 {
+    let Ok(font) = FontRef::try_from_slice(DEJAVU_SANS) else {
+        // Only a broken build lacks the font; drawing then fails with its own error.
+        return line.chars().count() as f64 * size * 0.65;
+    };
+    let scaled = font.as_scaled(PxScale::from(size as f32));
+    let mut width = 0.0f32;
+    let mut previous = None;
+    for c in line.chars().filter(|c| !c.is_control()) {
+        let id = scaled.glyph_id(c);
+        if let Some(p) = previous {
+            width += scaled.kern(p, id);
+        }
+        width += scaled.h_advance(id);
+        previous = Some(id);
+    }
+    f64::from(width)
+}
+
+/// Width of the widest line of `title` at `size` px.
+fn title_width(title: &str, size: f64) -> f64 {
+    title
+        .lines()
+        .map(|line| text_width(line, size))
+        .fold(0.0, f64::max)
+}
+
 /// Everything one image panel needs.
 struct Panel<'a> {
     image: &'a Gray,
@@ -182,16 +337,21 @@ struct Panel<'a> {
     vmax: f32,
     title: Option<&'a str>,
     title_size: f64,
+    /// Title lines to leave room for even when `title` has fewer, so that the images of a
+    /// grid whose titles differ in length line up.
+    title_room: usize,
     axes: bool,
     overlay: Option<Overlay<'a>>,
+    colorbar: Option<ColorBar>,
 }
 
-/// Pixel margins around an image panel: (left, right, top, bottom), title excluded.
-fn panel_margins(axes: bool) -> (u32, u32, u32, u32) {
-    if axes {
-        (44, 14, 8, 30)
-    } else {
-        (4, 4, 4, 4)
+/// Pixel margins around an image panel: (left, right, top, bottom), title and colour bar
+/// excluded; a colour bar needs room above and below for its end labels.
+fn panel_margins(axes: bool, colorbar: bool) -> (u32, u32, u32, u32) {
+    match (axes, colorbar) {
+        (true, _) => (44, 14, 8, 30),
+        (false, false) => (4, 4, 4, 4),
+        (false, true) => (4, 4, 8, 8),
     }
 }
 
@@ -232,15 +392,20 @@ fn draw_lines(area: &Area<'_>, lines: &str, top: i32, size: f64) -> Result<()> {
     Ok(())
 }
 
-/// Draws one panel in `area`: title on top, the image as large as fits with its aspect kept, optional axes.
+/// Draws one panel in `area`: title on top, the image as large as fits with its aspect kept,
+/// optional axes, and the optional colour bar right of the image.
 fn draw_panel(area: &Area<'_>, panel: &Panel<'_>) -> Result<()> {
     let (aw, ah) = area.dim_in_pixel();
-    let (left, right, top, bottom) = panel_margins(panel.axes);
-    let title_h = title_height(title_lines(panel.title), panel.title_size);
+    let (left, right, top, bottom) = panel_margins(panel.axes, panel.colorbar.is_some());
+    let bar_w = panel.colorbar.as_ref().map_or(0, ColorBar::width);
+    let title_h = title_height(
+        title_lines(panel.title).max(panel.title_room),
+        panel.title_size,
+    );
     if let Some(title) = panel.title {
         draw_lines(area, title, 4, panel.title_size)?;
     }
-    let avail_w = aw.saturating_sub(left + right);
+    let avail_w = aw.saturating_sub(left + right + bar_w);
     let avail_h = ah.saturating_sub(title_h + top + bottom);
     if avail_w == 0 || avail_h == 0 {
         return Err(Error::Plot(format!(
@@ -269,6 +434,9 @@ fn draw_panel(area: &Area<'_>, panel: &Panel<'_>) -> Result<()> {
         let (x, y) = ((i % pw as usize) as i32, (i / pw as usize) as i32);
         area.draw_pixel((x0 + x, y0 + y), &color)
             .map_err(plot_err)?;
+    }
+    if let Some(bar) = &panel.colorbar {
+        bar.draw(area, x0 + (pw + BAR_GAP) as i32, y0, ph)?;
     }
 
     if panel.axes {
@@ -317,14 +485,49 @@ fn blend(base: RGBColor, top: RGBColor, alpha: f32) -> RGBColor {
     RGBColor(mix(base.0, top.0), mix(base.1, top.1), mix(base.2, top.2))
 }
 
+/// A figure of one panel whose image's longer side is `options.size`: imshow and the overlay.
+fn single_panel(
+    img: &Gray,
+    options: &ImshowOptions,
+    overlay: Option<Overlay<'_>>,
+    colorbar: Option<ColorBar>,
+) -> Result<Figure> {
+    let (pw, ph) = fitted(img.width, img.height, options.size);
+    let (left, right, top, bottom) = panel_margins(options.axes, colorbar.is_some());
+    let bar_w = colorbar.as_ref().map_or(0, ColorBar::width);
+    let title_size = 16.0;
+    let title = options.title.as_deref().filter(|t| !t.is_empty());
+    let title_h = title_height(title_lines(title), title_size);
+    let title_w = title.map_or(0.0, |t| title_width(t, title_size)).ceil() as u32 + 8;
+    let width = (pw + left + right + bar_w).max(120).max(title_w);
+    let height = ph + title_h + top + bottom;
+    render(width, height, |root| {
+        draw_panel(
+            root,
+            &Panel {
+                image: img,
+                colormap: options.colormap,
+                vmin: options.vmin,
+                vmax: options.vmax,
+                title,
+                title_size,
+                title_room: 0,
+                axes: options.axes,
+                overlay,
+                colorbar,
+            },
+        )
+    })
+}
+
 /// Shows one image like matplotlib's `imshow`: values in [`vmin`, `vmax`] (default [0, 1];
-/// `u8` pixels are scaled from 0..255) through a colormap, aspect ratio kept, optional title
-/// and pixel-index axes (row 0 at the top).
+/// `u8` pixels are scaled from 0..255) through a colormap, aspect ratio kept, optional title,
+/// pixel-index axes (row 0 at the top) and colour bar.
 ///
 /// ```no_run
 /// # use support::plot::{imshow, ImshowOptions, Colormap};
 /// let img = ndarray::Array2::<f32>::zeros((130, 130));
-/// let fig = imshow(&img, &ImshowOptions::new().title("NORMAL").colormap(Colormap::Viridis))?;
+/// let fig = imshow(&img, &ImshowOptions::new().title("NORMAL").colormap(Colormap::Viridis).colorbar(true))?;
 /// # Ok::<(), support::Error>(())
 /// ```
 pub fn imshow<'a, P: Pixel + 'a>(
@@ -333,27 +536,12 @@ pub fn imshow<'a, P: Pixel + 'a>(
 ) -> Result<Figure> {
     options.check()?;
     let img = Gray::from_view(image.into(), "image")?;
-    let (pw, ph) = fitted(img.width, img.height, options.size);
-    let (left, right, top, bottom) = panel_margins(options.axes);
-    let title_size = 16.0;
-    let title_h = title_height(title_lines(options.title.as_deref()), title_size);
-    let width = (pw + left + right).max(120);
-    let height = ph + title_h + top + bottom;
-    render(width, height, |root| {
-        draw_panel(
-            root,
-            &Panel {
-                image: &img,
-                colormap: options.colormap,
-                vmin: options.vmin,
-                vmax: options.vmax,
-                title: options.title.as_deref().filter(|t| !t.is_empty()),
-                title_size,
-                axes: options.axes,
-                overlay: None,
-            },
-        )
-    })
+    let colorbar = options.colorbar.then_some(ColorBar {
+        colormap: options.colormap,
+        lo: options.vmin,
+        hi: options.vmax,
+    });
+    single_panel(&img, options, None, colorbar)
 }
 
 /// Shows many images in a grid, `columns` wide, each with its title (grey, no axes, 200 px).
@@ -379,7 +567,8 @@ where
 }
 
 /// [`image_grid`] with options: `size` is each cell's image size, `title` a title over the
-/// whole grid, and `colormap`, `axes`, `vmin`/`vmax` apply to every image.
+/// whole grid, and `colormap`, `axes`, `vmin`/`vmax` and `colorbar` apply to every image.
+/// Cells widen to fit their longest title line.
 pub fn image_grid_with<'a, P, V, T>(
     images: impl IntoIterator<Item = V>,
     titles: &[T],
@@ -417,12 +606,27 @@ where
         .map(|t| title_lines(Some(t.as_ref())))
         .max()
         .unwrap_or(0);
-    let (left, right, top, bottom) = panel_margins(options.axes);
-    let cell_w = options.size + left + right + 16;
+    let widest_title = titles
+        .iter()
+        .map(|t| title_width(t.as_ref(), cell_title_size))
+        .fold(0.0, f64::max);
+    let colorbar = options.colorbar.then_some(ColorBar {
+        colormap: options.colormap,
+        lo: options.vmin,
+        hi: options.vmax,
+    });
+    let bar_w = colorbar.as_ref().map_or(0, ColorBar::width);
+    let (left, right, top, bottom) = panel_margins(options.axes, colorbar.is_some());
+    let cell_w = (options.size + left + right + bar_w + 16).max(widest_title.ceil() as u32 + 20);
     let cell_h = options.size + title_height(max_lines, cell_title_size) + top + bottom + 14;
     let suptitle_size = 18.0;
-    let suptitle_h = title_height(title_lines(options.title.as_deref()), suptitle_size);
-    let width = cell_w as u64 * columns as u64;
+    let suptitle = options.title.as_deref().filter(|t| !t.is_empty());
+    let suptitle_h = title_height(title_lines(suptitle), suptitle_size);
+    let suptitle_w = suptitle
+        .map_or(0.0, |t| title_width(t, suptitle_size))
+        .ceil() as u64
+        + 16;
+    let width = (cell_w as u64 * columns as u64).max(suptitle_w);
     let height = cell_h as u64 * rows as u64 + u64::from(suptitle_h);
     if width > u64::from(MAX_SIDE) || height > u64::from(MAX_SIDE) {
         return Err(Error::invalid(
@@ -432,12 +636,15 @@ where
         ));
     }
     render(width as u32, height as u32, |root| {
-        let grid_area = if let Some(t) = options.title.as_deref().filter(|t| !t.is_empty()) {
+        let grid_area = if let Some(t) = suptitle {
             draw_lines(root, t, 4, suptitle_size)?;
             root.clone().margin(suptitle_h, 0, 0, 0)
         } else {
             root.clone()
         };
+        // Cells keep their width when a long suptitle makes the figure wider: centre the grid.
+        let spare = (width - cell_w as u64 * columns as u64) as u32;
+        let grid_area = grid_area.margin(0, 0, spare / 2, spare - spare / 2);
         let cells = grid_area.split_evenly((rows, columns));
         for (i, (img, cell)) in images.iter().zip(cells.iter()).enumerate() {
             let title = titles.get(i).map(|t| t.as_ref()).filter(|t| !t.is_empty());
@@ -450,8 +657,10 @@ where
                     vmax: options.vmax,
                     title,
                     title_size: cell_title_size,
+                    title_room: max_lines,
                     axes: options.axes,
                     overlay: None,
+                    colorbar,
                 },
             )?;
         }
@@ -459,18 +668,13 @@ where
     })
 }
 
-/// A grey X-ray with a saliency map laid over it as a semi-transparent `jet` heat map.
-///
-/// `saliency` has the image's shape; it is scaled to [0, 1] by its own minimum and maximum,
-/// and each pixel's opacity grows with its saliency (up to 60 %), so unimportant regions show
-/// the plain X-ray. A constant saliency map draws no heat.
-pub fn saliency_overlay<'a, 'b, P: Pixel + 'a>(
-    image: impl Into<ArrayView2<'a, P>>,
-    saliency: impl Into<ArrayView2<'b, f32>>,
-    title: Option<&str>,
-) -> Result<Figure> {
-    let img = Gray::from_view(image.into(), "image")?;
-    let sal = Gray::from_view(saliency.into(), "saliency")?;
+/// Opacity of a saliency overlay's hottest pixels.
+const OVERLAY_ALPHA: f32 = 0.6;
+
+/// Checks a saliency map against its image and scales it to [0, 1] by its own range; returns
+/// the heat and that range (lo, hi).
+fn saliency_heat(img: &Gray, saliency: ArrayView2<'_, f32>) -> Result<(Gray, f32, f32)> {
+    let sal = Gray::from_view(saliency, "saliency")?;
     if (sal.height, sal.width) != (img.height, img.width) {
         return Err(Error::invalid(
             "saliency",
@@ -496,35 +700,120 @@ pub fn saliency_overlay<'a, 'b, P: Pixel + 'a>(
             .map(|&v| if hi > lo { (v - lo) / (hi - lo) } else { 0.0 })
             .collect(),
     };
-    let options = ImshowOptions::new().axes(false);
-    let (pw, ph) = fitted(img.width, img.height, options.size);
-    let (left, right, top, bottom) = panel_margins(false);
-    let title_size = 16.0;
-    let title = title.filter(|t| !t.is_empty());
-    let title_h = title_height(title_lines(title), title_size);
-    render(
-        (pw + left + right).max(120),
-        ph + title_h + top + bottom,
-        |root| {
-            draw_panel(
-                root,
-                &Panel {
-                    image: &img,
-                    colormap: Colormap::Gray,
-                    vmin: 0.0,
-                    vmax: 1.0,
-                    title,
-                    title_size,
-                    axes: false,
-                    overlay: Some(Overlay {
-                        heat: &heat,
-                        colormap: Colormap::Jet,
-                        max_alpha: 0.6,
-                    }),
-                },
-            )
-        },
-    )
+    Ok((heat, lo, hi))
+}
+
+/// A grey X-ray with a saliency map laid over it as a semi-transparent `jet` heat map.
+///
+/// `saliency` has the image's shape; it is scaled to [0, 1] by its own minimum and maximum,
+/// and each pixel's opacity grows with its saliency (up to 60 %), so unimportant regions show
+/// the plain X-ray. A constant saliency map draws no heat. No axes, no colour bar: see
+/// [`saliency_overlay_with`] for those.
+pub fn saliency_overlay<'a, 'b, P: Pixel + 'a>(
+    image: impl Into<ArrayView2<'a, P>>,
+    saliency: impl Into<ArrayView2<'b, f32>>,
+    title: Option<&str>,
+) -> Result<Figure> {
+    let mut options = ImshowOptions::new().axes(false);
+    options.title = title.map(str::to_string);
+    saliency_overlay_with(image, saliency, &options)
+}
+
+/// [`saliency_overlay`] with options: `colormap`, `vmin`/`vmax`, `size`, `axes` and `title`
+/// apply to the X-ray underneath; with `colorbar` a bar shows the heat map's colours (at full
+/// strength) labelled with the saliency values they stand for, from the map's minimum to its
+/// maximum.
+///
+/// ```no_run
+/// # use support::plot::{saliency_overlay_with, ImshowOptions};
+/// # let (xray, saliency) = (ndarray::Array2::<f32>::zeros((130, 130)), ndarray::Array2::<f32>::zeros((130, 130)));
+/// let fig = saliency_overlay_with(&xray, &saliency, &ImshowOptions::new().axes(false).colorbar(true))?;
+/// # Ok::<(), support::Error>(())
+/// ```
+pub fn saliency_overlay_with<'a, 'b, P: Pixel + 'a>(
+    image: impl Into<ArrayView2<'a, P>>,
+    saliency: impl Into<ArrayView2<'b, f32>>,
+    options: &ImshowOptions,
+) -> Result<Figure> {
+    options.check()?;
+    let img = Gray::from_view(image.into(), "image")?;
+    let (heat, lo, hi) = saliency_heat(&img, saliency.into())?;
+    let colorbar = options.colorbar.then_some(ColorBar {
+        colormap: Colormap::Jet,
+        lo,
+        hi,
+    });
+    let overlay = Overlay {
+        heat: &heat,
+        colormap: Colormap::Jet,
+        max_alpha: OVERLAY_ALPHA,
+    };
+    single_panel(&img, options, Some(overlay), colorbar)
+}
+
+/// Two panels side by side under a common title: `image` alone (left), and `image` under the
+/// `saliency` heat map with a colour bar of its values (right); each image's longer side is
+/// `size` px. Panel titles are `titles`, the common title `suptitle` (lines split on `\n`).
+pub(crate) fn image_beside_saliency(
+    image: ArrayView2<'_, f32>,
+    saliency: ArrayView2<'_, f32>,
+    titles: [&str; 2],
+    suptitle: &str,
+    size: u32,
+) -> Result<Figure> {
+    let img = Gray::from_view(image, "image")?;
+    let (heat, lo, hi) = saliency_heat(&img, saliency)?;
+    let bar = ColorBar {
+        colormap: Colormap::Jet,
+        lo,
+        hi,
+    };
+    let (pw, ph) = fitted(img.width, img.height, size);
+    let (left, right, top, bottom) = panel_margins(false, true);
+    let title_size = 15.0;
+    let suptitle_size = 17.0;
+    let room = titles
+        .iter()
+        .map(|t| title_lines(Some(t)))
+        .max()
+        .unwrap_or(0);
+    let panel_title_h = title_height(room, title_size);
+    let suptitle_h = title_height(title_lines(Some(suptitle)), suptitle_size);
+    let fit_title = |t: &str, s: f64| title_width(t, s).ceil() as u32 + 8;
+    // The left panel ends in a blank strip that separates the two images.
+    let gap = 16;
+    let left_w = (pw + left + right).max(fit_title(titles[0], title_size)) + gap;
+    let right_w = (pw + left + right + bar.width()).max(fit_title(titles[1], title_size));
+    let width = (left_w + right_w).max(fit_title(suptitle, suptitle_size) + 8);
+    let height = suptitle_h + panel_title_h + top + ph + bottom;
+    render(width, height, |root| {
+        draw_lines(root, suptitle, 4, suptitle_size)?;
+        let spare = width - left_w - right_w;
+        let row = root
+            .clone()
+            .margin(suptitle_h, 0, spare / 2, spare - spare / 2);
+        let (left_area, right_area) = row.split_horizontally(left_w);
+        let panel = |title, overlay, colorbar| Panel {
+            image: &img,
+            colormap: Colormap::Gray,
+            vmin: 0.0,
+            vmax: 1.0,
+            title: Some(title),
+            title_size,
+            title_room: room,
+            axes: false,
+            overlay,
+            colorbar,
+        };
+        let left_area = left_area.margin(0, 0, 0, gap);
+        draw_panel(&left_area, &panel(titles[0], None, None))?;
+        let overlay = Overlay {
+            heat: &heat,
+            colormap: Colormap::Jet,
+            max_alpha: OVERLAY_ALPHA,
+        };
+        draw_panel(&right_area, &panel(titles[1], Some(overlay), Some(bar)))
+    })
 }
 
 #[cfg(test)]
@@ -539,6 +828,11 @@ mod tests {
             (h, w),
             |(r, c)| if r < h / 2 && c < w / 2 { 1.0 } else { 0.0 },
         )
+    }
+
+    /// A colour as the bytes of a decoded pixel.
+    fn rgb(c: RGBColor) -> [u8; 3] {
+        [c.0, c.1, c.2]
     }
 
     /// Count of pixels in a region that are not the white background.
@@ -691,5 +985,212 @@ mod tests {
                 ..
             })
         ));
+    }
+
+    #[test]
+    fn colour_bar_ticks_are_round_numbers_with_tidy_labels() {
+        let ticks = |lo: f32, hi: f32| -> Vec<String> {
+            ColorBar {
+                colormap: Colormap::Gray,
+                lo,
+                hi,
+            }
+            .ticks()
+            .into_iter()
+            .map(|t| t.1)
+            .collect()
+        };
+        assert_eq!(ticks(0.0, 1.0), ["0", "0.2", "0.4", "0.6", "0.8", "1.0"]);
+        assert_eq!(ticks(0.0, 255.0), ["0", "50", "100", "150", "200", "250"]);
+        assert_eq!(ticks(0.0003, 0.0471), ["0.01", "0.02", "0.03", "0.04"]);
+        assert_eq!(ticks(-2.5, 2.5), ["-2", "-1", "0", "1", "2"]);
+        assert_eq!(
+            ticks(0.0, 2e-5),
+            ["0", "5.0e-6", "1.0e-5", "1.5e-5", "2.0e-5"]
+        );
+        // A constant map: one label.
+        assert_eq!(ticks(0.25, 0.25), ["0.25"]);
+        // Positions run from 0 at vmin to 1 at vmax.
+        let bar = ColorBar {
+            colormap: Colormap::Gray,
+            lo: 0.0,
+            hi: 255.0,
+        };
+        let positions: Vec<f64> = bar.ticks().iter().map(|t| t.0).collect();
+        assert_eq!(positions[0], 0.0);
+        assert!((positions[5] - 250.0 / 255.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn imshow_colour_bar_shows_the_colormap_and_its_values() {
+        let img = square(100, 100);
+        let plain = imshow(&img, &ImshowOptions::new().axes(false)).unwrap();
+        let options = ImshowOptions::new()
+            .axes(false)
+            .colormap(Colormap::Viridis)
+            .colorbar(true);
+        let fig = imshow(&img, &options).unwrap();
+        let bar = ColorBar {
+            colormap: Colormap::Viridis,
+            lo: 0.0,
+            hi: 1.0,
+        };
+        assert_eq!(fig.width(), plain.width() + bar.width());
+        let px = decode(&fig);
+        // The image at 400 px from (4, 8), then the bar 12 px right of it.
+        assert_eq!(px.get_pixel(4 + 50, 8 + 50).0, [253, 231, 37]);
+        let x = 4 + 400 + BAR_GAP + BAR_WIDTH / 2;
+        let viridis = |v: f32| rgb(Colormap::Viridis.color(v));
+        assert_eq!(
+            px.get_pixel(x, 8).0,
+            viridis(1.0 - 0.5 / 400.0),
+            "vmax at the top"
+        );
+        assert_eq!(
+            px.get_pixel(x, 8 + 399).0,
+            [68, 1, 84],
+            "vmin at the bottom"
+        );
+        assert_eq!(px.get_pixel(x, 8 + 200).0, viridis(1.0 - 200.5 / 400.0));
+        // Six value labels right of the bar: ink beside the top, middle and bottom ticks.
+        let labels_x = 4 + 400 + BAR_GAP + BAR_WIDTH + BAR_TICK;
+        let (w, _) = fig.size();
+        for y in [8, 8 + 160, 8 + 399] {
+            assert!(
+                inked(&px, labels_x..w, y - 4..y + 4) > 10,
+                "label ink near y = {y}"
+            );
+        }
+        // With axes too, and in a grid, the bar fits beside each image.
+        assert!(imshow(&img, &options.clone().axes(true)).is_ok());
+        let grid =
+            image_grid_with([img.view(), img.view()], &["a", "b"], 2, &options.size(100)).unwrap();
+        assert!(grid.width() >= 2 * (100 + bar.width()));
+    }
+
+    #[test]
+    fn saliency_colour_bar_is_labelled_with_saliency_values() {
+        let img = Array2::<f32>::from_elem((50, 50), 0.5);
+        let sal = Array2::from_shape_fn((50, 50), |(r, _)| 0.002 * r as f32 / 49.0);
+        let fig =
+            saliency_overlay_with(&img, &sal, &ImshowOptions::new().axes(false).colorbar(true))
+                .unwrap();
+        let px = decode(&fig);
+        // jet over grey: the bottom row (saliency max) red-tinted, the top row plain grey.
+        assert_eq!(px.get_pixel(4 + 200, 8).0, [128, 128, 128]);
+        assert_eq!(px.get_pixel(4 + 200, 8 + 399).0, [128, 51, 51]);
+        // The bar shows jet at full strength: dark red at the top, dark blue at the bottom.
+        let x = 4 + 400 + BAR_GAP + BAR_WIDTH / 2;
+        let top = px.get_pixel(x, 8).0;
+        let bottom = px.get_pixel(x, 8 + 399).0;
+        assert!(top[0] >= 128 && top[1] < 10 && top[2] < 10, "{top:?}");
+        assert!(
+            bottom[0] < 10 && bottom[1] < 10 && bottom[2] >= 128,
+            "{bottom:?}"
+        );
+        let bar = ColorBar {
+            colormap: Colormap::Jet,
+            lo: 0.0,
+            hi: 0.002,
+        };
+        let labels: Vec<String> = bar.ticks().into_iter().map(|t| t.1).collect();
+        assert_eq!(labels, ["0", "0.0005", "0.0010", "0.0015", "0.0020"]);
+        assert_eq!(fig.width(), 4 + 400 + 4 + bar.width());
+        // The plain overlay keeps its old size (no bar).
+        let plain = saliency_overlay(&img, &sal, None).unwrap();
+        assert_eq!(plain.size(), (408, 408));
+    }
+
+    #[test]
+    fn image_beside_saliency_draws_both_panels_and_the_bar() {
+        let img = Array2::<f32>::from_elem((40, 40), 0.5);
+        let mut sal = Array2::<f32>::zeros((40, 40));
+        sal.slice_mut(ndarray::s![..20, ..20]).fill(1.0);
+        let fig = image_beside_saliency(img.view(), sal.view(), ["a", "b"], "t\nu", 100).unwrap();
+        let px = decode(&fig);
+        let bar = ColorBar {
+            colormap: Colormap::Jet,
+            lo: 0.0,
+            hi: 1.0,
+        };
+        // Two title lines (17 px), one panel-title line (15 px), 8 px margin, 100 px images.
+        let suptitle_h = (2.0f64 * 17.0 * 1.2).ceil() as u32 + 6;
+        let panel_title_h = (15.0f64 * 1.2).ceil() as u32 + 6;
+        assert_eq!(
+            fig.size(),
+            (
+                108 + 16 + 108 + bar.width(),
+                suptitle_h + panel_title_h + 8 + 100 + 8
+            )
+        );
+        let y = suptitle_h + panel_title_h + 8;
+        // Left: plain grey everywhere, including the salient quarter.
+        assert_eq!(px.get_pixel(4 + 10, y + 10).0, [128, 128, 128]);
+        assert_eq!(px.get_pixel(4 + 90, y + 90).0, [128, 128, 128]);
+        // A blank gap, then right (from x = 108 + 16 + 4): the salient quarter tinted, the rest grey.
+        assert_eq!(inked(&px, 108..108 + 16 + 4, y..y + 100), 0);
+        let x = 128;
+        assert_eq!(px.get_pixel(x + 10, y + 10).0, [128, 51, 51]);
+        assert_eq!(px.get_pixel(x + 90, y + 90).0, [128, 128, 128]);
+        // The bar right of the right image; titles above the panels.
+        let bar_x = x + 100 + BAR_GAP + BAR_WIDTH / 2;
+        assert_eq!(
+            px.get_pixel(bar_x, y).0,
+            rgb(Colormap::Jet.color(1.0 - 0.5 / 100.0))
+        );
+        let (w, _) = fig.size();
+        assert!(inked(&px, 0..w, 0..suptitle_h) > 20, "figure title");
+        assert!(
+            inked(&px, 0..108, suptitle_h..y - 8) > 5,
+            "left panel title"
+        );
+        assert!(
+            inked(&px, 124..w, suptitle_h..y - 8) > 5,
+            "right panel title"
+        );
+        let wrong = Array2::<f32>::zeros((10, 40));
+        assert!(image_beside_saliency(img.view(), wrong.view(), ["a", "b"], "t", 100).is_err());
+    }
+
+    #[test]
+    fn grid_cells_widen_to_fit_long_titles() {
+        let img = square(20, 20);
+        let short = image_grid([img.view(), img.view()], &["a", "b"], 2).unwrap();
+        let long_title = "a title far wider than the two hundred pixels of its image";
+        let long = image_grid([img.view(), img.view()], &[long_title, "b"], 2).unwrap();
+        assert_eq!(short.width(), 2 * 224);
+        let needed = title_width(long_title, 14.0);
+        assert!(
+            f64::from(long.width() / 2) >= needed + 20.0,
+            "{} vs {needed}",
+            long.width()
+        );
+        // A figure title wider than the grid widens the figure and keeps the grid centred.
+        let wide = image_grid_with(
+            [img.view()],
+            &["a"],
+            1,
+            &ImshowOptions::new().axes(false).size(200).title(long_title),
+        )
+        .unwrap();
+        assert!(f64::from(wide.width()) >= title_width(long_title, 18.0));
+        let px = decode(&wide);
+        let row = wide.height() - 60;
+        let dark: Vec<u32> = (0..wide.width())
+            .filter(|&x| px.get_pixel(x, row).0 != [255, 255, 255])
+            .collect();
+        let centre = (dark[0] + dark[dark.len() - 1]) / 2;
+        assert!((i64::from(centre) - i64::from(wide.width() / 2)).abs() <= 2);
+    }
+
+    #[test]
+    fn text_width_follows_the_font() {
+        assert_eq!(text_width("", 14.0), 0.0);
+        let one = text_width("0", 14.0);
+        // A DejaVu Sans digit advances 1303 font units; the size is ascent (1901) to descent
+        // (483) as in plotters.
+        assert!((one - 1303.0 / 2384.0 * 14.0).abs() < 0.05, "{one}");
+        assert!((text_width("0000", 14.0) - 4.0 * one).abs() < 1e-3);
+        assert!((title_width("00\n0000", 14.0) - 4.0 * one).abs() < 1e-3);
     }
 }

@@ -1,6 +1,7 @@
 //! Figures for the notebooks and the CLI, drawn with plotters into PNG bytes: [`imshow`],
-//! [`image_grid`], [`saliency_overlay`], [`jointplot`], [`histogram`], [`learning_curves`],
-//! [`confusion_matrix_plot`] and [`roc_curve_plot`].
+//! [`image_grid`], [`saliency_overlay`], [`augmentation_grid`], [`fill_mode_grid`],
+//! [`jointplot`], [`histogram`], [`learning_curves`], [`confusion_matrix_plot`] and
+//! [`roc_curve_plot`].
 //!
 //! Every function returns a [`Figure`]; it shows inline in evcxr when it is a cell's last
 //! expression, and [`Figure::save`] writes it as a PNG. Text uses DejaVu Sans, shipped in
@@ -11,16 +12,21 @@
 //! Bad data (empty, mismatched lengths, NaN) gives [`Error::InvalidArgument`]; a failure of
 //! the drawing itself gives [`Error::Plot`].
 
+mod augmentation;
 mod canvas;
 mod charts;
 mod figure;
 mod images;
 
+pub use augmentation::{augmentation_grid, fill_mode_grid};
 pub use charts::{
     confusion_matrix_plot, histogram, jointplot, learning_curves, roc_curve_plot, Curve,
 };
 pub use figure::Figure;
-pub use images::{image_grid, image_grid_with, imshow, saliency_overlay, ImshowOptions};
+pub(crate) use images::image_beside_saliency;
+pub use images::{
+    image_grid, image_grid_with, imshow, saliency_overlay, saliency_overlay_with, ImshowOptions,
+};
 
 use std::sync::OnceLock;
 
