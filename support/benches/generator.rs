@@ -1,5 +1,5 @@
 //! Throughput of the Keras-like generator: images per second from 224-px JPEG folders to
-//! batches of 130x130 grey, plain and with the tutorial's augmentation.
+//! batches of 130x130 grey, plain and with the mild augmentation (`ImageDataGenerator::mild_augmentation`).
 //!
 //! `cargo bench -p support --bench generator [-- FOLDER]`; the folder defaults to
 //! `$XRAY_DATA/train`, else `/work/shared/data/chest_xray/train`, else the shipped sample.
@@ -70,7 +70,7 @@ fn main() {
         .rescale(1.0 / 255.0)
         .build()
         .expect("fixed valid settings");
-    let tutorial = ImageDataGenerator::tutorial();
+    let tutorial = ImageDataGenerator::mild_augmentation();
     measure("plain (decode + resize)", &plain, base(), 1);
     measure("augmented (tutorial)", &tutorial, base(), 1);
     measure("augmented, no prefetch", &tutorial, base().prefetch(0), 1);

@@ -591,9 +591,11 @@ impl ImageDataGenerator {
         }
     }
 
-    /// The tutorial's augmenting generator, ready to adjust: rescale 1/255, rotations up to 20
-    /// degrees, shifts, shear and zoom of 10%, horizontal flips, nearest fill.
-    pub fn tutorial_builder() -> ImageDataGeneratorBuilder {
+    /// A mild augmenting generator, ready to adjust: rescale 1/255, rotations up to 20 degrees,
+    /// shifts and zoom of up to 10%, horizontal flips, nearest fill, and `shear_range` 0.1, which
+    /// is a tenth of a degree (Keras's unit), so practically no shear. These are this project's
+    /// values: the tutorial motivates augmentation but gives no parameters.
+    pub fn mild_augmentation_builder() -> ImageDataGeneratorBuilder {
         ImageDataGenerator::builder()
             .rescale(1.0 / 255.0)
             .rotation_range(20.0)
@@ -605,11 +607,11 @@ impl ImageDataGenerator {
             .fill_mode(FillMode::Nearest)
     }
 
-    /// [`tutorial_builder`](Self::tutorial_builder), built.
-    pub fn tutorial() -> ImageDataGenerator {
-        Self::tutorial_builder()
+    /// [`mild_augmentation_builder`](Self::mild_augmentation_builder), built.
+    pub fn mild_augmentation() -> ImageDataGenerator {
+        Self::mild_augmentation_builder()
             .build()
-            .expect("the tutorial's settings are all within their valid ranges")
+            .expect("the mild augmentation's settings are all within their valid ranges")
     }
 
     /// Whether each image's histogram is equalized before rescaling.
@@ -1412,7 +1414,7 @@ mod tests {
     #[test]
     fn reported_transforms_are_the_ones_applied() {
         let image = Array2::from_shape_fn((16, 12), |(r, c)| (r * 13 + c * 7) as u8);
-        let generator = ImageDataGenerator::tutorial_builder()
+        let generator = ImageDataGenerator::mild_augmentation_builder()
             .brightness_range(0.7, 1.3)
             .vertical_flip(true)
             .build()

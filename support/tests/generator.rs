@@ -148,15 +148,15 @@ fn the_shipped_sample_gives_tutorial_batches() {
     assert!(mean > 0.1 && mean < 0.9, "mean {mean}");
 }
 
-fn tutorial_generator() -> ImageDataGenerator {
-    ImageDataGenerator::tutorial()
+fn mild_generator() -> ImageDataGenerator {
+    ImageDataGenerator::mild_augmentation()
 }
 
 #[test]
 fn same_seed_same_batches_different_seed_different() {
     let dir = tempfile::tempdir().unwrap();
     let split = make_split(dir.path(), &[("NORMAL", 9), ("PNEUMONIA", 10)]);
-    let datagen = tutorial_generator();
+    let datagen = mild_generator();
     let run = |seed: u64, prefetch: usize, cache: bool| {
         let mut it = datagen
             .flow_from_directory(

@@ -58,7 +58,7 @@ fn augmentation_panels(
 /// ```no_run
 /// # use support::generator::ImageDataGenerator;
 /// # let xray = ndarray::Array2::<u8>::zeros((130, 130));
-/// let fig = support::plot::augmentation_grid(&ImageDataGenerator::tutorial(), xray.view(), 11, 7, 6)?;
+/// let fig = support::plot::augmentation_grid(&ImageDataGenerator::mild_augmentation(), xray.view(), 11, 7, 6)?;
 /// # Ok::<(), support::Error>(())
 /// ```
 pub fn augmentation_grid(
@@ -141,7 +141,7 @@ mod tests {
 
     #[test]
     fn augmentation_grid_puts_the_original_first_and_titles_every_panel() {
-        let generator = ImageDataGenerator::tutorial();
+        let generator = ImageDataGenerator::mild_augmentation();
         let image = xray();
         let fig = augmentation_grid(&generator, image.view(), 5, 7, 3).unwrap();
         let px = decode(&fig);
