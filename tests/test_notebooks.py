@@ -44,8 +44,18 @@ def test_problems_finds_errors_and_panics():
     panic.outputs = [nbformat.v4.new_output("stream", name="stderr", text="PANIC: panicked at x\n")]
     error = nbformat.v4.new_code_cell("x")
     error.outputs = [nbformat.v4.new_output("error", ename="Error", evalue="bad", traceback=[])]
-    nb.cells = [ok, panic, error]
+    # The interactive kernel's report is the cell's result, not a stream.
+    shown = nbformat.v4.new_code_cell("panic!()")
+    shown.outputs = [
+        nbformat.v4.new_output(
+            "execute_result",
+            data={"text/plain": "PANIC: x\nThe kernel keeps running", "text/html": "<div></div>"},
+            execution_count=4,
+        )
+    ]
+    nb.cells = [ok, panic, error, shown]
     found = notebooks.problems(nb)
-    assert len(found) == 2
+    assert len(found) == 3
     assert found[0].startswith("cell 1: panic")
     assert found[1].startswith("cell 2: Error: bad")
+    assert found[2].startswith("cell 3: panic")

@@ -8,7 +8,15 @@
 error output or panic, and writes the executed copy to target/notebooks/ (or back over the
 notebook with --inplace, which is how the committed outputs are made). The kernel is evcxr with
 a persistent EVCXR_TMPDIR (target/evcxr) so re-runs reuse compiled dependencies, and with
-notebooks/evcxr/prelude.rs, which turns a panic into a failed cell.
+notebooks/evcxr/prelude.rs, whose panic hook follows XRAY_ABORT_ON_PANIC.
+
+`kernel` registers two kernel specs that differ only in that variable:
+  xray-rust           "Rust (xray, evcxr)", the one the notebooks name and JupyterLab opens.
+                      A panic shows a PANIC report as the cell's result; the kernel keeps
+                      running with the variables of earlier cells (evcxr drops the ones the
+                      cell defined).
+  xray-rust-headless  used by `run`, tests/ and CI. A panic aborts evcxr's child process (every
+                      variable is lost), so the cell fails and the run stops and fails.
 """
 import argparse
 import json
@@ -19,30 +27,44 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-KERNEL_NAME = "xray-rust"
+KERNEL_NAME = "xray-rust"  # interactive: a panic is reported in the cell, the kernel lives on
+HEADLESS_KERNEL_NAME = "xray-rust-headless"  # nbclient, pytest, CI: a panic aborts the kernel
+ABORT_ENV = "XRAY_ABORT_ON_PANIC"  # read by notebooks/evcxr/prelude.rs's panic hook
 NOTEBOOKS = ROOT / "notebooks"
 OUT_DIR = ROOT / "target" / "notebooks"
 # Training cells on the full dataset take minutes; compiling the first cell takes a few.
 CELL_TIMEOUT_S = 3600
-PANIC_MARKERS = ("panicked at", "PANIC:", "Child process terminated")
+# "PANIC:" starts the prelude's reports (a stream in headless runs, the cell's result in interactive
+# ones); evcxr reports a child that died as "Subprocess terminated" (0.22) or "Child process
+# terminated" (older).
+PANIC_MARKERS = ("panicked at", "PANIC:", "Subprocess terminated", "Child process terminated")
 
 
-def kernel_dir() -> Path:
-    return Path(sys.prefix) / "share" / "jupyter" / "kernels" / KERNEL_NAME
+def kernel_dir(name: str = KERNEL_NAME) -> Path:
+    return Path(sys.prefix) / "share" / "jupyter" / "kernels" / name
 
 
-def write_kernel_spec() -> Path:
+def write_kernel_spec(kernels: Path | None = None, evcxr_tmpdir: Path | None = None,
+                      suffix: str = "") -> Path:
+    """Writes both kernel specs; returns the interactive one's folder.
+
+    By default into this virtual env, building in target/evcxr. Tests that need no `:dep` pass
+    another `kernels` folder (put on JUPYTER_PATH), build folder and a name suffix, so that their
+    kernels never rewrite target/evcxr's Cargo.toml and Cargo.lock without the notebooks'
+    dependencies (which makes the next notebook resolve them afresh) nor share it with a running
+    notebook kernel."""
     evcxr = shutil.which("evcxr_jupyter") or str(Path.home() / ".cargo" / "bin" / "evcxr_jupyter")
     if not Path(evcxr).exists():
         sys.exit("evcxr_jupyter not found: run ./run-notebooks, or "
                  "cargo install --locked evcxr_jupyter --version 0.22.0")
+    tmpdir = evcxr_tmpdir or ROOT / "target" / "evcxr"
     spec = {
         "argv": [evcxr, "--control_file", "{connection_file}"],
-        "display_name": "Rust (xray, evcxr)",
+        "display_name": None,  # set per kernel below
         "language": "rust",
         "interrupt_mode": "message",
         "env": {
-            "EVCXR_TMPDIR": str(ROOT / "target" / "evcxr"),
+            "EVCXR_TMPDIR": str(tmpdir),
             "EVCXR_CONFIG_DIR": str(NOTEBOOKS / "evcxr"),
             # evcxr builds with debug assertions on; gemm's inner kernels are full of them, which
             # made training in a notebook 2.4x slower than in the CLI (82 vs 198 img/s for a
@@ -50,11 +72,19 @@ def write_kernel_spec() -> Path:
             "CARGO_PROFILE_DEV_DEBUG_ASSERTIONS": "false",
         },
     }
-    target = kernel_dir()
-    target.mkdir(parents=True, exist_ok=True)
-    (target / "kernel.json").write_text(json.dumps(spec, indent=2) + "\n")
-    (ROOT / "target" / "evcxr").mkdir(parents=True, exist_ok=True)
-    return target
+    # Set explicitly in both, so a value exported in the shell that starts Jupyter changes nothing.
+    modes = (
+        (KERNEL_NAME, "Rust (xray, evcxr)", "0"),
+        (HEADLESS_KERNEL_NAME, "Rust (xray, evcxr, headless: abort on panic)", "1"),
+    )
+    for name, display_name, abort in modes:
+        spec["display_name"] = display_name + (f" [{suffix.strip('-')}]" if suffix else "")
+        spec["env"][ABORT_ENV] = abort
+        target = (kernels / (name + suffix)) if kernels else kernel_dir(name + suffix)
+        target.mkdir(parents=True, exist_ok=True)
+        (target / "kernel.json").write_text(json.dumps(spec, indent=2) + "\n")
+    tmpdir.mkdir(parents=True, exist_ok=True)
+    return (kernels / (KERNEL_NAME + suffix)) if kernels else kernel_dir(KERNEL_NAME + suffix)
 
 
 def problems(nb) -> list[str]:
@@ -69,12 +99,17 @@ def problems(nb) -> list[str]:
             text = out.get("text", "")
             if isinstance(text, list):
                 text = "".join(text)
+            plain = out.get("data", {}).get("text/plain", "")
+            if isinstance(plain, list):
+                plain = "".join(plain)
+            text = text or plain
             if any(marker in text for marker in PANIC_MARKERS):
                 found.append(f"cell {index}: panic: {text.strip()[:500]}")
     return found
 
 
-def execute(path: Path, inplace: bool) -> float:
+def execute(path: Path, inplace: bool, out_dir: Path = OUT_DIR,
+            kernel_name: str = HEADLESS_KERNEL_NAME) -> float:
     import nbformat
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError
@@ -82,7 +117,7 @@ def execute(path: Path, inplace: bool) -> float:
     nb = nbformat.read(path, as_version=4)
     client = NotebookClient(
         nb,
-        kernel_name=KERNEL_NAME,
+        kernel_name=kernel_name,  # not the notebook's xray-rust: a panic must fail the run
         timeout=CELL_TIMEOUT_S,
         allow_errors=False,
         resources={"metadata": {"path": str(NOTEBOOKS)}},
@@ -93,7 +128,7 @@ def execute(path: Path, inplace: bool) -> float:
     except CellExecutionError:
         pass  # the error output is in the notebook; problems() reports it below
     elapsed = time.monotonic() - start
-    target = path if inplace else OUT_DIR / path.name
+    target = path if inplace else out_dir / path.name
     target.parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(nb, target)
     found = problems(nb)
@@ -113,7 +148,8 @@ def main() -> None:
 
     write_kernel_spec()
     if args.command == "kernel":
-        print(f"kernel '{KERNEL_NAME}' registered in {kernel_dir()}")
+        print(f"kernels '{KERNEL_NAME}' and '{HEADLESS_KERNEL_NAME}' registered in "
+              f"{kernel_dir().parent}")
         return
     paths = args.notebooks or sorted(NOTEBOOKS.glob("[0-9]*.ipynb"))
     failed = 0

@@ -15,7 +15,8 @@ rustup component list --installed 2>/dev/null | grep -q rust-src || rustup compo
 if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
 fi
-if ! .venv/bin/python -c "import nbclient, jupyterlab, pytest" 2>/dev/null; then
+# Playwright is for tests/test_browser.py; it drives the system's Chromium and downloads no browser.
+if ! .venv/bin/python -c "import nbclient, jupyterlab, pytest, playwright" 2>/dev/null; then
   .venv/bin/pip install -q -r notebooks/requirements.txt
 fi
 .venv/bin/python tools/notebooks.py kernel
