@@ -473,6 +473,22 @@ impl History {
             crate::plot::Curve::new("ROC AUC", series(|e| e.auc), series(|e| e.val_auc)),
         ]
     }
+
+    /// The epochs [`crate::plot::learning_curves_with`] marks: the best epoch with its
+    /// validation loss, and the last epoch when early stopping ended training.
+    pub fn epoch_marks(&self) -> crate::plot::EpochMarks {
+        let mut marks = crate::plot::EpochMarks::new();
+        if let Some(best) = self.best() {
+            marks = marks.best_epoch(best.epoch);
+            if best.val_loss.is_finite() {
+                marks = marks.monitor("val_loss", f64::from(best.val_loss));
+            }
+        }
+        match self.epochs.last() {
+            Some(last) if self.stopped_early => marks.stopped_at(last.epoch),
+            _ => marks,
+        }
+    }
 }
 
 /// Hooks that [`fit`] calls as it goes: a progress bar, a line per epoch, or nothing.

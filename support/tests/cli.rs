@@ -415,9 +415,24 @@ fn evaluate_reports_intervals_and_calibration_as_text_json_and_figures() {
             "'{needle}' missing from:\n{report}"
         );
     }
+    let size = |path: &Path| image::image_dimensions(path).unwrap();
     for name in ["confusion.png", "roc.png", "reliability.png", "scores.png"] {
         let png = std::fs::read(figures.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
         assert!(png.starts_with(b"\x89PNG"), "{name}");
+    }
+    // Saved at screen size unless told otherwise; --figure-scale 2 doubles every side.
+    assert_eq!(size(&figures.join("roc.png")), (500, 480));
+    let hidpi = dir.path().join("figures-2x");
+    let scaled = run(xray()
+        .arg("evaluate")
+        .arg(&out)
+        .arg(&test)
+        .args(["--resamples", "50", "--figure-scale", "2", "--plots"])
+        .arg(&hidpi));
+    assert!(scaled.status.success(), "{}", stderr(&scaled));
+    for name in ["confusion.png", "roc.png", "reliability.png", "scores.png"] {
+        let (w, h) = size(&figures.join(name));
+        assert_eq!(size(&hidpi.join(name)), (2 * w, 2 * h), "{name}");
     }
 
     let json = run(xray().arg("evaluate").arg(&out).arg(&test).args([

@@ -94,6 +94,10 @@ struct TrainArgs {
     /// with it (Guo et al. 2017; accuracy at 0.5 and ROC AUC do not change).
     #[arg(long)]
     temperature_scaling: bool,
+    /// Pixels per layout pixel of learning_curves.png: 1 (screen size) or 2 to 4 for HiDPI
+    /// screens and print (the same figure, 2 to 4 times as wide and high).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=4))]
+    figure_scale: u32,
     #[command(flatten)]
     run: RunArgs,
 }
@@ -104,10 +108,16 @@ struct EvaluateArgs {
     model_dir: PathBuf,
     /// A labelled split, e.g. data/chest_xray/test.
     dir: PathBuf,
-    /// Also save figures (PNG) into this folder: confusion matrix, ROC curve, reliability
-    /// diagram, and the score distributions of the validation and evaluated splits.
+    /// Also save figures (PNG) into this folder: the confusion matrix at the validation
+    /// threshold, the ROC curve with the operating points at 0.5 and at the validation
+    /// threshold, the reliability diagram, and the score distributions of the validation and
+    /// evaluated splits.
     #[arg(long)]
     plots: Option<PathBuf>,
+    /// Pixels per layout pixel of the --plots figures: 1 (screen size, e.g. 500x480 for the ROC
+    /// curve) or 2 to 4 for HiDPI screens and print (the same figures, 2 to 4 times as wide and high).
+    #[arg(long, default_value_t = 1, requires = "plots", value_parser = clap::value_parser!(u32).range(1..=4))]
+    figure_scale: u32,
     /// Print the whole report as JSON on stdout instead of text.
     #[arg(long)]
     json: bool,
@@ -389,7 +399,10 @@ fn train_command(args: &TrainArgs) -> Result<()> {
     // What Keras's CSVLogger would have left, and the curves, for a look without a notebook.
     let csv_path = args.out.join(HISTORY_CSV);
     std::fs::write(&csv_path, history.to_csv()).map_err(|e| Error::io(&csv_path, e))?;
-    plot::learning_curves(&history.curves())?.save(args.out.join(LEARNING_CURVES_PNG))?;
+    plot::with_figure_scale(args.figure_scale, || {
+        plot::learning_curves_with(&history.curves(), &history.epoch_marks())
+    })??
+    .save(args.out.join(LEARNING_CURVES_PNG))?;
     let best = history
         .best()
         .ok_or_else(|| Error::Training("training ran no epoch".into()))?;
@@ -580,7 +593,9 @@ fn evaluate_command(args: &EvaluateArgs) -> Result<()> {
             || "evaluated".to_string(),
             |n| n.to_string_lossy().into_owned(),
         );
-        let figures = evaluation_figures(&saved, &predictions, &at_half, &at_chosen, &split)?;
+        let figures = plot::with_figure_scale(args.figure_scale, || {
+            evaluation_figures(&saved, &predictions, &at_half, &at_chosen, &split)
+        })??;
         for (name, figure) in figures {
             figure.save(out.join(name))?;
         }
@@ -590,7 +605,8 @@ fn evaluate_command(args: &EvaluateArgs) -> Result<()> {
 }
 
 /// The figures `evaluate --plots` writes, with their file names: the confusion matrix at the
-/// validation threshold, the ROC curve, the reliability diagram (before and after the model's
+/// validation threshold (stated in its title), the ROC curve with the operating points at 0.5
+/// and at the validation threshold, the reliability diagram (before and after the model's
 /// temperature, if it has one) and the score distributions of the validation and evaluated
 /// splits with both thresholds.
 fn evaluation_figures(
@@ -604,10 +620,26 @@ fn evaluation_figures(
     let labels = predictions.labels_u8();
     let mut figures = vec![(
         "confusion.png",
-        plot::confusion_matrix_plot(&at_chosen.confusion, names)?,
+        plot::confusion_matrix_at(&at_chosen.confusion, names, at_chosen.threshold)?,
     )];
     if let (Some((fpr, tpr, _)), Some(auc)) = (&at_half.roc, at_half.roc_auc) {
-        figures.push(("roc.png", plot::roc_curve_plot(fpr, tpr, auc)?));
+        let point = |t: f32, label: String| {
+            plot::OperatingPoint::from_predictions(&labels, &predictions.probs, t, label)
+        };
+        let points = [
+            point(
+                at_half.threshold,
+                format!("threshold {}", at_half.threshold),
+            )?,
+            point(
+                at_chosen.threshold,
+                format!("validation threshold {:.3}", at_chosen.threshold),
+            )?,
+        ];
+        figures.push((
+            "roc.png",
+            plot::roc_curve_with_points(fpr, tpr, auc, &points)?,
+        ));
     }
     let bins = |probs: &[f32]| reliability_bins(&labels, probs, DEFAULT_BINS);
     let reliability = match saved.temperature() {
@@ -731,6 +763,31 @@ mod tests {
         assert_eq!(
             model_config(&args.run).unwrap().conv_filters(),
             &[32, 64, 64]
+        );
+    }
+
+    #[test]
+    fn figures_are_saved_at_1x_unless_asked() {
+        assert_eq!(train_args(&[]).figure_scale, 1);
+        assert_eq!(train_args(&["--figure-scale", "2"]).figure_scale, 2);
+        let parse = |extra: &[&str]| {
+            let mut argv = vec!["xray", "evaluate", "model", "data"];
+            argv.extend(extra);
+            Cli::try_parse_from(argv).map(|cli| match cli.command {
+                Command::Evaluate(args) => args.figure_scale,
+                _ => unreachable!("an evaluate command was parsed"),
+            })
+        };
+        assert_eq!(parse(&["--plots", "figs"]).unwrap(), 1);
+        assert_eq!(
+            parse(&["--plots", "figs", "--figure-scale", "2"]).unwrap(),
+            2
+        );
+        assert!(parse(&["--plots", "figs", "--figure-scale", "5"]).is_err());
+        assert!(parse(&["--plots", "figs", "--figure-scale", "0"]).is_err());
+        assert!(
+            parse(&["--figure-scale", "2"]).is_err(),
+            "only with --plots"
         );
     }
 }

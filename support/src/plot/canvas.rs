@@ -28,7 +28,7 @@ use super::DEJAVU_SANS;
 /// The bundled font could not be read (it is compiled in, so this means a broken build).
 #[derive(Debug, thiserror::Error)]
 #[error("the bundled DejaVu Sans font could not be parsed")]
-struct BadFont;
+pub(crate) struct BadFont;
 
 /// The bundled font, parsed once per copy of this static.
 fn font() -> Result<&'static FontRef<'static>, BadFont> {
@@ -139,6 +139,12 @@ impl Line {
     }
 }
 
+/// The box `text` takes at `size` px, in layout pixels: (width, height), as the canvas measures
+/// it for plotters; for laying figures out before drawing.
+pub(crate) fn text_box(text: &str, size: f64) -> Result<(u32, u32), BadFont> {
+    Ok(Line::new(font()?, size, text).box_size())
+}
+
 /// Coverage (0 to 1, overlapping glyphs add up) on a pixel grid whose first pixel is `(left, top)`.
 #[derive(Default)]
 struct Coverage {
@@ -173,18 +179,71 @@ fn turn(transform: &FontTransform, (x, y): (i32, i32)) -> (i32, i32) {
     }
 }
 
-/// plotters' RGB bitmap backend with text drawn by this module instead of plotters' font code.
+/// plotters' RGB bitmap backend with text drawn by this module instead of plotters' font code,
+/// drawing every figure `scale` times larger than its layout (HiDPI).
 ///
 /// Every text style draws in the bundled DejaVu Sans whatever family it names, so figures look
-/// the same on every machine.
+/// the same on every machine. Figures lay out in layout pixels (CSS pixels in a browser):
+/// [`get_size`](DrawingBackend::get_size) and text sizes are in those, and this backend
+/// multiplies every coordinate, line width, radius and font size by `scale` as it draws into a
+/// bitmap `scale` times as wide and high. So a 2x figure has exactly the layout of the 1x one
+/// with every line, marker and glyph drawn at twice the resolution; at scale 1 every call goes
+/// straight to the bitmap backend.
 pub(crate) struct Canvas<'a> {
     inner: BitMapBackend<'a, RGBPixel>,
+    scale: i32,
 }
 
 impl<'a> Canvas<'a> {
-    /// Wraps a bitmap backend.
-    pub(crate) fn new(inner: BitMapBackend<'a, RGBPixel>) -> Self {
-        Canvas { inner }
+    /// Wraps a bitmap backend `scale` times the size of the layout (1 to [`MAX_SCALE`]).
+    pub(crate) fn new(inner: BitMapBackend<'a, RGBPixel>, scale: u32) -> Self {
+        Canvas {
+            inner,
+            scale: scale.clamp(1, MAX_SCALE) as i32,
+        }
+    }
+
+    /// The bitmap pixel at the top left of layout pixel `p`.
+    fn corner(&self, p: BackendCoord) -> BackendCoord {
+        (p.0 * self.scale, p.1 * self.scale)
+    }
+
+    /// The bitmap pixel at the centre of layout pixel `p` (lines and circles run through it).
+    fn centre(&self, p: BackendCoord) -> BackendCoord {
+        let half = self.scale / 2;
+        (p.0 * self.scale + half, p.1 * self.scale + half)
+    }
+
+    /// The bitmap stroke of a line `width` layout pixels wide (more than 1), and where it runs
+    /// for a line through layout pixel `p`. plotters turns a wide line into a polygon that
+    /// covers about `width + 1` pixels across, `width / 2` (rounded down) of them before `p`.
+    /// The bitmap stroke is `scale * width`: a stroke that covered exactly `scale` times those
+    /// pixels would be odd, its polygon's corners would fall on half pixels, and plotters
+    /// rounds those by the line's direction, which leaves jogs where a polyline turns.
+    fn wide(&self, p: BackendCoord, width: u32) -> (BackendCoord, u32) {
+        let s = self.scale;
+        let stroke = s as u32 * width;
+        let offset = (stroke / 2) as i32 - s * (width / 2) as i32;
+        ((p.0 * s + offset, p.1 * s + offset), stroke)
+    }
+}
+
+/// The largest scale a [`Canvas`] draws at.
+pub(crate) const MAX_SCALE: u32 = 4;
+
+/// A line or fill style with another stroke width (the scaled one).
+struct Stroke<'s, S> {
+    style: &'s S,
+    width: u32,
+}
+
+impl<S: BackendStyle> BackendStyle for Stroke<'_, S> {
+    fn color(&self) -> BackendColor {
+        self.style.color()
+    }
+
+    fn stroke_width(&self) -> u32 {
+        self.width
     }
 }
 
@@ -197,7 +256,8 @@ impl DrawingBackend for Canvas<'_> {
     type ErrorType = BitMapBackendError;
 
     fn get_size(&self) -> (u32, u32) {
-        self.inner.get_size()
+        let (w, h) = self.inner.get_size();
+        (w / self.scale as u32, h / self.scale as u32)
     }
 
     fn ensure_prepared(&mut self) -> Result<(), DrawingErrorKind<BitMapBackendError>> {
@@ -213,7 +273,14 @@ impl DrawingBackend for Canvas<'_> {
         point: BackendCoord,
         color: BackendColor,
     ) -> Result<(), DrawingErrorKind<BitMapBackendError>> {
-        self.inner.draw_pixel(point, color)
+        if self.scale == 1 {
+            return self.inner.draw_pixel(point, color);
+        }
+        // A layout pixel is a block of scale x scale bitmap pixels (the rectangle's right and
+        // bottom edges are exclusive in the bitmap's fill).
+        let (x, y) = self.corner(point);
+        let block = (x + self.scale, y + self.scale);
+        self.inner.draw_rect((x, y), block, &color, true)
     }
 
     fn draw_line<S: BackendStyle>(
@@ -222,7 +289,40 @@ impl DrawingBackend for Canvas<'_> {
         to: BackendCoord,
         style: &S,
     ) -> Result<(), DrawingErrorKind<BitMapBackendError>> {
-        self.inner.draw_line(from, to, style)
+        if self.scale == 1 {
+            return self.inner.draw_line(from, to, style);
+        }
+        let s = self.scale;
+        if style.stroke_width() == 1 && (from.0 == to.0 || from.1 == to.1) {
+            // A hairline along an axis covers whole layout pixels: fill their blocks exactly,
+            // so grid lines and frames stay as sharp as at 1x.
+            let (x0, y0) = self.corner((from.0.min(to.0), from.1.min(to.1)));
+            let (x1, y1) = self.corner((from.0.max(to.0), from.1.max(to.1)));
+            return self
+                .inner
+                .draw_rect((x0, y0), (x1 + s, y1 + s), &style.color(), true);
+        }
+        if style.stroke_width() == 1 {
+            // A slanted hairline: plotters draws one pixel per step along its longer axis, so
+            // draw `scale` such lines side by side across it.
+            let along_x = (to.0 - from.0).abs() >= (to.1 - from.1).abs();
+            let (a, b) = (self.centre(from), self.centre(to));
+            for k in 0..s {
+                let d = k - s / 2;
+                let (da, db) = if along_x {
+                    ((a.0, a.1 + d), (b.0, b.1 + d))
+                } else {
+                    ((a.0 + d, a.1), (b.0 + d, b.1))
+                };
+                self.inner.draw_line(da, db, style)?;
+            }
+            return Ok(());
+        }
+        let ((a, width), (b, _)) = (
+            self.wide(from, style.stroke_width()),
+            self.wide(to, style.stroke_width()),
+        );
+        self.inner.draw_line(a, b, &Stroke { style, width })
     }
 
     fn draw_rect<S: BackendStyle>(
@@ -232,7 +332,31 @@ impl DrawingBackend for Canvas<'_> {
         style: &S,
         fill: bool,
     ) -> Result<(), DrawingErrorKind<BitMapBackendError>> {
-        self.inner.draw_rect(upper_left, bottom_right, style, fill)
+        if self.scale == 1 {
+            return self.inner.draw_rect(upper_left, bottom_right, style, fill);
+        }
+        if fill {
+            // Exclusive right and bottom edges, as in the bitmap's own fill.
+            let (a, b) = (self.corner(upper_left), self.corner(bottom_right));
+            return self.inner.draw_rect(a, b, style, true);
+        }
+        let (l, t) = (
+            upper_left.0.min(bottom_right.0),
+            upper_left.1.min(bottom_right.1),
+        );
+        let (r, b) = (
+            upper_left.0.max(bottom_right.0),
+            upper_left.1.max(bottom_right.1),
+        );
+        for (from, to) in [
+            ((l, t), (r, t)),
+            ((r, t), (r, b)),
+            ((l, b), (r, b)),
+            ((l, t), (l, b)),
+        ] {
+            self.draw_line(from, to, style)?;
+        }
+        Ok(())
     }
 
     fn draw_path<S: BackendStyle, I: IntoIterator<Item = BackendCoord>>(
@@ -240,7 +364,27 @@ impl DrawingBackend for Canvas<'_> {
         path: I,
         style: &S,
     ) -> Result<(), DrawingErrorKind<BitMapBackendError>> {
-        self.inner.draw_path(path, style)
+        if self.scale == 1 {
+            return self.inner.draw_path(path, style);
+        }
+        let width = style.stroke_width();
+        if width == 1 {
+            // A hairline is its segments, as plotters draws it at 1x (axes and ticks are such).
+            let points: Vec<BackendCoord> = path.into_iter().collect();
+            for pair in points.windows(2) {
+                self.draw_line(pair[0], pair[1], style)?;
+            }
+            return Ok(());
+        }
+        let stroke = self.wide((0, 0), width).1;
+        let points: Vec<BackendCoord> = path.into_iter().map(|p| self.wide(p, width).0).collect();
+        self.inner.draw_path(
+            points,
+            &Stroke {
+                style,
+                width: stroke,
+            },
+        )
     }
 
     fn draw_circle<S: BackendStyle>(
@@ -250,7 +394,19 @@ impl DrawingBackend for Canvas<'_> {
         style: &S,
         fill: bool,
     ) -> Result<(), DrawingErrorKind<BitMapBackendError>> {
-        self.inner.draw_circle(center, radius, style, fill)
+        if self.scale == 1 {
+            return self.inner.draw_circle(center, radius, style, fill);
+        }
+        let stroke = Stroke {
+            style,
+            width: style.stroke_width() * self.scale as u32,
+        };
+        self.inner.draw_circle(
+            self.centre(center),
+            radius * self.scale as u32,
+            &stroke,
+            fill,
+        )
     }
 
     fn fill_polygon<S: BackendStyle, I: IntoIterator<Item = BackendCoord>>(
@@ -258,7 +414,12 @@ impl DrawingBackend for Canvas<'_> {
         vert: I,
         style: &S,
     ) -> Result<(), DrawingErrorKind<BitMapBackendError>> {
-        self.inner.fill_polygon(vert, style)
+        if self.scale == 1 {
+            return self.inner.fill_polygon(vert, style);
+        }
+        // Polygon vertices are pixel corners.
+        let points: Vec<BackendCoord> = vert.into_iter().map(|p| self.corner(p)).collect();
+        self.inner.fill_polygon(points, style)
     }
 
     fn blit_bitmap(
@@ -267,7 +428,27 @@ impl DrawingBackend for Canvas<'_> {
         size: (u32, u32),
         src: &[u8],
     ) -> Result<(), DrawingErrorKind<BitMapBackendError>> {
-        self.inner.blit_bitmap(pos, size, src)
+        if self.scale == 1 {
+            return self.inner.blit_bitmap(pos, size, src);
+        }
+        // Each source pixel becomes a scale x scale block.
+        let s = self.scale as usize;
+        let (w, h) = (size.0 as usize, size.1 as usize);
+        let mut big = Vec::with_capacity(w * h * s * s * 3);
+        for row in src.chunks_exact(w * 3).take(h) {
+            let mut line = Vec::with_capacity(w * s * 3);
+            for px in row.chunks_exact(3) {
+                for _ in 0..s {
+                    line.extend_from_slice(px);
+                }
+            }
+            for _ in 0..s {
+                big.extend_from_slice(&line);
+            }
+        }
+        let factor = self.scale as u32;
+        self.inner
+            .blit_bitmap(self.corner(pos), (size.0 * factor, size.1 * factor), &big)
     }
 
     fn draw_text<S: BackendTextStyle>(
@@ -281,10 +462,12 @@ impl DrawingBackend for Canvas<'_> {
             return Ok(());
         }
         let font = font().map_err(font_error)?;
-        let line = Line::new(font, style.size(), text);
+        // Laid out and rasterised at the bitmap's resolution, anchored at the layout pixel's corner.
+        let line = Line::new(font, style.size() * f64::from(self.scale), text);
         let anchor = style.anchor();
         let coverage = line.coverage(font, line.origin(anchor.h_pos, anchor.v_pos));
         let transform = style.transform();
+        let pos = self.corner(pos);
         for (p, a) in coverage.pixels() {
             let (x, y) = turn(&transform, p);
             let ink = BackendColor {

@@ -10,16 +10,13 @@ use plotters::style::{Color, RGBColor, BLACK, WHITE};
 
 use super::charts::{draw_legend, unit_square_chart, GRID};
 use super::figure::{render, Area};
-use super::{plot_err, text, tick_label, Figure, TAB_BLUE, TAB_ORANGE, TAB_RED};
+use super::{plot_err, text, tick_label, Figure, TAB_BLUE, TAB_GREEN, TAB_ORANGE, TAB_RED};
 use crate::cnn::calibration::{ece_from_bins, reliability_bins, ReliabilityBin};
 use crate::cnn::metrics::{check_inputs, BinaryLabel};
 use crate::error::{Error, Result};
 
 /// Colours of the series of a reliability diagram, in order.
 const SERIES_COLORS: [RGBColor; 3] = [TAB_BLUE, TAB_ORANGE, TAB_RED];
-
-/// matplotlib's "tab10" green.
-const TAB_GREEN: RGBColor = RGBColor(44, 160, 44);
 
 /// Colours of threshold lines, in order.
 const THRESHOLD_COLORS: [RGBColor; 3] = [BLACK, TAB_RED, TAB_GREEN];
@@ -345,7 +342,7 @@ fn draw_score_panel<L: BinaryLabel>(
             .label(format!("true {name}"))
             .legend(legend_line(color, 2));
     }
-    for (row, (&(t, label), color)) in thresholds.iter().zip(THRESHOLD_COLORS).enumerate() {
+    for (&(t, _), color) in thresholds.iter().zip(THRESHOLD_COLORS) {
         let x = f64::from(t);
         chart
             .draw_series(DashedLineSeries::new(
@@ -355,20 +352,32 @@ fn draw_score_panel<L: BinaryLabel>(
                 color.stroke_width(2),
             ))
             .map_err(plot_err)?;
-        // Labels stack downwards from the top, beside their line on the side with more room.
-        let (dx, h) = if x <= 0.6 {
-            (0.008, HPos::Left)
-        } else {
-            (-0.008, HPos::Right)
-        };
-        let y = top * (0.97 - 0.09 * row as f64);
-        chart
-            .draw_series(std::iter::once(Text::new(
-                label.to_string(),
-                (x + dx, y),
-                text(13.0).color(&color).pos(Pos::new(h, VPos::Top)),
-            )))
-            .map_err(plot_err)?;
+    }
+    // Labels after all the lines, on a white backing, so that a nearby threshold's line does
+    // not run through them. They stack downwards from the top, beside their line on the side
+    // with more room.
+    for (row, (&(t, label), color)) in thresholds.iter().zip(THRESHOLD_COLORS).enumerate() {
+        let x = f64::from(t);
+        let (w, h) = super::canvas::text_box(label, 13.0).map_err(plot_err)?;
+        let (w, h) = (w as i32, h as i32);
+        let (ax, ay) = chart.backend_coord(&(x, top * (0.97 - 0.09 * row as f64)));
+        let left = if x <= 0.6 { ax + 4 } else { ax - 4 - w };
+        let root = chart.plotting_area().strip_coord_spec();
+        let (ox, oy) = root.get_base_pixel();
+        let (left, top_px) = (left - ox, ay - oy);
+        root.draw(&Rectangle::new(
+            [(left - 2, top_px), (left + w + 1, top_px + h)],
+            WHITE.mix(0.85).filled(),
+        ))
+        .map_err(plot_err)?;
+        root.draw(&Text::new(
+            label.to_string(),
+            (left, top_px),
+            text(13.0)
+                .color(&color)
+                .pos(Pos::new(HPos::Left, VPos::Top)),
+        ))
+        .map_err(plot_err)?;
     }
     draw_legend(&mut chart, SeriesLabelPosition::UpperRight, 13.0)
 }
@@ -514,6 +523,29 @@ mod tests {
         assert!(
             (1..=4).contains(&columns),
             "one dashed red line: {columns} columns"
+        );
+    }
+
+    #[test]
+    fn close_thresholds_do_not_run_through_each_others_labels() {
+        let (labels, probs) = split_scores([(100, -2.0, 1.5), (100, 2.0, 1.5)], 4);
+        let splits = [ScoreSplit::new("test", &labels, &probs)];
+        let thresholds = [(0.5, "0.5"), (0.51, "validation threshold 0.51")];
+        let fig = score_distributions(&splits, ["NORMAL", "PNEUMONIA"], &thresholds).unwrap();
+        save(&fig, "score_close_thresholds.png");
+        let px = decode(&fig);
+        let red = |p: [u8; 3]| p[0] > 180 && p[1] < 80 && p[2] < 80;
+        // The red line of 0.51, and where it runs: dashes of 7 px and gaps of 5 px...
+        let x = (0..720u32)
+            .max_by_key(|&x| count(&px, (x, x + 1), (0, 300), red))
+            .unwrap();
+        let rows: Vec<u32> = (0..300).filter(|&y| red(px.get_pixel(x, y).0)).collect();
+        assert!(rows.len() > 100, "a red line at x = {x}");
+        // ...except behind the "0.5" label at the top, which its white backing covers.
+        let widest_gap = rows.windows(2).map(|w| w[1] - w[0]).max().unwrap();
+        assert!(
+            widest_gap >= 12,
+            "the line runs through the label: gaps of {widest_gap} px"
         );
     }
 

@@ -1,10 +1,21 @@
 //! Figures for the notebooks and the CLI, drawn with plotters into PNG bytes: [`imshow`],
 //! [`image_grid`], [`saliency_overlay`], [`augmentation_grid`], [`fill_mode_grid`],
-//! [`jointplot`], [`histogram`], [`learning_curves`], [`confusion_matrix_plot`] and
-//! [`roc_curve_plot`].
+//! [`jointplot`], [`histogram`], [`learning_curves`] (with the best epoch and early stop:
+//! [`learning_curves_with`]), [`confusion_matrix_plot`] (with its threshold:
+//! [`confusion_matrix_at`]), [`roc_curve_plot`] (with operating points:
+//! [`roc_curve_with_points`], [`roc_from_predictions`]), [`reliability_diagram`] and
+//! [`score_distributions`].
 //!
 //! Every function returns a [`Figure`]; it shows inline in evcxr when it is a cell's last
-//! expression, and [`Figure::save`] writes it as a PNG. Text uses DejaVu Sans, shipped in
+//! expression, and [`Figure::save`] writes it as a PNG.
+//!
+//! Sizes: figures are laid out in pixels as a browser counts them, about matplotlib's default
+//! 640x480 (6.4 x 4.8 in at 100 dpi) for one panel and at most 960 wide, so that JupyterLab
+//! shows them at their own size (its output area is about 1000 px wide with the file browser
+//! open on a 1440-px-wide screen; wider images are shrunk, and their text with them); text is
+//! 12 to 18 px, matplotlib's 10 to 12 pt at 100 dpi. For HiDPI screens, draw at scale 2
+//! ([`set_figure_scale`] for the whole kernel, [`with_figure_scale`] for some figures): the
+//! same layout at twice the resolution, shown at the same size. Text uses DejaVu Sans, shipped in
 //! `support/assets/` (licence in `DejaVu-LICENSE.txt`), so a fresh machine needs no fonts
 //! installed: every figure draws on the `canvas` module's backend, which lays text out and
 //! rasterises it itself with the font's advances and kerning (plotters' own text drawing
@@ -20,9 +31,11 @@ mod images;
 
 pub use augmentation::{augmentation_grid, fill_mode_grid};
 pub use charts::{
-    confusion_matrix_plot, histogram, jointplot, learning_curves, roc_curve_plot, Curve,
+    confusion_matrix_at, confusion_matrix_plot, histogram, jointplot, learning_curves,
+    learning_curves_with, roc_curve_plot, roc_curve_with_points, roc_from_predictions, Curve,
+    EpochMarks, OperatingPoint,
 };
-pub use figure::Figure;
+pub use figure::{figure_scale, set_figure_scale, with_figure_scale, Figure, FIGURE_SCALE_ENV};
 pub(crate) use images::image_beside_saliency;
 pub use images::{
     image_grid, image_grid_with, imshow, saliency_overlay, saliency_overlay_with, ImshowOptions,
@@ -73,6 +86,8 @@ const TAB_BLUE: RGBColor = RGBColor(31, 119, 180);
 const TAB_ORANGE: RGBColor = RGBColor(255, 127, 14);
 /// matplotlib's "tab10" red.
 const TAB_RED: RGBColor = RGBColor(214, 39, 40);
+/// matplotlib's "tab10" green.
+const TAB_GREEN: RGBColor = RGBColor(44, 160, 44);
 
 /// How grey values in [0, 1] become colours.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -328,5 +343,155 @@ mod tests {
         assert_eq!(tick_label(50.0), "50");
         assert_eq!(tick_label(0.25), "0.25");
         assert_eq!(tick_label(0.1 + 0.2), "0.3");
+    }
+
+    /// Every figure function, drawn on small fixed data: (name, figure).
+    fn every_figure() -> Vec<(&'static str, Figure)> {
+        use crate::cnn::calibration::reliability_bins;
+        let labels: Vec<u8> = (0..40).map(|i| u8::from(i % 3 != 0)).collect();
+        let probs: Vec<f32> = (0..40)
+            .map(|i| {
+                let base = if i % 3 != 0 { 0.65 } else { 0.3 };
+                base + 0.3 * ((i * 7 % 11) as f32 / 11.0 - 0.5)
+            })
+            .collect();
+        let (fpr, tpr, _) = crate::cnn::metrics::roc_curve(&labels, &probs).unwrap();
+        let image = ndarray::Array2::from_shape_fn((48, 64), |(y, x)| ((x + y) % 17) as f32 / 16.0);
+        let heat = ndarray::Array2::from_shape_fn((48, 64), |(y, x)| (x * y) as f32 / 3000.0);
+        let loss = Curve::new(
+            "loss",
+            vec![0.7, 0.5, 0.45, 0.44],
+            vec![0.6, 0.5, 0.52, 0.55],
+        );
+        let marks = EpochMarks::new()
+            .best_epoch(2)
+            .monitor("val_loss", 0.5)
+            .stopped_at(4);
+        let bins = reliability_bins(&labels, &probs, 10).unwrap();
+        vec![
+            (
+                "histogram",
+                histogram(&[1.0, 2.0, 2.5, 3.0, 7.0], 0, "width").unwrap(),
+            ),
+            (
+                "jointplot",
+                jointplot(&[1, 2, 3, 9], &[2, 1, 4, 8], "w", "h").unwrap(),
+            ),
+            (
+                "learning_curves",
+                learning_curves_with(&[loss.clone(), loss], &marks).unwrap(),
+            ),
+            (
+                "confusion",
+                confusion_matrix_at([[20, 6], [3, 30]], ["NORMAL", "PNEUMONIA"], 0.42).unwrap(),
+            ),
+            (
+                "roc",
+                roc_from_predictions(&labels, &probs, &[(0.5, "threshold 0.5"), (0.4, "")])
+                    .unwrap(),
+            ),
+            ("roc_plain", roc_curve_plot(&fpr, &tpr, f64::NAN).unwrap()),
+            (
+                "reliability",
+                reliability_diagram(&[("test", &bins)]).unwrap(),
+            ),
+            (
+                "scores",
+                score_distributions(
+                    &[ScoreSplit::new("test", &labels, &probs)],
+                    ["NORMAL", "PNEUMONIA"],
+                    &[(0.5, "0.5")],
+                )
+                .unwrap(),
+            ),
+            (
+                "imshow",
+                imshow(&image, &ImshowOptions::new().title("an image").axes(true)).unwrap(),
+            ),
+            (
+                "image_grid",
+                image_grid([&image, &image], &["one", "two"], 2).unwrap(),
+            ),
+            (
+                "saliency",
+                saliency_overlay(&image, &heat, Some("saliency")).unwrap(),
+            ),
+        ]
+    }
+
+    /// The 2x image averaged over 2x2 blocks, back to the 1x size.
+    fn halve(img: &image::RgbImage) -> image::RgbImage {
+        image::RgbImage::from_fn(img.width() / 2, img.height() / 2, |x, y| {
+            let mut sum = [0u32; 3];
+            for (dx, dy) in [(0, 0), (1, 0), (0, 1), (1, 1)] {
+                let p = img.get_pixel(2 * x + dx, 2 * y + dy).0;
+                for c in 0..3 {
+                    sum[c] += u32::from(p[c]);
+                }
+            }
+            image::Rgb(sum.map(|v| (v / 4) as u8))
+        })
+    }
+
+    /// The share of pixels of `a` with no pixel within 1 pixel in `b` of about the same colour
+    /// (a pixel half covered by a line's edge is within 128 of both the line and the paper).
+    fn unmatched(a: &image::RgbImage, b: &image::RgbImage) -> f64 {
+        let (w, h) = a.dimensions();
+        let close = |p: [u8; 3], q: [u8; 3]| (0..3).all(|c| p[c].abs_diff(q[c]) <= 128);
+        let lonely = a
+            .enumerate_pixels()
+            .filter(|(x, y, p)| {
+                let near = (x.saturating_sub(1)..(x + 2).min(w))
+                    .flat_map(|i| (y.saturating_sub(1)..(y + 2).min(h)).map(move |j| (i, j)));
+                !near
+                    .into_iter()
+                    .any(|(i, j)| close(p.0, b.get_pixel(i, j).0))
+            })
+            .count();
+        lonely as f64 / f64::from(w * h)
+    }
+
+    /// The bounding box of the non-white pixels.
+    fn ink_box(img: &image::RgbImage) -> (u32, u32, u32, u32) {
+        let mut b = (u32::MAX, u32::MAX, 0, 0);
+        for (x, y, p) in img.enumerate_pixels() {
+            if p.0.iter().any(|&c| c < 200) {
+                b = (b.0.min(x), b.1.min(y), b.2.max(x), b.3.max(y));
+            }
+        }
+        b
+    }
+
+    #[test]
+    fn every_figure_draws_the_same_layout_at_scale_2() {
+        let one = with_figure_scale(1, every_figure).unwrap();
+        let two = with_figure_scale(2, every_figure).unwrap();
+        for ((name, a), (_, b)) in one.iter().zip(&two) {
+            figure::tests::save_for_review(b, &format!("scale2_{name}.png"));
+            assert_eq!(b.size(), (2 * a.width(), 2 * a.height()), "{name}");
+            assert_eq!((b.scale(), b.display_size()), (2, a.size()), "{name}");
+            let (pa, pb) = (figure::tests::decode(a), figure::tests::decode(b));
+            // Averaged back to 1x, the 2x figure is the 1x figure up to anti-aliasing and half a
+            // pixel: every pixel of each has a close match within one pixel in the other.
+            let half = halve(&pb);
+            let share = unmatched(&pa, &half).max(unmatched(&half, &pa));
+            assert!(
+                share < 0.002,
+                "{name}: {:.3}% of pixels unmatched",
+                100.0 * share
+            );
+            // The ink reaches the same place, at twice the coordinates.
+            let (ba, bb) = (ink_box(&pa), ink_box(&pb));
+            for (i, (u, v)) in [(ba.0, bb.0), (ba.1, bb.1), (ba.2, bb.2), (ba.3, bb.3)]
+                .into_iter()
+                .enumerate()
+            {
+                let d = i64::from(v) - 2 * i64::from(u);
+                assert!(
+                    (-3..=3).contains(&d),
+                    "{name}: ink edge {i}: {u} at 1x, {v} at 2x"
+                );
+            }
+        }
     }
 }
