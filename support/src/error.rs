@@ -53,9 +53,36 @@ pub enum Error {
         saved: String,
         requested: String,
     },
-    /// Training or evaluation could not proceed.
-    #[error("{0}")]
-    Training(String),
+    /// A tensor or array operation of the numerical backend (dfdx, ndarray, rand_distr) failed;
+    /// `operation` says which, `source` is the backend's own error.
+    #[error("{operation} failed: {source}")]
+    Backend {
+        operation: &'static str,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// The training loss stopped being a finite number: the step was not applied.
+    #[error("training diverged at step {step}{}: the loss is {loss}; the weights were left unchanged (lower the learning rate?)", .epoch.map(|e| format!(" of epoch {e}")).unwrap_or_default())]
+    Diverged {
+        /// The epoch, when known (set by `fit`).
+        epoch: Option<usize>,
+        /// The optimiser step, counted from 1 over the whole training.
+        step: u64,
+        /// The loss value (NaN or infinite).
+        loss: f32,
+    },
+    /// A folder that must hold exactly two classes for the binary CNN holds another number.
+    #[error("{}: the CNN tells two classes apart, but the folder has {} ({})", path.display(), classes.len(), classes.join(", "))]
+    NotBinary { path: PathBuf, classes: Vec<String> },
+    /// Too few patients to hold out a validation split with both classes on each side.
+    #[error("{}: too few patients to hold out {:.0}% for validation with both classes on each side", path.display(), fraction * 100.0)]
+    TooFewPatients { path: PathBuf, fraction: f64 },
+    /// No training image of an epoch could be read, so there is nothing to learn from.
+    #[error("no training image could be read in epoch {epoch}")]
+    NoImagesRead { epoch: usize },
+    /// Temperature scaling needs the validation scores that `fit` records; this model has none.
+    #[error("no validation scores to fit a temperature to (a model trained by fit has them)")]
+    NoValidationScores,
 }
 
 /// `Result` with the crate's [`Error`].
@@ -67,6 +94,17 @@ impl Error {
         Error::Io {
             path: path.into(),
             source,
+        }
+    }
+
+    /// A failed backend operation, with the backend's error as its source.
+    pub fn backend(
+        operation: &'static str,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        Error::Backend {
+            operation,
+            source: Box::new(source),
         }
     }
 

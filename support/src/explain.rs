@@ -91,7 +91,7 @@ pub fn explain_with(
     let batch = input
         .view()
         .into_shape_with_order((1, height, width, 1))
-        .map_err(|e| Error::Training(format!("input shape: {e}")))?;
+        .map_err(|e| Error::backend("shaping the model input", e))?;
     let probability = model.predict_proba(batch)?[0];
     let saliency = model.smooth_saliency(input.view(), smooth.samples, smooth.noise)?;
     Ok(Explanation {

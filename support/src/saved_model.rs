@@ -323,9 +323,7 @@ impl Checkpoint {
 }
 
 fn no_validation_scores() -> Error {
-    Error::Training(
-        "no validation scores to fit a temperature to (a model trained by fit has them)".into(),
-    )
+    Error::NoValidationScores
 }
 
 fn model_error(path: PathBuf, reason: String) -> Error {

@@ -700,11 +700,10 @@ fn validation_split(
 ) -> Result<(ClassScan, ClassScan)> {
     let (train, val) = split_by_patient(scan, options.validation_split, options.seed)?;
     if val.counts().contains(&0) || train.counts().contains(&0) {
-        return Err(Error::Training(format!(
-            "{}: too few patients to hold out {:.0}% for validation with both classes on each side",
-            train_dir.display(),
-            options.validation_split * 100.0
-        )));
+        return Err(Error::TooFewPatients {
+            path: train_dir.to_path_buf(),
+            fraction: options.validation_split,
+        });
     }
     Ok((train, val))
 }
@@ -785,17 +784,23 @@ pub(crate) fn fit_split(
                 .as_ref()
                 .map(|w| batch.y.iter().map(|&y| w[y as usize]).collect());
             let y = batch.y.to_vec();
-            let (loss, batch_probs) =
-                model.train_on_batch_with_proba(batch.x.view(), &y, sample_weights.as_deref())?;
+            let (loss, batch_probs) = model
+                .train_on_batch_with_proba(batch.x.view(), &y, sample_weights.as_deref())
+                .map_err(|e| match e {
+                    Error::Diverged { step, loss, .. } => Error::Diverged {
+                        epoch: Some(epoch),
+                        step,
+                        loss,
+                    },
+                    other => other,
+                })?;
             loss_sum += f64::from(loss) * batch.len() as f64;
             labels.extend(&y);
             probs.extend(batch_probs);
             progress.batch(epoch, index + 1, loss);
         }
         if labels.is_empty() {
-            return Err(Error::Training(
-                "no training image could be read in this epoch".into(),
-            ));
+            return Err(Error::NoImagesRead { epoch });
         }
         let train_seconds = start.elapsed().as_secs_f32();
         // With a moving average, the averaged weights are the ones validated, kept and returned.
@@ -916,12 +921,10 @@ fn stale_epochs(history: &History) -> usize {
 
 fn require_binary(scan: &ClassScan, dir: &Path) -> Result<()> {
     if scan.class_names.len() != 2 {
-        return Err(Error::Training(format!(
-            "{}: the CNN tells two classes apart, but the folder has {} ({})",
-            dir.display(),
-            scan.class_names.len(),
-            scan.class_names.join(", ")
-        )));
+        return Err(Error::NotBinary {
+            path: dir.to_path_buf(),
+            classes: scan.class_names.clone(),
+        });
     }
     Ok(())
 }
@@ -1080,7 +1083,7 @@ pub fn predict_files(saved: &SavedModel, files: &[PathBuf]) -> Vec<Result<f32>> 
             let image = input?;
             let x = image
                 .into_shape_with_order((1, height, width, 1))
-                .map_err(|e| Error::Training(format!("input shape: {e}")))?;
+                .map_err(|e| Error::backend("shaping the model input", e))?;
             Ok(saved.model.predict_proba(x.view())?[0])
         })
         .collect()

@@ -119,6 +119,15 @@ fn missing_folders_and_models_exit_with_status_1_and_one_line() {
         .arg(dir.path().join("m"))
         .args(["--filters", "0"]));
     assert_one_line_error(&out, "invalid conv_filters");
+    // A model folder that holds a checkpoint, without --resume or --overwrite.
+    let held = dir.path().join("held");
+    std::fs::create_dir_all(held.join("checkpoints")).unwrap();
+    std::fs::write(held.join("checkpoints/checkpoint.json"), b"{}").unwrap();
+    let out = run(xray().arg("train").arg(sample()).arg("--out").arg(&held));
+    assert_one_line_error(
+        &out,
+        "holds a checkpoint: pass --resume to continue it or --overwrite to start over",
+    );
 }
 
 /// Starts a long, quiet training into `out` in the background, to be killed.

@@ -383,3 +383,92 @@ fn temperature_scaling_is_folded_into_the_model_and_keeps_its_decisions() {
         again.probs
     );
 }
+
+/// A training folder under `root` with the given classes, each holding `per_class` copies of
+/// one sample image under distinct patients' names.
+fn copied_folder(root: &Path, classes: &[&str], per_class: usize) -> PathBuf {
+    let image = std::fs::read_dir(sample_train().join("PNEUMONIA"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "jpeg"))
+        .unwrap();
+    let train = root.join("train");
+    for class in classes {
+        std::fs::create_dir_all(train.join(class)).unwrap();
+        for i in 0..per_class {
+            let name = format!("person{}{i}_bacteria_{i}.jpeg", class.len());
+            std::fs::copy(&image, train.join(class).join(name)).unwrap();
+        }
+    }
+    train
+}
+
+#[test]
+fn errors_name_what_went_wrong() {
+    let dir = tempfile::tempdir().unwrap();
+    // Three classes for a binary CNN.
+    let three = copied_folder(&dir.path().join("three"), &["A", "B", "C"], 2);
+    let mut model = Model::new(config(), 1).unwrap();
+    match training::fit(&mut model, &three, &FitOptions::default(), &mut Silent) {
+        Err(Error::NotBinary { path, classes }) => {
+            assert_eq!(path, three);
+            assert_eq!(classes, ["A", "B", "C"]);
+        }
+        other => panic!("expected NotBinary, got {other:?}"),
+    }
+    // One patient per class: no validation split can hold both classes.
+    let tiny = copied_folder(&dir.path().join("tiny"), &["NORMAL", "PNEUMONIA"], 1);
+    let err = training::fit(&mut model, &tiny, &FitOptions::default(), &mut Silent).unwrap_err();
+    assert!(
+        matches!(err, Error::TooFewPatients { fraction, .. } if fraction == 0.1),
+        "{err:?}"
+    );
+    assert!(
+        err.to_string().contains("too few patients to hold out 10%"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_loss_that_stops_being_finite_is_reported_with_its_step_and_epoch() {
+    // An absurd learning rate blows the weights up within a few steps.
+    let wild = ModelConfig::builder()
+        .input_size(48, 48)
+        .conv_filters(&[4, 8])
+        .dense_units(8)
+        .learning_rate(f32::MAX)
+        .build()
+        .unwrap();
+    let mut model = Model::new(wild.clone(), 1).unwrap();
+    let options = FitOptions::default()
+        .epochs(3)
+        .steps_per_epoch(4)
+        .batch_size(8)
+        .ema_momentum(None)
+        .seed(2);
+    let err = training::fit(&mut model, sample_train(), &options, &mut Silent).unwrap_err();
+    match &err {
+        Error::Diverged { epoch, step, loss } => {
+            assert!(epoch.is_some_and(|e| (1..=3).contains(&e)), "{err}");
+            assert!(*step >= 1, "{err}");
+            assert!(!loss.is_finite(), "{err}");
+        }
+        other => panic!("expected Diverged, got {other:?}"),
+    }
+    assert!(
+        err.to_string().contains("training diverged at step"),
+        "{err}"
+    );
+    // Straight from the model, outside fit, the epoch is unknown.
+    let mut model = Model::new(wild, 1).unwrap();
+    let x = ndarray::Array4::from_shape_fn((2, 48, 48, 1), |(i, r, c, _)| {
+        ((i + r * 3 + c * 7) % 11) as f32 / 10.0
+    });
+    let err = (0..10)
+        .find_map(|_| model.train_on_batch(x.view(), &[0.0, 1.0], None).err())
+        .expect("the loss leaves the finite numbers within ten steps");
+    assert!(
+        matches!(err, Error::Diverged { epoch: None, .. }),
+        "{err:?}"
+    );
+}

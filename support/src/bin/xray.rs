@@ -29,7 +29,32 @@ use support::saved_model::{Checkpoint, SavedModel};
 use support::training::{
     self, ClassWeight, EpochLog, FitOptions, LrSchedule, Progress, RunSettings,
 };
-use support::{plot, stats, Error, Result};
+use support::{plot, stats, Error};
+
+/// What stops the `xray` tool: the library's errors, and the tool's own checks.
+#[derive(Debug, thiserror::Error)]
+enum CliError {
+    #[error(transparent)]
+    Support(#[from] Error),
+    /// `train` was pointed at a model folder that holds a checkpoint, without saying what to do.
+    #[error("{}: holds a checkpoint: pass --resume to continue it or --overwrite to start over", .0.display())]
+    CheckpointExists(PathBuf),
+    /// Training stopped before its first epoch (a resumed run whose patience had run out).
+    #[error("training ran no epoch")]
+    NoEpochs,
+    /// `--json` output could not be encoded.
+    #[error("cannot encode the {what} as JSON: {source}")]
+    Json {
+        what: &'static str,
+        #[source]
+        source: serde_json::Error,
+    },
+    /// `predict` could not read some of its images (each was reported on its own line).
+    #[error("{failed} of {total} images could not be predicted")]
+    PredictionsFailed { failed: usize, total: usize },
+}
+
+type Result<T, E = CliError> = std::result::Result<T, E>;
 
 #[derive(Parser)]
 #[command(
@@ -380,10 +405,7 @@ fn train_command(args: &TrainArgs) -> Result<()> {
         } else if args.overwrite {
             std::fs::remove_dir_all(&checkpoints).map_err(|e| Error::io(&checkpoints, e))?;
         } else {
-            return Err(Error::Training(format!(
-                "{} holds a checkpoint: pass --resume to continue it or --overwrite to start over",
-                checkpoints.display()
-            )));
+            return Err(CliError::CheckpointExists(checkpoints));
         }
     }
     let mut model = Model::new(config, args.run.seed)?;
@@ -403,9 +425,7 @@ fn train_command(args: &TrainArgs) -> Result<()> {
         plot::learning_curves_with(&history.curves(), &history.epoch_marks())
     })??
     .save(args.out.join(LEARNING_CURVES_PNG))?;
-    let best = history
-        .best()
-        .ok_or_else(|| Error::Training("training ran no epoch".into()))?;
+    let best = history.best().ok_or(CliError::NoEpochs)?;
     println!(
         "saved {} (best epoch {}: val_loss {:.4}, val_auc {:.3}; threshold {:.3}{})",
         args.out.display(),
@@ -435,8 +455,10 @@ fn cv_command(args: &CvArgs) -> Result<()> {
         &mut Bar::default(),
     )?;
     if args.json {
-        let json = serde_json::to_string_pretty(&result)
-            .map_err(|e| Error::Training(format!("cannot encode the results: {e}")))?;
+        let json = serde_json::to_string_pretty(&result).map_err(|source| CliError::Json {
+            what: "results",
+            source,
+        })?;
         println!("{json}");
     } else {
         print!("{result}");
@@ -453,6 +475,7 @@ fn model_config(args: &RunArgs) -> Result<ModelConfig> {
         .dropout(args.dropout)
         .learning_rate(args.learning_rate)
         .build()
+        .map_err(CliError::from)
 }
 
 /// The training options the flags describe (no checkpoints).
@@ -503,7 +526,7 @@ fn augmentation(args: &RunArgs) -> Result<ImageDataGenerator> {
             builder = builder.brightness_range(b[0], b[1]);
         }
     }
-    builder.build()
+    Ok(builder.build()?)
 }
 
 /// What `xray evaluate --json` prints.
@@ -562,8 +585,10 @@ fn evaluate_command(args: &EvaluateArgs) -> Result<()> {
             skipped,
             reports,
         };
-        let json = serde_json::to_string_pretty(&output)
-            .map_err(|e| Error::Training(format!("cannot encode the report: {e}")))?;
+        let json = serde_json::to_string_pretty(&output).map_err(|source| CliError::Json {
+            what: "report",
+            source,
+        })?;
         println!("{json}");
     } else {
         println!(
@@ -704,10 +729,10 @@ fn predict_command(model_dir: &Path, images: &[PathBuf]) -> Result<()> {
         }
     }
     if failed > 0 {
-        return Err(Error::Training(format!(
-            "{failed} of {} images could not be predicted",
-            images.len()
-        )));
+        return Err(CliError::PredictionsFailed {
+            failed,
+            total: images.len(),
+        });
     }
     Ok(())
 }

@@ -562,7 +562,7 @@ where
     let out = conv_forward(&xs, &ws, &bs, &g);
     let out = dev
         .try_tensor_from_vec(out, (n, g.out_h, g.out_w, g.filters))
-        .map_err(|e| Error::Training(format!("conv2d output: {e}")))?;
+        .map_err(|e| Error::backend("building the conv2d output", e))?;
     if T::OWNS_TAPE {
         let (xg, kg, bg, og) = (x.ghost(), kernel.ghost(), bias.ghost(), out.ghost());
         drop(x);

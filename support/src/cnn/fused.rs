@@ -266,7 +266,7 @@ where
     let (out, idx) = fused_forward(&xs, &ws, &bs, &fg);
     let out = dev
         .try_tensor_from_vec(out, (n, fg.ph, fg.pw, g.filters))
-        .map_err(|e| Error::Training(format!("conv2d_relu_pool output: {e}")))?;
+        .map_err(|e| Error::backend("building the conv2d_relu_pool output", e))?;
     if T::OWNS_TAPE {
         let (xg, kg, bg, og) = (x.ghost(), kernel.ghost(), bias.ghost(), out.ghost());
         drop(x);

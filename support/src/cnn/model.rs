@@ -91,7 +91,7 @@ struct Live {
 }
 
 fn dfdx_err(e: CpuError) -> Error {
-    Error::Training(format!("tensor operation failed: {e}"))
+    Error::backend("a dfdx tensor operation", e)
 }
 
 fn keras_name(base: &str, i: usize) -> String {
@@ -610,10 +610,11 @@ impl Model {
         let loss = self.loss_of(logits, y, sample_weights)?;
         let value = loss.array();
         if !value.is_finite() {
-            return Err(Error::Training(format!(
-                "loss is {value} at step {}; weights left unchanged (lower the learning rate?)",
-                self.adam.step + 1
-            )));
+            return Err(Error::Diverged {
+                epoch: None,
+                step: self.adam.step + 1,
+                loss: value,
+            });
         }
         let mut grads = loss.try_backward().map_err(dfdx_err)?;
         let mut g: Vec<Vec<f32>> = Vec::with_capacity(self.params.len());
@@ -745,7 +746,7 @@ impl Model {
                 owned
                     .view()
                     .into_shape_with_order((1, h, w, 1))
-                    .map_err(|e| Error::Training(format!("saliency input: {e}")))?
+                    .map_err(|e| Error::backend("shaping the saliency input", e))?
             }
         };
         let (_, data) = self.input(&x4)?;
@@ -762,7 +763,7 @@ impl Model {
             .map_err(dfdx_err)?;
         let g = take(&mut grads, &xt)?;
         Array2::from_shape_vec((h, w), g.into_iter().map(f32::abs).collect())
-            .map_err(|e| Error::Training(format!("saliency output: {e}")))
+            .map_err(|e| Error::backend("shaping the saliency map", e))
     }
 }
 
@@ -790,7 +791,7 @@ impl Model {
             });
         let sigma = noise * (hi - lo).max(0.0);
         let normal = rand_distr::Normal::new(0.0f32, sigma.max(f32::MIN_POSITIVE))
-            .map_err(|e| Error::Training(format!("saliency noise: {e}")))?;
+            .map_err(|e| Error::backend("making the saliency noise", e))?;
         let mut rng = StdRng::seed_from_u64(0x5a11);
         let mut total = Array2::<f32>::zeros(x.dim());
         for _ in 0..samples {

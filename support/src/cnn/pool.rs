@@ -125,7 +125,7 @@ pub fn max_pool2d<T: Tape<f32, Cpu>>(
     drop(xs);
     let out = dev
         .try_tensor_from_vec(out, (n, oh, ow, c))
-        .map_err(|e| Error::Training(format!("max_pool2d output: {e}")))?;
+        .map_err(|e| Error::backend("building the max_pool2d output", e))?;
     if T::OWNS_TAPE {
         let (xg, og) = (x.ghost(), out.ghost());
         drop(x);

@@ -12,7 +12,7 @@ pub(crate) fn read_tensor<S: Shape>(t: &Tensor<S, f32, Cpu>) -> Result<Vec<f32>>
     let t = t
         .clone()
         .try_contiguous()
-        .map_err(|e| Error::Training(format!("reading a tensor: {e}")))?;
+        .map_err(|e| Error::backend("reading a tensor", e))?;
     let mut out = vec![0.0; t.shape().num_elements()];
     t.copy_into(&mut out);
     Ok(out)
