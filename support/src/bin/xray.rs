@@ -135,8 +135,8 @@ struct EvaluateArgs {
     dir: PathBuf,
     /// Also save figures (PNG) into this folder: the confusion matrix at the validation
     /// threshold, the ROC curve with the operating points at 0.5 and at the validation
-    /// threshold, the reliability diagram, and the score distributions of the validation and
-    /// evaluated splits.
+    /// threshold, the reliability diagram, the score distributions of the validation and
+    /// evaluated splits, and the model's learning curves (best epoch and early stop marked).
     #[arg(long)]
     plots: Option<PathBuf>,
     /// Pixels per layout pixel of the --plots figures: 1 (screen size, e.g. 500x480 for the ROC
@@ -632,8 +632,8 @@ fn evaluate_command(args: &EvaluateArgs) -> Result<()> {
 /// The figures `evaluate --plots` writes, with their file names: the confusion matrix at the
 /// validation threshold (stated in its title), the ROC curve with the operating points at 0.5
 /// and at the validation threshold, the reliability diagram (before and after the model's
-/// temperature, if it has one) and the score distributions of the validation and evaluated
-/// splits with both thresholds.
+/// temperature, if it has one), the score distributions of the validation and evaluated
+/// splits with both thresholds, and the learning curves of the model's training history.
 fn evaluation_figures(
     saved: &SavedModel,
     predictions: &training::Predictions,
@@ -706,6 +706,12 @@ fn evaluation_figures(
         "scores.png",
         plot::score_distributions(&splits, names, &thresholds)?,
     ));
+    if let Some(history) = saved.history.as_ref().filter(|h| !h.epochs.is_empty()) {
+        figures.push((
+            LEARNING_CURVES_PNG,
+            plot::learning_curves_with(&history.curves(), &history.epoch_marks())?,
+        ));
+    }
     Ok(figures)
 }
 
