@@ -425,13 +425,15 @@ fn evaluate_reports_intervals_and_calibration_as_text_json_and_figures() {
         );
     }
     let size = |path: &Path| image::image_dimensions(path).unwrap();
-    for name in [
+    // Every figure `evaluate --plots` writes for a model trained by `xray train`.
+    const FIGURES: [&str; 5] = [
         "confusion.png",
         "roc.png",
         "reliability.png",
         "scores.png",
         "learning_curves.png",
-    ] {
+    ];
+    for name in FIGURES {
         let png = std::fs::read(figures.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
         assert!(png.starts_with(b"\x89PNG"), "{name}");
     }
@@ -445,13 +447,7 @@ fn evaluate_reports_intervals_and_calibration_as_text_json_and_figures() {
         .args(["--resamples", "50", "--figure-scale", "2", "--plots"])
         .arg(&hidpi));
     assert!(scaled.status.success(), "{}", stderr(&scaled));
-    for name in [
-        "confusion.png",
-        "roc.png",
-        "reliability.png",
-        "scores.png",
-        "learning_curves.png",
-    ] {
+    for name in FIGURES {
         let (w, h) = size(&figures.join(name));
         assert_eq!(size(&hidpi.join(name)), (2 * w, 2 * h), "{name}");
     }

@@ -38,6 +38,16 @@ fn font() -> Result<&'static FontRef<'static>, BadFont> {
         .ok_or(BadFont)
 }
 
+/// Width of one line of text in the bundled font at `size` px (advances and kerning), in
+/// pixels: the width the canvas draws it at. An estimate when the font cannot be read (drawing
+/// then fails with its own error).
+pub(crate) fn text_width(line: &str, size: f64) -> f64 {
+    match font() {
+        Ok(font) => f64::from(Line::new(font, size, line).width),
+        Err(_) => line.chars().count() as f64 * size * 0.65,
+    }
+}
+
 /// One line of text laid out in the bundled font, the pen starting at x = 0 on a baseline at y = 0.
 struct Line {
     /// The glyphs at their (subpixel) pen positions.

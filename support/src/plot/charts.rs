@@ -1225,6 +1225,20 @@ mod tests {
     use super::*;
     use crate::plot::figure::tests::{decode, save_for_review};
 
+    /// Asserts that `e` refuses a setting named "threshold".
+    fn assert_threshold_refused(e: &Error) {
+        assert!(
+            matches!(
+                e,
+                Error::InvalidArgument {
+                    name: "threshold",
+                    ..
+                }
+            ),
+            "{e}"
+        );
+    }
+
     /// Whether a pixel is a shade of matplotlib's blue (drawn over white, any opacity).
     fn bluish(p: [u8; 3]) -> bool {
         i32::from(p[2]) > i32::from(p[0]) + 40
@@ -1587,16 +1601,7 @@ mod tests {
         assert_eq!(threshold_text(0.5), "0.5");
         for bad in [1.5, -0.1, f32::NAN, f32::INFINITY] {
             let e = confusion_matrix_at(&cm, names, bad).unwrap_err();
-            assert!(
-                matches!(
-                    &e,
-                    Error::InvalidArgument {
-                        name: "threshold",
-                        ..
-                    }
-                ),
-                "{e}"
-            );
+            assert_threshold_refused(&e);
             assert!(e.to_string().contains("in [0, 1]"), "{e}");
         }
     }
@@ -1677,16 +1682,7 @@ mod tests {
         // Bad thresholds are refused, naming the threshold and the valid range.
         for bad in [1.5, -0.5, f32::NAN, f32::INFINITY] {
             let e = OperatingPoint::from_predictions(&labels, &probs, bad, "x").unwrap_err();
-            assert!(
-                matches!(
-                    &e,
-                    Error::InvalidArgument {
-                        name: "threshold",
-                        ..
-                    }
-                ),
-                "{e}"
-            );
+            assert_threshold_refused(&e);
             assert!(e.to_string().contains("[0, 1]"), "{e}");
             assert!(roc_from_predictions(&labels, &probs, &[(bad, "x")]).is_err());
         }
@@ -1703,16 +1699,7 @@ mod tests {
         let mut hand = p.clone();
         hand.threshold = 2.0;
         let e = roc_curve_with_points(&[0.0, 1.0], &[0.0, 1.0], 0.5, &[hand]).unwrap_err();
-        assert!(
-            matches!(
-                e,
-                Error::InvalidArgument {
-                    name: "threshold",
-                    ..
-                }
-            ),
-            "{e}"
-        );
+        assert_threshold_refused(&e);
         let four = vec![p; 4];
         assert!(roc_curve_with_points(&[0.0, 1.0], &[0.0, 1.0], 0.5, &four).is_err());
     }

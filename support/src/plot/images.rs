@@ -2,15 +2,15 @@
 //! titles) and [`saliency_overlay`] (grey X-ray under a semi-transparent heat map), each with an
 //! optional colour bar ([`ImshowOptions::colorbar`]) labelled with the values its colours stand for.
 
-use ab_glyph::{Font, FontRef, PxScale, ScaleFont};
 use ndarray::ArrayView2;
 use plotters::chart::ChartBuilder;
 use plotters::element::{PathElement, Text};
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 use plotters::style::{RGBColor, BLACK};
 
+use super::canvas::text_width;
 use super::figure::{render, Area, MAX_SIDE};
-use super::{plot_err, text, tick_label, Colormap, Figure, Pixel, DEJAVU_SANS};
+use super::{plot_err, text, tick_label, Colormap, Figure, Pixel};
 use crate::error::{Error, Result};
 
 /// Settings of [`imshow`] (and [`image_grid_with`](super::image_grid_with),
@@ -299,26 +299,6 @@ fn value_label(v: f64, step: f64) -> String {
     } else {
         tick_label(v)
     }
-}
-
-/// Width of one line of text in the bundled font at `size` px (advances and kerning), in pixels.
-fn text_width(line: &str, size: f64) -> f64 {
-    let Ok(font) = FontRef::try_from_slice(DEJAVU_SANS) else {
-        // Only a broken build lacks the font; drawing then fails with its own error.
-        return line.chars().count() as f64 * size * 0.65;
-    };
-    let scaled = font.as_scaled(PxScale::from(size as f32));
-    let mut width = 0.0f32;
-    let mut previous = None;
-    for c in line.chars().filter(|c| !c.is_control()) {
-        let id = scaled.glyph_id(c);
-        if let Some(p) = previous {
-            width += scaled.kern(p, id);
-        }
-        width += scaled.h_advance(id);
-        previous = Some(id);
-    }
-    f64::from(width)
 }
 
 /// Width of the widest line of `title` at `size` px.
