@@ -119,6 +119,19 @@ fn missing_folders_and_models_exit_with_status_1_and_one_line() {
         .arg(dir.path().join("m"))
         .args(["--filters", "0"]));
     assert_one_line_error(&out, "invalid conv_filters");
+    // An output folder that cannot be made (its parent is a file): refused before training.
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, b"x").unwrap();
+    let out = run(xray()
+        .arg("train")
+        .arg(sample())
+        .arg("--out")
+        .arg(file.join("model")));
+    assert_one_line_error(&out, "a-file/model");
+    assert!(
+        !stderr(&out).contains("Total params"),
+        "no model summary before the check"
+    );
     // A model folder that holds a checkpoint, without --resume or --overwrite.
     let held = dir.path().join("held");
     std::fs::create_dir_all(held.join("checkpoints")).unwrap();

@@ -372,6 +372,16 @@ impl Progress for Bar {
     }
 }
 
+/// Creates `dir` (and its parents) where missing and checks that a file can be written in it,
+/// so that a bad output path is reported before any long work.
+fn writable_dir(dir: &Path) -> Result<()> {
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    let probe = dir.join(format!(".xray-write-check-{}", std::process::id()));
+    std::fs::write(&probe, b"").map_err(|e| Error::io(dir, e))?;
+    std::fs::remove_file(&probe).map_err(|e| Error::io(&probe, e))?;
+    Ok(())
+}
+
 /// The per-epoch history `train` leaves in the model folder (Keras's CSVLogger format).
 const HISTORY_CSV: &str = "history.csv";
 /// The learning curves `train` leaves in the model folder.
@@ -408,6 +418,8 @@ fn train_command(args: &TrainArgs) -> Result<()> {
             return Err(CliError::CheckpointExists(checkpoints));
         }
     }
+    // The model folder and its checkpoints must be writable before an epoch is spent.
+    writable_dir(&checkpoints)?;
     let mut model = Model::new(config, args.run.seed)?;
     eprintln!("{}", model.summary());
     let history = training::fit(&mut model, &train_dir, &options, &mut Bar::default())?;
@@ -546,7 +558,7 @@ fn evaluate_command(args: &EvaluateArgs) -> Result<()> {
     let saved = SavedModel::load(&args.model_dir)?;
     let bootstrap = BootstrapOptions::new(args.resamples, 0.95, args.seed)?;
     if let Some(out) = &args.plots {
-        std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
+        writable_dir(out)?;
     }
     let (predictions, at_half, at_chosen) = training::evaluate(&saved, &args.dir)?;
     let labels: Vec<u8> = predictions
