@@ -239,13 +239,13 @@ pub struct AugmentedExample {
     pub image: Array2<f32>,
 }
 
-/// Grey or colour images (Keras's `color_mode`); this generator produces grey only.
+/// The channels of the images a generator yields (Keras's `color_mode`). Only `Grayscale`:
+/// chest X-rays are grey and the network reads one channel, so Keras's `rgb` (its default) and
+/// `rgba` are not offered; a colour file is converted to grey as PIL's `convert('L')` does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ColorMode {
     /// One channel, PIL's `convert('L')`.
     Grayscale,
-    /// Three channels: refused with an error (the tutorial's model reads grey images).
-    Rgb,
 }
 
 /// What `Batch::y` holds (Keras's `class_mode`).
@@ -421,13 +421,6 @@ impl FlowOptions {
         }
         if self.batch_size == 0 {
             return Err(Error::invalid("batch_size", 0, "at least 1"));
-        }
-        if self.color_mode == ColorMode::Rgb {
-            return Err(Error::invalid(
-                "color_mode",
-                "rgb",
-                "grayscale (this generator yields one grey channel, as the tutorial's model reads)",
-            ));
         }
         if self.class_mode == ClassMode::Binary && class_count > 2 {
             return Err(Error::invalid(

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use image::{GrayImage, Luma};
 use support::generator::{
-    Batch, ClassMode, ColorMode, FlowOptions, ImageDataGenerator, Interpolation, Subset,
+    Batch, ClassMode, FlowOptions, ImageDataGenerator, Interpolation, Subset,
 };
 use support::Error;
 
@@ -450,7 +450,6 @@ fn settings_are_checked() {
     for options in [
         quiet().batch_size(0),
         quiet().target_size(0, 5),
-        quiet().color_mode(ColorMode::Rgb),
         quiet().subset(Subset::Validation),
     ] {
         let err = datagen.flow_from_directory(&split, options).unwrap_err();
