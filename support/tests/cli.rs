@@ -465,6 +465,44 @@ fn evaluate_reports_intervals_and_calibration_as_text_json_and_figures() {
         assert_eq!(size(&hidpi.join(name)), (2 * w, 2 * h), "{name}");
     }
 
+    // A reader that stops early (`xray predict ... | head -1`) ends xray by SIGPIPE, quietly.
+    let image = std::fs::read_dir(test.join("NORMAL"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "jpeg"))
+        .unwrap();
+    let mut child = xray()
+        .arg("predict")
+        .arg(&out)
+        .args(std::iter::repeat_n(&image, 3000))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+        &mut first,
+    )
+    .unwrap();
+    assert!(
+        first.contains("NORMAL") || first.contains("PNEUMONIA"),
+        "{first}"
+    );
+    let piped = child.wait_with_output().unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(
+            piped.status.signal(),
+            Some(libc::SIGPIPE),
+            "{:?}",
+            piped.status
+        );
+    }
+    let errors = String::from_utf8_lossy(&piped.stderr);
+    assert!(!errors.contains("panicked"), "{errors}");
+
     let json = run(xray().arg("evaluate").arg(&out).arg(&test).args([
         "--resamples",
         "300",

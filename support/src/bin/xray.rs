@@ -56,11 +56,22 @@ enum CliError {
 
 type Result<T, E = CliError> = std::result::Result<T, E>;
 
+/// What `xray --help` says about exit statuses and output streams.
+const EXIT_STATUS_HELP: &str = "\
+Results go to standard output; progress, model summaries and errors go to standard error.
+
+Exit status:
+  0  success
+  1  an error: bad data, a missing or unwritable folder, a refused resume, ... (one line on stderr)
+  2  bad command-line arguments (clap's usage message)
+A closed output pipe (xray predict ... | head -1) ends xray quietly, like other Unix tools.";
+
 #[derive(Parser)]
 #[command(
     name = "xray",
     version,
-    about = "Chest X-ray pneumonia CNN: statistics, training, evaluation, prediction"
+    about = "Chest X-ray pneumonia CNN: statistics, training, evaluation, prediction",
+    after_help = EXIT_STATUS_HELP
 )]
 struct Cli {
     #[command(subcommand)]
@@ -274,6 +285,7 @@ enum InterpArg {
 }
 
 fn main() -> ExitCode {
+    restore_default_sigpipe();
     let cli = Cli::parse();
     // Training reuses its freed buffers instead of page-faulting them back every step.
     support::allocator::keep_freed_memory();
@@ -369,6 +381,17 @@ impl Progress for Bar {
             bar.finish_and_clear();
         }
         eprintln!("{log}{}", if improved { "  * best" } else { "" });
+    }
+}
+
+/// Lets a closed output pipe end the process quietly, as it does other Unix tools: Rust
+/// ignores SIGPIPE, which turns `xray predict ... | head -1` into a panic on the next print.
+fn restore_default_sigpipe() {
+    #[cfg(unix)]
+    // SAFETY: resetting one signal's disposition to its default at the start of `main`, before
+    // any thread is started, races with nothing.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }
 
