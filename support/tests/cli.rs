@@ -76,6 +76,20 @@ fn bad_arguments_exit_with_status_2() {
         assert!(!stderr(&out).contains("panicked"), "{args:?}");
     }
     assert!(!out_dir.exists(), "bad arguments must not start any work");
+    // --help documents the exit statuses this test and the others check.
+    let help = run(xray().arg("--help"));
+    assert_eq!(help.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&help.stdout);
+    for needle in [
+        "Exit status:",
+        "  1  an error",
+        "  2  bad command-line arguments",
+    ] {
+        assert!(
+            text.contains(needle),
+            "'{needle}' missing from --help:\n{text}"
+        );
+    }
 }
 
 #[test]
