@@ -7,7 +7,7 @@ How they were made (the manifest records the versions actually used):
     /tmp/skvenv/bin/python tools/make_resize_fixtures.py [DATA_DIR]
 with scikit-image 0.26.0, scipy 1.17.1, Pillow 13.0.0, numpy 2.4.6 on Python 3.11.
 
-DATA_DIR defaults to /work/shared/data (the chest X-ray set: Kermany, Zhang, Goldbaum 2018,
+DATA_DIR defaults to ../shared/data (beside the repository) (the chest X-ray set: Kermany, Zhang, Goldbaum 2018,
 doi:10.17632/rscbjbr9sj.2, CC BY 4.0); two grey crops of one original are stored as inputs.
 
 Inputs:
@@ -30,6 +30,7 @@ each .bin file is the array's values in row-major order, f32 little-endian.
 import json
 import os
 import sys
+from pathlib import Path
 
 import numpy as np
 import PIL
@@ -40,7 +41,7 @@ from skimage.transform import resize
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 OUT = os.path.join(HERE, "..", "support", "tests", "fixtures", "resize")
-DATA = sys.argv[1] if len(sys.argv) > 1 else "/work/shared/data"
+DATA = sys.argv[1] if len(sys.argv) > 1 else str(Path(__file__).resolve().parent.parent.parent / "shared" / "data")
 SOURCE = "chest_xray_fullres/train/NORMAL/IM-0117-0001.jpeg"
 
 arrays = {}

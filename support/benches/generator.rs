@@ -2,9 +2,9 @@
 //! batches of 130x130 grey, plain and with the mild augmentation (`ImageDataGenerator::mild_augmentation`).
 //!
 //! `cargo bench -p support --bench generator [-- FOLDER]`; the folder defaults to
-//! `$XRAY_DATA/train`, else `/work/shared/data/chest_xray/train`, else the shipped sample.
+//! `$XRAY_DATA/train`, else `../shared/data/chest_xray/train` beside the repository, else the shipped sample.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use support::generator::{FlowOptions, ImageDataGenerator};
@@ -16,7 +16,7 @@ fn folder() -> PathBuf {
     if let Some(root) = std::env::var_os("XRAY_DATA") {
         return PathBuf::from(root).join("train");
     }
-    let shared = PathBuf::from("/work/shared/data/chest_xray/train");
+    let shared = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/chest_xray/train");
     if shared.is_dir() {
         return shared;
     }

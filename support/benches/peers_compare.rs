@@ -7,8 +7,8 @@
 //! reset at the start of each section through `/proc/self/clear_refs`, so it is per section
 //! where the kernel allows it).
 //!
-//! Folders: `$XRAY_FULLRES_DIR` (default `/work/shared/data/chest_xray_fullres/train`) holds the
-//! 520 originals; `$XRAY_TRAIN_DIR` (default `/work/shared/data/chest_xray/train`) the 4,760
+//! Folders: `$XRAY_FULLRES_DIR` (default `../shared/data/chest_xray_fullres/train` beside the repository) holds the
+//! 520 originals; `$XRAY_TRAIN_DIR` (default `../shared/data/chest_xray/train`) the 4,760
 //! 224-px training JPEGs. `BENCH_LIMIT=n` uses only the first `n` originals. Not a test: nothing
 //! here can fail on speed.
 
@@ -97,8 +97,14 @@ fn pool(threads: usize) -> rayon::ThreadPool {
         .expect("a rayon pool can be built")
 }
 
+/// `$var`, else `default` under the development data beside the repository (`../shared/data`).
 fn env_dir(var: &str, default: &str) -> PathBuf {
-    std::env::var_os(var).map_or_else(|| PathBuf::from(default), PathBuf::from)
+    std::env::var_os(var).map_or_else(|| shared_data().join(default), PathBuf::from)
+}
+
+/// The development data folder beside the repository: `../shared/data` from its root.
+fn shared_data() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data")
 }
 
 fn list_jpegs(root: &Path) -> Vec<PathBuf> {
@@ -271,7 +277,7 @@ fn section_survey(files: &[PathBuf]) {
 }
 
 fn train_dir() -> PathBuf {
-    env_dir("XRAY_TRAIN_DIR", "/work/shared/data/chest_xray/train")
+    env_dir("XRAY_TRAIN_DIR", "chest_xray/train")
 }
 
 fn section_generator() {
@@ -429,10 +435,7 @@ fn main() {
         rayon::current_num_threads(),
         load_average()
     );
-    let fullres = env_dir(
-        "XRAY_FULLRES_DIR",
-        "/work/shared/data/chest_xray_fullres/train",
-    );
+    let fullres = env_dir("XRAY_FULLRES_DIR", "chest_xray_fullres/train");
     let files = list_jpegs(&fullres);
     if wants("decode") || wants("survey") {
         if files.is_empty() {

@@ -1,7 +1,7 @@
 //! Throughput of decoding and resizing the full-resolution originals to the tutorial's 130x130.
 //!
 //! `cargo bench -p support --bench resize` reads every JPEG under
-//! `$XRAY_FULLRES_DIR/{NORMAL,PNEUMONIA}` (default `/work/shared/data/chest_xray_fullres/train`),
+//! `$XRAY_FULLRES_DIR/{NORMAL,PNEUMONIA}` (default `../shared/data/chest_xray_fullres/train` beside the repository),
 //! decodes them to grey with `image` 0.25 (timed on its own), then times each resize path over
 //! the decoded images and prints images per second. It also prints how far the fast area path
 //! lands from the scikit-image path (the figures quoted in `resize`'s module docs).
@@ -74,7 +74,9 @@ fn report(label: &str, n: usize, elapsed: Duration) {
 fn main() {
     let root = std::env::var_os("XRAY_FULLRES_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/work/shared/data/chest_xray_fullres/train"));
+        .unwrap_or_else(|| {
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/chest_xray_fullres/train")
+        });
     let limit = std::env::var("BENCH_LIMIT")
         .ok()
         .and_then(|v| v.parse::<usize>().ok())
