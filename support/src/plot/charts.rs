@@ -134,19 +134,7 @@ pub fn jointplot<X: Numeric, Y: Numeric>(
             .y_label_area_size(left)
             .build_cartesian_2d(x0..x1, y0..y1)
             .map_err(plot_err)?;
-        let fmt = |v: &f64| tick_label(*v);
-        chart
-            .configure_mesh()
-            .bold_line_style(GRID)
-            .max_light_lines(0)
-            .x_label_formatter(&fmt)
-            .y_label_formatter(&fmt)
-            .x_desc(x_label)
-            .y_desc(y_label)
-            .label_style(text(12.0))
-            .axis_desc_style(text(15.0))
-            .draw()
-            .map_err(plot_err)?;
+        draw_grid(&mut chart, (x_label, y_label), 15.0)?;
         let dot = TAB_BLUE.mix(0.5).filled();
         chart
             .draw_series(
@@ -1161,6 +1149,28 @@ fn draw_points(
 pub(super) type XyChart<'a, 'b> =
     ChartContext<'a, Canvas<'b>, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
 
+/// Draws an x-y chart's grid (major lines only), tick labels (12 px) and axis titles
+/// (`desc_size` px): the frame every line and scatter chart here shares.
+fn draw_grid(
+    chart: &mut XyChart<'_, '_>,
+    (x_desc, y_desc): (&str, &str),
+    desc_size: f64,
+) -> Result<()> {
+    let fmt = |v: &f64| tick_label(*v);
+    chart
+        .configure_mesh()
+        .bold_line_style(GRID)
+        .max_light_lines(0)
+        .x_label_formatter(&fmt)
+        .y_label_formatter(&fmt)
+        .x_desc(x_desc)
+        .y_desc(y_desc)
+        .label_style(text(12.0))
+        .axis_desc_style(text(desc_size))
+        .draw()
+        .map_err(plot_err)
+}
+
 /// A chart with probabilities or rates on both axes ([0, 1], a little margin), its grid, tick
 /// labels and axis titles drawn, and the diagonal dashed and labelled `diagonal` in the legend:
 /// the frame of the ROC curve and of the reliability diagram.
@@ -1177,19 +1187,7 @@ pub(super) fn unit_square_chart<'a, 'b>(
         .y_label_area_size(60)
         .build_cartesian_2d(-0.01..1.01, -0.01..1.01)
         .map_err(plot_err)?;
-    let fmt = |v: &f64| tick_label(*v);
-    chart
-        .configure_mesh()
-        .bold_line_style(GRID)
-        .max_light_lines(0)
-        .x_label_formatter(&fmt)
-        .y_label_formatter(&fmt)
-        .x_desc(x_desc)
-        .y_desc(y_desc)
-        .label_style(text(12.0))
-        .axis_desc_style(text(14.0))
-        .draw()
-        .map_err(plot_err)?;
+    draw_grid(&mut chart, (x_desc, y_desc), 14.0)?;
     let grey = RGBColor(130, 130, 130);
     chart
         .draw_series(DashedLineSeries::new(
