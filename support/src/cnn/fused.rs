@@ -268,6 +268,7 @@ where
 mod tests {
     use super::*;
     use crate::cnn::conv::Padding;
+    use crate::cnn::reference::tests::assert_close;
     use crate::cnn::reference::{conv2d, max_pool2d};
     use crate::cnn::tensor_io::tests::{finite_diff_check, rand_vec};
 
@@ -336,21 +337,29 @@ mod tests {
             let plain = max_pool2d(plain.relu(), &ps).unwrap();
             assert_eq!(fused.shape(), plain.shape());
             let (fv, pv) = (fused.as_vec(), plain.as_vec());
-            for (a, b) in fv.iter().zip(&pv) {
-                assert!((a - b).abs() < 1e-4, "forward {a} vs {b}");
-            }
+            assert_close(&fv, &pv, 1e-4, "forward");
             let r = dev.tensor_from_vec(rand_vec(fv.len(), seed + 3), *fused.shape());
             let mut gf = (fused * r.clone()).sum().backward();
             let mut gp = (plain * r).sum().backward();
-            let pairs = [
-                (grad_vec(&mut gf, &xt), grad_vec(&mut gp, &xt)),
-                (grad_vec(&mut gf, &kt), grad_vec(&mut gp, &kt)),
-                (grad_vec(&mut gf, &bt), grad_vec(&mut gp, &bt)),
+            let gradients = [
+                (
+                    "input gradient",
+                    grad_vec(&mut gf, &xt),
+                    grad_vec(&mut gp, &xt),
+                ),
+                (
+                    "kernel gradient",
+                    grad_vec(&mut gf, &kt),
+                    grad_vec(&mut gp, &kt),
+                ),
+                (
+                    "bias gradient",
+                    grad_vec(&mut gf, &bt),
+                    grad_vec(&mut gp, &bt),
+                ),
             ];
-            for (a, b) in pairs {
-                for (a, b) in a.iter().zip(&b) {
-                    assert!((a - b).abs() < 1e-3, "gradient {a} vs {b}");
-                }
+            for (what, f, p) in gradients {
+                assert_close(&f, &p, 1e-3, what);
             }
         }
     }

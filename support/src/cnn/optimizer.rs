@@ -181,9 +181,28 @@ impl Model {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::super::model::tests::{small, toy_batch};
+    use super::super::Weights;
     use super::*;
+
+    /// Asserts that the average `after` is `momentum * before + (1 - momentum) * weights`.
+    pub(in crate::cnn) fn assert_one_average_step(
+        before: &Weights,
+        after: &Weights,
+        weights: &Weights,
+        momentum: f32,
+    ) {
+        let values = |w: &Weights| -> Vec<f32> {
+            w.params().iter().flat_map(|p| p.values.clone()).collect()
+        };
+        let (b, a, w) = (values(before), values(after), values(weights));
+        assert!(b.len() == a.len() && a.len() == w.len());
+        for ((b, a), w) in b.iter().zip(&a).zip(&w) {
+            let want = momentum * b + (1.0 - momentum) * w;
+            assert!((a - want).abs() <= 1e-6 * (1.0 + w.abs()), "{a} vs {want}");
+        }
+    }
 
     #[test]
     fn moving_average_follows_the_weights_at_its_momentum() {
@@ -202,19 +221,7 @@ mod tests {
         // ... and after one step the average lies halfway between the old and new weights.
         let averaged = averaging.averaged();
         assert_eq!(averaged.ema_momentum(), None);
-        for ((a, s), p) in averaged
-            .params()
-            .iter()
-            .zip(start.params())
-            .zip(plain.params())
-        {
-            for ((a, s), p) in a.values.iter().zip(&s.values).zip(&p.values) {
-                assert!(
-                    (a - 0.5 * (s + p)).abs() <= 1e-6 * (1.0 + p.abs()),
-                    "{a} {s} {p}"
-                );
-            }
-        }
+        assert_one_average_step(&start, &averaged.weights(), &plain.weights(), 0.5);
         // Momentum 0 keeps the latest weights; no average gives a plain copy.
         averaging.use_ema(Some(0.0)).unwrap();
         averaging.train_on_batch(x.view(), &y, None).unwrap();

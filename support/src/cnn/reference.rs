@@ -20,32 +20,41 @@ fn band_rows(g: &ConvGeometry, ncols: usize) -> usize {
     (PATCH_BUDGET / (ncols * g.patch_len()).max(1)).max(1)
 }
 
-/// Forward convolution of one image: `out = im2col(x) · w + b`.
-fn forward_image(x: &[f32], w: &[f32], b: &[f32], g: &ConvGeometry, out: &mut [f32]) {
-    let (k, o, ow) = (g.patch_len(), g.filters, g.out_w);
-    let band = band_rows(g, ow);
-    with_scratch(band * ow * k, 0, |patches, _| {
+/// Runs `f(r0, r1, patches)` over one image's output rows `r0..r1`, band by band, with an
+/// im2col buffer that holds one band.
+fn by_bands(g: &ConvGeometry, mut f: impl FnMut(usize, usize, &mut [f32])) {
+    let band = band_rows(g, g.out_w);
+    with_scratch(band * g.out_w * g.patch_len(), 0, |patches, _| {
         let mut r0 = 0;
         while r0 < g.out_h {
             let r1 = (r0 + band).min(g.out_h);
-            let p = (r1 - r0) * ow;
-            im2col(x, g, r0, r1, ow, patches);
-            let dst = &mut out[r0 * ow * o..r1 * ow * o];
-            for row in dst.chunks_exact_mut(o) {
-                row.copy_from_slice(b);
-            }
-            matmul(
-                dst,
-                o,
-                MatRef::row_major(&patches[..p * k], p, k),
-                MatRef::row_major(w, k, o),
-                true,
-            );
+            f(r0, r1, patches);
             r0 = r1;
         }
     });
 }
 
+/// Forward convolution of one image: `out = im2col(x) · w + b`.
+fn forward_image(x: &[f32], w: &[f32], b: &[f32], g: &ConvGeometry, out: &mut [f32]) {
+    let (k, o, ow) = (g.patch_len(), g.filters, g.out_w);
+    by_bands(g, |r0, r1, patches| {
+        let p = (r1 - r0) * ow;
+        im2col(x, g, r0, r1, ow, patches);
+        let dst = &mut out[r0 * ow * o..r1 * ow * o];
+        for row in dst.chunks_exact_mut(o) {
+            row.copy_from_slice(b);
+        }
+        matmul(
+            dst,
+            o,
+            MatRef::row_major(&patches[..p * k], p, k),
+            MatRef::row_major(w, k, o),
+            true,
+        );
+    });
+}
+
+/// Backward pass of one image: adds to `dw` and `db`, and to `dx` when given.
 fn backward_image(
     x: &[f32],
     w: &[f32],
@@ -55,16 +64,10 @@ fn backward_image(
     db: &mut [f32],
     mut dx: Option<&mut [f32]>,
 ) {
-    let (k, o, ow) = (g.patch_len(), g.filters, g.out_w);
-    let band = band_rows(g, ow);
-    with_scratch(band * ow * k, 0, |patches, _| {
-        let mut r0 = 0;
-        while r0 < g.out_h {
-            let r1 = (r0 + band).min(g.out_h);
-            let dz = &dout[r0 * ow * o..r1 * ow * o];
-            backward_band(x, w, g, dz, r0, r1, ow, dw, db, dx.as_deref_mut(), patches);
-            r0 = r1;
-        }
+    let (o, ow) = (g.filters, g.out_w);
+    by_bands(g, |r0, r1, patches| {
+        let dz = &dout[r0 * ow * o..r1 * ow * o];
+        backward_band(x, w, g, dz, r0, r1, ow, dw, db, dx.as_deref_mut(), patches);
     });
 }
 
@@ -210,10 +213,18 @@ pub(crate) fn max_pool2d<T: Tape<f32, Cpu>>(
     Ok(out.put_tape(tape))
 }
 
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::cnn::conv::Padding;
     use crate::cnn::tensor_io::tests::{finite_diff_check, rand_vec};
+
+    /// Asserts that `got` and `want` agree value by value within `tolerance`.
+    pub(in crate::cnn) fn assert_close(got: &[f32], want: &[f32], tolerance: f32, what: &str) {
+        assert_eq!(got.len(), want.len(), "{what}: lengths");
+        for (a, b) in got.iter().zip(want) {
+            assert!((a - b).abs() < tolerance, "{what}: {a} vs {b}");
+        }
+    }
 
     /// Plain six-loop convolution (NHWC, HWIO) for reference.
     fn naive_conv(x: &[f32], n: usize, w: &[f32], b: &[f32], g: &ConvGeometry) -> Vec<f32> {
@@ -268,10 +279,7 @@ mod tests {
             let b = rand_vec(g.filters, seed as u64 + 200);
             let got = conv_forward(&x, &wt, &b, &g);
             let want = naive_conv(&x, n, &wt, &b, &g);
-            assert_eq!(got.len(), want.len());
-            for (a, e) in got.iter().zip(&want) {
-                assert!((a - e).abs() < 1e-4, "case {seed}: {a} vs {e}");
-            }
+            assert_close(&got, &want, 1e-4, &format!("case {seed}"));
         }
     }
 
@@ -286,9 +294,7 @@ mod tests {
         let b = rand_vec(6, 7);
         let got = conv_forward(&x, &wt, &b, &g);
         let want = naive_conv(&x, 1, &wt, &b, &g);
-        for (a, e) in got.iter().zip(&want) {
-            assert!((a - e).abs() < 1e-3);
-        }
+        assert_close(&got, &want, 1e-3, "two bands");
     }
 
     #[test]
