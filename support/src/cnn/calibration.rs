@@ -21,7 +21,7 @@ use crate::error::{Error, Result};
 pub const DEFAULT_BINS: usize = 10;
 
 /// Probabilities are clipped to `[CLIP, 1 - CLIP]` before the logit in temperature scaling
-/// (the loss's [`EPSILON`](super::loss::EPSILON)).
+/// (the loss's [`EPSILON`]).
 pub const CLIP: f64 = EPSILON;
 
 /// Checks labels and probabilities (same length, labels 0/1, probabilities in [0, 1]).
