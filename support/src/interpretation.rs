@@ -30,9 +30,6 @@ use crate::plot::{image_grid_with, Figure, ImshowOptions};
 use crate::resize::Interpolation;
 use crate::training::Predictions;
 
-/// Probabilities are clipped to `[EPSILON, 1 - EPSILON]` before the logarithm, as Keras does.
-const EPSILON: f64 = 1e-7;
-
 /// Longest side, in pixels, of the images a top-losses figure reads (larger files are shrunk).
 const SHOWN_SIDE: usize = 400;
 
@@ -88,9 +85,7 @@ pub struct ClassificationInterpretation {
 
 /// Binary cross-entropy of probability `p` for an image of class `label`, clipped as Keras does.
 fn binary_cross_entropy(label: usize, p: f32) -> f32 {
-    let p = f64::from(p).clamp(EPSILON, 1.0 - EPSILON);
-    let loss = if label == 1 { -p.ln() } else { -(1.0 - p).ln() };
-    loss as f32
+    crate::cnn::loss::binary_cross_entropy(label as f64, f64::from(p)) as f32
 }
 
 impl ClassificationInterpretation {

@@ -962,15 +962,10 @@ fn accuracy_at(labels: &[f32], probs: &[f32], threshold: f32) -> f32 {
 
 /// Mean binary cross-entropy of probabilities, clipped as Keras does (1e-7).
 fn mean_bce(labels: &[f32], probs: &[f32]) -> f32 {
-    let eps = 1e-7f64;
     let total: f64 = labels
         .iter()
         .zip(probs)
-        .map(|(&y, &p)| {
-            let p = f64::from(p).clamp(eps, 1.0 - eps);
-            let y = f64::from(y);
-            -(y * p.ln() + (1.0 - y) * (1.0 - p).ln())
-        })
+        .map(|(&y, &p)| crate::cnn::loss::binary_cross_entropy(f64::from(y), f64::from(p)))
         .sum();
     (total / labels.len().max(1) as f64) as f32
 }

@@ -56,9 +56,11 @@ impl ModelConfig {
     }
 }
 
-/// Output height, width and channels after each stage, for [`ModelConfig::stages`].
+/// One Conv + ReLU + MaxPool block, for [`ModelConfig::stages`]: its convolution's settings and
+/// geometry, its pooling, and the pooled height and width.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Stage {
+    pub spec: ConvSpec,
     pub conv: ConvGeometry,
     pub pool: PoolSpec,
     pub pooled: (usize, usize),
@@ -110,12 +112,12 @@ impl ModelConfig {
         let (mut h, mut w, mut c) = (self.input_height, self.input_width, 1);
         let mut out = Vec::with_capacity(self.conv_filters.len());
         for (i, &filters) in self.conv_filters.iter().enumerate() {
-            let spec = ConvSpec {
-                kernel: (self.kernel_size, self.kernel_size),
+            let spec = ConvSpec::new(
+                (self.kernel_size, self.kernel_size),
                 filters,
-                stride: 1,
-                padding: Padding::Valid,
-            };
+                1,
+                Padding::Valid,
+            );
             let too_small = |_| {
                 Error::invalid(
                     "input size",
@@ -133,7 +135,12 @@ impl ModelConfig {
             let pooled = pool
                 .output_size(conv.out_h, conv.out_w)
                 .map_err(too_small)?;
-            out.push(Stage { conv, pool, pooled });
+            out.push(Stage {
+                spec,
+                conv,
+                pool,
+                pooled,
+            });
             (h, w, c) = (pooled.0, pooled.1, filters);
         }
         Ok(out)
