@@ -31,5 +31,5 @@ mod tensor_io;
 mod weights_file;
 
 pub use config::{ModelConfig, ModelConfigBuilder};
-pub use model::{Model, Param, Weights, PREDICT_BATCH};
+pub use model::{one_hot, Model, Param, Weights, PREDICT_BATCH};
 pub use weights_file::saved_config;

@@ -10,13 +10,15 @@
 //! Re-materialising the tensors on entry means no tensor ever outlives the call that made it.
 
 use dfdx::prelude::*;
-use ndarray::ArrayView4;
+use ndarray::{Array2, ArrayView4};
 use rand::{rngs::StdRng, Rng, SeedableRng};
 use rand_distr::Uniform;
 
 use super::config::{ModelConfig, Stage};
 use super::fused::conv2d_relu_pool;
-use super::loss::{binary_cross_entropy_with_logits, sigmoid};
+use super::loss::{
+    binary_cross_entropy_with_logits, categorical_cross_entropy_with_logits, sigmoid, softmax,
+};
 use super::optimizer::Adam;
 use super::tensor_io::Nhwc;
 use crate::error::{Error, Result};
@@ -59,6 +61,9 @@ pub struct Model {
     rng: StdRng,
     pub(super) dev: Cpu,
 }
+
+/// A batch loss on tape `T`.
+type Loss<T> = Tensor<Rank0, f32, Cpu, T>;
 
 /// A runtime-sized vector tensor without a tape.
 type Vector = Tensor<(usize,), f32, Cpu>;
@@ -105,8 +110,9 @@ pub(crate) fn param_layout(
     let u = config.dense_units();
     out.push(("dense.kernel".into(), vec![flat, u]));
     out.push(("dense.bias".into(), vec![u]));
-    out.push(("dense_1.kernel".into(), vec![u, 1]));
-    out.push(("dense_1.bias".into(), vec![1]));
+    let k = config.output_units();
+    out.push(("dense_1.kernel".into(), vec![u, k]));
+    out.push(("dense_1.bias".into(), vec![k]));
     out
 }
 
@@ -258,14 +264,15 @@ impl Model {
         })
     }
 
-    /// Logits of a batch; `mask` is the dropout mask (training) and `input_grad` asks for d/dx.
+    /// Logits of a batch, `(n, output_units)`; `mask` is the dropout mask (training) and
+    /// `input_grad` asks for d/dx.
     pub(super) fn forward<T: Tape<f32, Cpu>>(
         &self,
         x: Tensor<Nhwc, f32, Cpu, T>,
         live: &Live,
         mask: Option<Tensor<(usize, usize), f32, Cpu>>,
         input_grad: bool,
-    ) -> Result<Tensor<(usize,), f32, Cpu, T>> {
+    ) -> Result<Tensor<(usize, usize), f32, Cpu, T>> {
         let n = x.shape().0;
         let mut h = x;
         for (i, (st, (k, b))) in self.stages.iter().zip(&live.conv).enumerate() {
@@ -300,10 +307,9 @@ impl Model {
         let bias = live
             .out_b
             .retaped::<T>()
-            .try_broadcast_like::<_, Axis<0>>(&(n, 1usize))
+            .try_broadcast_like::<_, Axis<0>>(&(n, self.config.output_units()))
             .map_err(dfdx_err)?;
-        let o = o.try_add(bias).map_err(dfdx_err)?;
-        o.try_reshape_like(&(n,)).map_err(dfdx_err)
+        o.try_add(bias).map_err(dfdx_err)
     }
 
     /// Checks an `(n, height, width, 1)` batch and copies it into a row-major buffer.
@@ -334,16 +340,39 @@ impl Model {
         Ok((n, data))
     }
 
-    fn targets(n: usize, y: &[f32], sample_weights: Option<&[f32]>) -> Result<()> {
-        if y.len() != n {
+    /// Checks labels against `n` images: one label in [0, 1] per image for a two-class model,
+    /// or one row of class probabilities (one-hot, summing to 1) per image for K classes.
+    fn targets(&self, n: usize, y: &[f32], sample_weights: Option<&[f32]>) -> Result<()> {
+        let k = self.config.output_units();
+        if y.len() != n * k {
             return Err(Error::invalid(
                 "y",
                 format!("{} labels", y.len()),
-                format!("{n}, one per image"),
+                if k == 1 {
+                    format!("{n}, one per image")
+                } else {
+                    format!(
+                        "{}, one row of {k} class probabilities (one-hot) per image",
+                        n * k
+                    )
+                },
             ));
         }
         if let Some(v) = y.iter().find(|v| !(0.0..=1.0).contains(*v)) {
             return Err(Error::invalid("y", v, "labels in [0, 1]"));
+        }
+        if k > 1 {
+            if let Some((i, row)) = y
+                .chunks(k)
+                .enumerate()
+                .find(|(_, row)| (row.iter().sum::<f32>() - 1.0).abs() > 1e-4)
+            {
+                return Err(Error::invalid(
+                    "y",
+                    format!("row {i} summing to {}", row.iter().sum::<f32>()),
+                    "rows of class probabilities that sum to 1 (one-hot labels)",
+                ));
+            }
         }
         if let Some(w) = sample_weights {
             if w.len() != n {
@@ -360,10 +389,30 @@ impl Model {
         Ok(())
     }
 
+    /// The batch loss on the tape and the probabilities of `logits` (`(n, output_units)`):
+    /// binary cross-entropy of the sigmoid for one output, categorical cross-entropy of the
+    /// softmax for K; each image's loss times its weight, averaged (Keras's reduction).
+    fn loss_of<T: Tape<f32, Cpu>>(
+        &self,
+        logits: Tensor<(usize, usize), f32, Cpu, T>,
+        y: &[f32],
+        sample_weights: Option<&[f32]>,
+    ) -> Result<(Loss<T>, Vec<f32>)> {
+        let (n, k) = *logits.shape();
+        if k == 1 {
+            let logits = logits.try_reshape_like(&(n,)).map_err(dfdx_err)?;
+            let probs = logits.as_vec().into_iter().map(sigmoid).collect();
+            Ok((self.binary_loss_of(logits, y, sample_weights)?, probs))
+        } else {
+            let probs = softmax_rows(&logits.as_vec(), k);
+            Ok((self.categorical_loss_of(logits, y, sample_weights)?, probs))
+        }
+    }
+
     /// Mean of `weight * binary_crossentropy(sigmoid(logit), y)` over the batch (Keras's reduction),
     /// on the tape: dfdx's `bce_with_logits` is the formula of
     /// [`binary_cross_entropy_with_logits`], in f32, with its gradient.
-    fn loss_of<T: Tape<f32, Cpu>>(
+    fn binary_loss_of<T: Tape<f32, Cpu>>(
         &self,
         logits: Tensor<(usize,), f32, Cpu, T>,
         y: &[f32],
@@ -374,7 +423,44 @@ impl Model {
             .dev
             .try_tensor_from_vec(y.to_vec(), (n,))
             .map_err(dfdx_err)?;
-        let mut per = logits.try_bce_with_logits(yt).map_err(dfdx_err)?;
+        let per = logits.try_bce_with_logits(yt).map_err(dfdx_err)?;
+        self.weighted_mean(per, sample_weights)
+    }
+
+    /// Mean of `weight * categorical_crossentropy(softmax(logits), y)` over the batch, on the
+    /// tape: `-sum_k y_k log_softmax(z)_k` per image, the formula of
+    /// [`categorical_cross_entropy_with_logits`], in f32, with its gradient.
+    fn categorical_loss_of<T: Tape<f32, Cpu>>(
+        &self,
+        logits: Tensor<(usize, usize), f32, Cpu, T>,
+        y: &[f32],
+        sample_weights: Option<&[f32]>,
+    ) -> Result<Tensor<Rank0, f32, Cpu, T>> {
+        let shape = *logits.shape();
+        let yt = self
+            .dev
+            .try_tensor_from_vec(y.to_vec(), shape)
+            .map_err(dfdx_err)?;
+        let per = logits
+            .try_log_softmax::<Axis<1>>()
+            .map_err(dfdx_err)?
+            .try_mul(yt)
+            .map_err(dfdx_err)?
+            .try_sum::<(usize,), Axis<1>>()
+            .map_err(dfdx_err)?
+            .try_negate()
+            .map_err(dfdx_err)?;
+        self.weighted_mean(per, sample_weights)
+    }
+
+    /// The mean over the batch of per-image losses, each times its weight when weights are given.
+    fn weighted_mean<T: Tape<f32, Cpu>>(
+        &self,
+        per: Tensor<(usize,), f32, Cpu, T>,
+        sample_weights: Option<&[f32]>,
+    ) -> Result<Tensor<Rank0, f32, Cpu, T>> {
+        let n = per.shape().0;
+        let mut per = per;
         if let Some(w) = sample_weights {
             let wt = self
                 .dev
@@ -385,8 +471,12 @@ impl Model {
         per.try_mean().map_err(dfdx_err)
     }
 
-    /// One Adam step on a batch `x` of shape `(n, height, width, 1)` with labels `y` in [0, 1]
-    /// and optional per-image weights; returns the batch loss before the step. Dropout is active.
+    /// One Adam step on a batch `x` of shape `(n, height, width, 1)` with labels `y` and
+    /// optional per-image weights; returns the batch loss before the step. Dropout is active.
+    ///
+    /// `y` holds one label in [0, 1] per image for a two-class model, or, for K classes, one row
+    /// of K class probabilities per image, row after row (one-hot: [`one_hot`] makes them from
+    /// class indices), like Keras's `class_mode="categorical"`.
     ///
     /// A non-finite loss is an error and leaves the weights unchanged.
     pub fn train_on_batch(
@@ -400,7 +490,8 @@ impl Model {
     }
 
     /// [`Model::train_on_batch`] that also returns the probabilities of the step's forward pass
-    /// (dropout on), from which training accuracy and AUC are measured without a second pass.
+    /// (dropout on), from which training accuracy and AUC are measured without a second pass:
+    /// one per image for two classes, one row of K per image otherwise.
     pub fn train_on_batch_with_proba(
         &mut self,
         x: ArrayView4<f32>,
@@ -408,7 +499,7 @@ impl Model {
         sample_weights: Option<&[f32]>,
     ) -> Result<(f32, Vec<f32>)> {
         let (n, data) = self.input(&x)?;
-        Self::targets(n, y, sample_weights)?;
+        self.targets(n, y, sample_weights)?;
         let u = self.config.dense_units();
         let rate = self.config.dropout();
         let mask = if rate > 0.0 {
@@ -433,8 +524,7 @@ impl Model {
             .try_tensor_from_vec(data, (n, h, w, 1))
             .map_err(dfdx_err)?;
         let logits = self.forward(xt.leaky_traced(), &live, mask, false)?;
-        let probs: Vec<f32> = logits.as_vec().into_iter().map(sigmoid).collect();
-        let loss = self.loss_of(logits, y, sample_weights)?;
+        let (loss, probs) = self.loss_of(logits, y, sample_weights)?;
         let value = loss.array();
         if !value.is_finite() {
             return Err(Error::Diverged {
@@ -464,11 +554,12 @@ impl Model {
     pub(crate) fn reseed_dropout(&mut self, seed: u64) {
         self.rng = StdRng::seed_from_u64(seed);
     }
-    /// Logits for a batch in inference mode (no dropout, no tape), `PREDICT_BATCH` images at a time.
-    fn logits(&self, n: usize, data: &[f32]) -> Result<Vec<f32>> {
+    /// Logits for a batch in inference mode (no dropout, no tape), `PREDICT_BATCH` images at a
+    /// time: `output_units` per image, row after row.
+    pub(super) fn logits(&self, n: usize, data: &[f32]) -> Result<Vec<f32>> {
         let (h, w) = (self.config.input_height(), self.config.input_width());
         let live = self.live()?;
-        let mut out = Vec::with_capacity(n);
+        let mut out = Vec::with_capacity(n * self.config.output_units());
         for chunk in data.chunks(PREDICT_BATCH * h * w) {
             let m = chunk.len() / (h * w);
             let xt = self
@@ -480,13 +571,38 @@ impl Model {
         Ok(out)
     }
 
-    /// Probabilities of the positive class (sigmoid of the logit) for `x` of shape `(n, h, w, 1)`.
+    /// Probabilities of the positive class (sigmoid of the logit) for `x` of shape `(n, h, w, 1)`,
+    /// from a two-class model; a K-class model answers with [`Model::predict`].
     pub fn predict_proba(&self, x: ArrayView4<f32>) -> Result<Vec<f32>> {
+        if self.config.output_units() != 1 {
+            return Err(Error::invalid(
+                "predict_proba",
+                format!("a {}-class model", self.config.classes()),
+                "a two-class model; use predict for one probability per class",
+            ));
+        }
         let (n, data) = self.input(&x)?;
         Ok(self.logits(n, &data)?.into_iter().map(sigmoid).collect())
     }
 
-    /// The mean (weighted) binary cross-entropy on a batch in inference mode, e.g. for validation.
+    /// Keras's `model.predict`: the output layer's probabilities for `x` of shape
+    /// `(n, h, w, 1)`, `(n, 1)` (the sigmoid) for two classes, `(n, K)` (the softmax, rows summing
+    /// to 1) for K.
+    pub fn predict(&self, x: ArrayView4<f32>) -> Result<Array2<f32>> {
+        let (n, data) = self.input(&x)?;
+        let k = self.config.output_units();
+        let logits = self.logits(n, &data)?;
+        let probs = if k == 1 {
+            logits.into_iter().map(sigmoid).collect()
+        } else {
+            softmax_rows(&logits, k)
+        };
+        Array2::from_shape_vec((n, k), probs).map_err(|e| Error::backend("shaping predictions", e))
+    }
+
+    /// The mean (weighted) loss the training minimises, on a batch in inference mode (e.g. for
+    /// validation): binary cross-entropy for two classes, categorical for K; `y` as in
+    /// [`Model::train_on_batch`].
     pub fn loss_on_batch(
         &self,
         x: ArrayView4<f32>,
@@ -494,15 +610,42 @@ impl Model {
         sample_weights: Option<&[f32]>,
     ) -> Result<f32> {
         let (n, data) = self.input(&x)?;
-        Self::targets(n, y, sample_weights)?;
+        self.targets(n, y, sample_weights)?;
+        let k = self.config.output_units();
         let logits = self.logits(n, &data)?;
         let mut total = 0.0f64;
-        for (i, (&z, &t)) in logits.iter().zip(y).enumerate() {
-            let l = binary_cross_entropy_with_logits(f64::from(t), f64::from(z));
+        for (i, (z, t)) in logits.chunks(k).zip(y.chunks(k)).enumerate() {
+            let l = if k == 1 {
+                binary_cross_entropy_with_logits(f64::from(t[0]), f64::from(z[0]))
+            } else {
+                categorical_cross_entropy_with_logits(t, z)
+            };
             total += l * sample_weights.map_or(1.0, |w| w[i] as f64);
         }
         Ok((total / n as f64) as f32)
     }
+}
+
+/// Class indices as one-hot rows for a K-class [`Model::train_on_batch`]: `[2, 0]` with 3
+/// classes is `[0, 0, 1, 1, 0, 0]`. Errors on an index outside `0..classes`.
+pub fn one_hot(labels: &[usize], classes: usize) -> Result<Vec<f32>> {
+    let mut out = vec![0.0; labels.len() * classes];
+    for (i, &l) in labels.iter().enumerate() {
+        if l >= classes {
+            return Err(Error::invalid(
+                "labels",
+                format!("class {l} at index {i}"),
+                format!("class indices 0..{classes}"),
+            ));
+        }
+        out[i * classes + l] = 1.0;
+    }
+    Ok(out)
+}
+
+/// The softmax of each row of `k` logits, row after row.
+fn softmax_rows(logits: &[f32], k: usize) -> Vec<f32> {
+    logits.chunks(k).flat_map(softmax).collect()
 }
 
 /// Moves the gradient of `t` out of `grads` (zeros when `t` got none).
@@ -586,6 +729,128 @@ pub(super) mod tests {
             .count();
         assert!(correct >= 24, "only {correct}/32 right on new images");
         assert_eq!(m.steps(), 40);
+    }
+
+    /// Images whose class is the third (top, middle, bottom) a bright square sits in.
+    fn toy_thirds(n: usize, seed: u64) -> (Array4<f32>, Vec<usize>) {
+        let (h, w) = (24, 20);
+        let mut rng = StdRng::seed_from_u64(seed);
+        let mut x = Array4::<f32>::zeros((n, h, w, 1));
+        let mut y = vec![];
+        for i in 0..n {
+            let class = rng.gen_range(0..3usize);
+            let r0 = class * 8 + rng.gen_range(0..4);
+            let c0 = rng.gen_range(0..w - 4);
+            for r in 0..h {
+                for c in 0..w {
+                    let inside = (r0..r0 + 4).contains(&r) && (c0..c0 + 4).contains(&c);
+                    x[[i, r, c, 0]] = if inside { 1.0 } else { rng.gen::<f32>() * 0.2 };
+                }
+            }
+            y.push(class);
+        }
+        (x, y)
+    }
+
+    fn three_classes(dropout: f32) -> ModelConfig {
+        ModelConfig::builder()
+            .input_size(24, 20)
+            .conv_filters(&[4, 8])
+            .dense_units(16)
+            .dropout(dropout)
+            .learning_rate(0.01)
+            .classes(3)
+            .build()
+            .unwrap()
+    }
+
+    #[test]
+    fn a_softmax_head_learns_three_classes() {
+        let mut m = Model::new(three_classes(0.2), 1).unwrap();
+        assert_eq!(m.params().last().unwrap().shape, vec![3]);
+        assert!(m.summary().contains("(None, 3)"));
+        let (x, labels) = toy_thirds(48, 2);
+        let y = one_hot(&labels, 3).unwrap();
+        let before = m.loss_on_batch(x.view(), &y, None).unwrap();
+        assert!(
+            (before - 3f32.ln()).abs() < 0.3,
+            "about ln 3 at the start: {before}"
+        );
+        for _ in 0..60 {
+            m.train_on_batch(x.view(), &y, None).unwrap();
+        }
+        let after = m.loss_on_batch(x.view(), &y, None).unwrap();
+        assert!(after < 0.5 * before, "loss {before} -> {after}");
+        let (xt, lt) = toy_thirds(48, 3);
+        let p = m.predict(xt.view()).unwrap();
+        assert_eq!(p.dim(), (48, 3));
+        for row in p.rows() {
+            assert!((row.sum() - 1.0).abs() < 1e-5);
+        }
+        let predicted = crate::cnn::multiclass::predicted_classes(p.view());
+        let correct = predicted.iter().zip(&lt).filter(|(a, b)| a == b).count();
+        assert!(correct >= 36, "only {correct}/48 right on new images");
+        // predict_proba is the two-class answer; a K-class model refuses it.
+        assert!(m.predict_proba(xt.view()).is_err());
+        // Labels must be rows of class probabilities.
+        assert!(m.train_on_batch(x.view(), &y[..47 * 3], None).is_err());
+        let mut bad = y.clone();
+        bad[0] = 1.0;
+        bad[1] = 1.0;
+        assert!(m.train_on_batch(x.view(), &bad, None).is_err());
+    }
+
+    #[test]
+    fn categorical_loss_on_the_tape_matches_the_plain_one_and_its_gradient() {
+        // Without dropout, the training step's loss (on the tape, f32) is the inference loss
+        // (plain f64), and the first Adam step moves every output weight against the sign of
+        // the loss's finite-difference slope (Adam's first step is -lr * g / |g|).
+        let mut m = Model::new(three_classes(0.0), 5).unwrap();
+        let (x, labels) = toy_thirds(6, 9);
+        let y = one_hot(&labels, 3).unwrap();
+        let weights = [1.0f32, 0.5, 2.0, 1.0, 0.0, 3.0];
+        let plain = m.loss_on_batch(x.view(), &y, Some(&weights)).unwrap();
+        let n = m.params.len();
+        let mut slopes = Vec::new();
+        for param in [n - 2, n - 1] {
+            for i in 0..m.params[param].values.len() {
+                let h = 1e-2f32;
+                let mut up = m.clone();
+                up.params[param].values[i] += h;
+                let mut down = m.clone();
+                down.params[param].values[i] -= h;
+                let slope = (up.loss_on_batch(x.view(), &y, Some(&weights)).unwrap()
+                    - down.loss_on_batch(x.view(), &y, Some(&weights)).unwrap())
+                    / (2.0 * h);
+                slopes.push((param, i, slope));
+            }
+        }
+        let before = m.params.clone();
+        let taped = m.train_on_batch(x.view(), &y, Some(&weights)).unwrap();
+        assert!((taped - plain).abs() < 1e-5, "{taped} vs {plain}");
+        let mut checked = 0;
+        for (param, i, slope) in slopes {
+            if slope.abs() < 1e-3 {
+                continue; // too flat for the finite difference to give a sign
+            }
+            let moved = m.params[param].values[i] - before[param].values[i];
+            assert!(
+                moved * slope < 0.0,
+                "{} [{i}]: slope {slope}, moved {moved}",
+                m.params[param].name
+            );
+            checked += 1;
+        }
+        assert!(checked >= 20, "{checked}");
+    }
+
+    #[test]
+    fn one_hot_rows() {
+        assert_eq!(
+            one_hot(&[2, 0], 3).unwrap(),
+            vec![0.0, 0.0, 1.0, 1.0, 0.0, 0.0]
+        );
+        assert!(one_hot(&[3], 3).is_err());
     }
 
     #[test]

@@ -8,7 +8,8 @@ use super::model::{dfdx_err, take, Model};
 use crate::error::{Error, Result};
 
 impl Model {
-    /// Input-gradient saliency of one `(height, width)` image: `|d logit / d pixel|`.
+    /// Input-gradient saliency of one `(height, width)` image: `|d logit / d pixel|`, for a
+    /// K-class model the logit of the class it predicts.
     pub fn saliency(&self, x: ArrayView2<f32>) -> Result<Array2<f32>> {
         let (h, w) = x.dim();
         let x4 = x.into_shape_with_order((1, h, w, 1)).ok();
@@ -29,8 +30,22 @@ impl Model {
             .dev
             .try_tensor_from_vec(data, (1, h, w, 1))
             .map_err(dfdx_err)?;
-        let logit = self.forward(xt.leaky_trace(), &live, None, true)?;
-        let mut grads = logit
+        let logits = self.forward(xt.leaky_trace(), &live, None, true)?;
+        // One output: its logit. K outputs: the logit of the most probable class, masked out
+        // of the row so the gradient is that class's alone.
+        let values = logits.as_vec();
+        let mut pick = vec![0.0f32; values.len()];
+        let best = (0..values.len())
+            .reduce(|a, b| if values[b] > values[a] { b } else { a })
+            .unwrap_or(0);
+        pick[best] = 1.0;
+        let pick = self
+            .dev
+            .try_tensor_from_vec(pick, *logits.shape())
+            .map_err(dfdx_err)?;
+        let mut grads = logits
+            .try_mul(pick)
+            .map_err(dfdx_err)?
             .try_sum()
             .map_err(dfdx_err)?
             .try_backward()
@@ -82,6 +97,7 @@ impl Model {
 mod tests {
     use super::super::model::tests::{small, toy_batch};
     use super::*;
+    use crate::cnn::ModelConfig;
     use ndarray::Axis;
 
     #[test]
@@ -104,33 +120,41 @@ mod tests {
 
     #[test]
     fn saliency_matches_finite_differences_of_the_logit() {
-        let m = Model::new(small(), 4).unwrap();
-        let (x, _) = toy_batch(1, 24, 20, 10);
-        let img = x.index_axis(Axis(0), 0).index_axis(Axis(2), 0).to_owned();
-        let s = m.saliency(img.view()).unwrap();
-        assert_eq!(s.dim(), (24, 20));
-        assert!(s.iter().any(|v| *v > 0.0));
-        let logit = |im: &Array2<f32>| {
-            let p = m
-                .predict_proba(im.view().into_shape_with_order((1, 24, 20, 1)).unwrap())
-                .unwrap()[0] as f64;
-            (p / (1.0 - p)).ln()
-        };
-        let eps = 1e-2;
-        let mut checked = 0;
-        for (r, c) in [(5, 5), (10, 7), (12, 12), (3, 15), (18, 9)] {
-            let mut up = img.clone();
-            up[[r, c]] += eps;
-            let mut down = img.clone();
-            down[[r, c]] -= eps;
-            let numeric = ((logit(&up) - logit(&down)) / (2.0 * eps as f64)).abs();
-            assert!(
-                (numeric - s[[r, c]] as f64).abs() < 2e-2 + 0.05 * numeric,
-                "({r},{c}): {numeric} vs {}",
-                s[[r, c]]
-            );
-            checked += 1;
+        let three = ModelConfig::builder()
+            .input_size(24, 20)
+            .conv_filters(&[4, 8])
+            .dense_units(16)
+            .classes(3)
+            .build()
+            .unwrap();
+        for config in [small(), three] {
+            let m = Model::new(config, 4).unwrap();
+            let (x, _) = toy_batch(1, 24, 20, 10);
+            let img = x.index_axis(Axis(0), 0).index_axis(Axis(2), 0).to_owned();
+            let s = m.saliency(img.view()).unwrap();
+            assert_eq!(s.dim(), (24, 20));
+            assert!(s.iter().any(|v| *v > 0.0));
+            let logits = |im: &Array2<f32>| m.logits(1, im.as_slice().unwrap()).unwrap();
+            // The class it explains: the only output, or the most probable of K.
+            let base = logits(&img);
+            let class = (0..base.len())
+                .reduce(|a, b| if base[b] > base[a] { b } else { a })
+                .unwrap();
+            let eps = 1e-2;
+            for (r, c) in [(5, 5), (10, 7), (12, 12), (3, 15), (18, 9)] {
+                let mut up = img.clone();
+                up[[r, c]] += eps;
+                let mut down = img.clone();
+                down[[r, c]] -= eps;
+                let numeric =
+                    ((logits(&up)[class] - logits(&down)[class]) as f64 / (2.0 * eps as f64)).abs();
+                assert!(
+                    (numeric - s[[r, c]] as f64).abs() < 2e-2 + 0.05 * numeric,
+                    "{} outputs, ({r},{c}): {numeric} vs {}",
+                    base.len(),
+                    s[[r, c]]
+                );
+            }
         }
-        assert_eq!(checked, 5);
     }
 }

@@ -44,7 +44,8 @@ impl Model {
             self.flat * u + u,
         ));
         rows.push(("dropout (Dropout)".into(), format!("(None, {u})"), 0));
-        rows.push(("dense_1 (Dense)".into(), "(None, 1)".into(), u + 1));
+        let k = self.config.output_units();
+        rows.push(("dense_1 (Dense)".into(), format!("(None, {k})"), u * k + k));
         let w0 = rows.iter().map(|r| r.0.len()).max().unwrap_or(0).max(12) + 2;
         let w1 = rows.iter().map(|r| r.1.len()).max().unwrap_or(0).max(12) + 2;
         let width = w0 + w1 + 12;
