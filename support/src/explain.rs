@@ -64,7 +64,7 @@ pub struct Explanation {
 /// Predicts one image file with `model` and computes its SmoothGrad saliency with the default
 /// settings ([`SmoothGrad::default`]); the file is read and prepared as
 /// [`Preprocessing::prepare`] does, so the probability is the one
-/// [`predict_directory`](crate::training::predict_directory) gives the same file.
+/// [`predict_directory`](crate::inference::predict_directory) gives the same file.
 pub fn explain(
     model: &Model,
     file: impl AsRef<Path>,

@@ -9,7 +9,7 @@ use support::cnn::metrics::best_threshold;
 use support::cnn::{Model, ModelConfig};
 use support::saved_model::{Checkpoint, SavedModel};
 use support::training::{self, ClassWeight, FitOptions, History, LrSchedule, Progress, Silent};
-use support::Error;
+use support::{inference, Error};
 
 fn sample_train() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/sample/chest_xray/train")
@@ -353,13 +353,13 @@ fn temperature_scaling_is_folded_into_the_model_and_keeps_its_decisions() {
     let names = vec!["NORMAL".to_string(), "PNEUMONIA".to_string()];
     let mut saved = SavedModel::from_fit(model, history, names, &options);
     let test = sample_train().parent().unwrap().join("test");
-    let raw = training::evaluate(&saved, &test).unwrap().0;
+    let raw = inference::evaluate(&saved, &test).unwrap().0;
     let raw_threshold = saved.threshold;
 
     let t = saved.calibrate().unwrap();
     assert!(t > 0.0 && t != 1.0, "{t}");
     assert_eq!(saved.temperature(), Some(t));
-    let scaled = training::evaluate(&saved, &test).unwrap().0;
+    let scaled = inference::evaluate(&saved, &test).unwrap().0;
     let expected = apply_temperature(&raw.probs, t).unwrap();
     for ((&got, &want), &before) in scaled.probs.iter().zip(&expected).zip(&raw.probs) {
         assert!((got - want).abs() < 1e-4, "{got} vs {want}");
@@ -368,7 +368,7 @@ fn temperature_scaling_is_folded_into_the_model_and_keeps_its_decisions() {
     }
     // Calibrating again fits the same temperature to the same raw scores: nothing changes.
     assert!((saved.calibrate().unwrap() - t).abs() < 1e-6);
-    let again = training::evaluate(&saved, &test).unwrap().0;
+    let again = inference::evaluate(&saved, &test).unwrap().0;
     for (a, b) in again.probs.iter().zip(&scaled.probs) {
         assert!((a - b).abs() < 1e-5);
     }
@@ -379,7 +379,7 @@ fn temperature_scaling_is_folded_into_the_model_and_keeps_its_decisions() {
     assert_eq!(loaded.temperature(), Some(t));
     assert_eq!(loaded.threshold, saved.threshold);
     assert_eq!(
-        training::evaluate(&loaded, &test).unwrap().0.probs,
+        inference::evaluate(&loaded, &test).unwrap().0.probs,
         again.probs
     );
 }

@@ -29,7 +29,7 @@ use support::saved_model::{Checkpoint, SavedModel};
 use support::training::{
     self, ClassWeight, EpochLog, FitOptions, LrSchedule, Progress, RunSettings,
 };
-use support::{plot, stats, Error};
+use support::{inference, plot, stats, Error};
 
 /// What stops the `xray` tool: the library's errors, and the tool's own checks.
 #[derive(Debug, thiserror::Error)]
@@ -583,7 +583,7 @@ fn evaluate_command(args: &EvaluateArgs) -> Result<()> {
     if let Some(out) = &args.plots {
         writable_dir(out)?;
     }
-    let (predictions, at_half, at_chosen) = training::evaluate(&saved, &args.dir)?;
+    let (predictions, at_half, at_chosen) = inference::evaluate(&saved, &args.dir)?;
     let labels: Vec<u8> = predictions
         .labels
         .iter()
@@ -671,7 +671,7 @@ fn evaluate_command(args: &EvaluateArgs) -> Result<()> {
 /// splits with both thresholds, and the learning curves of the model's training history.
 fn evaluation_figures(
     saved: &SavedModel,
-    predictions: &training::Predictions,
+    predictions: &inference::Predictions,
     at_half: &Evaluation,
     at_chosen: &Evaluation,
     split: &str,
@@ -753,7 +753,7 @@ fn evaluation_figures(
 fn predict_command(model_dir: &Path, images: &[PathBuf]) -> Result<()> {
     let saved = SavedModel::load(model_dir)?;
     let mut failed = 0;
-    for (path, result) in images.iter().zip(training::predict_files(&saved, images)) {
+    for (path, result) in images.iter().zip(inference::predict_files(&saved, images)) {
         match result {
             Ok(p) => {
                 let class = &saved.class_names[usize::from(p >= saved.threshold)];
