@@ -20,7 +20,7 @@ use ndarray::Array2;
 use crate::cnn::Model;
 use crate::error::{Error, Result};
 use crate::plot::Figure;
-use crate::saved_model::Preprocessing;
+use crate::preprocessing::Preprocessing;
 
 /// SmoothGrad's settings (Smilkov et al., 2017): how many noisy copies of the image are
 /// averaged, and the noise's standard deviation as a fraction of the image's value range.

@@ -10,7 +10,8 @@ use crate::cnn::report::EvaluationReport;
 use crate::cnn::Model;
 use crate::error::{Error, Result};
 use crate::generator::{DirectoryIterator, FlowOptions};
-use crate::saved_model::{Preprocessing, SavedModel};
+use crate::preprocessing::Preprocessing;
+use crate::saved_model::SavedModel;
 
 /// A model's probabilities for every image of a folder, in file order.
 #[derive(Debug)]

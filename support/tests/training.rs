@@ -7,8 +7,10 @@ use std::path::{Path, PathBuf};
 use support::cnn::calibration::apply_temperature;
 use support::cnn::metrics::best_threshold;
 use support::cnn::{Model, ModelConfig};
-use support::saved_model::{Checkpoint, SavedModel};
-use support::training::{self, ClassWeight, FitOptions, History, LrSchedule, Progress, Silent};
+use support::saved_model::SavedModel;
+use support::training::{
+    self, ClassWeight, FitOptions, History, LrSchedule, Progress, ResumeCheckpoint, Silent,
+};
 use support::{inference, Error};
 
 fn sample_train() -> PathBuf {
@@ -78,7 +80,7 @@ fn a_resumed_run_gives_the_uninterrupted_runs_weights() {
 
     let checkpoints = dir.path().join("interrupted");
     fit_interrupted_at(3, &options(3, &checkpoints));
-    let checkpoint = Checkpoint::load_if_present(&checkpoints)
+    let checkpoint = ResumeCheckpoint::load_if_present(&checkpoints)
         .unwrap()
         .expect("a checkpoint after every epoch");
     assert_eq!(checkpoint.history.epochs.len(), 2);
@@ -120,7 +122,7 @@ fn a_resumed_run_gives_the_uninterrupted_runs_weights() {
 
     // Resuming a finished run runs no epoch and returns the same weights; a history without
     // validation scores (checkpoints of earlier versions) gets them back.
-    let card = Checkpoint::card_path(&checkpoints);
+    let card = ResumeCheckpoint::card_path(&checkpoints);
     let mut json: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&card).unwrap()).unwrap();
     json["history"]
@@ -351,7 +353,7 @@ fn temperature_scaling_is_folded_into_the_model_and_keeps_its_decisions() {
         .expect("fit records the best epoch's scores");
     assert_eq!(scores.labels.len(), scores.probs.len());
     let names = vec!["NORMAL".to_string(), "PNEUMONIA".to_string()];
-    let mut saved = SavedModel::from_fit(model, history, names, &options);
+    let mut saved = SavedModel::from_fit(model, history, names, options.preprocessing());
     let test = sample_train().parent().unwrap().join("test");
     let raw = inference::evaluate(&saved, &test).unwrap().0;
     let raw_threshold = saved.threshold;

@@ -25,9 +25,9 @@ use support::cnn::{Model, ModelConfig};
 use support::dataset::{patients_per_class, scan_classes};
 use support::generator::ImageDataGenerator;
 use support::resize::Interpolation;
-use support::saved_model::{Checkpoint, SavedModel};
+use support::saved_model::SavedModel;
 use support::training::{
-    self, ClassWeight, EpochLog, FitOptions, LrSchedule, Progress, RunSettings,
+    self, ClassWeight, EpochLog, FitOptions, LrSchedule, Progress, ResumeCheckpoint, RunSettings,
 };
 use support::{inference, plot, stats, Error};
 
@@ -427,13 +427,13 @@ fn train_command(args: &TrainArgs) -> Result<()> {
     let checkpoints = args.out.join("checkpoints");
     let options = fit_options(&args.run)?.checkpoint_dir(&checkpoints);
     options.validate()?;
-    if Checkpoint::card_path(&checkpoints).exists() {
+    if ResumeCheckpoint::card_path(&checkpoints).exists() {
         if args.resume {
-            if let Some(checkpoint) = Checkpoint::load_if_present(&checkpoints)? {
+            if let Some(checkpoint) = ResumeCheckpoint::load_if_present(&checkpoints)? {
                 let requested = RunSettings::new(&config, &options, &scan);
                 checkpoint
                     .settings
-                    .check_resume(&requested, &Checkpoint::card_path(&checkpoints))?;
+                    .check_resume(&requested, &ResumeCheckpoint::card_path(&checkpoints))?;
             }
         } else if args.overwrite {
             std::fs::remove_dir_all(&checkpoints).map_err(|e| Error::io(&checkpoints, e))?;
@@ -446,8 +446,12 @@ fn train_command(args: &TrainArgs) -> Result<()> {
     let mut model = Model::new(config, args.run.seed)?;
     eprintln!("{}", model.summary());
     let history = training::fit(&mut model, &train_dir, &options, &mut Bar::default())?;
-    let mut saved =
-        SavedModel::from_fit(model, history.clone(), scan.class_names.clone(), &options);
+    let mut saved = SavedModel::from_fit(
+        model,
+        history.clone(),
+        scan.class_names.clone(),
+        options.preprocessing(),
+    );
     if args.temperature_scaling {
         let t = saved.calibrate()?;
         eprintln!("temperature {t:.3} fitted on the validation split");

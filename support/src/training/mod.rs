@@ -9,7 +9,6 @@
 //! The settings are in [`FitOptions`], the record of a run in [`History`], the hooks that report
 //! progress in [`Progress`]; running a trained model is [`crate::inference`]'s.
 
-mod history;
 mod options;
 mod progress;
 mod resume;
@@ -17,12 +16,12 @@ mod resume;
 use std::path::Path;
 use std::time::Instant;
 
-pub use history::{EpochLog, History, ValidationScores};
+pub use crate::history::{EpochLog, History, ValidationScores};
 pub use options::{
     default_augmentation, ClassWeight, FitOptions, LrSchedule, DEFAULT_EMA_MOMENTUM,
 };
 pub use progress::{EpochLines, Progress, ProgressLines, Silent};
-pub use resume::RunSettings;
+pub use resume::{ResumeCheckpoint, RunSettings};
 
 use crate::cnn::metrics::{best_threshold, roc_auc_score};
 use crate::cnn::Model;
@@ -30,7 +29,7 @@ use crate::dataset::{scan_classes, split_by_patient, ClassScan};
 use crate::error::{Error, Result};
 use crate::generator::{DirectoryIterator, FlowOptions, ImageDataGenerator};
 use crate::inference::{labels_as_u8, predict_iterator, Predictions};
-use crate::saved_model::{Checkpoint, Preprocessing};
+use crate::preprocessing::Preprocessing;
 
 /// Trains `model` on the class folders of `train_dir` (see the module doc). With a checkpoint
 /// folder that already holds a checkpoint of this run, training resumes after its epoch; a
@@ -103,10 +102,10 @@ pub(crate) fn fit_split(
     let mut best: Option<(f32, Model)> = None;
     let mut first_epoch = 1;
     if let Some(dir) = &options.checkpoint_dir {
-        if let Some(checkpoint) = Checkpoint::load_if_present(dir)? {
+        if let Some(checkpoint) = ResumeCheckpoint::load_if_present(dir)? {
             checkpoint
                 .settings
-                .check_resume(settings, &Checkpoint::card_path(dir))?;
+                .check_resume(settings, &ResumeCheckpoint::card_path(dir))?;
             first_epoch = checkpoint.history.epochs.len() + 1;
             *model = checkpoint.model;
             history = checkpoint.history;
@@ -202,7 +201,7 @@ pub(crate) fn fit_split(
             improved,
         );
         if let Some(dir) = &options.checkpoint_dir {
-            Checkpoint::save(
+            ResumeCheckpoint::save(
                 dir,
                 model,
                 best.as_ref().map(|(_, m)| m),

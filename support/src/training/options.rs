@@ -7,8 +7,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::generator::ImageDataGenerator;
+use crate::preprocessing::Preprocessing;
 use crate::resize::Interpolation;
-use crate::saved_model::Preprocessing;
 
 /// How much each class's images weigh in the loss.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]

@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use super::history::EpochLog;
+use crate::history::EpochLog;
 
 /// Hooks that [`fit`] calls as it goes: a progress bar, a line per epoch, or nothing.
 pub trait Progress {

@@ -1,14 +1,26 @@
-//! What makes a training run resumable: the [`RunSettings`] every checkpoint records, and the
-//! check that a resumed run asks for the same.
+//! Resuming training: the [`ResumeCheckpoint`] [`fit`](super::fit) saves after every epoch,
+//! and the [`RunSettings`] it records, which a resumed run must ask for again.
+//!
+//! A checkpoint folder holds one `epoch-NNNN.safetensors` with the weights and the optimizer
+//! state, `best-epoch-NNNN.safetensors` with the best weights so far (named by their epoch), and
+//! `checkpoint.json`, written last, that names them and records the run's settings. Every file
+//! is written to a temporary file and renamed, so a crash at any moment leaves the previous
+//! checkpoint whole and loadable.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
 use super::options::{ClassWeight, FitOptions, LrSchedule};
+use crate::cnn::Model;
 use crate::dataset::ClassScan;
 use crate::error::{Error, Result};
-use crate::saved_model::Preprocessing;
+use crate::files::write_atomic;
+use crate::history::History;
+use crate::preprocessing::Preprocessing;
+use crate::saved_model::{model_error, read_json, FORMAT};
+
+const CHECKPOINT_FILE: &str = "checkpoint.json";
 
 /// Everything that defines a training run's trajectory, recorded in every checkpoint: a resume
 /// with other settings would train or validate on something else (another split, other
@@ -112,4 +124,133 @@ fn files_fingerprint(scan: &ClassScan) -> String {
         }
     }
     format!("{hash:016x}")
+}
+
+/// What `checkpoint.json` records.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct CheckpointCard {
+    format: String,
+    /// Missing in checkpoints of earlier versions, which cannot be checked and are refused.
+    #[serde(default)]
+    settings: Option<RunSettings>,
+    class_names: Vec<String>,
+    weights: String,
+    best: Option<String>,
+    history: History,
+}
+
+/// The state training left after its last finished epoch, to resume from (a checkpoint
+/// folder: `epoch-NNNN.safetensors` with the weights and optimizer state,
+/// `best-epoch-NNNN.safetensors` with the best weights so far, and `checkpoint.json` naming them).
+#[derive(Debug)]
+pub struct ResumeCheckpoint {
+    /// The model after the last epoch, optimizer state included.
+    pub model: Model,
+    /// The weights of the best epoch so far (the epoch `history.best_epoch`).
+    pub best: Option<Model>,
+    /// The history up to the last epoch.
+    pub history: History,
+    /// Class names of the training folder.
+    pub class_names: Vec<String>,
+    /// The settings of the run that wrote it; a resume must ask for the same.
+    pub settings: RunSettings,
+}
+
+/// The file name of the best weights when epoch `epoch` is the best: each best epoch gets its
+/// own file, so the description always names weights that match its `best_epoch`.
+fn best_file(epoch: usize) -> String {
+    format!("best-epoch-{epoch:04}.safetensors")
+}
+
+impl ResumeCheckpoint {
+    /// Saves the state after an epoch into `dir`: the weights (and, when the best epoch is new,
+    /// its weights) first, then the description that names them, then the files the previous
+    /// description named are removed. A kill at any moment leaves a description whose files
+    /// are all there and match it.
+    pub fn save(
+        dir: &Path,
+        model: &Model,
+        best: Option<&Model>,
+        history: &History,
+        settings: &RunSettings,
+        class_names: &[String],
+    ) -> Result<()> {
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        let previous: Option<CheckpointCard> = read_json(&dir.join(CHECKPOINT_FILE)).ok();
+        let weights = format!("epoch-{:04}.safetensors", history.epochs.len());
+        model.save_training_state(dir.join(&weights))?;
+        let best_name = best.map(|_| best_file(history.best_epoch));
+        if let (Some(best), Some(name)) = (best, &best_name) {
+            let unchanged = previous.as_ref().and_then(|p| p.best.as_ref()) == Some(name)
+                && dir.join(name).is_file();
+            if !unchanged {
+                best.save_safetensors(dir.join(name))?;
+            }
+        }
+        let card = CheckpointCard {
+            format: FORMAT.into(),
+            settings: Some(settings.clone()),
+            class_names: class_names.to_vec(),
+            weights: weights.clone(),
+            best: best_name.clone(),
+            history: history.clone(),
+        };
+        let json = serde_json::to_vec_pretty(&card)
+            .map_err(|e| model_error(dir.join(CHECKPOINT_FILE), format!("cannot encode: {e}")))?;
+        write_atomic(&dir.join(CHECKPOINT_FILE), &json)?;
+        // Only once the new description is in place are the old files unreferenced.
+        if let Some(old) = previous {
+            if old.weights != weights {
+                let _ = std::fs::remove_file(dir.join(old.weights));
+            }
+            if let Some(old_best) = old.best.filter(|b| Some(b) != best_name.as_ref()) {
+                let _ = std::fs::remove_file(dir.join(old_best));
+            }
+        }
+        Ok(())
+    }
+
+    /// Loads the checkpoint in `dir`, or `None` when there is none. The caller checks its
+    /// [`ResumeCheckpoint::settings`] against the run it wants to continue
+    /// ([`RunSettings::check_resume`]).
+    pub fn load_if_present(dir: &Path) -> Result<Option<ResumeCheckpoint>> {
+        let card_path = dir.join(CHECKPOINT_FILE);
+        if !card_path.exists() {
+            return Ok(None);
+        }
+        let card: CheckpointCard = read_json(&card_path)?;
+        let settings = card.settings.ok_or_else(|| {
+            model_error(
+                card_path.clone(),
+                "written by an earlier version that did not record its settings; start over with --overwrite".into(),
+            )
+        })?;
+        let config = settings.model.clone();
+        let model = Model::load_training_state(dir.join(&card.weights), config.clone())?;
+        let best = match &card.best {
+            Some(name) if *name != best_file(card.history.best_epoch) => {
+                return Err(model_error(
+                    card_path,
+                    format!(
+                        "names best weights {name}, but its history's best epoch is {}",
+                        card.history.best_epoch
+                    ),
+                ))
+            }
+            Some(name) => Some(Model::load_safetensors(dir.join(name), config)?),
+            None => None,
+        };
+        Ok(Some(ResumeCheckpoint {
+            model,
+            best,
+            history: card.history,
+            class_names: card.class_names,
+            settings,
+        }))
+    }
+
+    /// The path of the description file in a checkpoint folder.
+    pub fn card_path(dir: &Path) -> PathBuf {
+        dir.join(CHECKPOINT_FILE)
+    }
 }

@@ -1,4 +1,4 @@
-//! What [`fit`](super::fit) did, epoch by epoch: the [`History`] saved with a model.
+//! What [`fit`](crate::training::fit)(crate::training::fit) did, epoch by epoch: the [`History`] saved with a model.
 
 use serde::{Deserialize, Serialize};
 
@@ -57,7 +57,7 @@ impl std::fmt::Display for EpochLog {
     }
 }
 
-/// What [`fit`] did, epoch by epoch (Keras's `History`).
+/// What [`fit`](crate::training::fit) did, epoch by epoch (Keras's `History`).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct History {
     /// One entry per epoch run.
