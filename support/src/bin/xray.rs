@@ -186,55 +186,55 @@ struct CvArgs {
 #[derive(clap::Args)]
 struct RunArgs {
     /// Most epochs.
-    #[arg(long, default_value_t = 20)]
+    #[arg(long, default_value_t = FitOptions::default().epochs)]
     epochs: usize,
     /// Images per step.
-    #[arg(long, default_value_t = 32)]
+    #[arg(long, default_value_t = FitOptions::default().batch_size)]
     batch_size: usize,
     /// Fraction of patients held out for validation (early stopping, threshold).
-    #[arg(long, default_value_t = 0.1)]
+    #[arg(long, default_value_t = FitOptions::default().validation_split)]
     validation_split: f64,
     /// Epochs without a better validation loss before stopping.
-    #[arg(long, default_value_t = 4)]
+    #[arg(long, default_value_t = FitOptions::default().patience)]
     patience: usize,
-    /// Loss weights per class.
+    /// Loss weights per class (the tool balances them by default; the library's default is none).
     #[arg(long, value_enum, default_value_t = WeightArg::Balanced)]
     class_weight: WeightArg,
     /// Seed of initialisation, split, order and augmentation.
-    #[arg(long, default_value_t = 42)]
+    #[arg(long, default_value_t = FitOptions::default().seed)]
     seed: u64,
     /// Adam learning rate.
-    #[arg(long, default_value_t = 3e-4)]
+    #[arg(long, default_value_t = ModelConfig::recommended().learning_rate())]
     learning_rate: f32,
     /// Input height and width in pixels.
-    #[arg(long, default_value_t = 160)]
+    #[arg(long, default_value_t = ModelConfig::recommended().input_height())]
     input_size: usize,
     /// Filters of the convolution layers, comma-separated.
-    #[arg(long, value_delimiter = ',', default_values_t = [32, 64, 128, 128])]
+    #[arg(long, value_delimiter = ',', default_values_t = ModelConfig::recommended().conv_filters().to_vec())]
     filters: Vec<usize>,
     /// Units of the hidden dense layer.
-    #[arg(long, default_value_t = 128)]
+    #[arg(long, default_value_t = ModelConfig::recommended().dense_units())]
     dense: usize,
     /// Dropout rate before the output layer.
-    #[arg(long, default_value_t = 0.5)]
+    #[arg(long, default_value_t = ModelConfig::recommended().dropout())]
     dropout: f32,
     /// How images are resized to the input size.
-    #[arg(long, value_enum, default_value_t = InterpArg::Area)]
+    #[arg(long, value_enum, default_value_t = InterpArg::from(FitOptions::default().interpolation))]
     interpolation: InterpArg,
     /// Train without augmentation (rescale only; overrides the augmentation flags).
     #[arg(long)]
     no_augment: bool,
     /// Augmentation: random rotations within +-DEGREES.
-    #[arg(long, default_value_t = 20.0)]
+    #[arg(long, default_value_t = training::DEFAULT_ROTATION_RANGE)]
     rotation: f32,
     /// Augmentation: random shifts up to this fraction of width and height.
-    #[arg(long, default_value_t = 0.1)]
+    #[arg(long, default_value_t = training::DEFAULT_SHIFT_RANGE)]
     shift: f32,
     /// Augmentation: random shear up to DEGREES.
-    #[arg(long, default_value_t = 0.1)]
+    #[arg(long, default_value_t = training::DEFAULT_SHEAR_RANGE)]
     shear: f32,
     /// Augmentation: random zoom in [1 - Z, 1 + Z].
-    #[arg(long, default_value_t = 0.2)]
+    #[arg(long, default_value_t = training::DEFAULT_ZOOM_RANGE)]
     zoom: f32,
     /// Augmentation: random brightness factor in [LO, HI], e.g. 0.8,1.2.
     #[arg(long, value_delimiter = ',', num_args = 2)]
@@ -251,7 +251,7 @@ struct RunArgs {
     #[arg(long)]
     equalize: bool,
     /// How the learning rate changes over training.
-    #[arg(long, value_enum, default_value_t = ScheduleArg::Constant)]
+    #[arg(long, value_enum, default_value_t = ScheduleArg::from(FitOptions::default().lr_schedule))]
     lr_schedule: ScheduleArg,
     /// Validate and keep a moving average of the weights with this momentum per step (Keras's
     /// ema_momentum).
@@ -282,6 +282,44 @@ enum InterpArg {
     Nearest,
     Bilinear,
     Area,
+}
+
+impl From<LrSchedule> for ScheduleArg {
+    fn from(schedule: LrSchedule) -> Self {
+        match schedule {
+            LrSchedule::Constant => ScheduleArg::Constant,
+            LrSchedule::Cosine => ScheduleArg::Cosine,
+        }
+    }
+}
+
+impl From<ScheduleArg> for LrSchedule {
+    fn from(arg: ScheduleArg) -> Self {
+        match arg {
+            ScheduleArg::Constant => LrSchedule::Constant,
+            ScheduleArg::Cosine => LrSchedule::Cosine,
+        }
+    }
+}
+
+impl From<Interpolation> for InterpArg {
+    fn from(interpolation: Interpolation) -> Self {
+        match interpolation {
+            Interpolation::Nearest => InterpArg::Nearest,
+            Interpolation::Bilinear => InterpArg::Bilinear,
+            Interpolation::Area => InterpArg::Area,
+        }
+    }
+}
+
+impl From<InterpArg> for Interpolation {
+    fn from(arg: InterpArg) -> Self {
+        match arg {
+            InterpArg::Nearest => Interpolation::Nearest,
+            InterpArg::Bilinear => Interpolation::Bilinear,
+            InterpArg::Area => Interpolation::Area,
+        }
+    }
 }
 
 fn main() -> ExitCode {
@@ -426,7 +464,6 @@ fn train_command(args: &TrainArgs) -> Result<()> {
     let config = model_config(&args.run)?;
     let checkpoints = args.out.join("checkpoints");
     let options = fit_options(&args.run)?.checkpoint_dir(&checkpoints);
-    options.validate()?;
     if ResumeCheckpoint::card_path(&checkpoints).exists() {
         if args.resume {
             if let Some(checkpoint) = ResumeCheckpoint::load_if_present(&checkpoints)? {
@@ -519,7 +556,7 @@ fn model_config(args: &RunArgs) -> Result<ModelConfig> {
 
 /// The training options the flags describe (no checkpoints).
 fn fit_options(args: &RunArgs) -> Result<FitOptions> {
-    let mut options = FitOptions::default()
+    let mut options = FitOptions::builder()
         .epochs(args.epochs)
         .batch_size(args.batch_size)
         .validation_split(args.validation_split)
@@ -529,21 +566,14 @@ fn fit_options(args: &RunArgs) -> Result<FitOptions> {
             WeightArg::Balanced => ClassWeight::Balanced,
         })
         .seed(args.seed)
-        .interpolation(match args.interpolation {
-            InterpArg::Nearest => Interpolation::Nearest,
-            InterpArg::Bilinear => Interpolation::Bilinear,
-            InterpArg::Area => Interpolation::Area,
-        })
-        .lr_schedule(match args.lr_schedule {
-            ScheduleArg::Constant => LrSchedule::Constant,
-            ScheduleArg::Cosine => LrSchedule::Cosine,
-        })
+        .interpolation(args.interpolation.into())
+        .lr_schedule(args.lr_schedule.into())
         .ema_momentum((!args.no_ema).then_some(args.ema));
     options = options.augmentation(augmentation(args)?);
     if let Some(steps) = args.steps_per_epoch {
         options = options.steps_per_epoch(steps);
     }
-    Ok(options)
+    Ok(options.build()?)
 }
 
 /// The augmenting generator the flags describe.

@@ -19,6 +19,7 @@ use std::time::Instant;
 pub use crate::history::{EpochLog, History, ValidationScores};
 pub use options::{
     default_augmentation, ClassWeight, FitOptions, LrSchedule, DEFAULT_EMA_MOMENTUM,
+    DEFAULT_ROTATION_RANGE, DEFAULT_SHEAR_RANGE, DEFAULT_SHIFT_RANGE, DEFAULT_ZOOM_RANGE,
 };
 pub use progress::{EpochLines, Progress, ProgressLines, Silent};
 pub use resume::{ResumeCheckpoint, RunSettings};

@@ -20,7 +20,19 @@ pub enum ClassWeight {
     Balanced,
 }
 
-/// Settings of [`fit`], with the tutorial's defaults; chain the setters.
+/// Settings of [`fit`](super::fit), with the tutorial's defaults: start from
+/// [`FitOptions::builder`] (or `default()`), chain the setters, and [`build`](Self::build) checks
+/// every setting, refusing the first one out of range with [`Error::InvalidArgument`] naming it,
+/// its value and what was expected. The fields stay public for struct-update syntax, so `fit`
+/// checks them again before training.
+///
+/// ```
+/// use support::training::FitOptions;
+/// let options = FitOptions::builder().epochs(5).seed(1).build()?;
+/// assert_eq!(options.epochs, 5);
+/// assert!(FitOptions::builder().epochs(0).build().is_err());
+/// # Ok::<(), support::Error>(())
+/// ```
 #[derive(Debug, Clone)]
 pub struct FitOptions {
     /// Most epochs to run.
@@ -106,6 +118,15 @@ impl Default for FitOptions {
     }
 }
 
+/// The default augmentation's rotation range in degrees (see [`default_augmentation`]).
+pub const DEFAULT_ROTATION_RANGE: f32 = 20.0;
+/// The default augmentation's width and height shift range, a fraction of the image.
+pub const DEFAULT_SHIFT_RANGE: f32 = 0.1;
+/// The default augmentation's shear range (Keras's unit, degrees: practically no shear).
+pub const DEFAULT_SHEAR_RANGE: f32 = 0.1;
+/// The default augmentation's zoom range: zoom factors in `[1 - z, 1 + z]`.
+pub const DEFAULT_ZOOM_RANGE: f32 = 0.2;
+
 /// The augmentation `fit` uses unless told otherwise: [`ImageDataGenerator::mild_augmentation`]
 /// (rescale 1/255, rotations up to 20 degrees, shifts of 10%, `shear_range` 0.1, which is a
 /// tenth of a degree and so practically no shear, nearest fill) with zoom of 20% instead of 10%
@@ -117,7 +138,11 @@ impl Default for FitOptions {
 /// aspect ratio) came with the larger model of [`ModelConfig::recommended`](crate::cnn::ModelConfig::recommended).
 pub fn default_augmentation() -> ImageDataGenerator {
     ImageDataGenerator::mild_augmentation_builder()
-        .zoom_range(0.2)
+        .rotation_range(DEFAULT_ROTATION_RANGE)
+        .width_shift_range(DEFAULT_SHIFT_RANGE)
+        .height_shift_range(DEFAULT_SHIFT_RANGE)
+        .shear_range(DEFAULT_SHEAR_RANGE)
+        .zoom_range(DEFAULT_ZOOM_RANGE)
         .horizontal_flip(false)
         .samplewise_center(true)
         .samplewise_std_normalization(true)
@@ -126,6 +151,18 @@ pub fn default_augmentation() -> ImageDataGenerator {
 }
 
 impl FitOptions {
+    /// The defaults, to adjust with the setters and check with [`build`](Self::build).
+    pub fn builder() -> FitOptions {
+        FitOptions::default()
+    }
+
+    /// Checks every setting ([`validate`](Self::validate)) and returns the options, or the
+    /// [`Error::InvalidArgument`] naming the first setting out of range.
+    pub fn build(self) -> Result<FitOptions> {
+        self.validate()?;
+        Ok(self)
+    }
+
     /// Sets the most epochs.
     pub fn epochs(mut self, epochs: usize) -> Self {
         self.epochs = epochs;
@@ -202,6 +239,13 @@ impl FitOptions {
         if self.batch_size == 0 {
             return Err(Error::invalid("batch_size", 0, "at least 1"));
         }
+        if self.patience == 0 {
+            return Err(Error::invalid(
+                "patience",
+                0,
+                "at least 1 epoch without a better validation loss before stopping",
+            ));
+        }
         if !(self.validation_split > 0.0 && self.validation_split < 1.0) {
             return Err(Error::invalid(
                 "validation_split",
@@ -236,6 +280,57 @@ impl FitOptions {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn builder_refuses_each_setting_out_of_range_naming_it() {
+        assert!(FitOptions::builder().build().is_ok());
+        let cases: [(&str, FitOptions); 7] = [
+            ("epochs", FitOptions::builder().epochs(0)),
+            ("batch_size", FitOptions::builder().batch_size(0)),
+            ("patience", FitOptions::builder().patience(0)),
+            (
+                "validation_split",
+                FitOptions::builder().validation_split(1.0),
+            ),
+            (
+                "validation_split",
+                FitOptions::builder().validation_split(f64::NAN),
+            ),
+            (
+                "ema_momentum",
+                FitOptions::builder().ema_momentum(Some(f32::INFINITY)),
+            ),
+            ("steps_per_epoch", FitOptions::builder().steps_per_epoch(0)),
+        ];
+        for (setting, options) in cases {
+            match options.build() {
+                Err(Error::InvalidArgument { name, .. }) => assert_eq!(name, setting),
+                other => panic!("{setting}: {other:?}"),
+            }
+        }
+        let message = FitOptions::builder()
+            .patience(0)
+            .build()
+            .unwrap_err()
+            .to_string();
+        assert!(
+            message.starts_with("invalid patience = 0: expected at least 1"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn default_augmentation_uses_the_published_ranges() {
+        let params = default_augmentation().augment_params().clone();
+        assert_eq!(params.rotation_range, DEFAULT_ROTATION_RANGE);
+        assert_eq!(params.width_shift_range, DEFAULT_SHIFT_RANGE);
+        assert_eq!(params.height_shift_range, DEFAULT_SHIFT_RANGE);
+        assert_eq!(params.shear_range, DEFAULT_SHEAR_RANGE);
+        assert_eq!(
+            params.zoom_range,
+            (1.0 - DEFAULT_ZOOM_RANGE, 1.0 + DEFAULT_ZOOM_RANGE)
+        );
+    }
 
     #[test]
     fn options_are_validated() {
