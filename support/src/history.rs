@@ -72,7 +72,7 @@ pub struct History {
     #[serde(default)]
     pub validation: Option<ValidationScores>,
     /// The temperature folded into the output layer after training
-    /// ([`SavedModel::calibrate`]); `None` when the model was not calibrated.
+    /// ([`SavedModel::calibrate`](crate::saved_model::SavedModel::calibrate)); `None` when the model was not calibrated.
     #[serde(default)]
     pub temperature: Option<f32>,
 }

@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use crate::history::EpochLog;
 
-/// Hooks that [`fit`] calls as it goes: a progress bar, a line per epoch, or nothing.
+/// Hooks that [`fit`](super::fit) calls as it goes: a progress bar, a line per epoch, or nothing.
 pub trait Progress {
     /// Before each fold of a cross-validation.
     fn fold(&mut self, _fold: usize, _folds: usize) {}
