@@ -3,8 +3,8 @@
 //! Modules follow the tutorial: [`dataset`] lists folders and classes, [`imread`] reads one
 //! image as grey pixels, [`stats`] surveys image sizes, [`resize`] shrinks images the way
 //! scikit-image does, [`generator`] and [`augment`] are a Keras-like `ImageDataGenerator`,
-//! [`prepare`] resizes whole folders, [`plot`] draws figures that show inline in evcxr, [`cnn`] is the dfdx model, [`training`] fits and evaluates it on
-//! folders, [`cross_validation`] compares configurations by patient-grouped k-fold, and [`saved_model`] keeps trained models and checkpoints on disk.
+//! [`prepare`] resizes whole folders, [`plot`] draws figures that show inline in evcxr, [`cnn`] is the dfdx model, [`training`] fits it on
+//! folders, [`inference`] runs a trained model over folders and files, [`cross_validation`] compares configurations by patient-grouped k-fold, [`saved_model`] keeps trained models on disk with their [`preprocessing`] and [`history`].
 //! [`explain`] shows where the model looked for one file (SmoothGrad), and [`interpretation`]
 //! shows where it goes wrong (fastai's top losses).
 
@@ -17,10 +17,13 @@ pub mod error;
 pub mod explain;
 pub mod files;
 pub mod generator;
+pub mod history;
 pub mod imread;
+pub mod inference;
 pub mod interpretation;
 pub mod plot;
 pub mod prepare;
+pub mod preprocessing;
 pub mod resize;
 pub mod saved_model;
 pub mod scaled_decode;

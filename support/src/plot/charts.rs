@@ -272,7 +272,7 @@ impl Curve {
 }
 
 /// Epochs to mark on [`learning_curves_with`]: the best epoch (whose weights were kept) and the
-/// epoch at which early stopping ended training; [`History::epoch_marks`](crate::training::History::epoch_marks)
+/// epoch at which early stopping ended training; [`History::epoch_marks`](crate::history::History::epoch_marks)
 /// fills them from a training run.
 ///
 /// `EpochMarks::new().best_epoch(7).monitor("val_loss", 0.2134).stopped_at(11)` draws a dashed
@@ -1593,7 +1593,7 @@ mod tests {
 
     #[test]
     fn history_marks_its_best_epoch_and_early_stop() {
-        use crate::training::{EpochLog, History};
+        use crate::history::{EpochLog, History};
         let log = |epoch: usize, val_loss: f32| EpochLog {
             epoch,
             loss: 0.5,
