@@ -13,9 +13,9 @@ pub mod augment;
 pub mod cnn;
 pub mod cross_validation;
 pub mod dataset;
-pub mod error;
+mod error;
 pub mod explain;
-pub mod files;
+mod files;
 pub mod generator;
 pub mod history;
 pub mod imread;
@@ -23,13 +23,14 @@ pub mod inference;
 pub mod interpretation;
 pub mod plot;
 pub mod prepare;
+pub mod prelude;
 pub mod preprocessing;
 pub mod resize;
 pub mod saved_model;
-pub mod scaled_decode;
+mod scaled_decode;
 pub mod stats;
 pub mod training;
 
-pub use error::{Error, Result, Skipped};
+pub use error::{skipped_summary, Error, Result, Skipped};
 /// The `ndarray` version `support` uses, so notebooks need no `:dep` of their own.
 pub use ndarray;

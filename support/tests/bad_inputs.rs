@@ -20,7 +20,7 @@ use support::resize::{resize_u8, Interpolation};
 use support::saved_model::SavedModel;
 use support::stats::survey_dims;
 use support::training::{EpochLog, FitOptions, History, ResumeCheckpoint, RunSettings};
-use support::{error::skipped_summary, Error};
+use support::{skipped_summary, Error};
 
 // ---------------------------------------------------------------------------------------------
 // Generated files
