@@ -20,9 +20,9 @@ use rand::{rngs::StdRng, Rng, SeedableRng};
 use rayon::prelude::*;
 use support::cnn::{Model, ModelConfig};
 use support::generator::{FlowOptions, ImageDataGenerator};
+use support::imread::imread_resized_fast;
 use support::imread::{image_dims, imread};
 use support::resize::{resize_area_extent, resize_fast, resize_u8};
-use support::imread::imread_resized_fast;
 use support::training::{fit, FitOptions, Silent};
 
 const TARGET: (usize, usize) = (130, 130);
