@@ -6,6 +6,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use image::{GrayImage, Luma};
+use support::dataset::LabelSource;
 use support::generator::{
     Batch, ClassMode, FlowOptions, ImageDataGenerator, Interpolation, Subset,
 };
@@ -370,6 +371,43 @@ fn flow_from_files_uses_the_given_list() {
 }
 
 #[test]
+fn the_sample_gives_three_classes_from_file_names() {
+    let split = Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/sample/chest_xray/train");
+    let options = quiet()
+        .target_size(32, 32)
+        .class_mode(ClassMode::Categorical)
+        .label_source(LabelSource::FileName)
+        .shuffle(false)
+        .batch_size(200);
+    let mut it = ImageDataGenerator::default()
+        .flow_from_directory(&split, options)
+        .unwrap();
+    let names: Vec<&str> = it.class_names().iter().map(String::as_str).collect();
+    assert_eq!(names, ["NORMAL", "PNEUMONIA_BACTERIA", "PNEUMONIA_VIRUS"]);
+    assert_eq!(it.class_indices()["PNEUMONIA_VIRUS"], 2);
+    let batch = it.next().unwrap();
+    assert_eq!(batch.y.len(), 3 * batch.len());
+    for (row, file) in batch.y.to_vec().chunks(3).zip(&batch.files) {
+        let name = file.file_name().unwrap().to_string_lossy().to_lowercase();
+        let class = row.iter().position(|&v| v == 1.0).unwrap();
+        assert_eq!(row.iter().sum::<f32>(), 1.0);
+        let expected = if name.contains("_bacteria_") {
+            1
+        } else if name.contains("_virus_") {
+            2
+        } else {
+            0
+        };
+        assert_eq!(class, expected, "{name}");
+    }
+    // The sample's training folder: 53 bacterial and 29 viral pneumonia images.
+    let counts: Vec<usize> = (0..3)
+        .map(|c| it.classes().iter().filter(|&&l| l == c).count())
+        .collect();
+    assert_eq!(&counts[1..], &[53, 29]);
+}
+
+#[test]
 fn resizing_and_class_modes() {
     let dir = tempfile::tempdir().unwrap();
     let split = make_split(dir.path(), &[("a", 2), ("b", 2), ("c", 1)]);
@@ -404,6 +442,21 @@ fn resizing_and_class_modes() {
     let batch = unlabelled.next().unwrap();
     assert_eq!(batch.y.len(), 0);
     assert_eq!(batch.x.shape()[0], 5);
+    let mut categorical = datagen
+        .flow_from_directory(
+            &split,
+            quiet().class_mode(ClassMode::Categorical).shuffle(false),
+        )
+        .unwrap();
+    let batch = categorical.next().unwrap();
+    #[rustfmt::skip]
+    assert_eq!(batch.y.to_vec(), vec![
+        1.0, 0.0, 0.0,
+        1.0, 0.0, 0.0,
+        0.0, 1.0, 0.0,
+        0.0, 1.0, 0.0,
+        0.0, 0.0, 1.0,
+    ]);
     // Picking classes picks folders and orders labels.
     let picked = datagen
         .flow_from_directory(&split, quiet().classes(vec!["c".into(), "a".into()]))

@@ -21,7 +21,8 @@ use crate::resize::Interpolation;
 pub struct Batch {
     /// Images, shape (n, height, width, 1).
     pub x: Array4<f32>,
-    /// Labels, shape (n,) (empty with `ClassMode::None`).
+    /// Labels: shape (n,) for binary and sparse labels, (n x K,) for categorical ones (one-hot
+    /// rows, row after row), empty with `ClassMode::None`.
     pub y: Array1<f32>,
     /// The file of each image.
     pub files: Vec<PathBuf>,
@@ -49,6 +50,8 @@ pub(super) struct Source {
     pub(super) interpolation: Interpolation,
     pub(super) generator: ImageDataGenerator,
     pub(super) class_mode: ClassMode,
+    /// The number of classes (the width of a categorical label row).
+    pub(super) classes: usize,
     pub(super) seed: u64,
     pub(super) shuffle: bool,
     pub(super) batch_size: usize,
@@ -170,6 +173,13 @@ impl Source {
             ClassMode::Binary | ClassMode::Sparse => {
                 kept.iter().map(|&(_, i)| self.labels[i] as f32).collect()
             }
+            ClassMode::Categorical => kept
+                .iter()
+                .flat_map(|&(_, i)| {
+                    let label = self.labels[i];
+                    (0..self.classes).map(move |c| f32::from(u8::from(c == label)))
+                })
+                .collect(),
         };
         let batch = Batch {
             x,

@@ -29,6 +29,9 @@ pub enum ColorMode {
 pub enum ClassMode {
     /// 0/1 labels for two classes.
     Binary,
+    /// One row of K values per image, 1 at its class and 0 elsewhere (one-hot), row after row
+    /// in `Batch::y` (n x K values): what a K-class model's `train_on_batch` takes.
+    Categorical,
     /// The class index, as a float.
     Sparse,
     /// No labels: `y` is empty (Keras's `class_mode=None`).
@@ -56,6 +59,9 @@ pub struct FlowOptions {
     pub classes: Option<Vec<String>>,
     /// What the labels are.
     pub class_mode: ClassMode,
+    /// Where each image's class comes from: its folder (Keras's way, the default) or its file
+    /// name's kind of pneumonia (three classes).
+    pub label_source: dataset::LabelSource,
     /// Images per batch (the last batch of an epoch may hold fewer).
     pub batch_size: usize,
     /// Reshuffle the order every epoch.
@@ -87,6 +93,7 @@ impl Default for FlowOptions {
             color_mode: ColorMode::Grayscale,
             classes: None,
             class_mode: ClassMode::Binary,
+            label_source: dataset::LabelSource::Folder,
             batch_size: 32,
             shuffle: true,
             seed: None,
@@ -123,6 +130,12 @@ impl FlowOptions {
     /// Sets `class_mode`.
     pub fn class_mode(mut self, mode: ClassMode) -> Self {
         self.class_mode = mode;
+        self
+    }
+
+    /// Sets where the labels come from (see [`dataset::LabelSource`]).
+    pub fn label_source(mut self, source: dataset::LabelSource) -> Self {
+        self.label_source = source;
         self
     }
 
@@ -202,7 +215,7 @@ impl FlowOptions {
             return Err(Error::invalid(
                 "class_mode",
                 format!("binary with {class_count} classes"),
-                "at most 2 classes for binary labels (use ClassMode::Sparse)",
+                "at most 2 classes for binary labels (use ClassMode::Categorical or Sparse)",
             ));
         }
         Ok(())
@@ -219,7 +232,8 @@ impl ImageDataGenerator {
     ) -> Result<DirectoryIterator> {
         let directory = directory.as_ref();
         let scan =
-            dataset::scan_classes(directory, options.classes.as_deref(), options.follow_links)?;
+            dataset::scan_classes(directory, options.classes.as_deref(), options.follow_links)?
+                .labelled_by(options.label_source)?;
         let relative: Vec<PathBuf> = scan
             .files
             .iter()
@@ -320,6 +334,7 @@ impl ImageDataGenerator {
             interpolation: options.interpolation,
             generator: self.clone(),
             class_mode: options.class_mode,
+            classes: class_names.len(),
             seed,
             shuffle: options.shuffle,
             batch_size: options.batch_size,
