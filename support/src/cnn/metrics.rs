@@ -18,6 +18,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 
+use super::multiclass::{format_report, ReportRow};
+
 /// A label of a binary problem: converts to `Some(false)` for 0, `Some(true)` for 1, `None` otherwise.
 pub trait BinaryLabel: Copy {
     /// `Some(true)` for the positive class (1), `Some(false)` for the negative class (0), `None` for anything else.
@@ -260,83 +262,17 @@ impl ConfusionMatrix {
     /// Undefined precision, recall or F1 (0/0) is printed as 0 like scikit-learn's default, and a
     /// note under the table names each such value.
     pub fn report(&self, class_names: [&str; 2], digits: usize) -> String {
-        // Per class: (name, precision, recall, f1, support, notes about undefined values).
-        let per_class = [(class_names[0], self.swapped()), (class_names[1], *self)];
-        let mut notes = Vec::new();
-        let mut rows = Vec::new();
-        for (name, cm) in per_class {
-            let mut zero_if_undefined = |value: f64, what: &str, why: &str| {
-                if value.is_nan() {
-                    notes.push(format!("{what} of {name} is undefined ({why}): shown as 0"));
-                    0.0
-                } else {
-                    value
-                }
-            };
-            let p = zero_if_undefined(cm.precision(), "precision", "no sample predicted as it");
-            let r = zero_if_undefined(cm.recall(), "recall", "no sample of it");
-            let f = zero_if_undefined(cm.f1(), "f1-score", "no sample of it or predicted as it");
-            rows.push((name, p, r, f, cm.positives()));
-        }
-        let total = self.total();
-        let macro_avg =
-            |pick: fn(&(&str, f64, f64, f64, u64)) -> f64| rows.iter().map(pick).sum::<f64>() / 2.0;
-        let weighted_avg = |pick: fn(&(&str, f64, f64, f64, u64)) -> f64| {
-            if total == 0 {
-                0.0
-            } else {
-                rows.iter().map(|r| pick(r) * r.4 as f64).sum::<f64>() / total as f64
-            }
-        };
-        let name_width = class_names
-            .iter()
-            .map(|n| n.chars().count())
-            .max()
-            .unwrap_or(0);
-        let width = name_width.max("weighted avg".len()).max(digits);
-        let mut out = format!(
-            "{:>width$}  {:>9} {:>9} {:>9} {:>9}\n\n",
-            "", "precision", "recall", "f1-score", "support"
-        );
-        let row = |out: &mut String, name: &str, p: f64, r: f64, f: f64, s: u64| {
-            out.push_str(&format!(
-                "{name:>width$}  {p:>9.digits$} {r:>9.digits$} {f:>9.digits$} {s:>9}\n"
-            ));
-        };
-        for &(name, p, r, f, s) in &rows {
-            row(&mut out, name, p, r, f, s);
-        }
-        out.push('\n');
-        let accuracy = if total == 0 { 0.0 } else { self.accuracy() };
-        out.push_str(&format!(
-            "{:>width$}  {:>9} {:>9} {accuracy:>9.digits$} {total:>9}\n",
-            "accuracy", "", ""
-        ));
-        row(
-            &mut out,
-            "macro avg",
-            macro_avg(|r| r.1),
-            macro_avg(|r| r.2),
-            macro_avg(|r| r.3),
-            total,
-        );
-        row(
-            &mut out,
-            "weighted avg",
-            weighted_avg(|r| r.1),
-            weighted_avg(|r| r.2),
-            weighted_avg(|r| r.3),
-            total,
-        );
-        if !notes.is_empty() {
-            out.push('\n');
-            for note in notes {
-                out.push_str("note: ");
-                out.push_str(&note);
-                out.push('\n');
-            }
-        }
-        out
+        let rows: Vec<ReportRow> = [(class_names[0], self.swapped()), (class_names[1], *self)]
+            .into_iter()
+            .map(|(name, cm)| ReportRow {
+                name,
+                precision: cm.precision(),
+                recall: cm.recall(),
+                f1: cm.f1(),
+                support: cm.positives(),
+            })
+            .collect();
+        format_report(&rows, self.accuracy(), digits)
     }
 }
 

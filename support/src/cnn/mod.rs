@@ -13,6 +13,7 @@ pub mod intervals;
 mod matmul;
 pub mod metrics;
 mod model;
+pub mod multiclass;
 mod pool;
 pub mod report;
 mod tensor_io;
