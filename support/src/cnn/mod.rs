@@ -17,6 +17,7 @@ pub mod multiclass;
 mod pool;
 pub mod report;
 mod tensor_io;
+mod winograd;
 
 pub use checkpoint::saved_config;
 pub use config::{ModelConfig, ModelConfigBuilder};
