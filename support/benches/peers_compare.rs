@@ -164,22 +164,24 @@ fn section_decode(files: &[PathBuf]) {
             || decode_resize(files, threads, scaled),
         );
     }
-    println!(
-        "scaled vs full decode + exact area (slow path, same method): {}",
-        differences(files, scaled, area_full)
-    );
-    println!(
-        "scaled vs full decode + PIL box (resize_fast): {}",
-        differences(files, scaled, fast)
-    );
-    println!(
-        "scaled vs full decode + skimage exact: {}",
-        differences(files, scaled, exact)
-    );
-    println!(
-        "full decode + PIL box vs skimage exact: {}",
-        differences(files, fast, exact)
-    );
+    type Method = fn(&Path) -> Option<Array2<f32>>;
+    let pairs: [(&str, Method, Method); 4] = [
+        (
+            "scaled vs full decode + exact area (slow path, same method)",
+            scaled,
+            area_full,
+        ),
+        (
+            "scaled vs full decode + PIL box (resize_fast)",
+            scaled,
+            fast,
+        ),
+        ("scaled vs full decode + skimage exact", scaled, exact),
+        ("full decode + PIL box vs skimage exact", fast, exact),
+    ];
+    for (label, a, b) in pairs {
+        println!("{label}: {}", differences(files, a, b));
+    }
 }
 
 fn section_survey(files: &[PathBuf]) {
