@@ -14,7 +14,7 @@ use super::conv::{
 use super::matmul::{matmul, MatRef};
 use super::pool::PoolSpec;
 use super::tensor_io::{add_into, grad_mut, Nhwc};
-use super::winograd;
+use super::{direct, winograd};
 use crate::error::{Error, Result};
 
 /// Marks a pooled value whose maximum was not positive (ReLU zeroed it: no gradient).
@@ -221,6 +221,8 @@ pub(crate) fn fused_forward(
                 winograd::forward_image(fg, im)
             })
         });
+    } else if direct::applies(fg) {
+        images.for_each(|((o, ix), xi)| direct::forward_image(fg, xi, w, b, o, ix));
     } else {
         images.for_each(|((o, ix), xi)| forward_image(xi, w, b, fg, o, ix));
     }

@@ -7,6 +7,7 @@ pub mod calibration;
 mod checkpoint;
 mod config;
 mod conv;
+mod direct;
 mod flatten;
 mod fused;
 pub mod intervals;

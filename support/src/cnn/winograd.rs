@@ -59,13 +59,13 @@ pub(crate) fn transform_kernel(w: &[f32], c: usize, o: usize) -> Vec<f32> {
 }
 
 /// Channels handled together by the tile transforms: fixed-size arrays the compiler vectorises.
-const LANES: usize = 8;
+pub(crate) const LANES: usize = 8;
 
-type Lanes = [f32; LANES];
+pub(crate) type Lanes = [f32; LANES];
 
 /// Loads up to [`LANES`] values from `s` at `at` (zeros past its end).
 #[inline(always)]
-fn load(s: &[f32], at: usize) -> Lanes {
+pub(crate) fn load(s: &[f32], at: usize) -> Lanes {
     match s.get(at..at + LANES) {
         // A fixed-size copy: one vector load.
         Some(full) => full.try_into().expect("LANES values"),
@@ -80,7 +80,7 @@ fn load(s: &[f32], at: usize) -> Lanes {
 }
 
 #[inline(always)]
-fn store(s: &mut [f32], at: usize, v: &Lanes) {
+pub(crate) fn store(s: &mut [f32], at: usize, v: &Lanes) {
     match s.get_mut(at..at + LANES) {
         Some(full) => full.copy_from_slice(v),
         None => {
@@ -270,7 +270,7 @@ pub(crate) fn scratch_len(fg: &FusedGeometry) -> (usize, usize) {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::cnn::conv::{ConvGeometry, ConvSpec, Padding};
     use crate::cnn::pool::PoolSpec;
@@ -359,37 +359,51 @@ mod tests {
             let wt = rand_vec(9 * c * o, seed + 1);
             let b = rand_vec(o, seed + 2);
             let (out, idx) = run(&x, &wt, &b, &fg);
-            let z = naive_conv(&x, &wt, &fg);
-            let cols = 2 * fg.pw;
-            let mut live = 0;
-            for pr in 0..fg.ph {
-                for pc in 0..fg.pw {
-                    for oi in 0..o {
-                        let at = (pr * fg.pw + pc) * o + oi;
-                        let win: Vec<f64> = (0..4)
-                            .map(|p| z[((2 * pr + p / 2) * cols + 2 * pc + p % 2) * o + oi])
-                            .collect();
-                        let max = win.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
-                        let want = (max + b[oi] as f64).max(0.0);
-                        assert!(
-                            (out[at] as f64 - want).abs() < 1e-4 * (1.0 + want.abs()),
-                            "({h}x{w}x{c}->{o}) at {at}: {} vs {want}",
-                            out[at]
-                        );
-                        if want > 1e-3 {
-                            live += 1;
-                            // The code points at a maximum (ties within rounding allowed).
-                            let code = idx[at] as usize;
-                            assert!(code < 4, "live value coded dead at {at}");
-                            assert!((win[code] - max).abs() < 1e-4 * (1.0 + max.abs()));
-                        } else if max + (b[oi] as f64) < -1e-3 {
-                            assert_eq!(idx[at], DEAD, "dead value at {at} has a code");
-                        }
+            check_against_definition(&x, &wt, &b, &fg, &out, &idx);
+        }
+    }
+
+    /// Checks pooled outputs and arg-max codes of the fused op against [`naive_conv`], bias,
+    /// ReLU and a 2x2 max; codes must point at a maximum (ties within rounding allowed) and be
+    /// [`DEAD`] where the pooled value is clearly not positive.
+    pub(crate) fn check_against_definition(
+        x: &[f32],
+        wt: &[f32],
+        b: &[f32],
+        fg: &FusedGeometry,
+        out: &[f32],
+        idx: &[u16],
+    ) {
+        let o = fg.conv.filters;
+        let z = naive_conv(x, wt, fg);
+        let cols = 2 * fg.pw;
+        let mut live = 0;
+        for pr in 0..fg.ph {
+            for pc in 0..fg.pw {
+                for oi in 0..o {
+                    let at = (pr * fg.pw + pc) * o + oi;
+                    let win: Vec<f64> = (0..4)
+                        .map(|p| z[((2 * pr + p / 2) * cols + 2 * pc + p % 2) * o + oi])
+                        .collect();
+                    let max = win.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+                    let want = (max + b[oi] as f64).max(0.0);
+                    assert!(
+                        (out[at] as f64 - want).abs() < 1e-4 * (1.0 + want.abs()),
+                        "at {at}: {} vs {want}",
+                        out[at]
+                    );
+                    if want > 1e-3 {
+                        live += 1;
+                        let code = idx[at] as usize;
+                        assert!(code < 4, "live value coded dead at {at}");
+                        assert!((win[code] - max).abs() < 1e-4 * (1.0 + max.abs()));
+                    } else if max + (b[oi] as f64) < -1e-3 {
+                        assert_eq!(idx[at], DEAD, "dead value at {at} has a code");
                     }
                 }
             }
-            assert!(live > 0);
         }
+        assert!(live > 0);
     }
 
     #[test]
