@@ -6,10 +6,11 @@
 //! scratch buffer. Here each pooling window's four convolution outputs are accumulated in
 //! registers, eight filters at a time, from the window's 4x4 input patch, and pooled at once.
 //! Same result as the im2col path up to float rounding (the sums run in the same order, but may
-//! be fused multiply-adds).
+//! be fused multiply-adds). Checked against the convolution by definition with the Winograd
+//! path, in `winograd`'s tests.
 
-use super::fused::{FusedGeometry, DEAD};
-use super::winograd::{load, store, Lanes, LANES};
+use super::fused::FusedGeometry;
+use super::winograd::{avx2_fma_dispatch, load, pool_lanes, Image, LANES};
 
 /// Most input channels for which [`applies`] is true (above it, the im2col GEMM or Winograd pays).
 pub(crate) const MAX_CHANNELS: usize = 4;
@@ -24,48 +25,13 @@ pub(crate) fn applies(fg: &FusedGeometry) -> bool {
         && g.in_c <= MAX_CHANNELS
 }
 
-/// Pooled outputs and arg-max codes of one image, from the HWIO kernel `w` and bias `b`.
-/// Requires [`applies`]. Compiled a second time for AVX2 + FMA, taken when the CPU has them.
-pub(crate) fn forward_image(
-    fg: &FusedGeometry,
-    x: &[f32],
-    w: &[f32],
-    b: &[f32],
-    out: &mut [f32],
-    idx: &mut [u16],
-) {
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
-        // SAFETY: the CPU supports AVX2 and FMA (checked just above), the only requirement of a
-        // `target_feature` function; the body is safe code.
-        unsafe { forward_image_avx2(fg, x, w, b, out, idx) };
-        return;
-    }
-    forward_image_body(fg, x, w, b, out, idx);
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn forward_image_avx2(
-    fg: &FusedGeometry,
-    x: &[f32],
-    w: &[f32],
-    b: &[f32],
-    out: &mut [f32],
-    idx: &mut [u16],
-) {
-    forward_image_body(fg, x, w, b, out, idx);
-}
+// `forward_image(fg, im)`: the fused forward pass of one image. Requires [`applies`]. Runs as
+// AVX2 + FMA code where the CPU has them.
+avx2_fma_dispatch!(forward_image, forward_image_body, Image<'_>);
 
 #[inline(always)]
-fn forward_image_body(
-    fg: &FusedGeometry,
-    x: &[f32],
-    w: &[f32],
-    b: &[f32],
-    out: &mut [f32],
-    idx: &mut [u16],
-) {
+fn forward_image_body(fg: &FusedGeometry, im: Image<'_>) {
+    let Image { x, w, b, out, idx } = im;
     debug_assert!(applies(fg));
     let g = &fg.conv;
     let (c, o, in_w) = (g.in_c, g.filters, g.in_w);
@@ -97,80 +63,14 @@ fn forward_image_body(
                         }
                     }
                 }
-                pool_lanes(&acc, &load(b, oc), out, idx, base, oc, o);
+                pool_lanes(
+                    &acc,
+                    &load(b, oc),
+                    &mut out[base..base + o],
+                    &mut idx[base..base + o],
+                    oc,
+                );
             }
-        }
-    }
-}
-
-/// Bias, ReLU and the 2x2 max of four conv outputs (row-major window positions) with the first
-/// arg-max code, for filters `oc..` of the pooled value at `base`.
-#[inline(always)]
-fn pool_lanes(
-    y: &[Lanes; 4],
-    bias: &Lanes,
-    out: &mut [f32],
-    idx: &mut [u16],
-    base: usize,
-    oc: usize,
-    o: usize,
-) {
-    let mut best = y[0];
-    let mut code = [0u16; LANES];
-    for (p, yp) in y.iter().enumerate().skip(1) {
-        for l in 0..LANES {
-            let gt = yp[l] > best[l];
-            code[l] = if gt { p as u16 } else { code[l] };
-            best[l] = if gt { yp[l] } else { best[l] };
-        }
-    }
-    let z: Lanes = std::array::from_fn(|l| best[l] + bias[l]);
-    let dst = &mut out[base..base + o];
-    store(dst, oc, &std::array::from_fn(|l| z[l].max(0.0)));
-    for (l, ix) in idx[base + oc..base + o].iter_mut().take(LANES).enumerate() {
-        *ix = if z[l] > 0.0 { code[l] } else { DEAD };
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::cnn::conv::{ConvGeometry, ConvSpec, Padding};
-    use crate::cnn::pool::PoolSpec;
-    use crate::cnn::tensor_io::tests::rand_vec;
-    use crate::cnn::winograd::tests::check_against_definition;
-
-    #[test]
-    fn matches_the_convolution_by_definition_then_relu_and_pool() {
-        for (seed, (h, w, c, o)) in [
-            (9, 8, 1, 4),
-            (12, 11, 2, 13),
-            (40, 37, 1, 32),
-            (10, 14, 4, 8),
-        ]
-        .into_iter()
-        .enumerate()
-        {
-            let spec = ConvSpec {
-                kernel: (3, 3),
-                filters: o,
-                stride: 1,
-                padding: Padding::Valid,
-            };
-            let fg = FusedGeometry::new(
-                ConvGeometry::new(h, w, c, &spec).unwrap(),
-                PoolSpec::square(2),
-            )
-            .unwrap();
-            assert!(applies(&fg));
-            let seed = 300 + seed as u64 * 10;
-            let x = rand_vec(h * w * c, seed);
-            let wt = rand_vec(9 * c * o, seed + 1);
-            let b = rand_vec(o, seed + 2);
-            let mut out = vec![0.0; fg.out_len()];
-            let mut idx = vec![0u16; fg.out_len()];
-            forward_image(&fg, &x, &wt, &b, &mut out, &mut idx);
-            check_against_definition(&x, &wt, &b, &fg, &out, &idx);
         }
     }
 }

@@ -211,18 +211,18 @@ pub(crate) fn fused_forward(
             with_scratch(sv, sm, |v, m| {
                 let im = winograd::Image {
                     x: xi,
-                    u: &u,
+                    w: &u,
                     b,
                     out: o,
                     idx: ix,
-                    v,
-                    m,
                 };
-                winograd::forward_image(fg, im)
+                winograd::forward_image(fg, (im, (v, m)))
             })
         });
     } else if direct::applies(fg) {
-        images.for_each(|((o, ix), xi)| direct::forward_image(fg, xi, w, b, o, ix));
+        images.for_each(|((out, idx), x)| {
+            direct::forward_image(fg, winograd::Image { x, w, b, out, idx })
+        });
     } else {
         images.for_each(|((o, ix), xi)| forward_image(xi, w, b, fg, o, ix));
     }

@@ -145,23 +145,35 @@ fn output_tile(m: &[&[f32]; 16], b: &[f32], out: &mut [f32], idx: &mut [u16]) {
                 lanes(|l| r[1][l] - r[2][l] - r[3][l])
             }
         });
-        // Branch-free max and first arg-max (a later position wins only when strictly greater).
-        let mut best = y[0];
-        let mut code = [0u16; LANES];
-        for (p, yp) in y.iter().enumerate().skip(1) {
-            for l in 0..LANES {
-                let gt = yp[l] > best[l];
-                code[l] = if gt { p as u16 } else { code[l] };
-                best[l] = if gt { yp[l] } else { best[l] };
-            }
+        pool_lanes(&y, &load(b, oc), out, idx, oc);
+    }
+}
+
+/// Bias, ReLU and the 2x2 max of a window's four convolution outputs `y` (row-major positions)
+/// with the first arg-max code ([`DEAD`] where the maximum is not positive), for filters
+/// `oc..oc + LANES` of the pooled value whose filters are `out` and `idx`. Branch-free: a later
+/// position wins only when strictly greater.
+#[inline(always)]
+pub(crate) fn pool_lanes(
+    y: &[Lanes; 4],
+    bias: &Lanes,
+    out: &mut [f32],
+    idx: &mut [u16],
+    oc: usize,
+) {
+    let mut best = y[0];
+    let mut code = [0u16; LANES];
+    for (p, yp) in y.iter().enumerate().skip(1) {
+        for l in 0..LANES {
+            let gt = yp[l] > best[l];
+            code[l] = if gt { p as u16 } else { code[l] };
+            best[l] = if gt { yp[l] } else { best[l] };
         }
-        let bias = load(b, oc);
-        let z = lanes(|l| best[l] + bias[l]);
-        store(out, oc, &lanes(|l| z[l].max(0.0)));
-        let n = (out.len() - oc).min(LANES);
-        for l in 0..n {
-            idx[oc + l] = if z[l] > 0.0 { code[l] } else { DEAD };
-        }
+    }
+    let z = lanes(|l| best[l] + bias[l]);
+    store(out, oc, &lanes(|l| z[l].max(0.0)));
+    for (l, ix) in idx[oc..].iter_mut().take(LANES).enumerate() {
+        *ix = if z[l] > 0.0 { code[l] } else { DEAD };
     }
 }
 
@@ -171,50 +183,59 @@ fn band_rows(fg: &FusedGeometry) -> usize {
     (BAND_BUDGET / per_row).clamp(1, fg.ph)
 }
 
-/// One image's work for [`forward_image`]: input `x`, transformed kernel `u` (from
-/// [`transform_kernel`]), bias `b`, pooled outputs and arg-max codes, and the scratch buffers of
-/// [`scratch_len`] floats (transformed input `v`, products `m`).
+/// One image's work for a fused forward pass: input `x`, kernel `w` (HWIO for the direct path,
+/// transformed by [`transform_kernel`] for this one), bias `b`, and the pooled outputs and
+/// arg-max codes it writes.
 pub(crate) struct Image<'a> {
     pub x: &'a [f32],
-    pub u: &'a [f32],
+    pub w: &'a [f32],
     pub b: &'a [f32],
     pub out: &'a mut [f32],
     pub idx: &'a mut [u16],
-    pub v: &'a mut [f32],
-    pub m: &'a mut [f32],
 }
 
-/// The fused forward pass of one image by F(2x2, 3x3). Requires [`applies`].
-///
-/// The crate is compiled for baseline x86-64 (SSE2); the tile transforms are compiled a second
-/// time for AVX2, taken when the CPU has it (checked at run time, once per call).
-pub(crate) fn forward_image(fg: &FusedGeometry, im: Image<'_>) {
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") {
-        // SAFETY: the CPU supports AVX2 (checked just above), the only requirement of a
-        // `target_feature` function; the body is safe code.
-        unsafe { forward_image_avx2(fg, im) };
-        return;
-    }
-    forward_image_body(fg, im);
-}
+/// Scratch of [`scratch_len`] floats for [`forward_image`]: transformed input, products.
+pub(crate) type Scratch<'a> = (&'a mut [f32], &'a mut [f32]);
 
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-unsafe fn forward_image_avx2(fg: &FusedGeometry, im: Image<'_>) {
-    forward_image_body(fg, im);
+/// Defines `pub(crate) fn $name(fg: &FusedGeometry, im: $image)` that runs the
+/// `#[inline(always)]` function `$body` compiled for AVX2 and FMA when the CPU has them (checked
+/// at run time), else as compiled. The crate targets baseline x86-64 (SSE2), so our own loops
+/// would not use 256-bit vectors or fused multiply-adds otherwise.
+macro_rules! avx2_fma_dispatch {
+    ($name:ident, $body:ident, $image:ty) => {
+        /// Runs the pass as AVX2 + FMA code where the CPU has them.
+        pub(crate) fn $name(fg: &FusedGeometry, im: $image) {
+            #[cfg(target_arch = "x86_64")]
+            if std::arch::is_x86_feature_detected!("avx2")
+                && std::arch::is_x86_feature_detected!("fma")
+            {
+                #[target_feature(enable = "avx2,fma")]
+                unsafe fn avx2_fma(fg: &FusedGeometry, im: $image) {
+                    $body(fg, im)
+                }
+                // SAFETY: the CPU supports AVX2 and FMA (checked just above), the only
+                // requirement of a `target_feature` function; the body is safe code.
+                unsafe { avx2_fma(fg, im) };
+                return;
+            }
+            $body(fg, im);
+        }
+    };
 }
+pub(crate) use avx2_fma_dispatch;
+
+// `forward_image(fg, im)`: the fused forward pass of one image by F(2x2, 3x3). Requires
+// [`applies`]. The tile transforms run as AVX2 code where the CPU has it.
+avx2_fma_dispatch!(forward_image, forward_image_body, (Image<'_>, Scratch<'_>));
 
 #[inline(always)]
-fn forward_image_body(fg: &FusedGeometry, im: Image<'_>) {
+fn forward_image_body(fg: &FusedGeometry, (im, (vbuf, mbuf)): (Image<'_>, Scratch<'_>)) {
     let Image {
         x,
-        u,
+        w: u,
         b,
         out,
         idx,
-        v: vbuf,
-        m: mbuf,
     } = im;
     debug_assert!(applies(fg));
     let g = &fg.conv;
@@ -270,12 +291,15 @@ pub(crate) fn scratch_len(fg: &FusedGeometry) -> (usize, usize) {
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use super::*;
     use crate::cnn::conv::{ConvGeometry, ConvSpec, Padding};
+    use crate::cnn::direct;
+    use crate::cnn::fused::fused_forward;
     use crate::cnn::pool::PoolSpec;
     use crate::cnn::tensor_io::tests::rand_vec;
 
+    /// A 3x3 'valid' convolution of `o` filters over `h x w x c` images, then a 2x2 pool.
     fn geometry(h: usize, w: usize, c: usize, o: usize) -> FusedGeometry {
         let spec = ConvSpec {
             kernel: (3, 3),
@@ -316,57 +340,45 @@ pub(crate) mod tests {
         z
     }
 
-    fn run(x: &[f32], w: &[f32], b: &[f32], fg: &FusedGeometry) -> (Vec<f32>, Vec<u16>) {
-        let (c, o) = (fg.conv.in_c, fg.conv.filters);
-        let u = transform_kernel(w, c, o);
-        let (sv, sm) = scratch_len(fg);
-        let (mut sv, mut sm) = (vec![0.0; sv], vec![0.0; sm]);
-        let mut out = vec![0.0; fg.out_len()];
-        let mut idx = vec![0u16; fg.out_len()];
-        forward_image(
-            fg,
-            Image {
-                x,
-                u: &u,
-                b,
-                out: &mut out,
-                idx: &mut idx,
-                v: &mut sv,
-                m: &mut sm,
-            },
-        );
-        (out, idx)
-    }
-
     #[test]
-    fn matches_the_convolution_by_definition_then_relu_and_pool() {
-        // Odd and even sizes (the last convolution row or column unread by the pool), several
-        // bands (a 40x37 image of 16+24 channels needs more than one), channel counts that are
-        // not multiples of the vector width.
-        for (seed, (h, w, c, o)) in [
+    fn both_fast_paths_match_the_convolution_by_definition_then_relu_and_pool() {
+        // Through `fused_forward`, which picks the path: Winograd for 8 channels or more, the
+        // direct loops for 1 to 4. Odd and even sizes (the last convolution row or column
+        // unread by the pool), several bands (40x37 with 16+24 channels needs more than one),
+        // channel and filter counts that are not multiples of the vector width.
+        let sizes = [
             (9, 8, 8, 4),
             (12, 11, 9, 5),
             (40, 37, 16, 24),
             (20, 22, 33, 7),
-        ]
-        .into_iter()
-        .enumerate()
-        {
-            let seed = 100 + seed as u64 * 10;
+            (9, 8, 1, 4),
+            (12, 11, 2, 13),
+            (40, 37, 1, 32),
+            (10, 14, 4, 8),
+        ];
+        for (i, &(h, w, c, o)) in sizes.iter().enumerate() {
             let fg = geometry(h, w, c, o);
-            assert!(applies(&fg));
-            let x = rand_vec(h * w * c, seed);
-            let wt = rand_vec(9 * c * o, seed + 1);
-            let b = rand_vec(o, seed + 2);
-            let (out, idx) = run(&x, &wt, &b, &fg);
-            check_against_definition(&x, &wt, &b, &fg, &out, &idx);
+            assert_eq!(applies(&fg), c >= MIN_CHANNELS);
+            assert_eq!(direct::applies(&fg), c <= direct::MAX_CHANNELS);
+            let s = 100 + 10 * i as u64;
+            let (x, wt, b) = (
+                rand_vec(2 * h * w * c, s),
+                rand_vec(9 * c * o, s + 1),
+                rand_vec(o, s + 2),
+            );
+            let (out, idx) = fused_forward(&x, &wt, &b, &fg);
+            let (il, ol) = (fg.conv.in_len(), fg.out_len());
+            for image in 0..2 {
+                let (xi, oi) = (image * il..(image + 1) * il, image * ol..(image + 1) * ol);
+                check_against_definition(&x[xi], &wt, &b, &fg, &out[oi.clone()], &idx[oi]);
+            }
         }
     }
 
     /// Checks pooled outputs and arg-max codes of the fused op against [`naive_conv`], bias,
     /// ReLU and a 2x2 max; codes must point at a maximum (ties within rounding allowed) and be
     /// [`DEAD`] where the pooled value is clearly not positive.
-    pub(crate) fn check_against_definition(
+    fn check_against_definition(
         x: &[f32],
         wt: &[f32],
         b: &[f32],
