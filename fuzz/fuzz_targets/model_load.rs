@@ -1,7 +1,7 @@
 //! Fuzzes model loading. The first byte picks what the rest of the input becomes:
 //! 0: a weights file, read by `Model::load_safetensors` and `Model::load_training_state`;
 //! 1: `model.json` beside valid weights, read by `SavedModel::load`;
-//! 2: `checkpoint.json` beside valid checkpoint weights, read by `Checkpoint::load_if_present`.
+//! 2: `checkpoint.json` beside valid checkpoint weights, read by `ResumeCheckpoint::load_if_present`.
 //!
 //! With `SUPPORT_FUZZ_SEEDS=DIR` set, the first execution also writes one valid input of each
 //! kind into DIR (a starting corpus).
@@ -13,7 +13,9 @@ use std::sync::OnceLock;
 use libfuzzer_sys::fuzz_target;
 use support::cnn::{Model, ModelConfig};
 use support::resize::Interpolation;
-use support::saved_model::{Checkpoint, Preprocessing, SavedModel};
+use support::preprocessing::Preprocessing;
+use support::saved_model::SavedModel;
+use support::training::ResumeCheckpoint;
 use support::dataset::ClassScan;
 use support::training::{EpochLog, FitOptions, History, RunSettings};
 
@@ -78,7 +80,7 @@ fn setup() -> &'static Setup {
             validation: None,
             temperature: None,
         };
-        Checkpoint::save(
+        ResumeCheckpoint::save(
             &checkpoint_dir,
             &model,
             Some(&model),
@@ -123,7 +125,7 @@ fn setup() -> &'static Setup {
                 ("model_json", with(1, &setup.model_dir.join("model.json"))),
                 (
                     "checkpoint_json",
-                    with(2, &Checkpoint::card_path(&setup.checkpoint_dir)),
+                    with(2, &ResumeCheckpoint::card_path(&setup.checkpoint_dir)),
                 ),
             ];
             for (name, bytes) in seeds_out {
@@ -156,8 +158,8 @@ fuzz_target!(|data: &[u8]| {
             }
         }
         _ => {
-            std::fs::write(Checkpoint::card_path(&s.checkpoint_dir), rest).expect("temp file");
-            let _ = Checkpoint::load_if_present(&s.checkpoint_dir);
+            std::fs::write(ResumeCheckpoint::card_path(&s.checkpoint_dir), rest).expect("temp file");
+            let _ = ResumeCheckpoint::load_if_present(&s.checkpoint_dir);
         }
     }
 });

@@ -7,8 +7,7 @@
 use std::path::Path;
 
 use libfuzzer_sys::fuzz_target;
-use support::imread::decode_gray;
-use support::scaled_decode::{decode_gray_at_least, scale_numerator};
+use support::imread::{decode_gray, decode_gray_at_least, scale_numerator};
 
 fuzz_target!(|data: &[u8]| {
     if data.len() < 4 {

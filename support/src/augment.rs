@@ -305,6 +305,54 @@ impl Transform {
     }
 }
 
+/// The most transforms [`test_time_transforms`] gives.
+pub const MAX_TEST_TIME_TRANSFORMS: usize = 9;
+
+/// `n` mild, deterministic transforms for test-time augmentation (TTA) of an image of `shape`
+/// (rows, cols): the identity first, then shifts of 4% right, left, down and up, a zoom in
+/// (0.93) and out (1.07), and brightness 0.9 and 1.1, in that order. Predictions averaged over
+/// them are steadier against positioning and exposure differences. No flips: chest X-rays are
+/// not left-right symmetric (the heart sits on the left). `n` must be 1 to
+/// [`MAX_TEST_TIME_TRANSFORMS`].
+pub fn test_time_transforms(n: usize, shape: (usize, usize)) -> Result<Vec<Transform>> {
+    if !(1..=MAX_TEST_TIME_TRANSFORMS).contains(&n) {
+        return Err(Error::invalid(
+            "test-time augmentations",
+            n,
+            format!("1 (no augmentation) to {MAX_TEST_TIME_TRANSFORMS}"),
+        ));
+    }
+    let dx = (0.04 * shape.1 as f32).round();
+    let dy = (0.04 * shape.0 as f32).round();
+    let id = Transform::default();
+    let all = [
+        id,
+        Transform { tx: dx, ..id },
+        Transform { tx: -dx, ..id },
+        Transform { ty: dy, ..id },
+        Transform { ty: -dy, ..id },
+        Transform {
+            zx: 0.93,
+            zy: 0.93,
+            ..id
+        },
+        Transform {
+            zx: 1.07,
+            zy: 1.07,
+            ..id
+        },
+        Transform {
+            brightness: Some(0.9),
+            ..id
+        },
+        Transform {
+            brightness: Some(1.1),
+            ..id
+        },
+    ];
+    Ok(all[..n].to_vec())
+}
+
 /// A number for a panel title: no decimals from 10 up, one from 1, two below; trailing zeros
 /// dropped.
 fn short(v: f32) -> String {
@@ -952,5 +1000,29 @@ mod tests {
         let mut image = array![[0.0f32, 100.0, 200.0]];
         apply_brightness(&mut image, 1.5, 255.0);
         assert_eq!(image.row(0).to_vec(), vec![0.0, 150.0, 255.0]);
+    }
+
+    #[test]
+    fn test_time_transforms_are_mild_distinct_and_start_with_the_identity() {
+        let ts = test_time_transforms(MAX_TEST_TIME_TRANSFORMS, (160, 150)).unwrap();
+        assert_eq!(ts.len(), 9);
+        assert_eq!(ts[0], Transform::default());
+        assert_eq!(ts[1].describe(), "dx 6 dy 0 px");
+        assert_eq!(ts[3].describe(), "dx 0 dy 6 px");
+        assert_eq!(ts[6].describe(), "zoom 1.07");
+        assert_eq!(ts[8].describe(), "bright 1.10");
+        for (i, a) in ts.iter().enumerate() {
+            assert!(!a.flip_horizontal && !a.flip_vertical);
+            assert!(a.tx.abs() <= 0.05 * 150.0 && a.ty.abs() <= 0.05 * 160.0);
+            for b in &ts[i + 1..] {
+                assert_ne!(a, b);
+            }
+        }
+        assert_eq!(
+            test_time_transforms(1, (10, 10)).unwrap(),
+            vec![Transform::default()]
+        );
+        assert!(test_time_transforms(0, (10, 10)).is_err());
+        assert!(test_time_transforms(10, (10, 10)).is_err());
     }
 }

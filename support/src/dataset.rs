@@ -8,6 +8,8 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use serde::{Deserialize, Serialize};
+
 use crate::error::{Error, Result};
 
 /// Environment variable that points at the dataset root (the folder holding `train/`, `test/`, `val/`).
@@ -225,6 +227,61 @@ impl ClassScan {
             .collect()
     }
 
+    /// The same files labelled from `source`. With [`LabelSource::FileName`], a class folder
+    /// whose files all name a kind splits into `FOLDER_KIND` classes, one whose files name none
+    /// stays as it is, and one that mixes both is an error naming a file without a kind. Class
+    /// names come back sorted (as Keras sorts them), files grouped by class in that order.
+    pub fn labelled_by(&self, source: LabelSource) -> Result<ClassScan> {
+        if source == LabelSource::Folder {
+            return Ok(self.clone());
+        }
+        let kinds: Vec<Option<&str>> = self.files.iter().map(file_name_kind).collect();
+        let mut folder_has_kinds = vec![false; self.class_names.len()];
+        for (&label, kind) in self.labels.iter().zip(&kinds) {
+            folder_has_kinds[label] |= kind.is_some();
+        }
+        let mut new_class: Vec<String> = Vec::with_capacity(self.files.len());
+        for ((file, kind), &label) in self.files.iter().zip(&kinds).zip(&self.labels) {
+            let class = &self.class_names[label];
+            new_class.push(match (kind, folder_has_kinds[label]) {
+                (Some(kind), _) => format!("{class}_{kind}"),
+                (None, false) => class.clone(),
+                (None, true) => {
+                    return Err(Error::UnlabelledFileName {
+                        path: file.clone(),
+                        class: class.clone(),
+                        kinds: FILE_NAME_KINDS
+                            .iter()
+                            .map(|(part, _)| *part)
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                    })
+                }
+            });
+        }
+        let class_names: Vec<String> = new_class
+            .iter()
+            .cloned()
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let mut files = Vec::with_capacity(self.files.len());
+        let mut labels = Vec::with_capacity(self.files.len());
+        for (label, name) in class_names.iter().enumerate() {
+            for (file, class) in self.files.iter().zip(&new_class) {
+                if class == name {
+                    files.push(file.clone());
+                    labels.push(label);
+                }
+            }
+        }
+        Ok(ClassScan {
+            class_names,
+            files,
+            labels,
+        })
+    }
+
     /// How many files each class has, in class order.
     pub fn counts(&self) -> Vec<usize> {
         let mut counts = vec![0; self.class_names.len()];
@@ -233,6 +290,35 @@ impl ClassScan {
         }
         counts
     }
+}
+
+/// Where each image's class comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LabelSource {
+    /// The subfolder a file is in, as Keras's `flow_from_directory` does: NORMAL, PNEUMONIA.
+    #[default]
+    Folder,
+    /// The subfolder refined by the kind of pneumonia the file name gives:
+    /// `PNEUMONIA/person12_bacteria_34.jpeg` is PNEUMONIA_BACTERIA and `..._virus_...` is
+    /// PNEUMONIA_VIRUS, while NORMAL stays NORMAL: the tutorial's three classes.
+    FileName,
+}
+
+/// The kinds a file name can give, as `(part of the name, class suffix)`.
+pub const FILE_NAME_KINDS: &[(&str, &str)] = &[("_bacteria_", "BACTERIA"), ("_virus_", "VIRUS")];
+
+/// The kind a file's name gives (`"BACTERIA"` for `person12_bacteria_34.jpeg`), ignoring case.
+pub fn file_name_kind(path: impl AsRef<Path>) -> Option<&'static str> {
+    let name = path
+        .as_ref()
+        .file_name()?
+        .to_string_lossy()
+        .to_ascii_lowercase();
+    FILE_NAME_KINDS
+        .iter()
+        .find(|(part, _)| name.contains(part))
+        .map(|&(_, kind)| kind)
 }
 
 /// Scans a split folder: `classes` picks and orders the class subfolders (`None`: all, sorted).
@@ -455,6 +541,58 @@ mod tests {
     fn touch(path: &Path) {
         fs::create_dir_all(path.parent().unwrap()).unwrap();
         fs::write(path, b"x").unwrap();
+    }
+
+    #[test]
+    fn file_names_give_the_three_classes() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in [
+            "NORMAL/IM-0001-0001.jpeg",
+            "NORMAL/IM-0002-0001.jpeg",
+            "PNEUMONIA/person1_virus_6.jpeg",
+            "PNEUMONIA/person2_bacteria_3.jpeg",
+            "PNEUMONIA/PERSON3_BACTERIA_9.JPEG",
+        ] {
+            touch(&dir.path().join(name));
+        }
+        let folders = scan_classes(dir.path(), None, false).unwrap();
+        assert_eq!(folders.labelled_by(LabelSource::Folder).unwrap(), folders);
+        let kinds = folders.labelled_by(LabelSource::FileName).unwrap();
+        assert_eq!(
+            kinds.class_names,
+            ["NORMAL", "PNEUMONIA_BACTERIA", "PNEUMONIA_VIRUS"]
+        );
+        assert_eq!(kinds.labels, vec![0, 0, 1, 1, 2]);
+        let names: Vec<String> = kinds.files.iter().map(|f| file_name_lossy(f)).collect();
+        assert_eq!(
+            names,
+            [
+                "IM-0001-0001.jpeg",
+                "IM-0002-0001.jpeg",
+                "PERSON3_BACTERIA_9.JPEG",
+                "person2_bacteria_3.jpeg",
+                "person1_virus_6.jpeg"
+            ]
+        );
+        assert_eq!(kinds.counts(), vec![2, 2, 1]);
+        assert_eq!(file_name_kind("a/person1_virus_6.jpeg"), Some("VIRUS"));
+        assert_eq!(file_name_kind("IM-0001-0001.jpeg"), None);
+    }
+
+    #[test]
+    fn a_folder_mixing_named_and_unnamed_kinds_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        touch(&dir.path().join("PNEUMONIA/person1_virus_6.jpeg"));
+        touch(&dir.path().join("PNEUMONIA/unknown.jpeg"));
+        touch(&dir.path().join("NORMAL/IM-0001-0001.jpeg"));
+        let folders = scan_classes(dir.path(), None, false).unwrap();
+        let err = folders.labelled_by(LabelSource::FileName).unwrap_err();
+        assert!(
+            matches!(&err, Error::UnlabelledFileName { path, class, .. }
+                if path.ends_with("unknown.jpeg") && class == "PNEUMONIA"),
+            "{err}"
+        );
+        assert!(err.to_string().contains("_bacteria_, _virus_"), "{err}");
     }
 
     #[test]

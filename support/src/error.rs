@@ -32,6 +32,17 @@ pub enum Error {
     /// A class folder without a single image file.
     #[error("{}: class folder '{class}' holds no image files", path.display())]
     EmptyClass { path: PathBuf, class: String },
+    /// With labels from file names, a class folder where some names give a kind and some do not.
+    #[error(
+        "{}: class folder '{class}' mixes files whose name gives the kind ({kinds}) with files \
+         whose name does not, such as this one; rename it or move it to its own folder",
+        path.display()
+    )]
+    UnlabelledFileName {
+        path: PathBuf,
+        class: String,
+        kinds: String,
+    },
     /// A setting outside its valid range.
     #[error("invalid {name} = {value}: expected {expected}")]
     InvalidArgument {

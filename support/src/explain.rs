@@ -20,7 +20,7 @@ use ndarray::Array2;
 use crate::cnn::Model;
 use crate::error::{Error, Result};
 use crate::plot::Figure;
-use crate::saved_model::Preprocessing;
+use crate::preprocessing::Preprocessing;
 
 /// SmoothGrad's settings (Smilkov et al., 2017): how many noisy copies of the image are
 /// averaged, and the noise's standard deviation as a fraction of the image's value range.
@@ -64,7 +64,7 @@ pub struct Explanation {
 /// Predicts one image file with `model` and computes its SmoothGrad saliency with the default
 /// settings ([`SmoothGrad::default`]); the file is read and prepared as
 /// [`Preprocessing::prepare`] does, so the probability is the one
-/// [`predict_directory`](crate::training::predict_directory) gives the same file.
+/// [`predict_directory`](crate::inference::predict_directory) gives the same file.
 pub fn explain(
     model: &Model,
     file: impl AsRef<Path>,

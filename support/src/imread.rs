@@ -3,6 +3,8 @@
 //! Grey conversion follows PIL's `convert('L')` (ITU-R 601-2 luma: 299/587/114 per mille), which
 //! is what Keras's `color_mode='grayscale'` uses; 16-bit images are scaled to 8 bits and alpha is
 //! dropped. [`image_dims`] reads only the header, so surveying a folder never decodes pixels.
+//! [`imread_at_least`] and [`imread_resized_fast`] decode big JPEGs only as finely as a small
+//! target needs (DCT-domain scaling, the `scaled-jpeg` feature, on by default).
 
 use std::fs::File;
 use std::io::{BufReader, Cursor, Read};
@@ -12,6 +14,10 @@ use image::{DynamicImage, ImageDecoder, ImageReader, Limits};
 use ndarray::Array2;
 
 use crate::error::{Error, Result};
+
+pub use crate::scaled_decode::{
+    decode_gray_at_least, imread_at_least, imread_resized_fast, scale_numerator,
+};
 
 /// The most pixels (width x height) an image may declare; larger ones are refused before any
 /// pixel buffer is allocated (a decompression-bomb guard). The dataset's largest originals are

@@ -9,7 +9,7 @@
 //! disagrees with its label (the rule of [`Predictions::misclassified`]).
 //!
 //! ```no_run
-//! # let predictions: support::training::Predictions = unimplemented!();
+//! # let predictions: support::inference::Predictions = unimplemented!();
 //! use support::interpretation::ClassificationInterpretation;
 //! let interp = ClassificationInterpretation::new(&predictions, 0.48)?;
 //! for top in interp.top_losses(4) {
@@ -26,12 +26,9 @@ use ndarray::Array2;
 
 use crate::error::{Error, Result};
 use crate::explain::{check_threshold, separating_decimals};
+use crate::inference::Predictions;
 use crate::plot::{image_grid_with, Figure, ImshowOptions};
 use crate::resize::Interpolation;
-use crate::training::Predictions;
-
-/// Probabilities are clipped to `[EPSILON, 1 - EPSILON]` before the logarithm, as Keras does.
-const EPSILON: f64 = 1e-7;
 
 /// Longest side, in pixels, of the images a top-losses figure reads (larger files are shrunk).
 const SHOWN_SIDE: usize = 400;
@@ -88,13 +85,11 @@ pub struct ClassificationInterpretation {
 
 /// Binary cross-entropy of probability `p` for an image of class `label`, clipped as Keras does.
 fn binary_cross_entropy(label: usize, p: f32) -> f32 {
-    let p = f64::from(p).clamp(EPSILON, 1.0 - EPSILON);
-    let loss = if label == 1 { -p.ln() } else { -(1.0 - p).ln() };
-    loss as f32
+    crate::cnn::loss::binary_cross_entropy(label as f64, f64::from(p)) as f32
 }
 
 impl ClassificationInterpretation {
-    /// Interprets `predictions` (e.g. from [`predict_directory`](crate::training::predict_directory))
+    /// Interprets `predictions` (e.g. from [`predict_directory`](crate::inference::predict_directory))
     /// at `threshold`. Refused with [`Error::InvalidArgument`]: a threshold outside [0, 1], no
     /// predictions, files, labels and probabilities of different lengths, a label other than 0
     /// or 1, a probability outside [0, 1] (or NaN), more than two class names. Missing class

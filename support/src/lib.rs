@@ -3,8 +3,8 @@
 //! Modules follow the tutorial: [`dataset`] lists folders and classes, [`imread`] reads one
 //! image as grey pixels, [`stats`] surveys image sizes, [`resize`] shrinks images the way
 //! scikit-image does, [`generator`] and [`augment`] are a Keras-like `ImageDataGenerator`,
-//! [`prepare`] resizes whole folders, [`plot`] draws figures that show inline in evcxr, [`cnn`] is the dfdx model, [`training`] fits and evaluates it on
-//! folders, [`cross_validation`] compares configurations by patient-grouped k-fold, and [`saved_model`] keeps trained models and checkpoints on disk.
+//! [`prepare`] resizes whole folders, [`plot`] draws figures that show inline in evcxr, [`cnn`] is the dfdx model, [`training`] fits it on
+//! folders, [`inference`] runs a trained model over folders and files, [`cross_validation`] compares configurations by patient-grouped k-fold, [`saved_model`] keeps trained models on disk with their [`preprocessing`] and [`history`].
 //! [`explain`] shows where the model looked for one file (SmoothGrad), and [`interpretation`]
 //! shows where it goes wrong (fastai's top losses).
 
@@ -13,20 +13,24 @@ pub mod augment;
 pub mod cnn;
 pub mod cross_validation;
 pub mod dataset;
-pub mod error;
+mod error;
 pub mod explain;
-pub mod files;
+mod files;
 pub mod generator;
+pub mod history;
 pub mod imread;
+pub mod inference;
 pub mod interpretation;
 pub mod plot;
+pub mod prelude;
 pub mod prepare;
+pub mod preprocessing;
 pub mod resize;
 pub mod saved_model;
-pub mod scaled_decode;
+mod scaled_decode;
 pub mod stats;
 pub mod training;
 
-pub use error::{Error, Result, Skipped};
+pub use error::{skipped_summary, Error, Result, Skipped};
 /// The `ndarray` version `support` uses, so notebooks need no `:dep` of their own.
 pub use ndarray;

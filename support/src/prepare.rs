@@ -64,7 +64,7 @@ pub fn resize_folder(dir: impl AsRef<Path>, size: (usize, usize)) -> Result<Resi
 }
 
 /// [`resize_folder`] by the fast path: JPEGs decoded only as finely as `size` needs (DCT
-/// scaling), then an area average ([`crate::scaled_decode::imread_resized_fast`]). Not
+/// scaling), then an area average ([`crate::imread::imread_resized_fast`]). Not
 /// scikit-image's numbers: about 1 grey level of 255 away on average (see that module).
 pub fn resize_folder_fast(dir: impl AsRef<Path>, size: (usize, usize)) -> Result<ResizedFolder> {
     resize_folder_with(dir.as_ref(), size, |path| imread_resized_fast(path, size))

@@ -9,7 +9,7 @@
 //! | [`resize_u8`] | the same on a `uint8` image (`img_as_float`: values / 255) | `u8` → `f32` in [0, 1] |
 //! | [`resize_with`] / [`resize_nearest`] | PIL `Image.resize` with NEAREST, BILINEAR or BOX (what Keras's `load_img(..., interpolation=...)` runs) | `u8` → `u8` |
 //! | [`resize_fast`] | an area average (PIL BOX without the 8-bit rounding) | `u8` → `f32` in [0, 1] |
-//! | [`resize_area_extent`] | an exact area average (OpenCV `INTER_AREA`) over a possibly fractional extent, for DCT-scaled decodes ([`crate::scaled_decode`]) | `u8` → `f32` in [0, 1] |
+//! | [`resize_area_extent`] | an exact area average (OpenCV `INTER_AREA`) over a possibly fractional extent, for DCT-scaled decodes ([`crate::imread::imread_at_least`]) | `u8` → `f32` in [0, 1] |
 //!
 //! # scikit-image semantics
 //!
@@ -274,7 +274,7 @@ pub fn resize_fast(image: ArrayView2<u8>, (out_h, out_w): (usize, usize)) -> Res
 /// (height, width) units, each at most the pixel count: output pixel (r, c) is the mean of the
 /// input over its share of that extent, fractional pixels weighted by their overlap. Values in
 /// [0, 1]. With `extent` equal to the shape this is a plain area resize; a DCT-scaled JPEG
-/// decode passes its true scaled size (see [`crate::scaled_decode`]), so its part-padding last
+/// decode passes its true scaled size (see [`crate::imread::imread_at_least`]), so its part-padding last
 /// row and column do not shift the picture.
 pub fn resize_area_extent(
     image: ArrayView2<u8>,

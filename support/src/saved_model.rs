@@ -1,12 +1,9 @@
-//! A trained model on disk, and the checkpoints training leaves behind.
+//! A trained model on disk.
 //!
 //! A model folder holds `model.safetensors` (the weights) and `model.json` beside it: the
 //! architecture, input size, class names, decision threshold and preprocessing, so that
-//! prediction needs nothing else. A checkpoint folder holds one `epoch-NNNN.safetensors` with the
-//! weights and the optimizer state, `best-epoch-NNNN.safetensors` with the best weights so far
-//! (named by their epoch), and `checkpoint.json`, written last, that names them and records the
-//! run's settings. Every file is written to a temporary file
-//! and renamed, so a crash at any moment leaves the previous checkpoint whole and loadable.
+//! prediction needs nothing else. Both are written to a temporary file and renamed. (The
+//! checkpoints training leaves to resume from are [`ResumeCheckpoint`](crate::training::ResumeCheckpoint)s.)
 
 use std::path::{Path, PathBuf};
 
@@ -16,60 +13,15 @@ use crate::cnn::calibration::{apply_temperature, fit_temperature};
 use crate::cnn::{Model, ModelConfig};
 use crate::error::{Error, Result};
 use crate::files::write_atomic;
-use crate::resize::Interpolation;
-use crate::training::{FitOptions, History, RunSettings};
+use crate::history::History;
+use crate::preprocessing::Preprocessing;
 
-const FORMAT: &str = "xray-model/1";
+/// The format name both a model's and a checkpoint's description record.
+pub(crate) const FORMAT: &str = "xray-model/1";
 /// File name of the weights in a model folder.
 pub const WEIGHTS_FILE: &str = "model.safetensors";
 /// File name of the description in a model folder.
 pub const CONFIG_FILE: &str = "model.json";
-const CHECKPOINT_FILE: &str = "checkpoint.json";
-
-/// How an image file becomes the model's input.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct Preprocessing {
-    /// Factor applied to 0-255 grey pixels (1/255 gives [0, 1]).
-    pub rescale: f32,
-    /// How files are resized to the input size.
-    pub interpolation: Interpolation,
-    /// Subtract each image's mean (Keras's `samplewise_center`).
-    #[serde(default)]
-    pub samplewise_center: bool,
-    /// Divide each image by its standard deviation (Keras's `samplewise_std_normalization`).
-    #[serde(default)]
-    pub samplewise_std_normalization: bool,
-    /// Equalize each image's histogram first (see [`ImageDataGeneratorBuilder::equalize_histogram`](crate::generator::ImageDataGeneratorBuilder::equalize_histogram)).
-    #[serde(default)]
-    pub equalize_histogram: bool,
-}
-
-impl Preprocessing {
-    /// A generator that prepares images exactly this way, without augmentation.
-    pub fn generator(&self) -> Result<crate::generator::ImageDataGenerator> {
-        crate::generator::ImageDataGenerator::builder()
-            .rescale(self.rescale)
-            .samplewise_center(self.samplewise_center)
-            .samplewise_std_normalization(self.samplewise_std_normalization)
-            .equalize_histogram(self.equalize_histogram)
-            .build()
-    }
-
-    /// One image file as a model of input size `(height, width)` reads it: grey, resized,
-    /// then scaled and standardised as in training.
-    pub fn prepare(
-        &self,
-        path: impl AsRef<Path>,
-        (height, width): (usize, usize),
-    ) -> Result<ndarray::Array2<f32>> {
-        let generator = self.generator()?;
-        let grey = crate::imread::imread(path)?;
-        let small = crate::resize::resize_with(grey.view(), (height, width), self.interpolation)?;
-        let mut x = small.mapv(f32::from);
-        generator.standardize(&mut x);
-        Ok(x)
-    }
-}
 
 /// The description saved beside the weights.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -100,19 +52,20 @@ pub struct SavedModel {
 }
 
 impl SavedModel {
-    /// The model [`fit`](crate::training::fit) trained with `options`, ready to save: class
-    /// names, the validation-chosen threshold, the preprocessing and the history (which holds
-    /// the best epoch's validation scores).
+    /// The model [`fit`](crate::training::fit) trained, ready to save: class names, the
+    /// validation-chosen threshold, the preprocessing it was trained with (from
+    /// [`FitOptions::preprocessing`](crate::training::FitOptions::preprocessing)) and the history
+    /// (which holds the best epoch's validation scores).
     pub fn from_fit(
         model: Model,
         history: History,
         class_names: Vec<String>,
-        options: &FitOptions,
+        preprocessing: Preprocessing,
     ) -> SavedModel {
         SavedModel {
             class_names,
             threshold: history.threshold,
-            preprocessing: options.preprocessing(),
+            preprocessing,
             history: Some(history),
             model,
         }
@@ -195,142 +148,17 @@ impl SavedModel {
     }
 }
 
-/// What `checkpoint.json` records.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct CheckpointCard {
-    format: String,
-    /// Missing in checkpoints of earlier versions, which cannot be checked and are refused.
-    #[serde(default)]
-    settings: Option<RunSettings>,
-    class_names: Vec<String>,
-    weights: String,
-    best: Option<String>,
-    history: History,
-}
-
-/// The state training left after its last finished epoch.
-#[derive(Debug)]
-pub struct Checkpoint {
-    /// The model after the last epoch, optimizer state included.
-    pub model: Model,
-    /// The weights of the best epoch so far (the epoch `history.best_epoch`).
-    pub best: Option<Model>,
-    /// The history up to the last epoch.
-    pub history: History,
-    /// Class names of the training folder.
-    pub class_names: Vec<String>,
-    /// The settings of the run that wrote it; a resume must ask for the same.
-    pub settings: RunSettings,
-}
-
-/// The file name of the best weights when epoch `epoch` is the best: each best epoch gets its
-/// own file, so the description always names weights that match its `best_epoch`.
-fn best_file(epoch: usize) -> String {
-    format!("best-epoch-{epoch:04}.safetensors")
-}
-
-impl Checkpoint {
-    /// Saves the state after an epoch into `dir`: the weights (and, when the best epoch is new,
-    /// its weights) first, then the description that names them, then the files the previous
-    /// description named are removed. A kill at any moment leaves a description whose files
-    /// are all there and match it.
-    pub fn save(
-        dir: &Path,
-        model: &Model,
-        best: Option<&Model>,
-        history: &History,
-        settings: &RunSettings,
-        class_names: &[String],
-    ) -> Result<()> {
-        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-        let previous: Option<CheckpointCard> = read_json(&dir.join(CHECKPOINT_FILE)).ok();
-        let weights = format!("epoch-{:04}.safetensors", history.epochs.len());
-        model.save_training_state(dir.join(&weights))?;
-        let best_name = best.map(|_| best_file(history.best_epoch));
-        if let (Some(best), Some(name)) = (best, &best_name) {
-            let unchanged = previous.as_ref().and_then(|p| p.best.as_ref()) == Some(name)
-                && dir.join(name).is_file();
-            if !unchanged {
-                best.save_safetensors(dir.join(name))?;
-            }
-        }
-        let card = CheckpointCard {
-            format: FORMAT.into(),
-            settings: Some(settings.clone()),
-            class_names: class_names.to_vec(),
-            weights: weights.clone(),
-            best: best_name.clone(),
-            history: history.clone(),
-        };
-        let json = serde_json::to_vec_pretty(&card)
-            .map_err(|e| model_error(dir.join(CHECKPOINT_FILE), format!("cannot encode: {e}")))?;
-        write_atomic(&dir.join(CHECKPOINT_FILE), &json)?;
-        // Only once the new description is in place are the old files unreferenced.
-        if let Some(old) = previous {
-            if old.weights != weights {
-                let _ = std::fs::remove_file(dir.join(old.weights));
-            }
-            if let Some(old_best) = old.best.filter(|b| Some(b) != best_name.as_ref()) {
-                let _ = std::fs::remove_file(dir.join(old_best));
-            }
-        }
-        Ok(())
-    }
-
-    /// Loads the checkpoint in `dir`, or `None` when there is none. The caller checks its
-    /// [`Checkpoint::settings`] against the run it wants to continue
-    /// ([`RunSettings::check_resume`]).
-    pub fn load_if_present(dir: &Path) -> Result<Option<Checkpoint>> {
-        let card_path = dir.join(CHECKPOINT_FILE);
-        if !card_path.exists() {
-            return Ok(None);
-        }
-        let card: CheckpointCard = read_json(&card_path)?;
-        let settings = card.settings.ok_or_else(|| {
-            model_error(
-                card_path.clone(),
-                "written by an earlier version that did not record its settings; start over with --overwrite".into(),
-            )
-        })?;
-        let config = settings.model.clone();
-        let model = Model::load_training_state(dir.join(&card.weights), config.clone())?;
-        let best = match &card.best {
-            Some(name) if *name != best_file(card.history.best_epoch) => {
-                return Err(model_error(
-                    card_path,
-                    format!(
-                        "names best weights {name}, but its history's best epoch is {}",
-                        card.history.best_epoch
-                    ),
-                ))
-            }
-            Some(name) => Some(Model::load_safetensors(dir.join(name), config)?),
-            None => None,
-        };
-        Ok(Some(Checkpoint {
-            model,
-            best,
-            history: card.history,
-            class_names: card.class_names,
-            settings,
-        }))
-    }
-
-    /// The path of the description file in a checkpoint folder.
-    pub fn card_path(dir: &Path) -> PathBuf {
-        dir.join(CHECKPOINT_FILE)
-    }
-}
-
 fn no_validation_scores() -> Error {
     Error::NoValidationScores
 }
 
-fn model_error(path: PathBuf, reason: String) -> Error {
+/// An [`Error::Model`] for the description or weights at `path`.
+pub(crate) fn model_error(path: PathBuf, reason: String) -> Error {
     Error::Model { path, reason }
 }
 
-fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T> {
+/// Reads a JSON description, naming the file when it is missing, truncated or edited.
+pub(crate) fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T> {
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
     serde_json::from_slice(&bytes).map_err(|e| {
         model_error(

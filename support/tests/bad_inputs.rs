@@ -15,11 +15,12 @@ use support::dataset::{list_images, scan_classes, ClassScan};
 use support::generator::{found_line, FlowOptions, ImageDataGenerator};
 use support::imread::{decode_gray, image_dims, imread, MAX_PIXELS};
 use support::prepare::resize_folder;
+use support::preprocessing::Preprocessing;
 use support::resize::{resize_u8, Interpolation};
-use support::saved_model::{Checkpoint, Preprocessing, SavedModel};
+use support::saved_model::SavedModel;
 use support::stats::survey_dims;
-use support::training::{EpochLog, FitOptions, History, RunSettings};
-use support::{error::skipped_summary, Error};
+use support::training::{EpochLog, FitOptions, History, ResumeCheckpoint, RunSettings};
+use support::{skipped_summary, Error};
 
 // ---------------------------------------------------------------------------------------------
 // Generated files
@@ -849,20 +850,20 @@ fn broken_or_mismatched_checkpoints_are_reported() {
     };
     let options = FitOptions::default().augmentation(pre.generator().unwrap());
     let settings = RunSettings::new(&config, &options, &scan);
-    Checkpoint::save(&ckpt, &model, Some(&model), &history, &settings, &names).unwrap();
-    let loaded = Checkpoint::load_if_present(&ckpt).unwrap().unwrap();
+    ResumeCheckpoint::save(&ckpt, &model, Some(&model), &history, &settings, &names).unwrap();
+    let loaded = ResumeCheckpoint::load_if_present(&ckpt).unwrap().unwrap();
     assert_eq!(loaded.settings, settings);
     assert_eq!(loaded.history.epochs.len(), 1);
     assert!(loaded.history.epochs[0].auc.is_nan());
     assert_eq!(loaded.history.epochs[0].val_loss, 0.69);
-    assert!(Checkpoint::load_if_present(&dir.path().join("none"))
+    assert!(ResumeCheckpoint::load_if_present(&dir.path().join("none"))
         .unwrap()
         .is_none());
     // Resuming it as another architecture is refused, naming the setting.
     let other = RunSettings::new(&small_config(16, &[2]), &options, &scan);
     let refused = loaded
         .settings
-        .check_resume(&other, &Checkpoint::card_path(&ckpt))
+        .check_resume(&other, &ResumeCheckpoint::card_path(&ckpt))
         .unwrap_err()
         .to_string();
     assert!(
@@ -870,19 +871,19 @@ fn broken_or_mismatched_checkpoints_are_reported() {
         "{refused}"
     );
     // A description naming the best weights of another epoch than its history's best is refused.
-    let card = Checkpoint::card_path(&ckpt);
+    let card = ResumeCheckpoint::card_path(&ckpt);
     let json = fs::read_to_string(&card).unwrap();
     fs::write(&card, json.replace("best-epoch-0001", "best-epoch-0002")).unwrap();
-    let reason = model_reason(Checkpoint::load_if_present(&ckpt));
+    let reason = model_reason(ResumeCheckpoint::load_if_present(&ckpt));
     assert!(reason.contains("best epoch is 1"), "{reason}");
     fs::write(&card, &json).unwrap();
     let epoch_file = ckpt.join("epoch-0001.safetensors");
     let bytes = fs::read(&epoch_file).unwrap();
     fs::write(&epoch_file, &bytes[..bytes.len() - 10]).unwrap();
-    model_reason(Checkpoint::load_if_present(&ckpt));
+    model_reason(ResumeCheckpoint::load_if_present(&ckpt));
     fs::write(&epoch_file, &bytes).unwrap();
     fs::write(&card, &json.as_bytes()[..json.len() - 3]).unwrap();
-    assert!(model_reason(Checkpoint::load_if_present(&ckpt)).contains("truncated"));
+    assert!(model_reason(ResumeCheckpoint::load_if_present(&ckpt)).contains("truncated"));
 }
 
 // ---------------------------------------------------------------------------------------------

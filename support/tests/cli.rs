@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 
 use support::cnn::metrics::best_threshold;
 use support::cnn::ModelConfig;
-use support::saved_model::{Checkpoint, SavedModel};
-use support::training::{self, FitOptions};
+use support::saved_model::SavedModel;
+use support::training::{self, FitOptions, ResumeCheckpoint};
 
 fn xray() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_xray"));
@@ -209,14 +209,14 @@ fn train_args_config() -> ModelConfig {
 
 /// The number of epochs the checkpoint description records, if it is there and readable.
 fn recorded_epochs(dir: &Path) -> Option<usize> {
-    let bytes = std::fs::read(Checkpoint::card_path(dir)).ok()?;
+    let bytes = std::fs::read(ResumeCheckpoint::card_path(dir)).ok()?;
     let card: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
     card["history"]["epochs"].as_array().map(Vec::len)
 }
 
 /// The best weights a checkpoint holds are the ones its history describes: on the run's own
 /// validation split they give the best epoch's recorded validation loss and threshold.
-fn assert_best_pair_consistent(checkpoint: &Checkpoint) {
+fn assert_best_pair_consistent(checkpoint: &ResumeCheckpoint) {
     let Some(best) = &checkpoint.best else {
         return;
     };
@@ -277,7 +277,7 @@ fn training_killed_mid_run_resumes_from_its_last_checkpoint() {
     child.wait().unwrap();
 
     let config = train_args_config();
-    let checkpoint = Checkpoint::load_if_present(&checkpoints)
+    let checkpoint = ResumeCheckpoint::load_if_present(&checkpoints)
         .unwrap()
         .expect("the checkpoint survives the kill");
     assert_best_pair_consistent(&checkpoint);
@@ -366,7 +366,7 @@ fn a_kill_at_any_moment_leaves_a_loadable_checkpoint_or_none() {
         child.wait().unwrap();
         // Whatever the moment, the checkpoint folder holds a whole checkpoint or none, and its
         // best weights are the ones its history describes.
-        match Checkpoint::load_if_present(&checkpoints) {
+        match ResumeCheckpoint::load_if_present(&checkpoints) {
             Ok(Some(checkpoint)) => {
                 seen_checkpoint += 1;
                 assert!(!checkpoint.history.epochs.is_empty());

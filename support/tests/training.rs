@@ -7,9 +7,11 @@ use std::path::{Path, PathBuf};
 use support::cnn::calibration::apply_temperature;
 use support::cnn::metrics::best_threshold;
 use support::cnn::{Model, ModelConfig};
-use support::saved_model::{Checkpoint, SavedModel};
-use support::training::{self, ClassWeight, FitOptions, History, LrSchedule, Progress, Silent};
-use support::Error;
+use support::saved_model::SavedModel;
+use support::training::{
+    self, ClassWeight, FitOptions, History, LrSchedule, Progress, ResumeCheckpoint, Silent,
+};
+use support::{inference, Error};
 
 fn sample_train() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/sample/chest_xray/train")
@@ -78,7 +80,7 @@ fn a_resumed_run_gives_the_uninterrupted_runs_weights() {
 
     let checkpoints = dir.path().join("interrupted");
     fit_interrupted_at(3, &options(3, &checkpoints));
-    let checkpoint = Checkpoint::load_if_present(&checkpoints)
+    let checkpoint = ResumeCheckpoint::load_if_present(&checkpoints)
         .unwrap()
         .expect("a checkpoint after every epoch");
     assert_eq!(checkpoint.history.epochs.len(), 2);
@@ -120,7 +122,7 @@ fn a_resumed_run_gives_the_uninterrupted_runs_weights() {
 
     // Resuming a finished run runs no epoch and returns the same weights; a history without
     // validation scores (checkpoints of earlier versions) gets them back.
-    let card = Checkpoint::card_path(&checkpoints);
+    let card = ResumeCheckpoint::card_path(&checkpoints);
     let mut json: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&card).unwrap()).unwrap();
     json["history"]
@@ -351,15 +353,15 @@ fn temperature_scaling_is_folded_into_the_model_and_keeps_its_decisions() {
         .expect("fit records the best epoch's scores");
     assert_eq!(scores.labels.len(), scores.probs.len());
     let names = vec!["NORMAL".to_string(), "PNEUMONIA".to_string()];
-    let mut saved = SavedModel::from_fit(model, history, names, &options);
+    let mut saved = SavedModel::from_fit(model, history, names, options.preprocessing());
     let test = sample_train().parent().unwrap().join("test");
-    let raw = training::evaluate(&saved, &test).unwrap().0;
+    let raw = inference::evaluate(&saved, &test).unwrap().0;
     let raw_threshold = saved.threshold;
 
     let t = saved.calibrate().unwrap();
     assert!(t > 0.0 && t != 1.0, "{t}");
     assert_eq!(saved.temperature(), Some(t));
-    let scaled = training::evaluate(&saved, &test).unwrap().0;
+    let scaled = inference::evaluate(&saved, &test).unwrap().0;
     let expected = apply_temperature(&raw.probs, t).unwrap();
     for ((&got, &want), &before) in scaled.probs.iter().zip(&expected).zip(&raw.probs) {
         assert!((got - want).abs() < 1e-4, "{got} vs {want}");
@@ -368,7 +370,7 @@ fn temperature_scaling_is_folded_into_the_model_and_keeps_its_decisions() {
     }
     // Calibrating again fits the same temperature to the same raw scores: nothing changes.
     assert!((saved.calibrate().unwrap() - t).abs() < 1e-6);
-    let again = training::evaluate(&saved, &test).unwrap().0;
+    let again = inference::evaluate(&saved, &test).unwrap().0;
     for (a, b) in again.probs.iter().zip(&scaled.probs) {
         assert!((a - b).abs() < 1e-5);
     }
@@ -379,7 +381,7 @@ fn temperature_scaling_is_folded_into_the_model_and_keeps_its_decisions() {
     assert_eq!(loaded.temperature(), Some(t));
     assert_eq!(loaded.threshold, saved.threshold);
     assert_eq!(
-        training::evaluate(&loaded, &test).unwrap().0.probs,
+        inference::evaluate(&loaded, &test).unwrap().0.probs,
         again.probs
     );
 }

@@ -25,11 +25,11 @@ use support::cnn::{Model, ModelConfig};
 use support::dataset::{patients_per_class, scan_classes};
 use support::generator::ImageDataGenerator;
 use support::resize::Interpolation;
-use support::saved_model::{Checkpoint, SavedModel};
+use support::saved_model::SavedModel;
 use support::training::{
-    self, ClassWeight, EpochLog, FitOptions, LrSchedule, Progress, RunSettings,
+    self, ClassWeight, EpochLog, FitOptions, LrSchedule, Progress, ResumeCheckpoint, RunSettings,
 };
-use support::{plot, stats, Error};
+use support::{inference, plot, stats, Error};
 
 /// What stops the `xray` tool: the library's errors, and the tool's own checks.
 #[derive(Debug, thiserror::Error)]
@@ -186,55 +186,55 @@ struct CvArgs {
 #[derive(clap::Args)]
 struct RunArgs {
     /// Most epochs.
-    #[arg(long, default_value_t = 20)]
+    #[arg(long, default_value_t = FitOptions::default().epochs)]
     epochs: usize,
     /// Images per step.
-    #[arg(long, default_value_t = 32)]
+    #[arg(long, default_value_t = FitOptions::default().batch_size)]
     batch_size: usize,
     /// Fraction of patients held out for validation (early stopping, threshold).
-    #[arg(long, default_value_t = 0.1)]
+    #[arg(long, default_value_t = FitOptions::default().validation_split)]
     validation_split: f64,
     /// Epochs without a better validation loss before stopping.
-    #[arg(long, default_value_t = 4)]
+    #[arg(long, default_value_t = FitOptions::default().patience)]
     patience: usize,
-    /// Loss weights per class.
+    /// Loss weights per class (the tool balances them by default; the library's default is none).
     #[arg(long, value_enum, default_value_t = WeightArg::Balanced)]
     class_weight: WeightArg,
     /// Seed of initialisation, split, order and augmentation.
-    #[arg(long, default_value_t = 42)]
+    #[arg(long, default_value_t = FitOptions::default().seed)]
     seed: u64,
     /// Adam learning rate.
-    #[arg(long, default_value_t = 3e-4)]
+    #[arg(long, default_value_t = ModelConfig::recommended().learning_rate())]
     learning_rate: f32,
     /// Input height and width in pixels.
-    #[arg(long, default_value_t = 160)]
+    #[arg(long, default_value_t = ModelConfig::recommended().input_height())]
     input_size: usize,
     /// Filters of the convolution layers, comma-separated.
-    #[arg(long, value_delimiter = ',', default_values_t = [32, 64, 128, 128])]
+    #[arg(long, value_delimiter = ',', default_values_t = ModelConfig::recommended().conv_filters().to_vec())]
     filters: Vec<usize>,
     /// Units of the hidden dense layer.
-    #[arg(long, default_value_t = 128)]
+    #[arg(long, default_value_t = ModelConfig::recommended().dense_units())]
     dense: usize,
     /// Dropout rate before the output layer.
-    #[arg(long, default_value_t = 0.5)]
+    #[arg(long, default_value_t = ModelConfig::recommended().dropout())]
     dropout: f32,
     /// How images are resized to the input size.
-    #[arg(long, value_enum, default_value_t = InterpArg::Area)]
+    #[arg(long, value_enum, default_value_t = InterpArg::from(FitOptions::default().interpolation))]
     interpolation: InterpArg,
     /// Train without augmentation (rescale only; overrides the augmentation flags).
     #[arg(long)]
     no_augment: bool,
     /// Augmentation: random rotations within +-DEGREES.
-    #[arg(long, default_value_t = 20.0)]
+    #[arg(long, default_value_t = training::DEFAULT_ROTATION_RANGE)]
     rotation: f32,
     /// Augmentation: random shifts up to this fraction of width and height.
-    #[arg(long, default_value_t = 0.1)]
+    #[arg(long, default_value_t = training::DEFAULT_SHIFT_RANGE)]
     shift: f32,
     /// Augmentation: random shear up to DEGREES.
-    #[arg(long, default_value_t = 0.1)]
+    #[arg(long, default_value_t = training::DEFAULT_SHEAR_RANGE)]
     shear: f32,
     /// Augmentation: random zoom in [1 - Z, 1 + Z].
-    #[arg(long, default_value_t = 0.2)]
+    #[arg(long, default_value_t = training::DEFAULT_ZOOM_RANGE)]
     zoom: f32,
     /// Augmentation: random brightness factor in [LO, HI], e.g. 0.8,1.2.
     #[arg(long, value_delimiter = ',', num_args = 2)]
@@ -251,7 +251,7 @@ struct RunArgs {
     #[arg(long)]
     equalize: bool,
     /// How the learning rate changes over training.
-    #[arg(long, value_enum, default_value_t = ScheduleArg::Constant)]
+    #[arg(long, value_enum, default_value_t = ScheduleArg::from(FitOptions::default().lr_schedule))]
     lr_schedule: ScheduleArg,
     /// Validate and keep a moving average of the weights with this momentum per step (Keras's
     /// ema_momentum).
@@ -282,6 +282,44 @@ enum InterpArg {
     Nearest,
     Bilinear,
     Area,
+}
+
+impl From<LrSchedule> for ScheduleArg {
+    fn from(schedule: LrSchedule) -> Self {
+        match schedule {
+            LrSchedule::Constant => ScheduleArg::Constant,
+            LrSchedule::Cosine => ScheduleArg::Cosine,
+        }
+    }
+}
+
+impl From<ScheduleArg> for LrSchedule {
+    fn from(arg: ScheduleArg) -> Self {
+        match arg {
+            ScheduleArg::Constant => LrSchedule::Constant,
+            ScheduleArg::Cosine => LrSchedule::Cosine,
+        }
+    }
+}
+
+impl From<Interpolation> for InterpArg {
+    fn from(interpolation: Interpolation) -> Self {
+        match interpolation {
+            Interpolation::Nearest => InterpArg::Nearest,
+            Interpolation::Bilinear => InterpArg::Bilinear,
+            Interpolation::Area => InterpArg::Area,
+        }
+    }
+}
+
+impl From<InterpArg> for Interpolation {
+    fn from(arg: InterpArg) -> Self {
+        match arg {
+            InterpArg::Nearest => Interpolation::Nearest,
+            InterpArg::Bilinear => Interpolation::Bilinear,
+            InterpArg::Area => Interpolation::Area,
+        }
+    }
 }
 
 fn main() -> ExitCode {
@@ -426,14 +464,13 @@ fn train_command(args: &TrainArgs) -> Result<()> {
     let config = model_config(&args.run)?;
     let checkpoints = args.out.join("checkpoints");
     let options = fit_options(&args.run)?.checkpoint_dir(&checkpoints);
-    options.validate()?;
-    if Checkpoint::card_path(&checkpoints).exists() {
+    if ResumeCheckpoint::card_path(&checkpoints).exists() {
         if args.resume {
-            if let Some(checkpoint) = Checkpoint::load_if_present(&checkpoints)? {
+            if let Some(checkpoint) = ResumeCheckpoint::load_if_present(&checkpoints)? {
                 let requested = RunSettings::new(&config, &options, &scan);
                 checkpoint
                     .settings
-                    .check_resume(&requested, &Checkpoint::card_path(&checkpoints))?;
+                    .check_resume(&requested, &ResumeCheckpoint::card_path(&checkpoints))?;
             }
         } else if args.overwrite {
             std::fs::remove_dir_all(&checkpoints).map_err(|e| Error::io(&checkpoints, e))?;
@@ -446,8 +483,12 @@ fn train_command(args: &TrainArgs) -> Result<()> {
     let mut model = Model::new(config, args.run.seed)?;
     eprintln!("{}", model.summary());
     let history = training::fit(&mut model, &train_dir, &options, &mut Bar::default())?;
-    let mut saved =
-        SavedModel::from_fit(model, history.clone(), scan.class_names.clone(), &options);
+    let mut saved = SavedModel::from_fit(
+        model,
+        history.clone(),
+        scan.class_names.clone(),
+        options.preprocessing(),
+    );
     if args.temperature_scaling {
         let t = saved.calibrate()?;
         eprintln!("temperature {t:.3} fitted on the validation split");
@@ -515,7 +556,7 @@ fn model_config(args: &RunArgs) -> Result<ModelConfig> {
 
 /// The training options the flags describe (no checkpoints).
 fn fit_options(args: &RunArgs) -> Result<FitOptions> {
-    let mut options = FitOptions::default()
+    let mut options = FitOptions::builder()
         .epochs(args.epochs)
         .batch_size(args.batch_size)
         .validation_split(args.validation_split)
@@ -525,21 +566,14 @@ fn fit_options(args: &RunArgs) -> Result<FitOptions> {
             WeightArg::Balanced => ClassWeight::Balanced,
         })
         .seed(args.seed)
-        .interpolation(match args.interpolation {
-            InterpArg::Nearest => Interpolation::Nearest,
-            InterpArg::Bilinear => Interpolation::Bilinear,
-            InterpArg::Area => Interpolation::Area,
-        })
-        .lr_schedule(match args.lr_schedule {
-            ScheduleArg::Constant => LrSchedule::Constant,
-            ScheduleArg::Cosine => LrSchedule::Cosine,
-        })
+        .interpolation(args.interpolation.into())
+        .lr_schedule(args.lr_schedule.into())
         .ema_momentum((!args.no_ema).then_some(args.ema));
     options = options.augmentation(augmentation(args)?);
     if let Some(steps) = args.steps_per_epoch {
         options = options.steps_per_epoch(steps);
     }
-    Ok(options)
+    Ok(options.build()?)
 }
 
 /// The augmenting generator the flags describe.
@@ -583,7 +617,7 @@ fn evaluate_command(args: &EvaluateArgs) -> Result<()> {
     if let Some(out) = &args.plots {
         writable_dir(out)?;
     }
-    let (predictions, at_half, at_chosen) = training::evaluate(&saved, &args.dir)?;
+    let (predictions, at_half, at_chosen) = inference::evaluate(&saved, &args.dir)?;
     let labels: Vec<u8> = predictions
         .labels
         .iter()
@@ -671,7 +705,7 @@ fn evaluate_command(args: &EvaluateArgs) -> Result<()> {
 /// splits with both thresholds, and the learning curves of the model's training history.
 fn evaluation_figures(
     saved: &SavedModel,
-    predictions: &training::Predictions,
+    predictions: &inference::Predictions,
     at_half: &Evaluation,
     at_chosen: &Evaluation,
     split: &str,
@@ -753,7 +787,7 @@ fn evaluation_figures(
 fn predict_command(model_dir: &Path, images: &[PathBuf]) -> Result<()> {
     let saved = SavedModel::load(model_dir)?;
     let mut failed = 0;
-    for (path, result) in images.iter().zip(training::predict_files(&saved, images)) {
+    for (path, result) in images.iter().zip(inference::predict_files(&saved, images)) {
         match result {
             Ok(p) => {
                 let class = &saved.class_names[usize::from(p >= saved.threshold)];

@@ -13,14 +13,16 @@
 use serde::{Deserialize, Serialize};
 
 use super::intervals::f64_or_nan;
+use super::loss::{binary_cross_entropy_with_logits, sigmoid, EPSILON};
 use super::metrics::{check_inputs, BinaryLabel};
 use crate::error::{Error, Result};
 
 /// Bins used for ECE and reliability diagrams by default (Guo et al. use 15; 10 is the common choice).
 pub const DEFAULT_BINS: usize = 10;
 
-/// Probabilities are clipped to `[CLIP, 1 - CLIP]` before the logit in temperature scaling.
-pub const CLIP: f64 = 1e-7;
+/// Probabilities are clipped to `[CLIP, 1 - CLIP]` before the logit in temperature scaling
+/// (the loss's [`EPSILON`]).
+pub const CLIP: f64 = EPSILON;
 
 /// Checks labels and probabilities (same length, labels 0/1, probabilities in [0, 1]).
 fn check_probabilities<L: BinaryLabel>(labels: &[L], probs: &[f32]) -> Result<Vec<bool>> {
@@ -143,21 +145,12 @@ fn clipped_logit(p: f32) -> f64 {
     (p / (1.0 - p)).ln()
 }
 
-/// `ln(1 + e^x)` without overflow.
-fn softplus(x: f64) -> f64 {
-    x.max(0.0) + (-x.abs()).exp().ln_1p()
-}
-
 /// Mean binary cross-entropy of `sigmoid(logit / t)` against the labels.
 fn temperature_loss(truth: &[bool], logits: &[f64], t: f64) -> f64 {
     let sum: f64 = truth
         .iter()
         .zip(logits)
-        .map(|(&y, &z)| {
-            // -ln sigmoid(a) = softplus(-a); -ln(1 - sigmoid(a)) = softplus(a).
-            let a = z / t;
-            softplus(if y { -a } else { a })
-        })
+        .map(|(&y, &z)| binary_cross_entropy_with_logits(f64::from(u8::from(y)), z / t))
         .sum();
     sum / truth.len() as f64
 }
@@ -232,7 +225,7 @@ pub fn apply_temperature(probs: &[f32], t: f32) -> Result<Vec<f32>> {
     let t = f64::from(t);
     Ok(probs
         .iter()
-        .map(|&p| (1.0 / (1.0 + (-clipped_logit(p) / t).exp())) as f32)
+        .map(|&p| sigmoid(clipped_logit(p) / t) as f32)
         .collect())
 }
 
@@ -241,10 +234,6 @@ mod tests {
     use super::*;
     use rand::rngs::StdRng;
     use rand::{Rng, SeedableRng};
-
-    fn sigmoid(x: f64) -> f64 {
-        1.0 / (1.0 + (-x).exp())
-    }
 
     #[test]
     fn brier_by_hand() {

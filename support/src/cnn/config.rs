@@ -7,7 +7,8 @@ use super::pool::PoolSpec;
 use crate::error::{Error, Result};
 
 /// Sizes and settings of the tutorial's CNN: blocks of Conv(3x3, 'valid') + ReLU + MaxPool(2),
-/// then Flatten, Dense + ReLU, Dropout and a one-unit Dense that gives the logit.
+/// then Flatten, Dense + ReLU, Dropout and the output Dense: one unit (a sigmoid logit) for two
+/// classes, as the tutorial has it, or one unit per class (softmax logits) for three or more.
 ///
 /// Build one with [`ModelConfig::builder`]; [`ModelConfig::default`] is the tutorial's model for
 /// 130x130 grey images (Conv 32, 64, 64; Dense 128; dropout 0.5; Adam learning rate 0.001).
@@ -21,6 +22,17 @@ pub struct ModelConfig {
     dense_units: usize,
     dropout: f32,
     learning_rate: f32,
+    /// Two (binary, the default and what model files without the field hold) or more.
+    #[serde(default = "two_classes", skip_serializing_if = "is_two")]
+    classes: usize,
+}
+
+fn two_classes() -> usize {
+    2
+}
+
+fn is_two(classes: &usize) -> bool {
+    *classes == 2
 }
 
 impl Default for ModelConfig {
@@ -34,6 +46,7 @@ impl Default for ModelConfig {
             dense_units: 128,
             dropout: 0.5,
             learning_rate: 1e-3,
+            classes: 2,
         }
     }
 }
@@ -56,9 +69,11 @@ impl ModelConfig {
     }
 }
 
-/// Output height, width and channels after each stage, for [`ModelConfig::stages`].
+/// One Conv + ReLU + MaxPool block, for [`ModelConfig::stages`]: its convolution's settings and
+/// geometry, its pooling, and the pooled height and width.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Stage {
+    pub spec: ConvSpec,
     pub conv: ConvGeometry,
     pub pool: PoolSpec,
     pub pooled: (usize, usize),
@@ -104,18 +119,31 @@ impl ModelConfig {
     pub fn learning_rate(&self) -> f32 {
         self.learning_rate
     }
+    /// How many classes the model tells apart (2 unless built with [`ModelConfigBuilder::classes`]).
+    pub fn classes(&self) -> usize {
+        self.classes
+    }
+    /// Units of the output layer: 1 (a sigmoid logit) for two classes, else one per class
+    /// (softmax logits), as a Keras user would build it.
+    pub fn output_units(&self) -> usize {
+        if self.classes == 2 {
+            1
+        } else {
+            self.classes
+        }
+    }
 
     /// The convolution blocks' geometry, checking that every block fits its input.
     pub(crate) fn stages(&self) -> Result<Vec<Stage>> {
         let (mut h, mut w, mut c) = (self.input_height, self.input_width, 1);
         let mut out = Vec::with_capacity(self.conv_filters.len());
         for (i, &filters) in self.conv_filters.iter().enumerate() {
-            let spec = ConvSpec {
-                kernel: (self.kernel_size, self.kernel_size),
+            let spec = ConvSpec::new(
+                (self.kernel_size, self.kernel_size),
                 filters,
-                stride: 1,
-                padding: Padding::Valid,
-            };
+                1,
+                Padding::Valid,
+            );
             let too_small = |_| {
                 Error::invalid(
                     "input size",
@@ -133,7 +161,12 @@ impl ModelConfig {
             let pooled = pool
                 .output_size(conv.out_h, conv.out_w)
                 .map_err(too_small)?;
-            out.push(Stage { conv, pool, pooled });
+            out.push(Stage {
+                spec,
+                conv,
+                pool,
+                pooled,
+            });
             (h, w, c) = (pooled.0, pooled.1, filters);
         }
         Ok(out)
@@ -176,6 +209,9 @@ impl ModelConfig {
                 self.dense_units,
                 "1 to 65536",
             ));
+        }
+        if !(2..=1000).contains(&self.classes) {
+            return Err(Error::invalid("classes", self.classes, "2 to 1000"));
         }
         if !(0.0..1.0).contains(&self.dropout) {
             return Err(Error::invalid("dropout", self.dropout, "a rate in [0, 1)"));
@@ -249,6 +285,12 @@ impl ModelConfigBuilder {
         self
     }
     /// The configuration, or the first setting that is out of range or does not fit.
+    /// How many classes: 2 (the default) gives one sigmoid output, 3 or more a softmax over
+    /// one output per class (e.g. 3: normal, bacterial and viral pneumonia).
+    pub fn classes(mut self, classes: usize) -> Self {
+        self.config.classes = classes;
+        self
+    }
     pub fn build(self) -> Result<ModelConfig> {
         self.config.validate()?;
         Ok(self.config)
@@ -294,5 +336,21 @@ mod tests {
             .unwrap();
         // 64x48 -> 62x46 -> 31x23 -> 29x21 -> 14x10; 14 * 10 * 16
         assert_eq!(c.flat_features().unwrap(), 2240);
+    }
+
+    #[test]
+    fn class_count_is_stored_only_when_not_two_and_old_files_read_as_two() {
+        let binary = serde_json::to_string(&ModelConfig::recommended()).unwrap();
+        assert!(!binary.contains("classes"), "{binary}");
+        let old: ModelConfig = serde_json::from_str(&binary).unwrap();
+        assert_eq!(old.classes(), 2);
+        assert_eq!(old.output_units(), 1);
+        let three = ModelConfig::builder().classes(3).build().unwrap();
+        let text = serde_json::to_string(&three).unwrap();
+        assert!(text.contains("\"classes\":3"), "{text}");
+        let back: ModelConfig = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, three);
+        assert_eq!(back.output_units(), 3);
+        assert!(ModelConfig::builder().classes(1).build().is_err());
     }
 }

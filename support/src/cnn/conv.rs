@@ -1,8 +1,8 @@
-//! 2-D convolution over NHWC images with an HWIO kernel (the Keras/TensorFlow layouts):
-//! geometry, im2col + GEMM kernels, the differentiable dfdx op [`conv2d`] and the layer [`Conv2D`].
+//! 2-D convolution over NHWC images with an HWIO kernel (the Keras/TensorFlow layouts): its
+//! settings and geometry, the im2col + GEMM pieces the fused op ([`super::fused`]) is built
+//! from, and the tape plumbing every convolution op shares ([`ConvCall`]).
 
 use dfdx::prelude::*;
-use rand_distr::Uniform;
 use rayon::prelude::*;
 
 use super::matmul::{matmul, MatRef};
@@ -11,7 +11,10 @@ use crate::error::{Error, Result};
 
 /// How a convolution treats the image border (Keras's `padding=`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-pub enum Padding {
+// The model's blocks are 'valid'; 'same' is kept because the kernels handle borders anyway and
+// the tests check that path against the naive loops.
+#[cfg_attr(not(test), allow(dead_code))]
+pub(crate) enum Padding {
     /// No padding: the output shrinks by `kernel - 1` (before striding).
     #[default]
     Valid,
@@ -21,7 +24,7 @@ pub enum Padding {
 
 /// The settings of one convolution: kernel size, number of filters, stride and padding.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ConvSpec {
+pub(crate) struct ConvSpec {
     /// Kernel height and width.
     pub kernel: (usize, usize),
     /// Number of output channels.
@@ -32,9 +35,26 @@ pub struct ConvSpec {
     pub padding: Padding,
 }
 
+impl ConvSpec {
+    /// `filters` kernels of `kernel` (height, width) moved by `stride`, with `padding`.
+    pub(crate) fn new(
+        kernel: (usize, usize),
+        filters: usize,
+        stride: usize,
+        padding: Padding,
+    ) -> Self {
+        ConvSpec {
+            kernel,
+            filters,
+            stride,
+            padding,
+        }
+    }
+}
+
 /// All sizes of one convolution over one NHWC image (input, kernel, padding and output).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ConvGeometry {
+pub(crate) struct ConvGeometry {
     /// Input rows.
     pub in_h: usize,
     /// Input columns.
@@ -77,7 +97,7 @@ fn out_size(
 
 impl ConvGeometry {
     /// The geometry of `spec` applied to `in_h x in_w x in_c` images; errors on sizes that do not fit.
-    pub fn new(in_h: usize, in_w: usize, in_c: usize, spec: &ConvSpec) -> Result<Self> {
+    pub(crate) fn new(in_h: usize, in_w: usize, in_c: usize, spec: &ConvSpec) -> Result<Self> {
         let (kh, kw) = spec.kernel;
         if kh == 0 || kw == 0 {
             return Err(Error::invalid(
@@ -126,38 +146,29 @@ impl ConvGeometry {
     }
 
     /// Length of one im2col row: `kernel_h * kernel_w * in_c`.
-    pub fn patch_len(&self) -> usize {
+    pub(crate) fn patch_len(&self) -> usize {
         self.kernel_h * self.kernel_w * self.in_c
     }
 
     /// Number of kernel weights: `kernel_h * kernel_w * in_c * filters`.
-    pub fn kernel_len(&self) -> usize {
+    pub(crate) fn kernel_len(&self) -> usize {
         self.patch_len() * self.filters
     }
 
     /// Floats in one input image.
-    pub fn in_len(&self) -> usize {
+    pub(crate) fn in_len(&self) -> usize {
         self.in_h * self.in_w * self.in_c
     }
 
-    /// Floats in one output image.
-    pub fn out_len(&self) -> usize {
+    /// Floats in one output image (only the unfused reference keeps a full-size output).
+    #[cfg(test)]
+    pub(crate) fn out_len(&self) -> usize {
         self.out_h * self.out_w * self.filters
-    }
-
-    /// Multiply-adds of the forward pass for one image.
-    pub fn macs(&self) -> usize {
-        self.out_h * self.out_w * self.kernel_len()
     }
 }
 
 /// Floats of im2col scratch one band may use (512 KiB: stays in a core's L2 cache).
 pub(crate) const PATCH_BUDGET: usize = 1 << 17;
-
-/// How many output rows of width `ncols` one im2col band holds.
-pub(crate) fn band_rows(g: &ConvGeometry, ncols: usize) -> usize {
-    (PATCH_BUDGET / (ncols * g.patch_len()).max(1)).max(1)
-}
 
 thread_local! {
     /// Per-thread scratch buffers, reused across calls so that steps do not page-fault.
@@ -273,32 +284,6 @@ pub(crate) fn col2im(
     }
 }
 
-/// Forward convolution of one image: `out = im2col(x) · w + b`.
-fn forward_image(x: &[f32], w: &[f32], b: &[f32], g: &ConvGeometry, out: &mut [f32]) {
-    let (k, o, ow) = (g.patch_len(), g.filters, g.out_w);
-    let band = band_rows(g, ow);
-    with_scratch(band * ow * k, 0, |patches, _| {
-        let mut r0 = 0;
-        while r0 < g.out_h {
-            let r1 = (r0 + band).min(g.out_h);
-            let p = (r1 - r0) * ow;
-            im2col(x, g, r0, r1, ow, patches);
-            let dst = &mut out[r0 * ow * o..r1 * ow * o];
-            for row in dst.chunks_exact_mut(o) {
-                row.copy_from_slice(b);
-            }
-            matmul(
-                dst,
-                o,
-                MatRef::row_major(&patches[..p * k], p, k),
-                MatRef::row_major(w, k, o),
-                true,
-            );
-            r0 = r1;
-        }
-    });
-}
-
 /// Backward pass of one image: adds to `dw` and `db`, and writes `dx` when asked.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn backward_band(
@@ -343,38 +328,6 @@ pub(crate) fn backward_band(
         );
         col2im(patches, g, r0, r1, ncols, dx);
     }
-}
-
-fn backward_image(
-    x: &[f32],
-    w: &[f32],
-    g: &ConvGeometry,
-    dout: &[f32],
-    dw: &mut [f32],
-    db: &mut [f32],
-    mut dx: Option<&mut [f32]>,
-) {
-    let (k, o, ow) = (g.patch_len(), g.filters, g.out_w);
-    let band = band_rows(g, ow);
-    with_scratch(band * ow * k, 0, |patches, _| {
-        let mut r0 = 0;
-        while r0 < g.out_h {
-            let r1 = (r0 + band).min(g.out_h);
-            let dz = &dout[r0 * ow * o..r1 * ow * o];
-            backward_band(x, w, g, dz, r0, r1, ow, dw, db, dx.as_deref_mut(), patches);
-            r0 = r1;
-        }
-    });
-}
-
-/// Forward convolution of `n` NHWC images (`x.len() == n * g.in_len()`), one image per rayon task.
-pub(crate) fn conv_forward(x: &[f32], w: &[f32], b: &[f32], g: &ConvGeometry) -> Vec<f32> {
-    let n = x.len() / g.in_len();
-    let mut out = vec![0.0; n * g.out_len()];
-    out.par_chunks_mut(g.out_len())
-        .zip(x.par_chunks(g.in_len()))
-        .for_each(|(o, xi)| forward_image(xi, w, b, g, o));
-    out
 }
 
 /// Gradients of a convolution batch: `(dw, db, dx)`, `dx` only when `need_dx`.
@@ -433,22 +386,6 @@ where
     (dw, db, dx)
 }
 
-/// Backward pass of a convolution batch given the output gradient `dout`.
-pub(crate) fn conv_backward(
-    x: &[f32],
-    w: &[f32],
-    g: &ConvGeometry,
-    dout: &[f32],
-    need_dx: bool,
-) -> ConvGrads {
-    let n = x.len() / g.in_len();
-    backward_batch(n, g, need_dx, |i, dw, db, dx| {
-        let xi = &x[i * g.in_len()..(i + 1) * g.in_len()];
-        let di = &dout[i * g.out_len()..(i + 1) * g.out_len()];
-        backward_image(xi, w, g, di, dw, db, dx);
-    })
-}
-
 /// Checks that a kernel and bias hold the numbers of weights `g` needs.
 pub(crate) fn check_params(g: &ConvGeometry, kernel_len: usize, bias_len: usize) -> Result<()> {
     if kernel_len != g.kernel_len() {
@@ -475,7 +412,7 @@ pub(crate) fn check_params(g: &ConvGeometry, kernel_len: usize, bias_len: usize)
     Ok(())
 }
 
-/// One call's inputs, as both convolution ops take them: the geometry (checked against the
+/// One call's inputs, as every convolution op takes them: the geometry (checked against the
 /// parameters), the tensors with their tapes split off and merged into one, and their values.
 pub(crate) struct ConvCall<T, SW: Shape, SB: Shape> {
     pub g: ConvGeometry,
@@ -527,355 +464,70 @@ impl<T, SW: Shape, SB: Shape> ConvCall<T, SW, SB> {
             bs,
         })
     }
-}
 
-/// Differentiable 2-D convolution of NHWC `x` with an HWIO `kernel` and per-filter `bias`.
-///
-/// `kernel` and `bias` may have any shape with the right number of elements (const-shaped
-/// layer parameters or runtime-shaped ones). Gradients flow to `kernel` and `bias`, and to `x`
-/// when `input_grad` is true (skip it for a first layer whose input needs no gradient).
-pub fn conv2d<T, R, SW, SB>(
-    x: Tensor<Nhwc, f32, Cpu, T>,
-    kernel: Tensor<SW, f32, Cpu, R>,
-    bias: Tensor<SB, f32, Cpu, R>,
-    spec: &ConvSpec,
-    input_grad: bool,
-) -> Result<Tensor<Nhwc, f32, Cpu, T>>
-where
-    T: Tape<f32, Cpu> + Merge<R>,
-    R: Tape<f32, Cpu>,
-    SW: Shape,
-    SB: Shape,
-{
-    let ConvCall {
-        g,
-        dev,
-        batch: n,
-        x,
-        kernel,
-        bias,
-        mut tape,
-        xs,
-        ws,
-        bs,
-    } = ConvCall::new(x, kernel, bias, spec)?;
-    let out = conv_forward(&xs, &ws, &bs, &g);
-    let out = dev
-        .try_tensor_from_vec(out, (n, g.out_h, g.out_w, g.filters))
-        .map_err(|e| Error::backend("building the conv2d output", e))?;
-    if T::OWNS_TAPE {
-        let (xg, kg, bg, og) = (x.ghost(), kernel.ghost(), bias.ghost(), out.ghost());
-        drop(x);
-        tape.add_backward_op(move |grads| {
-            let dout = std::mem::take(grad_mut!(grads, &og));
-            let (dw, db, dx) = conv_backward(&xs, &ws, &g, &dout, input_grad);
-            *grad_mut!(grads, &og) = dout;
-            add_into(grad_mut!(grads, &kg), &dw);
-            add_into(grad_mut!(grads, &bg), &db);
-            if let Some(dx) = dx {
-                add_into(grad_mut!(grads, &xg), &dx);
-            }
-            Ok(())
-        });
-    }
-    Ok(out.put_tape(tape))
-}
-
-/// A Keras-style `Conv2D` layer with compile-time sizes, for use in dfdx model tuples.
-///
-/// `I` input channels, `O` filters, a `K x K` kernel, stride `S`, and `SAME` padding when true
-/// (else 'valid'). Input and output are NHWC tensors of shape `(usize, usize, usize, usize)`.
-/// The kernel is stored HWIO like Keras's; initialisation is Glorot-uniform, bias zero.
-/// Build it with `dev.build_module::<Conv2D<1, 32, 3>, f32>()`; it runs on `Cpu` with `f32`.
-#[derive(Debug, Clone)]
-pub struct Conv2D<
-    const I: usize,
-    const O: usize,
-    const K: usize,
-    const S: usize = 1,
-    const SAME: bool = false,
-    E: Dtype = f32,
-    D: Storage<E> = Cpu,
-> {
-    /// Kernel, `(K, K, I, O)`.
-    pub kernel: Tensor<Rank4<K, K, I, O>, E, D>,
-    /// Bias, one per filter.
-    pub bias: Tensor<Rank1<O>, E, D>,
-}
-
-impl<
-        const I: usize,
-        const O: usize,
-        const K: usize,
-        const S: usize,
-        const SAME: bool,
-        E: Dtype,
-        D: Storage<E>,
-    > Conv2D<I, O, K, S, SAME, E, D>
-{
-    /// The layer's convolution settings.
-    pub fn spec() -> ConvSpec {
-        ConvSpec {
-            kernel: (K, K),
-            filters: O,
-            stride: S,
-            padding: if SAME { Padding::Same } else { Padding::Valid },
-        }
-    }
-}
-
-impl<
-        const I: usize,
-        const O: usize,
-        const K: usize,
-        const S: usize,
-        const SAME: bool,
-        D: Device<f32>,
-    > TensorCollection<f32, D> for Conv2D<I, O, K, S, SAME, f32, D>
-{
-    type To<E2: Dtype, D2: Device<E2>> = Conv2D<I, O, K, S, SAME, E2, D2>;
-
-    fn iter_tensors<V: ModuleVisitor<Self, f32, D>>(
-        visitor: &mut V,
-    ) -> std::result::Result<Option<Self::To<V::E2, V::D2>>, V::Err> {
-        visitor.visit_fields(
-            (
-                Self::tensor(
-                    "kernel",
-                    |s| &s.kernel,
-                    |s| &mut s.kernel,
-                    TensorOptions::reset_with(|t| {
-                        let limit = (6.0 / (K * K * (I + O)) as f32).sqrt();
-                        t.try_fill_with_distr(Uniform::new(-limit, limit))
-                    }),
-                ),
-                Self::tensor(
-                    "bias",
-                    |s| &s.bias,
-                    |s| &mut s.bias,
-                    TensorOptions::reset_to_zeros(),
-                ),
-            ),
-            |(kernel, bias)| Conv2D { kernel, bias },
-        )
-    }
-}
-
-impl<const I: usize, const O: usize, const K: usize, const S: usize, const SAME: bool, E, D>
-    BuildOnDevice<D, E> for Conv2D<I, O, K, S, SAME, E, D>
-where
-    E: Dtype,
-    D: Device<E>,
-    Self: BuildModule<D, E>,
-{
-    type Built = Self;
-}
-
-impl<
-        const I: usize,
-        const O: usize,
-        const K: usize,
-        const S: usize,
-        const SAME: bool,
-        E: Dtype,
-        D: Storage<E>,
-    > NonMutableModule for Conv2D<I, O, K, S, SAME, E, D>
-{
-}
-
-impl<const I: usize, const O: usize, const K: usize, const S: usize, const SAME: bool, T>
-    Module<Tensor<Nhwc, f32, Cpu, T>> for Conv2D<I, O, K, S, SAME>
-where
-    T: Tape<f32, Cpu>,
-{
-    type Output = Tensor<Nhwc, f32, Cpu, T>;
-    type Error = CpuError;
-
-    /// Convolves; a shape that does not fit the layer is reported as `CpuError::WrongNumElements`
-    /// (dfdx's module error type has no richer variant).
-    fn try_forward(
-        &self,
-        x: Tensor<Nhwc, f32, Cpu, T>,
-    ) -> std::result::Result<Self::Output, CpuError> {
-        conv2d(
+    /// The op's output `out` of `shape` on the merged tape (`building` names the step in a
+    /// backend error). When the tape records, `backward`
+    /// (given the input and kernel values and the output gradient) runs in the backward pass and
+    /// its `(dw, db, dx)` are added to the gradients of `kernel`, `bias` and `x`.
+    pub(crate) fn finish(
+        self,
+        out: Vec<f32>,
+        shape: Nhwc,
+        building: &'static str,
+        backward: impl FnOnce(&[f32], &[f32], &[f32]) -> ConvGrads + 'static,
+    ) -> Result<Tensor<Nhwc, f32, Cpu, T>>
+    where
+        T: Tape<f32, Cpu>,
+    {
+        let ConvCall {
+            dev,
             x,
-            self.kernel.retaped::<T>(),
-            self.bias.retaped::<T>(),
-            &Self::spec(),
-            true,
-        )
-        .map_err(|_| CpuError::WrongNumElements)
+            kernel,
+            bias,
+            mut tape,
+            xs,
+            ws,
+            ..
+        } = self;
+        let out = dev
+            .try_tensor_from_vec(out, shape)
+            .map_err(|e| Error::backend(building, e))?;
+        if T::OWNS_TAPE {
+            let (xg, kg, bg, og) = (x.ghost(), kernel.ghost(), bias.ghost(), out.ghost());
+            // The values in `xs` are all the backward pass needs; free the tensor now.
+            drop(x);
+            tape.add_backward_op(move |grads| {
+                let dout = std::mem::take(grad_mut!(grads, &og));
+                let (dw, db, dx) = backward(&xs, &ws, &dout);
+                *grad_mut!(grads, &og) = dout;
+                add_into(grad_mut!(grads, &kg), &dw);
+                add_into(grad_mut!(grads, &bg), &db);
+                if let Some(dx) = dx {
+                    add_into(grad_mut!(grads, &xg), &dx);
+                }
+                Ok(())
+            });
+        }
+        Ok(out.put_tape(tape))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cnn::tensor_io::tests::{finite_diff_check, rand_vec};
-
-    /// Plain six-loop convolution (NHWC, HWIO) for reference.
-    fn naive_conv(x: &[f32], n: usize, w: &[f32], b: &[f32], g: &ConvGeometry) -> Vec<f32> {
-        let mut out = vec![0.0; n * g.out_len()];
-        for i in 0..n {
-            for r in 0..g.out_h {
-                for cc in 0..g.out_w {
-                    for f in 0..g.filters {
-                        let mut acc = b[f] as f64;
-                        for ki in 0..g.kernel_h {
-                            for kj in 0..g.kernel_w {
-                                let ir = (r * g.stride + ki) as isize - g.pad_top as isize;
-                                let ic = (cc * g.stride + kj) as isize - g.pad_left as isize;
-                                if ir < 0
-                                    || ic < 0
-                                    || ir >= g.in_h as isize
-                                    || ic >= g.in_w as isize
-                                {
-                                    continue;
-                                }
-                                for ch in 0..g.in_c {
-                                    let xv = x[i * g.in_len()
-                                        + (ir as usize * g.in_w + ic as usize) * g.in_c
-                                        + ch];
-                                    let wv =
-                                        w[((ki * g.kernel_w + kj) * g.in_c + ch) * g.filters + f];
-                                    acc += (xv * wv) as f64;
-                                }
-                            }
-                        }
-                        out[i * g.out_len() + (r * g.out_w + cc) * g.filters + f] = acc as f32;
-                    }
-                }
-            }
-        }
-        out
-    }
-
-    fn spec(k: (usize, usize), f: usize, s: usize, p: Padding) -> ConvSpec {
-        ConvSpec {
-            kernel: k,
-            filters: f,
-            stride: s,
-            padding: p,
-        }
-    }
 
     #[test]
     fn geometry_matches_keras_output_sizes() {
-        let g = ConvGeometry::new(130, 130, 1, &spec((3, 3), 32, 1, Padding::Valid)).unwrap();
+        let g =
+            ConvGeometry::new(130, 130, 1, &ConvSpec::new((3, 3), 32, 1, Padding::Valid)).unwrap();
         assert_eq!((g.out_h, g.out_w), (128, 128));
-        let g = ConvGeometry::new(7, 8, 2, &spec((3, 3), 4, 2, Padding::Same)).unwrap();
+        let g = ConvGeometry::new(7, 8, 2, &ConvSpec::new((3, 3), 4, 2, Padding::Same)).unwrap();
         // ceil(7/2)=4, ceil(8/2)=4; pad rows: (4-1)*2+3-7 = 2 -> top 1; cols: 6+3-8 = 1 -> left 0
         assert_eq!((g.out_h, g.out_w, g.pad_top, g.pad_left), (4, 4, 1, 0));
-        let g = ConvGeometry::new(9, 5, 1, &spec((3, 2), 1, 3, Padding::Valid)).unwrap();
+        let g = ConvGeometry::new(9, 5, 1, &ConvSpec::new((3, 2), 1, 3, Padding::Valid)).unwrap();
         assert_eq!((g.out_h, g.out_w), (3, 2));
-        assert!(ConvGeometry::new(2, 9, 1, &spec((3, 3), 1, 1, Padding::Valid)).is_err());
-        assert!(ConvGeometry::new(9, 9, 1, &spec((3, 3), 1, 0, Padding::Valid)).is_err());
-        assert!(ConvGeometry::new(9, 9, 1, &spec((3, 3), 0, 1, Padding::Valid)).is_err());
-    }
-
-    #[test]
-    fn forward_equals_naive_reference_for_odd_shapes() {
-        let cases = [
-            (2, 7, 9, 3, spec((3, 3), 5, 1, Padding::Valid)),
-            (1, 8, 5, 2, spec((3, 2), 3, 2, Padding::Valid)),
-            (3, 7, 6, 1, spec((3, 3), 4, 2, Padding::Same)),
-            (2, 5, 5, 4, spec((5, 5), 2, 1, Padding::Same)),
-            (1, 11, 13, 2, spec((1, 1), 3, 3, Padding::Same)),
-        ];
-        for (seed, &(n, h, w, c, sp)) in cases.iter().enumerate() {
-            let g = ConvGeometry::new(h, w, c, &sp).unwrap();
-            let x = rand_vec(n * g.in_len(), seed as u64);
-            let wt = rand_vec(g.kernel_len(), seed as u64 + 100);
-            let b = rand_vec(g.filters, seed as u64 + 200);
-            let got = conv_forward(&x, &wt, &b, &g);
-            let want = naive_conv(&x, n, &wt, &b, &g);
-            assert_eq!(got.len(), want.len());
-            for (a, e) in got.iter().zip(&want) {
-                assert!((a - e).abs() < 1e-4, "case {seed}: {a} vs {e}");
-            }
-        }
-    }
-
-    #[test]
-    fn large_image_uses_several_bands_and_still_matches() {
-        // 60x60x8 with a 3x3 kernel: 72-float patches, 58 columns -> bands of 31 rows, 2 bands.
-        let sp = spec((3, 3), 6, 1, Padding::Valid);
-        let g = ConvGeometry::new(60, 60, 8, &sp).unwrap();
-        assert!(band_rows(&g, g.out_w) < g.out_h);
-        let x = rand_vec(g.in_len(), 5);
-        let wt = rand_vec(g.kernel_len(), 6);
-        let b = rand_vec(6, 7);
-        let got = conv_forward(&x, &wt, &b, &g);
-        let want = naive_conv(&x, 1, &wt, &b, &g);
-        for (a, e) in got.iter().zip(&want) {
-            assert!((a - e).abs() < 1e-3);
-        }
-    }
-
-    #[test]
-    fn gradients_match_finite_differences() {
-        for (n, h, w, c, sp) in [
-            (2, 6, 5, 2, spec((3, 3), 3, 1, Padding::Valid)),
-            (1, 7, 6, 2, spec((3, 2), 2, 2, Padding::Same)),
-        ] {
-            finite_diff_check(
-                n,
-                h,
-                w,
-                c,
-                3,
-                |x, k, b| conv2d(x, k, b, &sp, true).unwrap(),
-                sp.kernel.0 * sp.kernel.1 * c * sp.filters,
-                sp.filters,
-                1e-2,
-            );
-        }
-    }
-
-    #[test]
-    fn layer_works_in_a_dfdx_tuple_and_trains() {
-        use crate::cnn::{Flatten, MaxPool2D};
-        use dfdx::optim::{Adam, AdamConfig};
-        let dev = Cpu::seed_from_u64(3);
-        type Net = (
-            Conv2D<1, 4, 3>,
-            ReLU,
-            MaxPool2D<2, 2>,
-            Conv2D<4, 2, 3, 1, true>,
-            Flatten,
-        );
-        let mut net: Net = (
-            dev.build_module::<Conv2D<1, 4, 3>, f32>(),
-            ReLU,
-            MaxPool2D,
-            dev.build_module::<Conv2D<4, 2, 3, 1, true>, f32>(),
-            Flatten,
-        );
-        let x = dev.tensor_from_vec(rand_vec(2 * 8 * 8, 1), (2usize, 8usize, 8usize, 1usize));
-        let target = dev.tensor_from_vec(vec![0.5f32; 2 * 3 * 3 * 2], (2usize, 18usize));
-        let mut opt = Adam::new(
-            &net,
-            AdamConfig {
-                lr: 0.01,
-                ..Default::default()
-            },
-        );
-        let mut grads = net.alloc_grads();
-        let mut losses = vec![];
-        for _ in 0..30 {
-            let y = net.forward_mut(x.trace(grads));
-            assert_eq!(y.shape(), &(2, 18));
-            let loss = mse_loss(y, target.clone());
-            losses.push(loss.array());
-            grads = loss.backward();
-            opt.update(&mut net, &grads).unwrap();
-            net.zero_grads(&mut grads);
-        }
-        assert!(
-            losses[29] < 0.5 * losses[0],
-            "loss {} -> {}",
-            losses[0],
-            losses[29]
-        );
+        assert!(ConvGeometry::new(2, 9, 1, &ConvSpec::new((3, 3), 1, 1, Padding::Valid)).is_err());
+        assert!(ConvGeometry::new(9, 9, 1, &ConvSpec::new((3, 3), 1, 0, Padding::Valid)).is_err());
+        assert!(ConvGeometry::new(9, 9, 1, &ConvSpec::new((3, 3), 0, 1, Padding::Valid)).is_err());
     }
 }

@@ -13,7 +13,7 @@ use super::conv::{
 };
 use super::matmul::{matmul, MatRef};
 use super::pool::PoolSpec;
-use super::tensor_io::{add_into, grad_mut, Nhwc};
+use super::tensor_io::Nhwc;
 use super::{direct, winograd};
 use crate::error::{Error, Result};
 
@@ -258,8 +258,10 @@ pub(crate) fn fused_backward(
 
 /// Differentiable `max_pool2d(relu(conv2d(x)))` in one pass; see the module documentation.
 ///
-/// Same arguments as [`conv2d`](super::conv2d) plus the pooling window; the pooling is 'valid'.
-pub fn conv2d_relu_pool<T, R, SW, SB>(
+/// `kernel` (HWIO) and `bias` may have any shape with the right number of elements. Gradients
+/// flow to them, and to `x` when `input_grad` is true (a first layer's input needs none). The
+/// pooling is 'valid'.
+pub(crate) fn conv2d_relu_pool<T, R, SW, SB>(
     x: Tensor<Nhwc, f32, Cpu, T>,
     kernel: Tensor<SW, f32, Cpu, R>,
     bias: Tensor<SB, f32, Cpu, R>,
@@ -273,56 +275,25 @@ where
     SW: Shape,
     SB: Shape,
 {
-    let ConvCall {
-        g,
-        dev,
-        batch: n,
-        x,
-        kernel,
-        bias,
-        mut tape,
-        xs,
-        ws,
-        bs,
-    } = ConvCall::new(x, kernel, bias, conv)?;
-    let fg = FusedGeometry::new(g, *pool)?;
-    let (out, idx) = fused_forward(&xs, &ws, &bs, &fg);
-    let out = dev
-        .try_tensor_from_vec(out, (n, fg.ph, fg.pw, g.filters))
-        .map_err(|e| Error::backend("building the conv2d_relu_pool output", e))?;
-    if T::OWNS_TAPE {
-        let (xg, kg, bg, og) = (x.ghost(), kernel.ghost(), bias.ghost(), out.ghost());
-        drop(x);
-        tape.add_backward_op(move |grads| {
-            let dout = std::mem::take(grad_mut!(grads, &og));
-            let (dw, db, dx) = fused_backward(&xs, &ws, &fg, &dout, &idx, input_grad);
-            *grad_mut!(grads, &og) = dout;
-            add_into(grad_mut!(grads, &kg), &dw);
-            add_into(grad_mut!(grads, &bg), &db);
-            if let Some(dx) = dx {
-                add_into(grad_mut!(grads, &xg), &dx);
-            }
-            Ok(())
-        });
-    }
-    Ok(out.put_tape(tape))
+    let call = ConvCall::new(x, kernel, bias, conv)?;
+    let fg = FusedGeometry::new(call.g, *pool)?;
+    let (out, idx) = fused_forward(&call.xs, &call.ws, &call.bs, &fg);
+    let shape = (call.batch, fg.ph, fg.pw, fg.conv.filters);
+    call.finish(
+        out,
+        shape,
+        "building the conv2d_relu_pool output",
+        move |xs, ws, dout| fused_backward(xs, ws, &fg, dout, &idx, input_grad),
+    )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cnn::conv::{conv2d, Padding};
-    use crate::cnn::pool::max_pool2d;
+    use crate::cnn::conv::Padding;
+    use crate::cnn::reference::tests::assert_close;
+    use crate::cnn::reference::{conv2d, max_pool2d};
     use crate::cnn::tensor_io::tests::{finite_diff_check, rand_vec};
-
-    fn spec(k: usize, f: usize, s: usize, p: Padding) -> ConvSpec {
-        ConvSpec {
-            kernel: (k, k),
-            filters: f,
-            stride: s,
-            padding: p,
-        }
-    }
 
     fn grad_vec<S: Shape>(g: &mut Gradients<f32, Cpu>, t: &Tensor<S, f32, Cpu>) -> Vec<f32> {
         let v: &mut Vec<f32> = g.get_or_alloc_mut(t).unwrap();
@@ -338,7 +309,7 @@ mod tests {
                 9,
                 8,
                 3,
-                spec(3, 4, 1, Padding::Valid),
+                ConvSpec::new((3, 3), 4, 1, Padding::Valid),
                 PoolSpec::square(2),
             ),
             (
@@ -346,7 +317,7 @@ mod tests {
                 12,
                 11,
                 2,
-                spec(3, 5, 1, Padding::Same),
+                ConvSpec::new((3, 3), 5, 1, Padding::Same),
                 PoolSpec {
                     size: (3, 3),
                     stride: 2,
@@ -357,7 +328,7 @@ mod tests {
                 40,
                 37,
                 6,
-                spec(3, 8, 1, Padding::Valid),
+                ConvSpec::new((3, 3), 8, 1, Padding::Valid),
                 PoolSpec::square(2),
             ),
             // Enough channels for the Winograd forward path.
@@ -366,7 +337,7 @@ mod tests {
                 19,
                 18,
                 winograd::MIN_CHANNELS + 3,
-                spec(3, 10, 1, Padding::Valid),
+                ConvSpec::new((3, 3), 10, 1, Padding::Valid),
                 PoolSpec::square(2),
             ),
         ]
@@ -398,28 +369,36 @@ mod tests {
             let plain = max_pool2d(plain.relu(), &ps).unwrap();
             assert_eq!(fused.shape(), plain.shape());
             let (fv, pv) = (fused.as_vec(), plain.as_vec());
-            for (a, b) in fv.iter().zip(&pv) {
-                assert!((a - b).abs() < 1e-4, "forward {a} vs {b}");
-            }
+            assert_close(&fv, &pv, 1e-4, "forward");
             let r = dev.tensor_from_vec(rand_vec(fv.len(), seed + 3), *fused.shape());
             let mut gf = (fused * r.clone()).sum().backward();
             let mut gp = (plain * r).sum().backward();
-            let pairs = [
-                (grad_vec(&mut gf, &xt), grad_vec(&mut gp, &xt)),
-                (grad_vec(&mut gf, &kt), grad_vec(&mut gp, &kt)),
-                (grad_vec(&mut gf, &bt), grad_vec(&mut gp, &bt)),
+            let gradients = [
+                (
+                    "input gradient",
+                    grad_vec(&mut gf, &xt),
+                    grad_vec(&mut gp, &xt),
+                ),
+                (
+                    "kernel gradient",
+                    grad_vec(&mut gf, &kt),
+                    grad_vec(&mut gp, &kt),
+                ),
+                (
+                    "bias gradient",
+                    grad_vec(&mut gf, &bt),
+                    grad_vec(&mut gp, &bt),
+                ),
             ];
-            for (a, b) in pairs {
-                for (a, b) in a.iter().zip(&b) {
-                    assert!((a - b).abs() < 1e-3, "gradient {a} vs {b}");
-                }
+            for (what, f, p) in gradients {
+                assert_close(&f, &p, 1e-3, what);
             }
         }
     }
 
     #[test]
     fn bands_split_large_images() {
-        let cs = spec(3, 64, 1, Padding::Valid);
+        let cs = ConvSpec::new((3, 3), 64, 1, Padding::Valid);
         let g = ConvGeometry::new(64, 64, 32, &cs).unwrap();
         let fg = FusedGeometry::new(g, PoolSpec::square(2)).unwrap();
         assert!(
@@ -431,7 +410,7 @@ mod tests {
 
     #[test]
     fn gradients_match_finite_differences() {
-        let cs = spec(3, 3, 1, Padding::Valid);
+        let cs = ConvSpec::new((3, 3), 3, 1, Padding::Valid);
         finite_diff_check(
             2,
             7,
@@ -447,7 +426,7 @@ mod tests {
 
     #[test]
     fn gradients_match_finite_differences_on_the_winograd_path() {
-        let cs = spec(3, 3, 1, Padding::Valid);
+        let cs = ConvSpec::new((3, 3), 3, 1, Padding::Valid);
         let c = winograd::MIN_CHANNELS;
         let g = ConvGeometry::new(6, 7, c, &cs).unwrap();
         assert!(winograd::applies(
@@ -469,7 +448,7 @@ mod tests {
     #[test]
     fn no_input_gradient_when_not_asked() {
         let dev = Cpu::default();
-        let cs = spec(3, 2, 1, Padding::Valid);
+        let cs = ConvSpec::new((3, 3), 2, 1, Padding::Valid);
         let xt = dev.tensor_from_vec(rand_vec(6 * 6, 1), (1usize, 6usize, 6usize, 1usize));
         let kt = dev.tensor_from_vec(rand_vec(18, 2), (18usize,));
         let bt = dev.tensor_from_vec(vec![0.5f32; 2], (2usize,));

@@ -20,6 +20,7 @@ use rand::{Rng, SeedableRng};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use super::loss::sigmoid;
 use super::metrics::{both_classes, check_inputs, check_threshold, BinaryLabel, ConfusionMatrix};
 use crate::error::{Error, Result};
 
@@ -391,7 +392,6 @@ impl DeLong {
         }
         let centre = (a / (1.0 - a)).ln();
         let half = z * self.std_error() / (a * (1.0 - a));
-        let sigmoid = |x: f64| 1.0 / (1.0 + (-x).exp());
         Ok(Interval {
             estimate: a,
             low: sigmoid(centre - half),
@@ -612,7 +612,7 @@ mod tests {
             for _ in 0..count {
                 let z: f64 = dist.sample(&mut rng);
                 labels.push(label);
-                probs.push(((1.0 / (1.0 + (-z).exp())) * 64.0).round() as f32 / 64.0);
+                probs.push((sigmoid(z) * 64.0).round() as f32 / 64.0);
             }
         }
         (labels, probs)

@@ -130,7 +130,7 @@ pub struct ConfusionMatrix {
 }
 
 /// `a / b` as f64, `NaN` when `b` is 0.
-fn ratio(a: u64, b: u64) -> f64 {
+pub(super) fn ratio(a: u64, b: u64) -> f64 {
     if b == 0 {
         f64::NAN
     } else {

@@ -1,30 +1,37 @@
-//! The tutorial's CNN on dfdx 0.13 (stable Rust): our own convolution and pooling ops and layers
-//! (NHWC activations, HWIO kernels, im2col + GEMM), a runtime-configurable [`Model`] with
-//! Keras-like `train_on_batch` / `predict_proba` / `summary`, weight files, metrics with
-//! confidence intervals ([`intervals`]) and calibration ([`calibration`]), and [`report`]s.
+//! The tutorial's CNN on dfdx 0.13 (stable Rust): a runtime-configurable [`Model`] with Keras-like
+//! `train_on_batch` / `predict_proba` / `summary`, its weight files, metrics with confidence
+//! intervals ([`intervals`]), K-class metrics ([`multiclass`]) and calibration ([`calibration`]), [`report`]s, and the [`loss`]
+//! every part of the crate measures with.
+//!
+//! One concern per file: `config` (the checked [`ModelConfig`]), `model` (weights, forward pass,
+//! training and prediction), `optimizer` (Adam and the weight average), `saliency` (input
+//! gradients), `summary` (Keras's table), `weights_file` (safetensors files). Below the model,
+//! our own op: `fused` (convolution + ReLU + max pooling in one pass over NHWC activations and
+//! HWIO kernels) built from `conv` (geometry, im2col + GEMM, tape plumbing), `pool`, `matmul`
+//! and `tensor_io`; `reference` holds the unfused ops the tests compare it with.
 
 pub mod calibration;
-mod checkpoint;
 mod config;
 mod conv;
 mod direct;
-mod flatten;
 mod fused;
 pub mod intervals;
+pub mod loss;
 mod matmul;
 pub mod metrics;
 mod model;
 pub mod multiclass;
+mod optimizer;
 mod pool;
+#[cfg(test)]
+mod reference;
 pub mod report;
+mod saliency;
+mod summary;
 mod tensor_io;
+mod weights_file;
 mod winograd;
 
-pub use checkpoint::saved_config;
 pub use config::{ModelConfig, ModelConfigBuilder};
-pub use conv::{conv2d, Conv2D, ConvGeometry, ConvSpec, Padding};
-pub use flatten::{Flatten, FlattenTo};
-pub use fused::conv2d_relu_pool;
-pub use model::{Model, Param, Weights, PREDICT_BATCH};
-pub use pool::{max_pool2d, MaxPool2D, PoolSpec};
-pub use tensor_io::Nhwc;
+pub use model::{one_hot, Model, Param, Weights, PREDICT_BATCH};
+pub use weights_file::saved_config;

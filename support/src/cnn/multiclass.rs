@@ -11,7 +11,7 @@ use ndarray::{ArrayView2, Axis};
 
 use crate::error::{Error, Result};
 
-use super::metrics::roc_auc_score;
+use super::metrics::{ratio, roc_auc_score};
 
 /// Counts of a K-class classifier's outcomes: `counts[truth][predicted]`, as scikit-learn's
 /// `confusion_matrix` lays them out (rows are true classes, columns predicted ones).
@@ -27,15 +27,6 @@ pub(crate) struct ReportRow<'a> {
     pub recall: f64,
     pub f1: f64,
     pub support: u64,
-}
-
-/// `a / b` as f64, `NaN` when `b` is 0.
-fn ratio(a: u64, b: u64) -> f64 {
-    if b == 0 {
-        f64::NAN
-    } else {
-        a as f64 / b as f64
-    }
 }
 
 impl MulticlassConfusion {

@@ -1,15 +1,11 @@
-//! 2-D max pooling over NHWC images ('valid' windows, any size and stride): the differentiable
-//! op [`max_pool2d`] and the parameter-free layer [`MaxPool2D`].
+//! The settings of 2-D max pooling over NHWC images ('valid' windows, any size and stride); the
+//! model pools inside the fused op ([`super::fused`]).
 
-use dfdx::prelude::*;
-use rayon::prelude::*;
-
-use super::tensor_io::{grad_mut, read_tensor, Nhwc};
 use crate::error::{Error, Result};
 
 /// Max-pooling window size and stride (Keras's `MaxPooling2D(pool_size, strides)`, padding 'valid').
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct PoolSpec {
+pub(crate) struct PoolSpec {
     /// Window height and width.
     pub size: (usize, usize),
     /// Step between windows, the same along rows and columns.
@@ -18,7 +14,7 @@ pub struct PoolSpec {
 
 impl PoolSpec {
     /// A square `k x k` window moved by `k` (Keras's default `strides=pool_size`).
-    pub fn square(k: usize) -> Self {
+    pub(crate) fn square(k: usize) -> Self {
         PoolSpec {
             size: (k, k),
             stride: k,
@@ -26,7 +22,7 @@ impl PoolSpec {
     }
 
     /// Output rows and columns for an `h x w` input; errors when a window does not fit.
-    pub fn output_size(&self, h: usize, w: usize) -> Result<(usize, usize)> {
+    pub(crate) fn output_size(&self, h: usize, w: usize) -> Result<(usize, usize)> {
         let (ph, pw) = self.size;
         if ph == 0 || pw == 0 || self.stride == 0 {
             return Err(Error::invalid(
@@ -46,154 +42,9 @@ impl PoolSpec {
     }
 }
 
-/// Forward max pooling of `n` images of `h x w x c`; returns the output and, for each output
-/// value, the index of its maximum within its image (the first one on ties).
-pub(crate) fn pool_forward(
-    x: &[f32],
-    n: usize,
-    h: usize,
-    w: usize,
-    c: usize,
-    p: &PoolSpec,
-) -> Result<(Vec<f32>, Vec<u32>)> {
-    let (oh, ow) = p.output_size(h, w)?;
-    if h * w * c > u32::MAX as usize {
-        return Err(Error::invalid(
-            "pool input",
-            format!("{h}x{w}x{c}"),
-            "under 2^32 values per image",
-        ));
-    }
-    let (in_len, out_len) = (h * w * c, oh * ow * c);
-    let mut out = vec![0.0f32; n * out_len];
-    let mut idx = vec![0u32; n * out_len];
-    out.par_chunks_mut(out_len.max(1))
-        .zip(idx.par_chunks_mut(out_len.max(1)))
-        .zip(x.par_chunks(in_len.max(1)))
-        .for_each(|((o, ix), xi)| {
-            for r in 0..oh {
-                for col in 0..ow {
-                    let base = (r * ow + col) * c;
-                    let (ov, iv) = (&mut o[base..base + c], &mut ix[base..base + c]);
-                    ov.fill(f32::NEG_INFINITY);
-                    for i in 0..p.size.0 {
-                        for j in 0..p.size.1 {
-                            let at = ((r * p.stride + i) * w + col * p.stride + j) * c;
-                            for ch in 0..c {
-                                let v = xi[at + ch];
-                                if v > ov[ch] || (i == 0 && j == 0) {
-                                    ov[ch] = v;
-                                    iv[ch] = (at + ch) as u32;
-                                }
-                            }
-                        }
-                    }
-                }
-            }
-        });
-    Ok((out, idx))
-}
-
-/// Backward max pooling: routes each output gradient to the input position that held the max.
-pub(crate) fn pool_backward(dout: &[f32], idx: &[u32], n: usize, in_len: usize) -> Vec<f32> {
-    let mut dx = vec![0.0f32; n * in_len];
-    let out_len = dout.len() / n.max(1);
-    dx.par_chunks_mut(in_len.max(1))
-        .zip(
-            dout.par_chunks(out_len.max(1))
-                .zip(idx.par_chunks(out_len.max(1))),
-        )
-        .for_each(|(dxi, (di, ii))| {
-            for (g, &k) in di.iter().zip(ii) {
-                dxi[k as usize] += g;
-            }
-        });
-    dx
-}
-
-/// Differentiable max pooling of NHWC `x` with 'valid' windows.
-pub fn max_pool2d<T: Tape<f32, Cpu>>(
-    x: Tensor<Nhwc, f32, Cpu, T>,
-    pool: &PoolSpec,
-) -> Result<Tensor<Nhwc, f32, Cpu, T>> {
-    let (n, h, w, c) = *x.shape();
-    let (oh, ow) = pool.output_size(h, w)?;
-    let dev = x.device().clone();
-    let (x, mut tape) = x.split_tape();
-    let xs = read_tensor(&x)?;
-    let (out, idx) = pool_forward(&xs, n, h, w, c, pool)?;
-    drop(xs);
-    let out = dev
-        .try_tensor_from_vec(out, (n, oh, ow, c))
-        .map_err(|e| Error::backend("building the max_pool2d output", e))?;
-    if T::OWNS_TAPE {
-        let (xg, og) = (x.ghost(), out.ghost());
-        drop(x);
-        tape.add_backward_op(move |grads| {
-            let dout = std::mem::take(grad_mut!(grads, &og));
-            let dx = pool_backward(&dout, &idx, n, h * w * c);
-            *grad_mut!(grads, &og) = dout;
-            super::tensor_io::add_into(grad_mut!(grads, &xg), &dx);
-            Ok(())
-        });
-    }
-    Ok(out.put_tape(tape))
-}
-
-/// A Keras-style `MaxPooling2D` layer: `K x K` windows with stride `S`, padding 'valid'.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct MaxPool2D<const K: usize, const S: usize>;
-
-impl<const K: usize, const S: usize> ZeroSizedModule for MaxPool2D<K, S> {}
-impl<const K: usize, const S: usize> NonMutableModule for MaxPool2D<K, S> {}
-
-impl<const K: usize, const S: usize, T: Tape<f32, Cpu>> Module<Tensor<Nhwc, f32, Cpu, T>>
-    for MaxPool2D<K, S>
-{
-    type Output = Tensor<Nhwc, f32, Cpu, T>;
-    type Error = CpuError;
-
-    /// Pools; an input smaller than the window is reported as `CpuError::WrongNumElements`.
-    fn try_forward(
-        &self,
-        x: Tensor<Nhwc, f32, Cpu, T>,
-    ) -> std::result::Result<Self::Output, CpuError> {
-        let spec = PoolSpec {
-            size: (K, K),
-            stride: S,
-        };
-        max_pool2d(x, &spec).map_err(|_| CpuError::WrongNumElements)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cnn::tensor_io::tests::{finite_diff_check, rand_vec};
-
-    fn naive_pool(x: &[f32], n: usize, h: usize, w: usize, c: usize, p: &PoolSpec) -> Vec<f32> {
-        let (oh, ow) = p.output_size(h, w).unwrap();
-        let mut out = vec![];
-        for i in 0..n {
-            for r in 0..oh {
-                for col in 0..ow {
-                    for ch in 0..c {
-                        let mut m = f32::NEG_INFINITY;
-                        for a in 0..p.size.0 {
-                            for b in 0..p.size.1 {
-                                let v = x[((i * h + r * p.stride + a) * w + col * p.stride + b)
-                                    * c
-                                    + ch];
-                                m = m.max(v);
-                            }
-                        }
-                        out.push(m);
-                    }
-                }
-            }
-        }
-        out
-    }
 
     #[test]
     fn output_sizes_follow_keras_valid_pooling() {
@@ -215,79 +66,5 @@ mod tests {
         }
         .output_size(4, 4)
         .is_err());
-    }
-
-    #[test]
-    fn forward_equals_naive_reference() {
-        for (seed, (n, h, w, c, p)) in [
-            (2, 6, 6, 3, PoolSpec::square(2)),
-            (1, 7, 5, 2, PoolSpec::square(2)),
-            (
-                2,
-                9,
-                8,
-                1,
-                PoolSpec {
-                    size: (3, 3),
-                    stride: 2,
-                },
-            ),
-            (
-                1,
-                5,
-                7,
-                4,
-                PoolSpec {
-                    size: (2, 3),
-                    stride: 1,
-                },
-            ),
-        ]
-        .into_iter()
-        .enumerate()
-        {
-            let x = rand_vec(n * h * w * c, seed as u64);
-            let (got, _) = pool_forward(&x, n, h, w, c, &p).unwrap();
-            assert_eq!(got, naive_pool(&x, n, h, w, c, &p), "case {seed}");
-        }
-    }
-
-    #[test]
-    fn gradients_match_finite_differences() {
-        for (n, h, w, c, p) in [
-            (2, 6, 5, 2, PoolSpec::square(2)),
-            (
-                1,
-                7,
-                7,
-                2,
-                PoolSpec {
-                    size: (3, 3),
-                    stride: 2,
-                },
-            ),
-        ] {
-            finite_diff_check(
-                n,
-                h,
-                w,
-                c,
-                11,
-                |x, _k, _b| max_pool2d(x, &p).unwrap(),
-                1,
-                1,
-                1e-3,
-            );
-        }
-    }
-
-    #[test]
-    fn layer_forward_matches_the_op() {
-        let dev = Cpu::default();
-        let x = dev.tensor_from_vec(rand_vec(2 * 4 * 6 * 3, 4), (2usize, 4usize, 6usize, 3usize));
-        let y = MaxPool2D::<2, 2>.forward(x.clone());
-        assert_eq!(*y.shape(), (2, 2, 3, 3));
-        let z = max_pool2d(x, &PoolSpec::square(2)).unwrap();
-        assert_eq!(y.as_vec(), z.as_vec());
     }
 }

@@ -210,7 +210,7 @@ mod tests {
             .iter()
             .map(|&l| {
                 let z = rng.gen_range(-3.0f32..2.0) + 2.5 * f32::from(l);
-                1.0 / (1.0 + (-z).exp())
+                crate::cnn::loss::sigmoid(z)
             })
             .collect();
         (labels, probs)

@@ -272,7 +272,7 @@ impl Curve {
 }
 
 /// Epochs to mark on [`learning_curves_with`]: the best epoch (whose weights were kept) and the
-/// epoch at which early stopping ended training; [`History::epoch_marks`](crate::training::History::epoch_marks)
+/// epoch at which early stopping ended training; [`History::epoch_marks`](crate::history::History::epoch_marks)
 /// fills them from a training run.
 ///
 /// `EpochMarks::new().best_epoch(7).monitor("val_loss", 0.2134).stopped_at(11)` draws a dashed
@@ -657,8 +657,39 @@ fn check_threshold(t: f32, name: &'static str) -> Result<f32> {
     }
 }
 
-/// Draws a confusion matrix under `title`.
+/// Draws a binary confusion matrix under `title`.
 fn confusion_figure(m: [[u64; 2]; 2], class_names: [&str; 2], title: &str) -> Result<Figure> {
+    let rows: Vec<Vec<u64>> = m.iter().map(|r| r.to_vec()).collect();
+    confusion_grid(&rows, &class_names, title)
+}
+
+/// A K x K confusion-matrix heat map, like scikit-learn's `ConfusionMatrixDisplay`: rows are
+/// true classes, columns predicted ones, each cell its count and its share of the true class.
+///
+/// `plot::multiclass_confusion_matrix(&cm, &["NORMAL", "PNEUMONIA_BACTERIA", "PNEUMONIA_VIRUS"])`
+/// with `cm` a [`MulticlassConfusion`](crate::cnn::multiclass::MulticlassConfusion); the title
+/// says the classes are predicted as the most probable one.
+pub fn multiclass_confusion_matrix(
+    cm: &crate::cnn::multiclass::MulticlassConfusion,
+    class_names: &[&str],
+) -> Result<Figure> {
+    if class_names.len() != cm.classes() {
+        return Err(Error::invalid(
+            "class_names",
+            format!("{} names", class_names.len()),
+            format!("one name per class ({} classes)", cm.classes()),
+        ));
+    }
+    confusion_grid(
+        cm.counts(),
+        class_names,
+        "Confusion matrix (predicted: the most probable class)",
+    )
+}
+
+/// Draws a square confusion matrix of any size under `title`; cells widen to fit their text.
+fn confusion_grid(m: &[Vec<u64>], class_names: &[&str], title: &str) -> Result<Figure> {
+    let k = m.len();
     let max = m.iter().flatten().copied().max().unwrap_or(0);
     if max == 0 {
         return Err(Error::invalid(
@@ -667,13 +698,25 @@ fn confusion_figure(m: [[u64; 2]; 2], class_names: [&str; 2], title: &str) -> Re
             "at least one counted sample",
         ));
     }
-    let (cell, left, top, bottom, right) = (150i32, 140i32, 46i32, 64i32, 24i32);
-    let width = (left + 2 * cell + right) as u32;
-    let height = (top + 2 * cell + bottom) as u32;
+    let width_of = |s: &str, size: f64| -> Result<i32> {
+        Ok(super::canvas::text_box(s, size).map_err(plot_err)?.0 as i32)
+    };
+    // Cells are 150 px unless a class name or a "100.0% of NAME" line needs more; the left
+    // margin holds the row names beside the rotated "True label".
+    let (mut cell, mut name_w) = (150i32, 0i32);
+    for name in class_names {
+        name_w = name_w.max(width_of(name, 14.0)?);
+        cell = cell.max(width_of(name, 14.0)? + 16);
+        cell = cell.max(width_of(&format!("100.0% of {name}"), 13.0)? + 16);
+    }
+    let (left, top, bottom, right) = (140i32.max(name_w + 44), 46i32, 64i32, 24i32);
+    let k_i = k as i32;
+    let width = (left + k_i * cell + right) as u32;
+    let height = (top + k_i * cell + bottom) as u32;
     render(width, height, |root| {
         // Centred over the matrix, moved left if a long title would run off the figure.
         let (title_w, _) = super::canvas::text_box(title, 18.0).map_err(plot_err)?;
-        let centre = (left + cell).min(width as i32 - 8 - title_w as i32 / 2);
+        let centre = (left + k_i * cell / 2).min(width as i32 - 8 - title_w as i32 / 2);
         root.draw(&Text::new(
             title.to_string(),
             (centre.max(title_w as i32 / 2 + 8), 12),
@@ -720,7 +763,7 @@ fn confusion_figure(m: [[u64; 2]; 2], class_names: [&str; 2], title: &str) -> Re
             }
         }
         root.draw(&Rectangle::new(
-            [(left, top), (left + 2 * cell, top + 2 * cell)],
+            [(left, top), (left + k_i * cell, top + k_i * cell)],
             ShapeStyle::from(&BLACK).stroke_width(1),
         ))
         .map_err(plot_err)?;
@@ -728,7 +771,7 @@ fn confusion_figure(m: [[u64; 2]; 2], class_names: [&str; 2], title: &str) -> Re
             let mid = cell / 2 + i as i32 * cell;
             root.draw(&Text::new(
                 name.to_string(),
-                (left + mid, top + 2 * cell + 6),
+                (left + mid, top + k_i * cell + 6),
                 text(14.0).pos(Pos::new(HPos::Center, VPos::Top)),
             ))
             .map_err(plot_err)?;
@@ -741,13 +784,13 @@ fn confusion_figure(m: [[u64; 2]; 2], class_names: [&str; 2], title: &str) -> Re
         }
         root.draw(&Text::new(
             "Predicted label",
-            (left + cell, top + 2 * cell + 34),
+            (left + k_i * cell / 2, top + k_i * cell + 34),
             text(15.0).pos(Pos::new(HPos::Center, VPos::Top)),
         ))
         .map_err(plot_err)?;
         root.draw(&Text::new(
             "True label",
-            (10, top + cell),
+            (10, top + k_i * cell / 2),
             text(15.0)
                 .transform(FontTransform::Rotate270)
                 .pos(Pos::new(HPos::Center, VPos::Top)),
@@ -966,6 +1009,72 @@ pub fn roc_curve_with_points(
             draw_points(root, &chart, points, &pixels, plot, legend)?;
         }
         draw_legend(&mut chart, SeriesLabelPosition::LowerRight, legend_size)
+    })
+}
+
+/// Colours of the one-vs-rest curves, in class order (matplotlib's "tab10" cycle).
+const CLASS_COLORS: [RGBColor; 6] = [
+    TAB_BLUE,
+    TAB_ORANGE,
+    TAB_GREEN,
+    TAB_RED,
+    RGBColor(148, 103, 189),
+    RGBColor(140, 86, 75),
+];
+
+/// One ROC curve per class, that class against all others (scikit-learn's one-vs-rest), each
+/// with its AUC in the legend and the macro average in the title:
+/// `plot::roc_one_vs_rest(&labels, probs.view(), &class_names)` with `probs` the `N x K`
+/// softmax output. At most 6 classes; errors like
+/// [`one_vs_rest_roc_auc`](crate::cnn::multiclass::one_vs_rest_roc_auc).
+pub fn roc_one_vs_rest(
+    truth: &[usize],
+    probs: ndarray::ArrayView2<f32>,
+    class_names: &[&str],
+) -> Result<Figure> {
+    let aucs = crate::cnn::multiclass::one_vs_rest_roc_auc(truth, probs)?;
+    if class_names.len() != aucs.len() {
+        return Err(Error::invalid(
+            "class_names",
+            format!("{} names", class_names.len()),
+            format!("one name per class ({} classes)", aucs.len()),
+        ));
+    }
+    if aucs.len() > CLASS_COLORS.len() {
+        return Err(Error::invalid(
+            "classes",
+            aucs.len(),
+            format!("at most {} classes in one figure", CLASS_COLORS.len()),
+        ));
+    }
+    let macro_auc = aucs.iter().sum::<f64>() / aucs.len() as f64;
+    let title = format!("ROC curves, each class against the rest (macro AUC = {macro_auc:.3})");
+    render(560, 500, |root| {
+        let mut chart = unit_square_chart(
+            root,
+            &title,
+            (
+                "False positive rate (1 - specificity)",
+                "True positive rate (sensitivity)",
+            ),
+            "chance",
+        )?;
+        for (c, (&name, &class_auc)) in class_names.iter().zip(&aucs).enumerate() {
+            let is_c: Vec<bool> = truth.iter().map(|&t| t == c).collect();
+            let (fpr, tpr, _) = roc_curve(&is_c, &probs.column(c).to_vec())?;
+            let color = CLASS_COLORS[c];
+            chart
+                .draw_series(LineSeries::new(
+                    fpr.into_iter().zip(tpr),
+                    color.stroke_width(2),
+                ))
+                .map_err(plot_err)?
+                .label(format!("{name} (AUC = {class_auc:.3})"))
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
+                });
+        }
+        draw_legend(&mut chart, SeriesLabelPosition::LowerRight, 14.0)
     })
 }
 
@@ -1484,7 +1593,7 @@ mod tests {
 
     #[test]
     fn history_marks_its_best_epoch_and_early_stop() {
-        use crate::training::{EpochLog, History};
+        use crate::history::{EpochLog, History};
         let log = |epoch: usize, val_loss: f32| EpochLog {
             epoch,
             loss: 0.5,
@@ -1568,6 +1677,66 @@ mod tests {
             confusion_matrix_plot([[0, 0], [0, 0]], ["a", "b"]),
             Err(Error::InvalidArgument { name: "matrix", .. })
         ));
+    }
+
+    #[test]
+    fn multiclass_confusion_matrix_widens_cells_for_long_names() {
+        use crate::cnn::multiclass::MulticlassConfusion;
+        let truth = [0, 0, 0, 0, 1, 1, 1, 2, 2, 2, 2, 2];
+        let predicted = [0, 0, 0, 1, 1, 1, 2, 2, 2, 2, 2, 0];
+        let cm = MulticlassConfusion::from_labels(&truth, &predicted, 3).unwrap();
+        let names = ["NORMAL", "PNEUMONIA_BACTERIA", "PNEUMONIA_VIRUS"];
+        let fig = multiclass_confusion_matrix(&cm, &names).unwrap();
+        save_for_review(&fig, "confusion_3_classes.png");
+        // Wider than three 150-px cells: "100.0% of PNEUMONIA_BACTERIA" needs more.
+        assert!(fig.width() > 140 + 3 * 150 + 24, "{}", fig.width());
+        assert!(fig.width() <= 960, "{}", fig.width());
+        let binary = confusion_matrix_plot([[1, 2], [3, 4]], ["NORMAL", "PNEUMONIA"]).unwrap();
+        assert_eq!(binary.size(), (140 + 2 * 150 + 24, 46 + 2 * 150 + 64));
+        // The darkest cell is the largest count (truth 2, predicted 2: 4 images), bottom right.
+        let px = decode(&fig);
+        let (w, h) = (fig.width(), fig.height());
+        let dark = Colormap::Blues.color(1.0);
+        // Inside the bottom-right cell, near the matrix's corner (24 px right, 64 px bottom margins).
+        let corner = |x: u32, y: u32| px.get_pixel(w - 24 - x, h - 64 - y).0;
+        assert_eq!(corner(6, 6), [dark.0, dark.1, dark.2]);
+
+        assert!(multiclass_confusion_matrix(&cm, &names[..2]).is_err());
+    }
+
+    #[test]
+    fn one_vs_rest_roc_draws_a_curve_per_class() {
+        // Overlapping scores, so each curve is a different staircase.
+        let truth = [0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2];
+        let probs = ndarray::array![
+            [0.8f32, 0.1, 0.1],
+            [0.6, 0.3, 0.1],
+            [0.3, 0.5, 0.2],
+            [0.4, 0.2, 0.4],
+            [0.2, 0.7, 0.1],
+            [0.3, 0.4, 0.3],
+            [0.5, 0.3, 0.2],
+            [0.1, 0.45, 0.45],
+            [0.1, 0.2, 0.7],
+            [0.2, 0.5, 0.3],
+            [0.35, 0.3, 0.35],
+            [0.1, 0.3, 0.6]
+        ];
+        let names = ["NORMAL", "PNEUMONIA_BACTERIA", "PNEUMONIA_VIRUS"];
+        let fig = roc_one_vs_rest(&truth, probs.view(), &names).unwrap();
+        save_for_review(&fig, "roc_one_vs_rest.png");
+        let px = decode(&fig);
+        let all = (0..fig.width()).flat_map(|x| (0..fig.height()).map(move |y| (x, y)));
+        let has = |c: RGBColor| {
+            all.clone()
+                .any(|(x, y)| px.get_pixel(x, y).0 == [c.0, c.1, c.2])
+        };
+        for color in &CLASS_COLORS[..3] {
+            assert!(has(*color), "{color:?}");
+        }
+        assert!(!has(CLASS_COLORS[3]), "no fourth curve");
+        assert!(roc_one_vs_rest(&truth, probs.view(), &names[..2]).is_err());
+        assert!(roc_one_vs_rest(&[0; 12], probs.view(), &names).is_err());
     }
 
     #[test]

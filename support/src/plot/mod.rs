@@ -32,8 +32,8 @@ mod images;
 pub use augmentation::{augmentation_grid, fill_mode_grid};
 pub use charts::{
     confusion_matrix_at, confusion_matrix_plot, histogram, jointplot, learning_curves,
-    learning_curves_with, roc_curve_plot, roc_curve_with_points, roc_from_predictions, Curve,
-    EpochMarks, OperatingPoint,
+    learning_curves_with, multiclass_confusion_matrix, roc_curve_plot, roc_curve_with_points,
+    roc_from_predictions, roc_one_vs_rest, Curve, EpochMarks, OperatingPoint,
 };
 pub use figure::{figure_scale, set_figure_scale, with_figure_scale, Figure, FIGURE_SCALE_ENV};
 pub(crate) use images::image_beside_saliency;

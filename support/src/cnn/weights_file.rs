@@ -267,6 +267,7 @@ pub fn saved_config(path: impl AsRef<Path>) -> Result<Option<ModelConfig>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cnn::optimizer::tests::assert_one_average_step;
     use ndarray::Array4;
 
     fn cfg(filters: &[usize], units: usize) -> ModelConfig {
@@ -323,16 +324,7 @@ mod tests {
             .train_on_batch(x.view(), &[1.0, 0.0, 1.0], None)
             .unwrap();
         let (before, after) = (m.averaged().weights(), loaded.averaged().weights());
-        for ((b, a), w) in before
-            .params()
-            .iter()
-            .zip(after.params())
-            .zip(loaded.params())
-        {
-            for ((b, a), w) in b.values.iter().zip(&a.values).zip(&w.values) {
-                assert!((a - (0.9 * b + 0.1 * w)).abs() <= 1e-6 * (1.0 + w.abs()));
-            }
-        }
+        assert_one_average_step(&before, &after, &loaded.weights(), 0.9);
         // A plain weights file holds the raw weights only.
         m.save_safetensors(&path).unwrap();
         let plain = Model::load_safetensors(&path, cfg(&[4, 8], 8)).unwrap();

@@ -1,0 +1,402 @@
+//! Unfused reference ops for the tests: [`conv2d`] and [`max_pool2d`] as separate differentiable
+//! dfdx ops, checked against naive loops and finite differences here, so that the fused op the
+//! model runs ([`conv2d_relu_pool`](super::fused::conv2d_relu_pool)) can be compared with
+//! `max_pool2d(relu(conv2d(x)))` in its own tests.
+
+use dfdx::prelude::*;
+use rayon::prelude::*;
+
+use super::conv::{
+    backward_band, backward_batch, im2col, with_scratch, ConvCall, ConvGeometry, ConvGrads,
+    ConvSpec, PATCH_BUDGET,
+};
+use super::matmul::{matmul, MatRef};
+use super::pool::PoolSpec;
+use super::tensor_io::{add_into, grad_mut, read_tensor, Nhwc};
+use crate::error::{Error, Result};
+
+/// How many output rows of width `ncols` one im2col band holds.
+fn band_rows(g: &ConvGeometry, ncols: usize) -> usize {
+    (PATCH_BUDGET / (ncols * g.patch_len()).max(1)).max(1)
+}
+
+/// Runs `f(r0, r1, patches)` over one image's output rows `r0..r1`, band by band, with an
+/// im2col buffer that holds one band.
+fn by_bands(g: &ConvGeometry, mut f: impl FnMut(usize, usize, &mut [f32])) {
+    let band = band_rows(g, g.out_w);
+    with_scratch(band * g.out_w * g.patch_len(), 0, |patches, _| {
+        let mut r0 = 0;
+        while r0 < g.out_h {
+            let r1 = (r0 + band).min(g.out_h);
+            f(r0, r1, patches);
+            r0 = r1;
+        }
+    });
+}
+
+/// Forward convolution of one image: `out = im2col(x) · w + b`.
+fn forward_image(x: &[f32], w: &[f32], b: &[f32], g: &ConvGeometry, out: &mut [f32]) {
+    let (k, o, ow) = (g.patch_len(), g.filters, g.out_w);
+    by_bands(g, |r0, r1, patches| {
+        let p = (r1 - r0) * ow;
+        im2col(x, g, r0, r1, ow, patches);
+        let dst = &mut out[r0 * ow * o..r1 * ow * o];
+        for row in dst.chunks_exact_mut(o) {
+            row.copy_from_slice(b);
+        }
+        matmul(
+            dst,
+            o,
+            MatRef::row_major(&patches[..p * k], p, k),
+            MatRef::row_major(w, k, o),
+            true,
+        );
+    });
+}
+
+/// Backward pass of one image: adds to `dw` and `db`, and to `dx` when given.
+fn backward_image(
+    x: &[f32],
+    w: &[f32],
+    g: &ConvGeometry,
+    dout: &[f32],
+    dw: &mut [f32],
+    db: &mut [f32],
+    mut dx: Option<&mut [f32]>,
+) {
+    let (o, ow) = (g.filters, g.out_w);
+    by_bands(g, |r0, r1, patches| {
+        let dz = &dout[r0 * ow * o..r1 * ow * o];
+        backward_band(x, w, g, dz, r0, r1, ow, dw, db, dx.as_deref_mut(), patches);
+    });
+}
+
+/// Forward convolution of `n` NHWC images (`x.len() == n * g.in_len()`), one image per rayon task.
+fn conv_forward(x: &[f32], w: &[f32], b: &[f32], g: &ConvGeometry) -> Vec<f32> {
+    let n = x.len() / g.in_len();
+    let mut out = vec![0.0; n * g.out_len()];
+    out.par_chunks_mut(g.out_len())
+        .zip(x.par_chunks(g.in_len()))
+        .for_each(|(o, xi)| forward_image(xi, w, b, g, o));
+    out
+}
+
+/// Backward pass of a convolution batch given the output gradient `dout`.
+fn conv_backward(x: &[f32], w: &[f32], g: &ConvGeometry, dout: &[f32], need_dx: bool) -> ConvGrads {
+    let n = x.len() / g.in_len();
+    backward_batch(n, g, need_dx, |i, dw, db, dx| {
+        let xi = &x[i * g.in_len()..(i + 1) * g.in_len()];
+        let di = &dout[i * g.out_len()..(i + 1) * g.out_len()];
+        backward_image(xi, w, g, di, dw, db, dx);
+    })
+}
+
+/// Differentiable 2-D convolution of NHWC `x` with an HWIO `kernel` and per-filter `bias`.
+///
+/// Arguments as for [`conv2d_relu_pool`](super::fused::conv2d_relu_pool), without the pooling;
+/// the tests pass flat weights on the input's tape, so only that case is taken.
+pub(crate) fn conv2d<T: Tape<f32, Cpu> + Merge<T>>(
+    x: Tensor<Nhwc, f32, Cpu, T>,
+    kernel: Tensor<(usize,), f32, Cpu, T>,
+    bias: Tensor<(usize,), f32, Cpu, T>,
+    spec: &ConvSpec,
+    input_grad: bool,
+) -> Result<Tensor<Nhwc, f32, Cpu, T>> {
+    let call = ConvCall::new(x, kernel, bias, spec)?;
+    let g = call.g;
+    let out = conv_forward(&call.xs, &call.ws, &call.bs, &g);
+    let shape = (call.batch, g.out_h, g.out_w, g.filters);
+    call.finish(
+        out,
+        shape,
+        "building the conv2d output",
+        move |xs, ws, dout| conv_backward(xs, ws, &g, dout, input_grad),
+    )
+}
+
+/// Forward max pooling of `n` images of `h x w x c`; returns the output and, for each output
+/// value, the index of its maximum within its image (the first one on ties).
+fn pool_forward(
+    x: &[f32],
+    n: usize,
+    h: usize,
+    w: usize,
+    c: usize,
+    p: &PoolSpec,
+) -> Result<(Vec<f32>, Vec<u32>)> {
+    let (oh, ow) = p.output_size(h, w)?;
+    if h * w * c > u32::MAX as usize {
+        return Err(Error::invalid(
+            "pool input",
+            format!("{h}x{w}x{c}"),
+            "under 2^32 values per image",
+        ));
+    }
+    let (in_len, out_len) = (h * w * c, oh * ow * c);
+    let mut out = vec![0.0f32; n * out_len];
+    let mut idx = vec![0u32; n * out_len];
+    out.par_chunks_mut(out_len.max(1))
+        .zip(idx.par_chunks_mut(out_len.max(1)))
+        .zip(x.par_chunks(in_len.max(1)))
+        .for_each(|((o, ix), xi)| {
+            for r in 0..oh {
+                for col in 0..ow {
+                    let base = (r * ow + col) * c;
+                    let (ov, iv) = (&mut o[base..base + c], &mut ix[base..base + c]);
+                    ov.fill(f32::NEG_INFINITY);
+                    for i in 0..p.size.0 {
+                        for j in 0..p.size.1 {
+                            let at = ((r * p.stride + i) * w + col * p.stride + j) * c;
+                            for ch in 0..c {
+                                let v = xi[at + ch];
+                                if v > ov[ch] || (i == 0 && j == 0) {
+                                    ov[ch] = v;
+                                    iv[ch] = (at + ch) as u32;
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        });
+    Ok((out, idx))
+}
+
+/// Backward max pooling: routes each output gradient to the input position that held the max.
+fn pool_backward(dout: &[f32], idx: &[u32], n: usize, in_len: usize) -> Vec<f32> {
+    let mut dx = vec![0.0f32; n * in_len];
+    let out_len = dout.len() / n.max(1);
+    dx.par_chunks_mut(in_len.max(1))
+        .zip(
+            dout.par_chunks(out_len.max(1))
+                .zip(idx.par_chunks(out_len.max(1))),
+        )
+        .for_each(|(dxi, (di, ii))| {
+            for (g, &k) in di.iter().zip(ii) {
+                dxi[k as usize] += g;
+            }
+        });
+    dx
+}
+
+/// Differentiable max pooling of NHWC `x` with 'valid' windows.
+pub(crate) fn max_pool2d<T: Tape<f32, Cpu>>(
+    x: Tensor<Nhwc, f32, Cpu, T>,
+    pool: &PoolSpec,
+) -> Result<Tensor<Nhwc, f32, Cpu, T>> {
+    let (n, h, w, c) = *x.shape();
+    let (oh, ow) = pool.output_size(h, w)?;
+    let dev = x.device().clone();
+    let (x, mut tape) = x.split_tape();
+    let xs = read_tensor(&x)?;
+    let (out, idx) = pool_forward(&xs, n, h, w, c, pool)?;
+    drop(xs);
+    let out = dev
+        .try_tensor_from_vec(out, (n, oh, ow, c))
+        .map_err(|e| Error::backend("building the max_pool2d output", e))?;
+    if T::OWNS_TAPE {
+        let (xg, og) = (x.ghost(), out.ghost());
+        drop(x);
+        tape.add_backward_op(move |grads| {
+            let dout = std::mem::take(grad_mut!(grads, &og));
+            let dx = pool_backward(&dout, &idx, n, h * w * c);
+            *grad_mut!(grads, &og) = dout;
+            add_into(grad_mut!(grads, &xg), &dx);
+            Ok(())
+        });
+    }
+    Ok(out.put_tape(tape))
+}
+
+pub(super) mod tests {
+    use super::*;
+    use crate::cnn::conv::Padding;
+    use crate::cnn::tensor_io::tests::{finite_diff_check, rand_vec};
+
+    /// Asserts that `got` and `want` agree value by value within `tolerance`.
+    pub(in crate::cnn) fn assert_close(got: &[f32], want: &[f32], tolerance: f32, what: &str) {
+        assert_eq!(got.len(), want.len(), "{what}: lengths");
+        for (a, b) in got.iter().zip(want) {
+            assert!((a - b).abs() < tolerance, "{what}: {a} vs {b}");
+        }
+    }
+
+    /// Plain six-loop convolution (NHWC, HWIO) for reference.
+    fn naive_conv(x: &[f32], n: usize, w: &[f32], b: &[f32], g: &ConvGeometry) -> Vec<f32> {
+        let mut out = vec![0.0; n * g.out_len()];
+        for i in 0..n {
+            for r in 0..g.out_h {
+                for cc in 0..g.out_w {
+                    for f in 0..g.filters {
+                        let mut acc = b[f] as f64;
+                        for ki in 0..g.kernel_h {
+                            for kj in 0..g.kernel_w {
+                                let ir = (r * g.stride + ki) as isize - g.pad_top as isize;
+                                let ic = (cc * g.stride + kj) as isize - g.pad_left as isize;
+                                if ir < 0
+                                    || ic < 0
+                                    || ir >= g.in_h as isize
+                                    || ic >= g.in_w as isize
+                                {
+                                    continue;
+                                }
+                                for ch in 0..g.in_c {
+                                    let xv = x[i * g.in_len()
+                                        + (ir as usize * g.in_w + ic as usize) * g.in_c
+                                        + ch];
+                                    let wv =
+                                        w[((ki * g.kernel_w + kj) * g.in_c + ch) * g.filters + f];
+                                    acc += (xv * wv) as f64;
+                                }
+                            }
+                        }
+                        out[i * g.out_len() + (r * g.out_w + cc) * g.filters + f] = acc as f32;
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn conv_equals_naive_reference_for_odd_shapes() {
+        let cases = [
+            (2, 7, 9, 3, ConvSpec::new((3, 3), 5, 1, Padding::Valid)),
+            (1, 8, 5, 2, ConvSpec::new((3, 2), 3, 2, Padding::Valid)),
+            (3, 7, 6, 1, ConvSpec::new((3, 3), 4, 2, Padding::Same)),
+            (2, 5, 5, 4, ConvSpec::new((5, 5), 2, 1, Padding::Same)),
+            (1, 11, 13, 2, ConvSpec::new((1, 1), 3, 3, Padding::Same)),
+        ];
+        for (seed, &(n, h, w, c, sp)) in cases.iter().enumerate() {
+            let g = ConvGeometry::new(h, w, c, &sp).unwrap();
+            let x = rand_vec(n * g.in_len(), seed as u64);
+            let wt = rand_vec(g.kernel_len(), seed as u64 + 100);
+            let b = rand_vec(g.filters, seed as u64 + 200);
+            let got = conv_forward(&x, &wt, &b, &g);
+            let want = naive_conv(&x, n, &wt, &b, &g);
+            assert_close(&got, &want, 1e-4, &format!("case {seed}"));
+        }
+    }
+
+    #[test]
+    fn large_image_uses_several_bands_and_still_matches() {
+        // 60x60x8 with a 3x3 kernel: 72-float patches, 58 columns -> bands of 31 rows, 2 bands.
+        let sp = ConvSpec::new((3, 3), 6, 1, Padding::Valid);
+        let g = ConvGeometry::new(60, 60, 8, &sp).unwrap();
+        assert!(band_rows(&g, g.out_w) < g.out_h);
+        let x = rand_vec(g.in_len(), 5);
+        let wt = rand_vec(g.kernel_len(), 6);
+        let b = rand_vec(6, 7);
+        let got = conv_forward(&x, &wt, &b, &g);
+        let want = naive_conv(&x, 1, &wt, &b, &g);
+        assert_close(&got, &want, 1e-3, "two bands");
+    }
+
+    #[test]
+    fn conv_gradients_match_finite_differences() {
+        for (n, h, w, c, sp) in [
+            (2, 6, 5, 2, ConvSpec::new((3, 3), 3, 1, Padding::Valid)),
+            (1, 7, 6, 2, ConvSpec::new((3, 2), 2, 2, Padding::Same)),
+        ] {
+            finite_diff_check(
+                n,
+                h,
+                w,
+                c,
+                3,
+                |x, k, b| conv2d(x, k, b, &sp, true).unwrap(),
+                sp.kernel.0 * sp.kernel.1 * c * sp.filters,
+                sp.filters,
+                1e-2,
+            );
+        }
+    }
+
+    fn naive_pool(x: &[f32], n: usize, h: usize, w: usize, c: usize, p: &PoolSpec) -> Vec<f32> {
+        let (oh, ow) = p.output_size(h, w).unwrap();
+        let mut out = vec![];
+        for i in 0..n {
+            for r in 0..oh {
+                for col in 0..ow {
+                    for ch in 0..c {
+                        let mut m = f32::NEG_INFINITY;
+                        for a in 0..p.size.0 {
+                            for b in 0..p.size.1 {
+                                let v = x[((i * h + r * p.stride + a) * w + col * p.stride + b)
+                                    * c
+                                    + ch];
+                                m = m.max(v);
+                            }
+                        }
+                        out.push(m);
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn max_pool_equals_naive_reference() {
+        for (seed, (n, h, w, c, p)) in [
+            (2, 6, 6, 3, PoolSpec::square(2)),
+            (1, 7, 5, 2, PoolSpec::square(2)),
+            (
+                2,
+                9,
+                8,
+                1,
+                PoolSpec {
+                    size: (3, 3),
+                    stride: 2,
+                },
+            ),
+            (
+                1,
+                5,
+                7,
+                4,
+                PoolSpec {
+                    size: (2, 3),
+                    stride: 1,
+                },
+            ),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let x = rand_vec(n * h * w * c, seed as u64);
+            let (got, _) = pool_forward(&x, n, h, w, c, &p).unwrap();
+            assert_eq!(got, naive_pool(&x, n, h, w, c, &p), "case {seed}");
+        }
+    }
+
+    #[test]
+    fn max_pool_gradients_match_finite_differences() {
+        for (n, h, w, c, p) in [
+            (2, 6, 5, 2, PoolSpec::square(2)),
+            (
+                1,
+                7,
+                7,
+                2,
+                PoolSpec {
+                    size: (3, 3),
+                    stride: 2,
+                },
+            ),
+        ] {
+            finite_diff_check(
+                n,
+                h,
+                w,
+                c,
+                11,
+                |x, _k, _b| max_pool2d(x, &p).unwrap(),
+                1,
+                1,
+                1e-3,
+            );
+        }
+    }
+}

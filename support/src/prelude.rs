@@ -1,0 +1,28 @@
+//! Everything a notebook calls, in one line: `use support::prelude::*;`.
+//!
+//! The modules the tutorial's sections use (`dataset`, `imread`, `stats`, `resize`, `prepare`,
+//! `plot`, `training`, `inference`), and the types a notebook names, in Keras's words where
+//! Keras has them: [`ImageDataGenerator`] with [`FlowOptions`], [`Model`] and [`ModelConfig`],
+//! [`FitOptions`] for `fit`, [`SavedModel`], and fastai's [`ClassificationInterpretation`].
+//!
+//! ```
+//! use support::prelude::*;
+//! let generator = ImageDataGenerator::builder().rescale(1.0 / 255.0).build()?;
+//! let options = FitOptions::builder().epochs(20).batch_size(32).build()?;
+//! let model = Model::new(ModelConfig::recommended(), 42)?;
+//! # let _ = (generator, options, model);
+//! # Ok::<(), support::Error>(())
+//! ```
+
+pub use crate::augment::{FillMode, Transform};
+pub use crate::cnn::intervals::BootstrapOptions;
+pub use crate::cnn::{calibration, Model, ModelConfig};
+pub use crate::dataset::{DataSource, LabelSource};
+pub use crate::explain::explain;
+pub use crate::generator::{ClassMode, ColorMode, FlowOptions, ImageDataGenerator, Subset};
+pub use crate::interpretation::ClassificationInterpretation;
+pub use crate::resize::Interpolation;
+pub use crate::saved_model::SavedModel;
+pub use crate::training::{ClassWeight, FitOptions, History, ProgressLines};
+pub use crate::{dataset, imread, inference, plot, prepare, resize, stats, training};
+pub use crate::{Error, Result};

@@ -1,0 +1,383 @@
+//! Training and evaluating the CNN on image folders: the epoch loop, written out plainly.
+//!
+//! [`fit`] splits the training folder by patient into training and validation files, feeds
+//! augmented batches from the [`ImageDataGenerator`], takes one Adam step per batch (its rate
+//! set by an optional schedule), keeps a moving average of the weights (on by default), measures
+//! loss, accuracy and ROC AUC on both sides after every epoch (validation on the averaged
+//! weights), stops early when the validation loss stops improving (restoring the best weights),
+//! and saves a checkpoint after every epoch from which training can resume.//!
+//! The settings are in [`FitOptions`], the record of a run in [`History`], the hooks that report
+//! progress in [`Progress`]; running a trained model is [`crate::inference`]'s.
+
+mod options;
+mod progress;
+mod resume;
+
+use std::path::Path;
+use std::time::Instant;
+
+pub use crate::history::{EpochLog, History, ValidationScores};
+pub use options::{
+    default_augmentation, ClassWeight, FitOptions, LrSchedule, DEFAULT_EMA_MOMENTUM,
+    DEFAULT_ROTATION_RANGE, DEFAULT_SHEAR_RANGE, DEFAULT_SHIFT_RANGE, DEFAULT_ZOOM_RANGE,
+};
+pub use progress::{EpochLines, Progress, ProgressLines, Silent};
+pub use resume::{ResumeCheckpoint, RunSettings};
+
+use crate::cnn::metrics::{best_threshold, roc_auc_score};
+use crate::cnn::Model;
+use crate::dataset::{scan_classes, split_by_patient, ClassScan};
+use crate::error::{Error, Result};
+use crate::generator::{DirectoryIterator, FlowOptions, ImageDataGenerator};
+use crate::inference::{labels_as_u8, predict_iterator, Predictions};
+use crate::preprocessing::Preprocessing;
+
+/// Trains `model` on the class folders of `train_dir` (see the module doc). With a checkpoint
+/// folder that already holds a checkpoint of this run, training resumes after its epoch; a
+/// checkpoint of other [`RunSettings`] is refused, naming the setting that differs.
+pub fn fit(
+    model: &mut Model,
+    train_dir: impl AsRef<Path>,
+    options: &FitOptions,
+    progress: &mut dyn Progress,
+) -> Result<History> {
+    options.validate()?;
+    let scan = training_scan(train_dir.as_ref())?;
+    let (train_scan, val_scan) = validation_split(&scan, train_dir.as_ref(), options)?;
+    let settings = RunSettings::new(model.config(), options, &scan);
+    fit_split(model, &train_scan, &val_scan, options, &settings, progress)
+}
+
+/// The training folder's files, checked to hold two classes (what [`fit`] trains on, before
+/// the validation split).
+pub fn training_scan(train_dir: &Path) -> Result<ClassScan> {
+    let scan = scan_classes(train_dir, None, false)?;
+    require_binary(&scan, train_dir)?;
+    Ok(scan)
+}
+
+/// [`split_by_patient`] with `options`' fraction and seed, refusing a split that leaves a class
+/// out of either side.
+fn validation_split(
+    scan: &ClassScan,
+    train_dir: &Path,
+    options: &FitOptions,
+) -> Result<(ClassScan, ClassScan)> {
+    let (train, val) = split_by_patient(scan, options.validation_split, options.seed)?;
+    if val.counts().contains(&0) || train.counts().contains(&0) {
+        return Err(Error::TooFewPatients {
+            path: train_dir.to_path_buf(),
+            fraction: options.validation_split,
+        });
+    }
+    Ok((train, val))
+}
+
+/// The seed of the dropout masks of one epoch: every epoch starts its own stream, so a resumed
+/// run draws the same masks as an uninterrupted one.
+fn dropout_seed(seed: u64, epoch: usize) -> u64 {
+    (seed ^ 0xD1B5_4A32_D192_ED03).wrapping_add((epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15))
+}
+
+/// [`fit`] on a given split (a cross-validation fold, or the patient split `fit` makes); its
+/// callers validate `options` first.
+pub(crate) fn fit_split(
+    model: &mut Model,
+    train_scan: &ClassScan,
+    val_scan: &ClassScan,
+    options: &FitOptions,
+    settings: &RunSettings,
+    progress: &mut dyn Progress,
+) -> Result<History> {
+    let weights = class_weights(train_scan, options.class_weight);
+    let mut train_gen = flow_scan(&options.augmentation, train_scan, model, options, true)?;
+    let mut val_gen = flow_scan(
+        &options.preprocessing().generator()?,
+        val_scan,
+        model,
+        options,
+        false,
+    )?;
+
+    let mut history = History::default();
+    let mut best: Option<(f32, Model)> = None;
+    let mut first_epoch = 1;
+    if let Some(dir) = &options.checkpoint_dir {
+        if let Some(checkpoint) = ResumeCheckpoint::load_if_present(dir)? {
+            checkpoint
+                .settings
+                .check_resume(settings, &ResumeCheckpoint::card_path(dir))?;
+            first_epoch = checkpoint.history.epochs.len() + 1;
+            *model = checkpoint.model;
+            history = checkpoint.history;
+            best = checkpoint.best.map(|m| {
+                let loss = history.best().map_or(f32::INFINITY, |e| e.val_loss);
+                (loss, m)
+            });
+            // The generator's epoch number drives order and augmentation: resume where it was.
+            train_gen.seek_epoch((first_epoch - 1) as u64);
+            progress.resumed(first_epoch - 1);
+        }
+    }
+    if model.ema_momentum() != options.ema_momentum {
+        model.use_ema(options.ema_momentum)?;
+    }
+    let steps = options
+        .steps_per_epoch
+        .map_or(train_gen.len(), |s| s.min(train_gen.len()));
+    progress.start(train_gen.samples(), val_gen.samples(), steps);
+    let initial_rate = model.config().learning_rate();
+    let total_steps = steps * options.epochs;
+
+    for epoch in first_epoch..=options.epochs {
+        // Also on resume: a run whose patience ran out stays stopped, as it would have.
+        if stale_epochs(&history) >= options.patience.max(1) {
+            break;
+        }
+        let start = Instant::now();
+        model.reseed_dropout(dropout_seed(options.seed, epoch));
+        let mut loss_sum = 0.0f64;
+        let mut labels: Vec<f32> = Vec::with_capacity(train_gen.samples());
+        let mut probs: Vec<f32> = Vec::with_capacity(train_gen.samples());
+        for (index, batch) in train_gen.epoch().take(steps).enumerate() {
+            model.set_learning_rate(options.lr_schedule.rate(
+                initial_rate,
+                (epoch - 1) * steps + index,
+                total_steps,
+            ))?;
+            let sample_weights: Option<Vec<f32>> = weights
+                .as_ref()
+                .map(|w| batch.y.iter().map(|&y| w[y as usize]).collect());
+            let y = batch.y.to_vec();
+            let (loss, batch_probs) = model
+                .train_on_batch_with_proba(batch.x.view(), &y, sample_weights.as_deref())
+                .map_err(|e| match e {
+                    Error::Diverged { step, loss, .. } => Error::Diverged {
+                        epoch: Some(epoch),
+                        step,
+                        loss,
+                    },
+                    other => other,
+                })?;
+            loss_sum += f64::from(loss) * batch.len() as f64;
+            labels.extend(&y);
+            probs.extend(batch_probs);
+            progress.batch(epoch, index + 1, loss);
+        }
+        if labels.is_empty() {
+            return Err(Error::NoImagesRead { epoch });
+        }
+        let train_seconds = start.elapsed().as_secs_f32();
+        // With a moving average, the averaged weights are the ones validated, kept and returned.
+        let averaged = model.ema_momentum().map(|_| model.averaged());
+        let current: &Model = averaged.as_ref().unwrap_or(model);
+        let val = predict_iterator(current, &mut val_gen)?;
+        let val_loss = mean_bce(&val.labels, &val.probs);
+        let log = EpochLog {
+            epoch,
+            loss: (loss_sum / labels.len() as f64) as f32,
+            accuracy: accuracy_at(&labels, &probs, 0.5),
+            auc: roc_auc_score(&labels_as_u8(&labels), &probs).unwrap_or(f64::NAN) as f32,
+            val_loss,
+            val_accuracy: accuracy_at(&val.labels, &val.probs, 0.5),
+            val_auc: roc_auc_score(&labels_as_u8(&val.labels), &val.probs).unwrap_or(f64::NAN)
+                as f32,
+            seconds: start.elapsed().as_secs_f32(),
+            images_per_second: labels.len() as f32 / train_seconds.max(1e-6),
+        };
+        let improved = best.as_ref().is_none_or(|(b, _)| val_loss < *b);
+        if improved {
+            best = Some((val_loss, current.clone()));
+            history.best_epoch = epoch;
+            let val_labels = labels_as_u8(&val.labels);
+            history.threshold = best_threshold(&val_labels, &val.probs).unwrap_or(0.5);
+            history.validation = Some(ValidationScores {
+                labels: val_labels,
+                probs: val.probs.clone(),
+            });
+        }
+        history.epochs.push(log);
+        progress.epoch(
+            history.epochs.last().expect("an epoch log was just pushed"),
+            improved,
+        );
+        if let Some(dir) = &options.checkpoint_dir {
+            ResumeCheckpoint::save(
+                dir,
+                model,
+                best.as_ref().map(|(_, m)| m),
+                &history,
+                settings,
+                &train_scan.class_names,
+            )?;
+        }
+    }
+    // A checkpoint written before histories kept validation scores, resumed with no epoch left
+    // to run: score the best weights once, so the history always has them.
+    if history.validation.is_none() {
+        if let Some((_, best_model)) = &best {
+            let val = predict_iterator(best_model, &mut val_gen)?;
+            history.validation = Some(ValidationScores {
+                labels: labels_as_u8(&val.labels),
+                probs: val.probs,
+            });
+        }
+    }
+    history.stopped_early = history.epochs.len() < options.epochs;
+    match best {
+        Some((_, best_model)) if options.restore_best_weights => *model = best_model,
+        _ if model.ema_momentum().is_some() => *model = model.averaged(),
+        _ => {}
+    }
+    Ok(history)
+}
+
+/// A generator over the files of `scan`, sized for `model`, seeded and resized as `options` say.
+fn flow_scan(
+    generator: &ImageDataGenerator,
+    scan: &ClassScan,
+    model: &Model,
+    options: &FitOptions,
+    shuffle: bool,
+) -> Result<DirectoryIterator> {
+    let flow = FlowOptions::default()
+        .target_size(model.config().input_height(), model.config().input_width())
+        .batch_size(options.batch_size)
+        .shuffle(shuffle)
+        .seed(options.seed)
+        .interpolation(options.interpolation)
+        .verbose(false);
+    generator.flow_from_files(
+        scan.files.clone(),
+        scan.labels.clone(),
+        scan.class_names.clone(),
+        flow,
+    )
+}
+
+/// The model's probabilities on the validation files [`fit`] held out of `train_dir` with
+/// `options` (the same patients, seed and fraction), e.g. to fit a temperature or to look at the
+/// validation scores beside the test scores.
+pub fn predict_validation(
+    model: &Model,
+    train_dir: impl AsRef<Path>,
+    options: &FitOptions,
+) -> Result<Predictions> {
+    let scan = training_scan(train_dir.as_ref())?;
+    let (_, val_scan) = validation_split(&scan, train_dir.as_ref(), options)?;
+    predict_scan(model, &val_scan, &options.preprocessing(), options)
+}
+
+/// The model's probabilities for the files of `scan`, prepared with `preprocessing`.
+pub(crate) fn predict_scan(
+    model: &Model,
+    scan: &ClassScan,
+    preprocessing: &Preprocessing,
+    options: &FitOptions,
+) -> Result<Predictions> {
+    let mut gen = flow_scan(&preprocessing.generator()?, scan, model, options, false)?;
+    predict_iterator(model, &mut gen)
+}
+
+/// Epochs since the best validation loss.
+fn stale_epochs(history: &History) -> usize {
+    history.epochs.len().saturating_sub(history.best_epoch)
+}
+
+fn require_binary(scan: &ClassScan, dir: &Path) -> Result<()> {
+    if scan.class_names.len() != 2 {
+        return Err(Error::NotBinary {
+            path: dir.to_path_buf(),
+            classes: scan.class_names.clone(),
+        });
+    }
+    Ok(())
+}
+
+/// Loss weight of each class, or `None` when all weigh 1.
+fn class_weights(scan: &ClassScan, weight: ClassWeight) -> Option<Vec<f32>> {
+    match weight {
+        ClassWeight::None => None,
+        ClassWeight::Balanced => {
+            let counts = scan.counts();
+            let n = scan.files.len() as f32;
+            let k = counts.len() as f32;
+            Some(
+                counts
+                    .iter()
+                    .map(|&c| if c == 0 { 0.0 } else { n / (k * c as f32) })
+                    .collect(),
+            )
+        }
+    }
+}
+
+fn accuracy_at(labels: &[f32], probs: &[f32], threshold: f32) -> f32 {
+    let right = labels
+        .iter()
+        .zip(probs)
+        .filter(|(&y, &p)| (p >= threshold) == (y >= 0.5))
+        .count();
+    right as f32 / labels.len().max(1) as f32
+}
+
+/// Mean binary cross-entropy of probabilities, clipped as Keras does (1e-7).
+fn mean_bce(labels: &[f32], probs: &[f32]) -> f32 {
+    let total: f64 = labels
+        .iter()
+        .zip(probs)
+        .map(|(&y, &p)| crate::cnn::loss::binary_cross_entropy(f64::from(y), f64::from(p)))
+        .sum();
+    (total / labels.len().max(1) as f64) as f32
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use super::*;
+
+    #[test]
+    fn balanced_weights_equalise_classes() {
+        let scan = ClassScan {
+            class_names: vec!["A".into(), "B".into()],
+            files: (0..4).map(|i| PathBuf::from(format!("{i}"))).collect(),
+            labels: vec![0, 1, 1, 1],
+        };
+        let w = class_weights(&scan, ClassWeight::Balanced).unwrap();
+        assert_eq!(w, vec![2.0, 4.0 / 6.0]);
+        assert!((w[0] * 1.0 - w[1] * 3.0).abs() < 1e-6);
+        assert!(class_weights(&scan, ClassWeight::None).is_none());
+    }
+
+    #[test]
+    fn bce_and_accuracy_by_hand() {
+        let labels = [1.0, 0.0];
+        let probs = [0.8, 0.4];
+        let expected = -((0.8f64).ln() + (0.6f64).ln()) / 2.0;
+        assert!((f64::from(mean_bce(&labels, &probs)) - expected).abs() < 1e-6);
+        assert_eq!(accuracy_at(&labels, &probs, 0.5), 1.0);
+        assert_eq!(accuracy_at(&labels, &probs, 0.9), 0.5);
+    }
+
+    #[test]
+    fn stale_epochs_count_from_the_best() {
+        let mut h = History::default();
+        assert_eq!(stale_epochs(&h), 0);
+        for epoch in 1..=4 {
+            h.epochs.push(EpochLog {
+                epoch,
+                loss: 0.0,
+                accuracy: 0.0,
+                auc: 0.0,
+                val_loss: 0.0,
+                val_accuracy: 0.0,
+                val_auc: 0.0,
+                seconds: 0.0,
+                images_per_second: 0.0,
+            });
+        }
+        h.best_epoch = 2;
+        assert_eq!(stale_epochs(&h), 2);
+    }
+}

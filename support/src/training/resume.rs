@@ -1,0 +1,256 @@
+//! Resuming training: the [`ResumeCheckpoint`] [`fit`](super::fit) saves after every epoch,
+//! and the [`RunSettings`] it records, which a resumed run must ask for again.
+//!
+//! A checkpoint folder holds one `epoch-NNNN.safetensors` with the weights and the optimizer
+//! state, `best-epoch-NNNN.safetensors` with the best weights so far (named by their epoch), and
+//! `checkpoint.json`, written last, that names them and records the run's settings. Every file
+//! is written to a temporary file and renamed, so a crash at any moment leaves the previous
+//! checkpoint whole and loadable.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::options::{ClassWeight, FitOptions, LrSchedule};
+use crate::cnn::Model;
+use crate::dataset::ClassScan;
+use crate::error::{Error, Result};
+use crate::files::write_atomic;
+use crate::history::History;
+use crate::preprocessing::Preprocessing;
+use crate::saved_model::{model_error, read_json, FORMAT};
+
+const CHECKPOINT_FILE: &str = "checkpoint.json";
+
+/// Everything that defines a training run's trajectory, recorded in every checkpoint: a resume
+/// with other settings would train or validate on something else (another split, other
+/// augmentation), so it is refused, naming the setting. The number of epochs and the patience
+/// may change on resume (training on for longer); with a cosine schedule the epochs shape the
+/// learning rate and are recorded too.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunSettings {
+    /// The model's configuration.
+    pub model: crate::cnn::ModelConfig,
+    /// Seed of the split, batch order, augmentation and dropout.
+    pub seed: u64,
+    /// Fraction of patients held out for validation.
+    pub validation_split: f64,
+    /// Loss weights per class.
+    pub class_weight: ClassWeight,
+    /// Images per step.
+    pub batch_size: usize,
+    /// Batches per epoch, if capped.
+    pub steps_per_epoch: Option<usize>,
+    /// The learning-rate schedule.
+    pub lr_schedule: LrSchedule,
+    /// The epochs a cosine schedule spans (`None` for a constant rate).
+    pub schedule_epochs: Option<usize>,
+    /// The moving average's momentum, if any.
+    pub ema_momentum: Option<f32>,
+    /// The augmentation ranges, as text.
+    pub augmentation: String,
+    /// How files become model inputs.
+    pub preprocessing: Preprocessing,
+    /// Number of training-folder images (before the validation split).
+    pub files: usize,
+    /// FNV-1a 64-bit hash of the training folder's `class/file name` list and labels.
+    pub files_fingerprint: String,
+}
+
+impl RunSettings {
+    /// The settings of training `config` with `options` on the files of `scan`.
+    pub fn new(config: &crate::cnn::ModelConfig, options: &FitOptions, scan: &ClassScan) -> Self {
+        RunSettings {
+            model: config.clone(),
+            seed: options.seed,
+            validation_split: options.validation_split,
+            class_weight: options.class_weight,
+            batch_size: options.batch_size,
+            steps_per_epoch: options.steps_per_epoch,
+            lr_schedule: options.lr_schedule,
+            schedule_epochs: (options.lr_schedule != LrSchedule::Constant)
+                .then_some(options.epochs),
+            ema_momentum: options.ema_momentum,
+            augmentation: format!("{:?}", options.augmentation.augment_params()),
+            preprocessing: options.preprocessing(),
+            files: scan.files.len(),
+            files_fingerprint: files_fingerprint(scan),
+        }
+    }
+
+    /// `Ok` when `requested` continues the run these settings describe; otherwise an
+    /// [`Error::ResumeMismatch`] naming the first setting that differs.
+    pub fn check_resume(&self, requested: &RunSettings, checkpoint: &Path) -> Result<()> {
+        let as_map = |s: &RunSettings| match serde_json::to_value(s) {
+            Ok(serde_json::Value::Object(map)) => map,
+            _ => serde_json::Map::new(),
+        };
+        let (saved, wanted) = (as_map(self), as_map(requested));
+        for (key, value) in &saved {
+            let other = wanted.get(key).unwrap_or(&serde_json::Value::Null);
+            if value != other {
+                return Err(Error::ResumeMismatch {
+                    path: checkpoint.to_path_buf(),
+                    setting: key.clone(),
+                    saved: value.to_string(),
+                    requested: other.to_string(),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The training file list's fingerprint: class folder and file name of each file with its label,
+/// so the same data moved to another folder still matches.
+fn files_fingerprint(scan: &ClassScan) -> String {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for (file, label) in scan.files.iter().zip(&scan.labels) {
+        let tail: Vec<String> = file
+            .iter()
+            .rev()
+            .take(2)
+            .map(|c| c.to_string_lossy().into_owned())
+            .collect();
+        for byte in format!(
+            "{label}\t{}/{}\n",
+            tail.get(1).map_or("", String::as_str),
+            tail.first().map_or("", String::as_str)
+        )
+        .bytes()
+        {
+            hash ^= u64::from(byte);
+            hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+    format!("{hash:016x}")
+}
+
+/// What `checkpoint.json` records.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct CheckpointCard {
+    format: String,
+    /// Missing in checkpoints of earlier versions, which cannot be checked and are refused.
+    #[serde(default)]
+    settings: Option<RunSettings>,
+    class_names: Vec<String>,
+    weights: String,
+    best: Option<String>,
+    history: History,
+}
+
+/// The state training left after its last finished epoch, to resume from (a checkpoint
+/// folder: `epoch-NNNN.safetensors` with the weights and optimizer state,
+/// `best-epoch-NNNN.safetensors` with the best weights so far, and `checkpoint.json` naming them).
+#[derive(Debug)]
+pub struct ResumeCheckpoint {
+    /// The model after the last epoch, optimizer state included.
+    pub model: Model,
+    /// The weights of the best epoch so far (the epoch `history.best_epoch`).
+    pub best: Option<Model>,
+    /// The history up to the last epoch.
+    pub history: History,
+    /// Class names of the training folder.
+    pub class_names: Vec<String>,
+    /// The settings of the run that wrote it; a resume must ask for the same.
+    pub settings: RunSettings,
+}
+
+/// The file name of the best weights when epoch `epoch` is the best: each best epoch gets its
+/// own file, so the description always names weights that match its `best_epoch`.
+fn best_file(epoch: usize) -> String {
+    format!("best-epoch-{epoch:04}.safetensors")
+}
+
+impl ResumeCheckpoint {
+    /// Saves the state after an epoch into `dir`: the weights (and, when the best epoch is new,
+    /// its weights) first, then the description that names them, then the files the previous
+    /// description named are removed. A kill at any moment leaves a description whose files
+    /// are all there and match it.
+    pub fn save(
+        dir: &Path,
+        model: &Model,
+        best: Option<&Model>,
+        history: &History,
+        settings: &RunSettings,
+        class_names: &[String],
+    ) -> Result<()> {
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        let previous: Option<CheckpointCard> = read_json(&dir.join(CHECKPOINT_FILE)).ok();
+        let weights = format!("epoch-{:04}.safetensors", history.epochs.len());
+        model.save_training_state(dir.join(&weights))?;
+        let best_name = best.map(|_| best_file(history.best_epoch));
+        if let (Some(best), Some(name)) = (best, &best_name) {
+            let unchanged = previous.as_ref().and_then(|p| p.best.as_ref()) == Some(name)
+                && dir.join(name).is_file();
+            if !unchanged {
+                best.save_safetensors(dir.join(name))?;
+            }
+        }
+        let card = CheckpointCard {
+            format: FORMAT.into(),
+            settings: Some(settings.clone()),
+            class_names: class_names.to_vec(),
+            weights: weights.clone(),
+            best: best_name.clone(),
+            history: history.clone(),
+        };
+        let json = serde_json::to_vec_pretty(&card)
+            .map_err(|e| model_error(dir.join(CHECKPOINT_FILE), format!("cannot encode: {e}")))?;
+        write_atomic(&dir.join(CHECKPOINT_FILE), &json)?;
+        // Only once the new description is in place are the old files unreferenced.
+        if let Some(old) = previous {
+            if old.weights != weights {
+                let _ = std::fs::remove_file(dir.join(old.weights));
+            }
+            if let Some(old_best) = old.best.filter(|b| Some(b) != best_name.as_ref()) {
+                let _ = std::fs::remove_file(dir.join(old_best));
+            }
+        }
+        Ok(())
+    }
+
+    /// Loads the checkpoint in `dir`, or `None` when there is none. The caller checks its
+    /// [`ResumeCheckpoint::settings`] against the run it wants to continue
+    /// ([`RunSettings::check_resume`]).
+    pub fn load_if_present(dir: &Path) -> Result<Option<ResumeCheckpoint>> {
+        let card_path = dir.join(CHECKPOINT_FILE);
+        if !card_path.exists() {
+            return Ok(None);
+        }
+        let card: CheckpointCard = read_json(&card_path)?;
+        let settings = card.settings.ok_or_else(|| {
+            model_error(
+                card_path.clone(),
+                "written by an earlier version that did not record its settings; start over with --overwrite".into(),
+            )
+        })?;
+        let config = settings.model.clone();
+        let model = Model::load_training_state(dir.join(&card.weights), config.clone())?;
+        let best = match &card.best {
+            Some(name) if *name != best_file(card.history.best_epoch) => {
+                return Err(model_error(
+                    card_path,
+                    format!(
+                        "names best weights {name}, but its history's best epoch is {}",
+                        card.history.best_epoch
+                    ),
+                ))
+            }
+            Some(name) => Some(Model::load_safetensors(dir.join(name), config)?),
+            None => None,
+        };
+        Ok(Some(ResumeCheckpoint {
+            model,
+            best,
+            history: card.history,
+            class_names: card.class_names,
+            settings,
+        }))
+    }
+
+    /// The path of the description file in a checkpoint folder.
+    pub fn card_path(dir: &Path) -> PathBuf {
+        dir.join(CHECKPOINT_FILE)
+    }
+}
