@@ -4,10 +4,12 @@
 //! `cargo bench -p support --bench generator [-- FOLDER]`; the folder defaults to
 //! `$XRAY_DATA/train`, else `../shared/data/chest_xray/train` beside the repository, else the shipped sample.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Instant;
 
 use support::generator::{FlowOptions, ImageDataGenerator};
+
+mod common;
 
 fn folder() -> PathBuf {
     if let Some(arg) = std::env::args().skip(1).find(|a| !a.starts_with('-')) {
@@ -16,7 +18,7 @@ fn folder() -> PathBuf {
     if let Some(root) = std::env::var_os("XRAY_DATA") {
         return PathBuf::from(root).join("train");
     }
-    let shared = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/chest_xray/train");
+    let shared = common::shared_data().join("chest_xray/train");
     if shared.is_dir() {
         return shared;
     }
@@ -59,17 +61,8 @@ fn main() {
         folder().display(),
         rayon::current_num_threads()
     );
-    let base = || {
-        FlowOptions::default()
-            .target_size(130, 130)
-            .batch_size(32)
-            .seed(1)
-            .verbose(false)
-    };
-    let plain = ImageDataGenerator::builder()
-        .rescale(1.0 / 255.0)
-        .build()
-        .expect("fixed valid settings");
+    let base = || common::flow_options((130, 130));
+    let plain = common::plain_generator();
     let tutorial = ImageDataGenerator::mild_augmentation();
     measure("plain (decode + resize)", &plain, base(), 1);
     measure("augmented (tutorial)", &tutorial, base(), 1);

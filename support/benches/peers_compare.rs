@@ -15,52 +15,28 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use ndarray::{Array2, Array4};
-use rand::{rngs::StdRng, Rng, SeedableRng};
+use ndarray::Array2;
 use rayon::prelude::*;
 use support::cnn::{Model, ModelConfig};
-use support::generator::{FlowOptions, ImageDataGenerator};
+use support::generator::ImageDataGenerator;
 use support::imread::imread_resized_fast;
 use support::imread::{image_dims, imread};
 use support::resize::{resize_area_extent, resize_fast, resize_u8};
 use support::training::{fit, FitOptions, Silent};
 
+mod common;
+use common::{env_dir, flow_options, list_jpegs, load_average, plain_generator, reset_peak_rss};
+
 const TARGET: (usize, usize) = (130, 130);
 
-/// Peak resident set size of this process in MiB (Linux `VmHWM`), if readable.
-fn peak_rss_mib() -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|kb| kb.parse::<f64>().ok())
-        .map_or(f64::NAN, |kb| kb / 1024.0)
+/// CPU seconds of this process so far (NaN where `/proc` cannot be read).
+fn cpu() -> f64 {
+    common::cpu_seconds().unwrap_or(f64::NAN)
 }
 
-/// Resets `VmHWM` to the current RSS (Linux >= 4.0; silently ignored elsewhere).
-fn reset_peak_rss() {
-    let _ = std::fs::write("/proc/self/clear_refs", "5");
-}
-
-/// CPU seconds (user + system) of this process so far (Linux `/proc/self/stat`).
-fn cpu_seconds() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let Some(close) = stat.rfind(')') else {
-        return f64::NAN;
-    };
-    let f: Vec<&str> = stat[close + 2..].split_whitespace().collect();
-    let field = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok());
-    match (field(11), field(12)) {
-        (Some(u), Some(s)) => (u + s) / 100.0,
-        _ => f64::NAN,
-    }
-}
-
-fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_default()
+/// Peak resident memory in MiB since the last [`reset_peak_rss`] (NaN where unreadable).
+fn rss() -> f64 {
+    common::peak_rss_mib().unwrap_or(f64::NAN)
 }
 
 /// One result line: a stable `key=value` form that is easy to grep into BENCHMARKS.md.
@@ -69,7 +45,7 @@ fn report(label: &str, images: usize, secs: f64, cpu: f64, threads: usize) {
         "{label:<46} {:>8.1} images/s  threads={threads} cpu/wall={:.2} peak_rss={:.0}MiB  ({images} images, {secs:.2} s)",
         images as f64 / secs,
         cpu / secs,
-        peak_rss_mib(),
+        rss(),
     );
 }
 
@@ -77,10 +53,10 @@ fn report(label: &str, images: usize, secs: f64, cpu: f64, threads: usize) {
 fn timed(label: &str, threads: usize, reps: usize, mut f: impl FnMut() -> usize) {
     let mut best: Option<(f64, f64, usize)> = None;
     for _ in 0..reps {
-        let (c0, t0) = (cpu_seconds(), Instant::now());
+        let (c0, t0) = (cpu(), Instant::now());
         let n = f();
         let secs = t0.elapsed().as_secs_f64();
-        let cpu = cpu_seconds() - c0;
+        let cpu = cpu() - c0;
         if best.is_none_or(|(s, _, _)| secs < s) {
             best = Some((secs, cpu, n));
         }
@@ -95,37 +71,6 @@ fn pool(threads: usize) -> rayon::ThreadPool {
         .num_threads(threads)
         .build()
         .expect("a rayon pool can be built")
-}
-
-/// `$var`, else `default` under the development data beside the repository (`../shared/data`).
-fn env_dir(var: &str, default: &str) -> PathBuf {
-    std::env::var_os(var).map_or_else(|| shared_data().join(default), PathBuf::from)
-}
-
-/// The development data folder beside the repository: `../shared/data` from its root.
-fn shared_data() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data")
-}
-
-fn list_jpegs(root: &Path) -> Vec<PathBuf> {
-    let mut files = Vec::new();
-    for class in ["NORMAL", "PNEUMONIA"] {
-        let Ok(entries) = std::fs::read_dir(root.join(class)) else {
-            continue;
-        };
-        files.extend(entries.flatten().map(|e| e.path()).filter(|p| {
-            p.extension()
-                .and_then(|e| e.to_str())
-                .is_some_and(|e| e.eq_ignore_ascii_case("jpeg") || e.eq_ignore_ascii_case("jpg"))
-        }));
-    }
-    files.sort();
-    let limit = std::env::var("BENCH_LIMIT")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(usize::MAX);
-    files.truncate(limit);
-    files
 }
 
 /// Decodes and resizes every file with `resize` on `threads` threads; the number resized.
@@ -219,22 +164,24 @@ fn section_decode(files: &[PathBuf]) {
             || decode_resize(files, threads, scaled),
         );
     }
-    println!(
-        "scaled vs full decode + exact area (slow path, same method): {}",
-        differences(files, scaled, area_full)
-    );
-    println!(
-        "scaled vs full decode + PIL box (resize_fast): {}",
-        differences(files, scaled, fast)
-    );
-    println!(
-        "scaled vs full decode + skimage exact: {}",
-        differences(files, scaled, exact)
-    );
-    println!(
-        "full decode + PIL box vs skimage exact: {}",
-        differences(files, fast, exact)
-    );
+    type Method = fn(&Path) -> Option<Array2<f32>>;
+    let pairs: [(&str, Method, Method); 4] = [
+        (
+            "scaled vs full decode + exact area (slow path, same method)",
+            scaled,
+            area_full,
+        ),
+        (
+            "scaled vs full decode + PIL box (resize_fast)",
+            scaled,
+            fast,
+        ),
+        ("scaled vs full decode + skimage exact", scaled, exact),
+        ("full decode + PIL box vs skimage exact", fast, exact),
+    ];
+    for (label, a, b) in pairs {
+        println!("{label}: {}", differences(files, a, b));
+    }
 }
 
 fn section_survey(files: &[PathBuf]) {
@@ -244,9 +191,9 @@ fn section_survey(files: &[PathBuf]) {
     );
     reset_peak_rss();
     let time = |f: &dyn Fn() -> usize| {
-        let (c0, t0) = (cpu_seconds(), Instant::now());
+        let (c0, t0) = (cpu(), Instant::now());
         let n = f();
-        (t0.elapsed().as_secs_f64(), cpu_seconds() - c0, n)
+        (t0.elapsed().as_secs_f64(), cpu() - c0, n)
     };
     let best = |f: &dyn Fn() -> usize, reps: usize| {
         (0..reps)
@@ -287,17 +234,8 @@ fn section_generator() {
         dir.display()
     );
     let threads = rayon::current_num_threads();
-    let options = || {
-        FlowOptions::default()
-            .target_size(TARGET.0, TARGET.1)
-            .batch_size(32)
-            .seed(1)
-            .verbose(false)
-    };
-    let plain = ImageDataGenerator::builder()
-        .rescale(1.0 / 255.0)
-        .build()
-        .expect("fixed valid settings");
+    let options = || flow_options(TARGET);
+    let plain = plain_generator();
     // The peer's augmentation (keras_flow_bench.py): the mild augmentation, horizontal flip included.
     let augmented = ImageDataGenerator::mild_augmentation();
     for (label, generator) in [
@@ -321,9 +259,7 @@ fn section_train() {
     let config = ModelConfig::default();
     let (h, w) = (config.input_height(), config.input_width());
     let mut model = Model::new(config, 0).expect("the default model builds");
-    let mut rng = StdRng::seed_from_u64(1);
-    let x = Array4::from_shape_fn((batch, h, w, 1), |_| rng.gen::<f32>());
-    let y: Vec<f32> = (0..batch).map(|i| (i % 2) as f32).collect();
+    let (x, y, mut rng) = common::random_batch(batch, h, w);
     for _ in 0..3 {
         model
             .train_on_batch(x.view(), &y, None)
@@ -338,7 +274,7 @@ fn section_train() {
         }
         steps * batch
     });
-    let xs = Array4::from_shape_fn((batch, h, w, 1), |_| rng.gen::<f32>());
+    let xs = common::random_images(&mut rng, batch, h, w);
     model.predict_proba(xs.view()).expect("valid batch");
     timed("predict_proba (batch 32)", threads, 2, || {
         for _ in 0..40 {
@@ -357,11 +293,7 @@ fn section_epoch() {
     let threads = rayon::current_num_threads();
     // Does training wait on data? Time spent blocked on the next batch vs in the step.
     reset_peak_rss();
-    let flow = FlowOptions::default()
-        .target_size(TARGET.0, TARGET.1)
-        .batch_size(32)
-        .seed(42)
-        .verbose(false);
+    let flow = flow_options(TARGET).seed(42);
     let mut model = Model::new(ModelConfig::default(), 0).expect("the default model builds");
     match FitOptions::default()
         .augmentation
@@ -370,7 +302,7 @@ fn section_epoch() {
         Ok(mut it) => {
             let steps = 40;
             let (mut wait, mut step, mut images) = (0f64, 0f64, 0usize);
-            let (c0, t0) = (cpu_seconds(), Instant::now());
+            let (c0, t0) = (cpu(), Instant::now());
             let mut batches = it.epoch();
             for _ in 0..steps {
                 let t = Instant::now();
@@ -388,7 +320,7 @@ fn section_epoch() {
                 "generator-fed train steps (40 batches)",
                 images,
                 secs,
-                cpu_seconds() - c0,
+                cpu() - c0,
                 threads,
             );
             println!(
@@ -404,7 +336,7 @@ fn section_epoch() {
     reset_peak_rss();
     let options = FitOptions::default().epochs(1);
     let mut model = Model::new(ModelConfig::default(), 0).expect("the default model builds");
-    let (c0, t0) = (cpu_seconds(), Instant::now());
+    let (c0, t0) = (cpu(), Instant::now());
     match fit(&mut model, &dir, &options, &mut Silent) {
         Ok(history) => {
             let secs = t0.elapsed().as_secs_f64();
@@ -412,8 +344,8 @@ fn section_epoch() {
                 println!(
                     "fit, one epoch from JPEGs with augmentation   {:>8.1} images/s  threads={threads} cpu/wall={:.2} peak_rss={:.0}MiB  (train part; whole epoch incl. validation {:.2} s)",
                     log.images_per_second,
-                    (cpu_seconds() - c0) / secs,
-                    peak_rss_mib(),
+                    (cpu() - c0) / secs,
+                    rss(),
                     secs
                 );
             }

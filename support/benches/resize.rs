@@ -7,36 +7,16 @@
 //! lands from the scikit-image path (the figures quoted in `resize`'s module docs).
 //! Set `BENCH_LIMIT=n` to use only the first `n` files. Not a test: nothing here can fail on speed.
 
-use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use image::ImageReader;
 use ndarray::Array2;
 use support::resize::{resize_fast, resize_u8, resize_with, Interpolation};
 
+mod common;
+
 const TARGET: (usize, usize) = (130, 130);
 const REPEATS: usize = 3;
-
-fn list_jpegs(root: &Path) -> Vec<PathBuf> {
-    let mut files = Vec::new();
-    for class in ["NORMAL", "PNEUMONIA"] {
-        let Ok(entries) = std::fs::read_dir(root.join(class)) else {
-            continue;
-        };
-        for entry in entries.flatten() {
-            let path = entry.path();
-            let is_jpeg = path
-                .extension()
-                .and_then(|e| e.to_str())
-                .is_some_and(|e| e.eq_ignore_ascii_case("jpeg") || e.eq_ignore_ascii_case("jpg"));
-            if is_jpeg {
-                files.push(path);
-            }
-        }
-    }
-    files.sort();
-    files
-}
 
 fn decode(bytes: &[u8]) -> Option<Array2<u8>> {
     let reader = ImageReader::new(std::io::Cursor::new(bytes))
@@ -72,16 +52,8 @@ fn report(label: &str, n: usize, elapsed: Duration) {
 }
 
 fn main() {
-    let root = std::env::var_os("XRAY_FULLRES_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/chest_xray_fullres/train")
-        });
-    let limit = std::env::var("BENCH_LIMIT")
-        .ok()
-        .and_then(|v| v.parse::<usize>().ok())
-        .unwrap_or(usize::MAX);
-    let files: Vec<PathBuf> = list_jpegs(&root).into_iter().take(limit).collect();
+    let root = common::env_dir("XRAY_FULLRES_DIR", "chest_xray_fullres/train");
+    let files = common::list_jpegs(&root);
     if files.is_empty() {
         println!("no JPEGs under {}; nothing to measure", root.display());
         return;

@@ -14,10 +14,11 @@ use super::conv::{
 use super::matmul::{matmul, MatRef};
 use super::pool::PoolSpec;
 use super::tensor_io::Nhwc;
+use super::{direct, winograd};
 use crate::error::{Error, Result};
 
 /// Marks a pooled value whose maximum was not positive (ReLU zeroed it: no gradient).
-const DEAD: u16 = u16::MAX;
+pub(crate) const DEAD: u16 = u16::MAX;
 
 /// Sizes of the fused op for one image.
 #[derive(Clone, Copy, Debug)]
@@ -199,10 +200,32 @@ pub(crate) fn fused_forward(
     let ol = fg.out_len();
     let mut out = vec![0.0f32; n * ol];
     let mut idx = vec![0u16; n * ol];
-    out.par_chunks_mut(ol)
+    let images = out
+        .par_chunks_mut(ol)
         .zip(idx.par_chunks_mut(ol))
-        .zip(x.par_chunks(fg.conv.in_len()))
-        .for_each(|((o, ix), xi)| forward_image(xi, w, b, fg, o, ix));
+        .zip(x.par_chunks(fg.conv.in_len()));
+    if winograd::applies(fg) {
+        let u = winograd::transform_kernel(w, fg.conv.in_c, fg.conv.filters);
+        let (sv, sm) = winograd::scratch_len(fg);
+        images.for_each(|((o, ix), xi)| {
+            with_scratch(sv, sm, |v, m| {
+                let im = winograd::Image {
+                    x: xi,
+                    w: &u,
+                    b,
+                    out: o,
+                    idx: ix,
+                };
+                winograd::forward_image(fg, (im, (v, m)))
+            })
+        });
+    } else if direct::applies(fg) {
+        images.for_each(|((out, idx), x)| {
+            direct::forward_image(fg, winograd::Image { x, w, b, out, idx })
+        });
+    } else {
+        images.for_each(|((o, ix), xi)| forward_image(xi, w, b, fg, o, ix));
+    }
     (out, idx)
 }
 
@@ -308,6 +331,15 @@ mod tests {
                 ConvSpec::new((3, 3), 8, 1, Padding::Valid),
                 PoolSpec::square(2),
             ),
+            // Enough channels for the Winograd forward path.
+            (
+                2,
+                19,
+                18,
+                winograd::MIN_CHANNELS + 3,
+                ConvSpec::new((3, 3), 10, 1, Padding::Valid),
+                PoolSpec::square(2),
+            ),
         ]
         .into_iter()
         .enumerate()
@@ -387,6 +419,27 @@ mod tests {
             21,
             |x, k, b| conv2d_relu_pool(x, k, b, &cs, &PoolSpec::square(2), true).unwrap(),
             54,
+            3,
+            1e-3,
+        );
+    }
+
+    #[test]
+    fn gradients_match_finite_differences_on_the_winograd_path() {
+        let cs = ConvSpec::new((3, 3), 3, 1, Padding::Valid);
+        let c = winograd::MIN_CHANNELS;
+        let g = ConvGeometry::new(6, 7, c, &cs).unwrap();
+        assert!(winograd::applies(
+            &FusedGeometry::new(g, PoolSpec::square(2)).unwrap()
+        ));
+        finite_diff_check(
+            1,
+            6,
+            7,
+            c,
+            23,
+            |x, k, b| conv2d_relu_pool(x, k, b, &cs, &PoolSpec::square(2), true).unwrap(),
+            g.kernel_len(),
             3,
             1e-3,
         );

@@ -13,6 +13,7 @@
 pub mod calibration;
 mod config;
 mod conv;
+mod direct;
 mod fused;
 pub mod intervals;
 pub mod loss;
@@ -29,6 +30,7 @@ mod saliency;
 mod summary;
 mod tensor_io;
 mod weights_file;
+mod winograd;
 
 pub use config::{ModelConfig, ModelConfigBuilder};
 pub use model::{one_hot, Model, Param, Weights, PREDICT_BATCH};

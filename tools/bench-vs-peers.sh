@@ -1,0 +1,124 @@
+#!/usr/bin/env bash
+# Reproduces a BENCHMARKS.md row: the Python peers and ours, run alternately on the same machine.
+#
+#   tools/bench-vs-peers.sh [SECTION...]      (default section: train)
+#
+# For each round (REPS, default 1): keras_compute_bench.py --n 1024 --epochs 3 (TensorFlow `fit`
+# and `predict`, the tutorial CNN at 130x130x1, batch 32), then
+# `cargo bench -p support --bench peers_compare -- train`, each under /usr/bin/time -v; then the
+# other sections asked for (decode survey generator epoch), each after its peer script. It ends
+# with the ratios ours / peer.
+#
+# Environment:
+#   PEERS_VENV   the peers' virtual environment (default ../peers-venv beside the repository);
+#                created from ../shared/bench/peers/README.md when missing (pip, several GB).
+#   PEERS_DIR    the peer scripts (default ../shared/bench/peers)
+#   REPS         rounds of peer-then-ours (default 1)
+#   OUT          folder for the raw logs (default a fresh folder under /tmp)
+# Measure on a quiet machine: the script prints the load average before every run, and TensorFlow
+# starts many threads, so on a loaded machine wall-clock ratios favour it.
+set -euo pipefail
+
+repo=$(cd "$(dirname "$0")/.." && pwd)
+peers_dir=${PEERS_DIR:-$repo/../shared/bench/peers}
+venv=${PEERS_VENV:-$repo/../peers-venv}
+reps=${REPS:-1}
+out=${OUT:-$(mktemp -d /tmp/bench-vs-peers.XXXXXX)}
+mkdir -p "$out"
+sections=("$@")
+[ ${#sections[@]} -eq 0 ] && sections=(train)
+
+if [ ! -f "$peers_dir/keras_compute_bench.py" ]; then
+    echo "peer scripts not found in $peers_dir (set PEERS_DIR)" >&2
+    exit 1
+fi
+
+# --- The peers' environment, as ../shared/bench/peers/README.md sets it up. ---------------------
+if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c "import tensorflow" 2>/dev/null; then
+    echo "== setting up the peer venv in $venv (from $peers_dir/README.md)"
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install tensorflow-cpu==2.21.0 matplotlib scikit-image pillow simplejpeg \
+        opencv-python-headless scipy scikit-learn psutil "PyTurboJPEG<2"
+fi
+if ! ldconfig -p 2>/dev/null | grep -q libturbojpeg; then
+    echo "note: libturbojpeg is not installed (README: apt-get install -y libturbojpeg0);"
+    echo "      this script does not run apt; decode_bench.py's PyTurboJPEG rows will be missing."
+fi
+
+# --- The machine. ------------------------------------------------------------------------------
+flags=$(grep -m1 '^flags' /proc/cpuinfo | cut -d: -f2)
+simd=$(for f in $flags; do case $f in avx2 | fma | avx512* | amx*) printf '%s ' "$f" ;; esac; done)
+echo "== machine"
+echo "cpu: $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) CPUs"
+echo "vector flags: ${simd:-none of avx2/fma/avx512*/amx*}"
+lscpu | grep -E '^(L1d|L2|L3) cache' | sed 's/  */ /g'
+echo "date: $(date -u '+%Y-%m-%d %H:%M UTC')"
+echo "logs: $out"
+
+echo "== building the benchmarks"
+(cd "$repo" && cargo bench -p support --bench peers_compare --no-run 2>&1 | tail -1)
+
+load() { cut -d' ' -f1-3 /proc/loadavg; }
+
+# timed NAME CMD...: runs CMD under /usr/bin/time -v, logging to $out/NAME.log.
+timed() {
+    local name=$1
+    shift
+    echo "-- $name (load average before: $(load))"
+    /usr/bin/time -v -o "$out/$name.time" "$@" >"$out/$name.log" 2>&1 || {
+        echo "   failed; see $out/$name.log" >&2
+        tail -5 "$out/$name.log" >&2
+        return 1
+    }
+    grep -E '=|images/s' "$out/$name.log" | sed 's/^/   /'
+    sed -n 's/^\tMaximum resident set size (kbytes): /   max RSS kB: /p' "$out/$name.time"
+}
+
+peer() { (cd "$peers_dir" && timed "$1" "$venv/bin/python" "${@:2}"); }
+ours() { (cd "$repo" && timed "$1" cargo bench -q -p support --bench peers_compare -- "${@:2}"); }
+
+for r in $(seq 1 "$reps"); do
+    echo "== round $r"
+    for s in "${sections[@]}"; do
+        case $s in
+        train)
+            peer "r$r-keras_compute" keras_compute_bench.py --n 1024 --epochs 3
+            ours "r$r-ours_train" train
+            ;;
+        decode | survey)
+            peer "r$r-peer_decode" decode_bench.py --reps 2
+            ours "r$r-ours_$s" "$s"
+            ;;
+        generator)
+            peer "r$r-keras_flow" keras_flow_bench.py --reps 1
+            ours "r$r-ours_generator" generator
+            ;;
+        epoch)
+            peer "r$r-keras_train" keras_train.py --epochs 2
+            ours "r$r-ours_epoch" epoch
+            ;;
+        *)
+            echo "unknown section $s (train decode survey generator epoch)" >&2
+            exit 2
+            ;;
+        esac
+    done
+done
+
+# --- Ratios (train rows; the other sections print their rates above). -------------------------
+echo "== ratios, ours / TensorFlow, per round"
+for r in $(seq 1 "$reps"); do
+    k=$out/r$r-keras_compute.log
+    o=$out/r$r-ours_train.log
+    [ -f "$k" ] && [ -f "$o" ] || continue
+    tf_fit=$(sed -n 's/^fit_steady_img_per_s=//p' "$k")
+    tf_pred=$(sed -n 's/^predict_b32_img_per_s=//p' "$k")
+    tf_rss=$(sed -n 's/^peak_rss_mib=//p' "$k")
+    our_fit=$(grep '^train_on_batch' "$o" | grep -o '[0-9.]* images/s' | head -1 | cut -d' ' -f1)
+    our_pred=$(grep '^predict_proba' "$o" | grep -o '[0-9.]* images/s' | head -1 | cut -d' ' -f1)
+    our_rss=$(grep '^predict_proba' "$o" | grep -o 'peak_rss=[0-9]*' | cut -d= -f2)
+    awk -v a="$our_fit" -v b="$tf_fit" -v c="$our_pred" -v d="$tf_pred" -v e="$our_rss" -v f="$tf_rss" -v r="$r" 'BEGIN {
+        printf "round %s: training step %.1f vs fit %.1f img/s = %.2fx; inference %.1f vs predict %.1f img/s = %.2fx; peak memory %s vs %s MiB = %.2fx\n",
+            r, a, b, a / b, c, d, c / d, e, f, e / f }'
+done
+echo "load average at the end: $(load)"
