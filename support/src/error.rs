@@ -8,30 +8,54 @@ pub enum Error {
     /// A file or folder could not be read or written.
     #[error("{}: {source}", path.display())]
     Io {
+        /// The file or folder.
         path: PathBuf,
+        /// What the system said.
         #[source]
         source: std::io::Error,
     },
     /// The bytes of a file are not an image we can decode.
     #[error("{}: cannot decode image: {reason}", path.display())]
-    Decode { path: PathBuf, reason: String },
+    Decode {
+        /// The file.
+        path: PathBuf,
+        /// What the decoder said.
+        reason: String,
+    },
     /// The image header declares more pixels than we accept (decompression-bomb guard).
     #[error("{}: image of {width}x{height} pixels is over the limit of {limit} pixels", path.display())]
     TooLarge {
+        /// The file.
         path: PathBuf,
+        /// Its declared width in pixels.
         width: u64,
+        /// Its declared height in pixels.
         height: u64,
+        /// The most pixels accepted.
         limit: u64,
     },
     /// An expected folder is missing.
     #[error("{}: folder not found ({expected})", path.display())]
-    MissingDir { path: PathBuf, expected: String },
+    MissingDir {
+        /// The folder looked for.
+        path: PathBuf,
+        /// What it should have been.
+        expected: String,
+    },
     /// A split folder without class subfolders.
     #[error("{}: no class folders found (expected one subfolder per class, e.g. NORMAL/ and PNEUMONIA/)", path.display())]
-    NoClasses { path: PathBuf },
+    NoClasses {
+        /// The split folder.
+        path: PathBuf,
+    },
     /// A class folder without a single image file.
     #[error("{}: class folder '{class}' holds no image files", path.display())]
-    EmptyClass { path: PathBuf, class: String },
+    EmptyClass {
+        /// The class folder.
+        path: PathBuf,
+        /// Its class name.
+        class: String,
+    },
     /// With labels from file names, a class folder where some names give a kind and some do not.
     #[error(
         "{}: class folder '{class}' mixes files whose name gives the kind ({kinds}) with files \
@@ -39,36 +63,53 @@ pub enum Error {
         path.display()
     )]
     UnlabelledFileName {
+        /// A file whose name gives no kind.
         path: PathBuf,
+        /// Its folder's class.
         class: String,
+        /// The name parts that give a kind.
         kinds: String,
     },
     /// A setting outside its valid range.
     #[error("invalid {name} = {value}: expected {expected}")]
     InvalidArgument {
+        /// The setting or argument.
         name: &'static str,
+        /// The value given.
         value: String,
+        /// What is accepted.
         expected: String,
     },
     /// A saved model that is broken or does not match its configuration.
     #[error("{}: model: {reason}", path.display())]
-    Model { path: PathBuf, reason: String },
+    Model {
+        /// The model folder or file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// Drawing a figure failed.
     #[error("plot: {0}")]
     Plot(String),
     /// A checkpoint made with other settings than the run asked to resume it.
     #[error("{}: cannot resume: the checkpoint was made with {setting} = {saved}, this run asks for {requested} (use the checkpoint's settings, or --overwrite to start over)", path.display())]
     ResumeMismatch {
+        /// The checkpoint folder.
         path: PathBuf,
+        /// The setting that differs.
         setting: String,
+        /// Its value in the checkpoint.
         saved: String,
+        /// Its value in this run.
         requested: String,
     },
     /// A tensor or array operation of the numerical backend (dfdx, ndarray, rand_distr) failed;
     /// `operation` says which, `source` is the backend's own error.
     #[error("{operation} failed: {source}")]
     Backend {
+        /// What was being done.
         operation: &'static str,
+        /// The backend's error.
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
@@ -84,13 +125,26 @@ pub enum Error {
     },
     /// A folder that must hold exactly two classes for the binary CNN holds another number.
     #[error("{}: the CNN tells two classes apart, but the folder has {} ({})", path.display(), classes.len(), classes.join(", "))]
-    NotBinary { path: PathBuf, classes: Vec<String> },
+    NotBinary {
+        /// The folder.
+        path: PathBuf,
+        /// The classes it holds.
+        classes: Vec<String>,
+    },
     /// Too few patients to hold out a validation split with both classes on each side.
     #[error("{}: too few patients to hold out {:.0}% for validation with both classes on each side", path.display(), fraction * 100.0)]
-    TooFewPatients { path: PathBuf, fraction: f64 },
+    TooFewPatients {
+        /// The training folder.
+        path: PathBuf,
+        /// The validation fraction asked for.
+        fraction: f64,
+    },
     /// No training image of an epoch could be read, so there is nothing to learn from.
     #[error("no training image could be read in epoch {epoch}")]
-    NoImagesRead { epoch: usize },
+    NoImagesRead {
+        /// The epoch, counted from 1.
+        epoch: usize,
+    },
     /// Temperature scaling needs the validation scores that `fit` records; this model has none.
     #[error("no validation scores to fit a temperature to (a model trained by fit has them)")]
     NoValidationScores,

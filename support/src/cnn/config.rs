@@ -284,13 +284,13 @@ impl ModelConfigBuilder {
         self.config.learning_rate = lr;
         self
     }
-    /// The configuration, or the first setting that is out of range or does not fit.
     /// How many classes: 2 (the default) gives one sigmoid output, 3 or more a softmax over
     /// one output per class (e.g. 3: normal, bacterial and viral pneumonia).
     pub fn classes(mut self, classes: usize) -> Self {
         self.config.classes = classes;
         self
     }
+    /// The configuration, or the first setting that is out of range or does not fit.
     pub fn build(self) -> Result<ModelConfig> {
         self.config.validate()?;
         Ok(self.config)
