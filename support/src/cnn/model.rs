@@ -752,7 +752,7 @@ pub(super) mod tests {
         (x, y)
     }
 
-    fn three_classes(dropout: f32) -> ModelConfig {
+    pub(in crate::cnn) fn three_classes(dropout: f32) -> ModelConfig {
         ModelConfig::builder()
             .input_size(24, 20)
             .conv_filters(&[4, 8])

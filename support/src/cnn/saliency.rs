@@ -95,9 +95,8 @@ impl Model {
 
 #[cfg(test)]
 mod tests {
-    use super::super::model::tests::{small, toy_batch};
+    use super::super::model::tests::{small, three_classes, toy_batch};
     use super::*;
-    use crate::cnn::ModelConfig;
     use ndarray::Axis;
 
     #[test]
@@ -120,14 +119,7 @@ mod tests {
 
     #[test]
     fn saliency_matches_finite_differences_of_the_logit() {
-        let three = ModelConfig::builder()
-            .input_size(24, 20)
-            .conv_filters(&[4, 8])
-            .dense_units(16)
-            .classes(3)
-            .build()
-            .unwrap();
-        for config in [small(), three] {
+        for config in [small(), three_classes(0.5)] {
             let m = Model::new(config, 4).unwrap();
             let (x, _) = toy_batch(1, 24, 20, 10);
             let img = x.index_axis(Axis(0), 0).index_axis(Axis(2), 0).to_owned();
