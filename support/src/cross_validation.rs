@@ -130,7 +130,14 @@ pub fn cross_validate(
     progress: &mut dyn Progress,
 ) -> Result<CrossValidation> {
     options.validate()?;
-    let scan = training::training_scan(train_dir.as_ref())?;
+    if config.classes() != 2 {
+        return Err(crate::error::Error::invalid(
+            "cross_validate",
+            format!("a {}-class model", config.classes()),
+            "a two-class model (fold metrics of K classes are not implemented)",
+        ));
+    }
+    let scan = training::training_scan(train_dir.as_ref(), options, 2)?;
     let folds = patient_folds(&scan, k, options.seed)?;
     let options = FitOptions {
         checkpoint_dir: None,

@@ -123,13 +123,15 @@ pub enum Error {
         /// The loss value (NaN or infinite).
         loss: f32,
     },
-    /// A folder that must hold exactly two classes for the binary CNN holds another number.
-    #[error("{}: the CNN tells two classes apart, but the folder has {} ({})", path.display(), classes.len(), classes.join(", "))]
-    NotBinary {
+    /// A training folder whose classes (as the label source reads them) are not the model's.
+    #[error("{}: the model tells {expected} classes apart, but the folder gives {} ({}){}", path.display(), classes.len(), classes.join(", "), if *expected > 2 && classes.len() == 2 { "; labels from file names (`--labels file-name`) split PNEUMONIA into bacterial and viral" } else { "" })]
+    ClassCount {
         /// The folder.
         path: PathBuf,
-        /// The classes it holds.
+        /// The classes it gives.
         classes: Vec<String>,
+        /// How many classes the model has.
+        expected: usize,
     },
     /// Too few patients to hold out a validation split with both classes on each side.
     #[error("{}: too few patients to hold out {:.0}% for validation with both classes on each side", path.display(), fraction * 100.0)]

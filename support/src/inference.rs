@@ -1,31 +1,52 @@
 //! Running a trained model: probabilities for a folder ([`predict_directory`]) or for single
 //! files ([`predict_files`]), and the metrics on a labelled folder ([`evaluate`]), all without
-//! augmentation.
+//! augmentation. Two-class models give the probability of class 1 per image; K-class models one
+//! probability per class ([`Predictions::class_probs`]), with the K-class metrics and the
+//! two-class views of them ([`Predictions::two_class_view`]).
 
 use std::path::{Path, PathBuf};
 
 use crate::cnn::intervals::BootstrapOptions;
+use ndarray::Array2;
+
 use crate::cnn::metrics::Evaluation;
+use crate::cnn::multiclass::{self, MulticlassConfusion, MulticlassReport};
 use crate::cnn::report::EvaluationReport;
 use crate::cnn::Model;
 use crate::error::{Error, Result};
-use crate::generator::{DirectoryIterator, FlowOptions};
+use crate::dataset::LabelSource;
+use crate::generator::{ClassMode, DirectoryIterator, FlowOptions};
 use crate::preprocessing::Preprocessing;
 use crate::saved_model::SavedModel;
 
 /// A model's probabilities for every image of a folder, in file order.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Predictions {
-    /// Class names (label 0 and 1).
+    /// Class names, in label order (label 0 and 1 for two classes).
     pub class_names: Vec<String>,
     /// The files, in sorted order.
     pub files: Vec<PathBuf>,
-    /// The true label of each file (its folder).
+    /// The true class index of each file (from its folder, or its file name), as a float.
     pub labels: Vec<f32>,
-    /// The predicted probability of class 1.
+    /// The predicted probability of class 1 (two-class models; empty for K classes).
     pub probs: Vec<f32>,
+    /// The probability of every class, one row per file (for two classes `1 - p` and `p`).
+    pub class_probs: Array2<f32>,
     /// Files that could not be read, with the reason.
     pub skipped: Vec<(PathBuf, String)>,
+}
+
+/// The classes of a model trained with labels from file names on this dataset's folders.
+pub const THREE_CLASSES: [&str; 3] = ["NORMAL", "PNEUMONIA_BACTERIA", "PNEUMONIA_VIRUS"];
+
+/// A three-class model seen as two two-class ones (see [`Predictions::pneumonia_views`]).
+#[derive(Debug, Clone)]
+pub struct PneumoniaViews {
+    /// NORMAL (0) against PNEUMONIA (1) on every image, scored `p(bacteria) + p(virus)`.
+    pub pneumonia_vs_normal: Predictions,
+    /// VIRUS (0) against BACTERIA (1) among the pneumonia images, scored
+    /// `p(bacteria) / (p(bacteria) + p(virus))` (Kermany et al. 2018 report this task).
+    pub bacteria_vs_virus: Predictions,
 }
 
 /// Predicts every image under the class folders of `dir` (no augmentation, no shuffling).
@@ -46,20 +67,63 @@ pub fn predict_directory(
     predict_iterator(model, &mut gen)
 }
 
+/// [`predict_directory`] with the classes read as `labels` says: from the file names too for a
+/// three-class model (NORMAL, PNEUMONIA_BACTERIA, PNEUMONIA_VIRUS).
+pub fn predict_directory_labelled(
+    model: &Model,
+    dir: impl AsRef<Path>,
+    preprocessing: &Preprocessing,
+    labels: LabelSource,
+) -> Result<Predictions> {
+    let (height, width) = (model.config().input_height(), model.config().input_width());
+    let mut gen = preprocessing.generator()?.flow_from_directory(
+        dir.as_ref(),
+        FlowOptions::default()
+            .target_size(height, width)
+            .shuffle(false)
+            .class_mode(ClassMode::Sparse)
+            .label_source(labels)
+            .interpolation(preprocessing.interpolation)
+            .verbose(false),
+    )?;
+    let predictions = predict_iterator(model, &mut gen)?;
+    if predictions.class_names.len() != model.config().classes() {
+        return Err(Error::ClassCount {
+            path: dir.as_ref().to_path_buf(),
+            classes: predictions.class_names,
+            expected: model.config().classes(),
+        });
+    }
+    Ok(predictions)
+}
+
 /// The model's probabilities for one epoch of `gen`, in its order, with the files it skipped.
 pub(crate) fn predict_iterator(model: &Model, gen: &mut DirectoryIterator) -> Result<Predictions> {
+    let k = model.config().classes();
     let mut out = Predictions {
         class_names: gen.class_names().to_vec(),
         files: Vec::with_capacity(gen.samples()),
         labels: Vec::with_capacity(gen.samples()),
         probs: Vec::with_capacity(gen.samples()),
+        class_probs: Array2::zeros((0, k)),
         skipped: Vec::new(),
     };
+    let mut rows: Vec<f32> = Vec::with_capacity(gen.samples() * k);
     for batch in gen.epoch() {
-        out.probs.extend(model.predict_proba(batch.x.view())?);
+        let p = model.predict(batch.x.view())?;
+        if k == 2 {
+            for &p1 in p.column(0) {
+                out.probs.push(p1);
+                rows.extend([1.0 - p1, p1]);
+            }
+        } else {
+            rows.extend(p.iter());
+        }
         out.labels.extend(batch.y.iter());
         out.files.extend(batch.files);
     }
+    out.class_probs = Array2::from_shape_vec((out.files.len(), k), rows)
+        .map_err(|e| Error::backend("shaping predictions", e))?;
     out.skipped = gen
         .skipped()
         .iter()
@@ -74,8 +138,151 @@ pub(crate) fn labels_as_u8(labels: &[f32]) -> Vec<u8> {
 }
 
 impl Predictions {
+    /// True when the model had two classes (a probability of class 1 per image in `probs`).
+    pub fn is_binary(&self) -> bool {
+        self.class_probs.ncols() == 2
+    }
+
+    /// The true class index of each file.
+    pub fn class_labels(&self) -> Vec<usize> {
+        self.labels.iter().map(|&y| y.round() as usize).collect()
+    }
+
+    /// The model's outputs as training measures them: `probs` for two classes, the rows of
+    /// `class_probs` one after the other for K.
+    pub(crate) fn scores(&self) -> Vec<f32> {
+        if self.is_binary() {
+            self.probs.clone()
+        } else {
+            self.class_probs.iter().copied().collect()
+        }
+    }
+
+    /// The most probable class of each file.
+    pub fn predicted_classes(&self) -> Vec<usize> {
+        multiclass::predicted_classes(self.class_probs.view())
+    }
+
+    /// The K x K confusion matrix when each file is predicted as its most probable class.
+    pub fn confusion(&self) -> Result<MulticlassConfusion> {
+        MulticlassConfusion::from_probabilities(&self.class_labels(), self.class_probs.view())
+    }
+
+    /// scikit-learn's `classification_report` of the most probable classes.
+    pub fn classification_report(&self, digits: usize) -> Result<String> {
+        let names: Vec<&str> = self.class_names.iter().map(String::as_str).collect();
+        self.confusion()?.report(&names, digits)
+    }
+
+    /// The one-vs-rest ROC AUC of each class.
+    pub fn one_vs_rest_roc_auc(&self) -> Result<Vec<f64>> {
+        multiclass::one_vs_rest_roc_auc(&self.class_labels(), self.class_probs.view())
+    }
+
+    /// The K-class report: confusion matrix, accuracy and macro ROC AUC with bootstrap
+    /// intervals, one-vs-rest AUCs, per-class precision, recall and F1.
+    pub fn multiclass_report(&self, bootstrap: &BootstrapOptions) -> Result<MulticlassReport> {
+        let names: Vec<&str> = self.class_names.iter().map(String::as_str).collect();
+        MulticlassReport::new(
+            &self.class_labels(),
+            self.class_probs.view(),
+            &names,
+            bootstrap,
+        )
+    }
+
+    /// For the three classes [`THREE_CLASSES`]: pneumonia against normal on every image, and
+    /// bacterial (positive) against viral among the pneumonia images, as two-class predictions
+    /// ([`Predictions::two_class_view`]); `None` for other classes.
+    pub fn pneumonia_views(&self) -> Result<Option<PneumoniaViews>> {
+        if self.class_names != THREE_CLASSES {
+            return Ok(None);
+        }
+        let [normal, bacteria, virus] = THREE_CLASSES;
+        Ok(Some(PneumoniaViews {
+            pneumonia_vs_normal: self.two_class_view(
+                &[normal],
+                &[bacteria, virus],
+                ["NORMAL", "PNEUMONIA"],
+            )?,
+            bacteria_vs_virus: self.two_class_view(&[virus], &[bacteria], ["VIRUS", "BACTERIA"])?,
+        }))
+    }
+
+    /// A two-class view of these predictions: the files whose true class is in `negative` or
+    /// `positive` (class names), labelled 0 and 1 and named `names`, each scored with the
+    /// model's probability of the positive classes renormalised over both groups,
+    /// `sum p[positive] / (sum p[positive] + sum p[negative])`. With the three classes,
+    /// `(&["NORMAL"], &["PNEUMONIA_BACTERIA", "PNEUMONIA_VIRUS"])` is pneumonia against normal
+    /// on every image, and `(&["PNEUMONIA_VIRUS"], &["PNEUMONIA_BACTERIA"])` bacterial against
+    /// viral among the pneumonia images, as Kermany et al. (2018) report it. Every binary
+    /// metric, interval and figure then applies to the view.
+    pub fn two_class_view(
+        &self,
+        negative: &[&str],
+        positive: &[&str],
+        names: [&str; 2],
+    ) -> Result<Predictions> {
+        let index = |name: &str| {
+            self.class_names
+                .iter()
+                .position(|c| c == name)
+                .ok_or_else(|| {
+                    Error::invalid(
+                        "class name",
+                        name,
+                        format!("one of {}", self.class_names.join(", ")),
+                    )
+                })
+        };
+        let neg: Vec<usize> = negative.iter().map(|n| index(n)).collect::<Result<_>>()?;
+        let pos: Vec<usize> = positive.iter().map(|n| index(n)).collect::<Result<_>>()?;
+        if neg.is_empty() || pos.is_empty() || neg.iter().any(|c| pos.contains(c)) {
+            return Err(Error::invalid(
+                "classes",
+                format!("{negative:?} against {positive:?}"),
+                "two non-empty groups of different classes",
+            ));
+        }
+        let mut view = Predictions {
+            class_names: names.iter().map(|n| n.to_string()).collect(),
+            files: Vec::new(),
+            labels: Vec::new(),
+            probs: Vec::new(),
+            class_probs: Array2::zeros((0, 2)),
+            skipped: self.skipped.clone(),
+        };
+        let mut rows = Vec::new();
+        for ((file, &truth), row) in self
+            .files
+            .iter()
+            .zip(&self.class_labels())
+            .zip(self.class_probs.rows())
+        {
+            let label = if pos.contains(&truth) {
+                1.0
+            } else if neg.contains(&truth) {
+                0.0
+            } else {
+                continue;
+            };
+            let p: f32 = pos.iter().map(|&c| row[c]).sum();
+            let n: f32 = neg.iter().map(|&c| row[c]).sum();
+            // Both zero cannot come from a softmax; call it a coin toss rather than divide by 0.
+            let score = if p + n > 0.0 { p / (p + n) } else { 0.5 };
+            view.files.push(file.clone());
+            view.labels.push(label);
+            view.probs.push(score);
+            rows.extend([1.0 - score, score]);
+        }
+        view.class_probs = Array2::from_shape_vec((view.files.len(), 2), rows)
+            .map_err(|e| Error::backend("shaping predictions", e))?;
+        Ok(view)
+    }
+
     /// Metrics at `threshold` (e.g. 0.5, or the threshold chosen on validation data).
     pub fn evaluate(&self, threshold: f32) -> Result<Evaluation> {
+        self.require_binary("evaluate")?;
         let names: [&str; 2] = [
             self.class_names.first().map_or("0", String::as_str),
             self.class_names.get(1).map_or("1", String::as_str),
@@ -91,6 +298,7 @@ impl Predictions {
     /// Every metric at `threshold` with its bootstrap confidence interval (DeLong's too for the
     /// ROC AUC), and the calibration: what `xray evaluate` prints.
     pub fn report(&self, threshold: f32, bootstrap: &BootstrapOptions) -> Result<EvaluationReport> {
+        self.require_binary("report")?;
         let names: [&str; 2] = [
             self.class_names.first().map_or("0", String::as_str),
             self.class_names.get(1).map_or("1", String::as_str),
@@ -98,7 +306,20 @@ impl Predictions {
         EvaluationReport::new(&self.labels_u8(), &self.probs, threshold, names, bootstrap)
     }
 
-    /// The files classified wrongly at `threshold`, with their probabilities.
+    /// Refuses a K-class prediction where a two-class one is needed.
+    fn require_binary(&self, what: &'static str) -> Result<()> {
+        if self.is_binary() {
+            return Ok(());
+        }
+        Err(Error::invalid(
+            what,
+            format!("predictions of {} classes", self.class_probs.ncols()),
+            "a two-class model's predictions (see two_class_view, classification_report)",
+        ))
+    }
+
+    /// The files classified wrongly at `threshold`, with their probabilities (two-class
+    /// predictions; none for K classes).
     pub fn misclassified(&self, threshold: f32) -> Vec<(PathBuf, f32, f32)> {
         self.files
             .iter()
@@ -110,8 +331,25 @@ impl Predictions {
 }
 
 /// The probability of class 1 for each image file (no labels needed), in the given order; a
-/// file that cannot be read gets its error and the others are still predicted.
+/// file that cannot be read gets its error and the others are still predicted. Two-class
+/// models only: [`predict_files_classes`] answers for any model.
 pub fn predict_files(saved: &SavedModel, files: &[PathBuf]) -> Vec<Result<f32>> {
+    predict_files_classes(saved, files)
+        .into_iter()
+        .map(|row| match row?.as_slice() {
+            [_, p1] => Ok(*p1),
+            other => Err(Error::invalid(
+                "predict_files",
+                format!("a {}-class model", other.len()),
+                "a two-class model; use predict_files_classes",
+            )),
+        })
+        .collect()
+}
+
+/// The probability of every class (in `saved.class_names` order) for each image file, in the
+/// given order; a file that cannot be read gets its error and the others are still predicted.
+pub fn predict_files_classes(saved: &SavedModel, files: &[PathBuf]) -> Vec<Result<Vec<f32>>> {
     use rayon::prelude::*;
     let (height, width) = (
         saved.model.config().input_height(),
@@ -128,17 +366,29 @@ pub fn predict_files(saved: &SavedModel, files: &[PathBuf]) -> Vec<Result<f32>> 
             let x = image
                 .into_shape_with_order((1, height, width, 1))
                 .map_err(|e| Error::backend("shaping the model input", e))?;
-            Ok(saved.model.predict_proba(x.view())?[0])
+            let p = saved.model.predict(x.view())?;
+            Ok(match p.ncols() {
+                1 => vec![1.0 - p[[0, 0]], p[[0, 0]]],
+                _ => p.row(0).to_vec(),
+            })
         })
         .collect()
 }
 
-/// Evaluates a saved model on the class folders of `dir` at 0.5 and at its saved threshold.
+/// A saved model's predictions for the class folders of `dir`, labelled as it was trained
+/// (from the folders, or from the file names too for three classes).
+pub fn predict_labelled(saved: &SavedModel, dir: impl AsRef<Path>) -> Result<Predictions> {
+    predict_directory_labelled(&saved.model, dir, &saved.preprocessing, saved.label_source)
+}
+
+/// Evaluates a two-class saved model on the class folders of `dir` at 0.5 and at its saved
+/// threshold (a K-class model: [`predict_labelled`], then the K-class metrics of
+/// [`Predictions`]).
 pub fn evaluate(
     saved: &SavedModel,
     dir: impl AsRef<Path>,
 ) -> Result<(Predictions, Evaluation, Evaluation)> {
-    let predictions = predict_directory(&saved.model, dir, &saved.preprocessing)?;
+    let predictions = predict_labelled(saved, dir)?;
     let at_half = predictions.evaluate(0.5)?;
     let at_chosen = predictions.evaluate(saved.threshold)?;
     Ok((predictions, at_half, at_chosen))

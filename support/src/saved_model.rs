@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::cnn::calibration::{apply_temperature, fit_temperature};
 use crate::cnn::{Model, ModelConfig};
+use crate::dataset::LabelSource;
 use crate::error::{Error, Result};
 use crate::files::write_atomic;
 use crate::history::History;
@@ -32,7 +33,14 @@ struct ModelCard {
     threshold: f32,
     threshold_source: String,
     preprocessing: Preprocessing,
+    /// Absent in files written before three-class models: the folders.
+    #[serde(default, skip_serializing_if = "is_folder")]
+    label_source: LabelSource,
     history: Option<History>,
+}
+
+fn is_folder(source: &LabelSource) -> bool {
+    *source == LabelSource::Folder
 }
 
 /// A trained model with what prediction needs: class names, threshold, preprocessing.
@@ -40,12 +48,17 @@ struct ModelCard {
 pub struct SavedModel {
     /// The network and its weights.
     pub model: Model,
-    /// Class names for label 0 and 1, e.g. NORMAL and PNEUMONIA.
+    /// Class names in label order, e.g. NORMAL and PNEUMONIA, or NORMAL, PNEUMONIA_BACTERIA
+    /// and PNEUMONIA_VIRUS.
     pub class_names: Vec<String>,
-    /// Decision threshold on the probability of class 1 (chosen on validation data).
+    /// Decision threshold on the probability of class 1 (chosen on validation data; two-class
+    /// models only: a K-class model predicts its most probable class).
     pub threshold: f32,
     /// How images are prepared for the model.
     pub preprocessing: Preprocessing,
+    /// Where an image's class comes from (folder, or file name too): how `evaluate` labels a
+    /// test folder for this model.
+    pub label_source: LabelSource,
     /// The training history, when the model was trained by `fit` (with the validation scores
     /// of the best epoch, and the temperature if the model was calibrated).
     pub history: Option<History>,
@@ -66,9 +79,18 @@ impl SavedModel {
             class_names,
             threshold: history.threshold,
             preprocessing,
+            label_source: LabelSource::Folder,
             history: Some(history),
             model,
         }
+    }
+
+    /// The same model, recording that its classes come from `source` (a model trained with
+    /// [`FitOptions::label_source`](crate::training::FitOptions::label_source) set to
+    /// [`LabelSource::FileName`] must say so, or `evaluate` reads the test folder's two classes).
+    pub fn labelled_by(mut self, source: LabelSource) -> SavedModel {
+        self.label_source = source;
+        self
     }
 
     /// Temperature scaling (Guo et al., ICML 2017): fits a temperature `T` to the best epoch's
@@ -77,6 +99,13 @@ impl SavedModel {
     /// them (the same decisions, the same ROC AUC). Returns `T`, which the history records.
     /// Refused without validation scores in the history.
     pub fn calibrate(&mut self) -> Result<f32> {
+        if self.model.config().classes() != 2 {
+            return Err(Error::invalid(
+                "calibrate",
+                format!("a {}-class model", self.model.config().classes()),
+                "a two-class model (temperature scaling of a softmax is not implemented)",
+            ));
+        }
         let history = self.history.as_mut().ok_or_else(no_validation_scores)?;
         let scores = history
             .validation
@@ -108,6 +137,7 @@ impl SavedModel {
             threshold: self.threshold,
             threshold_source: "Youden's J on the validation split of the best epoch".into(),
             preprocessing: self.preprocessing,
+            label_source: self.label_source,
             history: self.history.clone(),
         };
         let json = serde_json::to_vec_pretty(&card)
@@ -131,10 +161,14 @@ impl SavedModel {
                 format!("format '{}', expected '{FORMAT}'", card.format),
             ));
         }
-        if card.class_names.len() != 2 {
+        if card.class_names.len() != card.config.classes() {
             return Err(model_error(
                 dir.join(CONFIG_FILE),
-                format!("{} class names, expected 2", card.class_names.len()),
+                format!(
+                    "{} class names for a {}-class model",
+                    card.class_names.len(),
+                    card.config.classes()
+                ),
             ));
         }
         let model = Model::load_safetensors(dir.join(WEIGHTS_FILE), card.config)?;
@@ -143,6 +177,7 @@ impl SavedModel {
             class_names: card.class_names,
             threshold: card.threshold,
             preprocessing: card.preprocessing,
+            label_source: card.label_source,
             history: card.history,
         })
     }

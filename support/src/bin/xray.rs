@@ -5,7 +5,7 @@
 //! xray train DIR --out MODEL_DIR      train the CNN (checkpoints every epoch; --resume continues)
 //! xray cv DIR --folds K               patient-grouped k-fold cross-validation (mean and sd)
 //! xray evaluate MODEL_DIR DIR         metrics on a labelled split (report, confusion, ROC AUC)
-//! xray predict MODEL_DIR IMAGE...     class and probability of each image
+//! xray predict MODEL_DIR IMAGE...     class and probabilities of each image
 //! ```
 //! Errors print one line and exit with status 1 (2 for bad arguments); set `RUST_BACKTRACE=1`
 //! for a backtrace on a bug.
@@ -20,9 +20,10 @@ use indicatif::{ProgressBar, ProgressStyle};
 use support::cnn::calibration::{apply_temperature, reliability_bins, DEFAULT_BINS};
 use support::cnn::intervals::BootstrapOptions;
 use support::cnn::metrics::Evaluation;
+use support::cnn::multiclass::MulticlassReport;
 use support::cnn::report::{EvaluationReport, ImageRecord};
 use support::cnn::{Model, ModelConfig};
-use support::dataset::{patients_per_class, scan_classes};
+use support::dataset::{patients_per_class, scan_classes, LabelSource};
 use support::generator::ImageDataGenerator;
 use support::resize::Interpolation;
 use support::saved_model::SavedModel;
@@ -49,6 +50,9 @@ enum CliError {
         #[source]
         source: serde_json::Error,
     },
+    /// `--temperature-scaling` asked of a K-class model.
+    #[error("--temperature-scaling calibrates two-class models only; this one has {0} classes")]
+    TemperatureScalingClasses(usize),
     /// `predict` could not read some of its images (each was reported on its own line).
     #[error("{failed} of {total} images could not be predicted")]
     PredictionsFailed { failed: usize, total: usize },
@@ -263,6 +267,26 @@ struct RunArgs {
     /// Stop each epoch after this many batches (quick trials).
     #[arg(long)]
     steps_per_epoch: Option<usize>,
+    /// Where each image's class comes from: its folder (NORMAL, PNEUMONIA), or its file name
+    /// too (NORMAL, PNEUMONIA_BACTERIA, PNEUMONIA_VIRUS: the tutorial's three classes, a
+    /// softmax model).
+    #[arg(long, value_enum, default_value_t = LabelsArg::Folder)]
+    labels: LabelsArg,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum LabelsArg {
+    Folder,
+    FileName,
+}
+
+impl From<LabelsArg> for LabelSource {
+    fn from(arg: LabelsArg) -> Self {
+        match arg {
+            LabelsArg::Folder => LabelSource::Folder,
+            LabelsArg::FileName => LabelSource::FileName,
+        }
+    }
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -460,10 +484,17 @@ fn training_folder(dir: &Path) -> PathBuf {
 fn train_command(args: &TrainArgs) -> Result<()> {
     let train_dir = training_folder(&args.dir);
     // Everything that can be checked is checked before the first epoch.
-    let scan = training::training_scan(&train_dir)?;
-    let config = model_config(&args.run)?;
     let checkpoints = args.out.join("checkpoints");
     let options = fit_options(&args.run)?.checkpoint_dir(&checkpoints);
+    let classes = scan_classes(&train_dir, None, false)?
+        .labelled_by(options.label_source)?
+        .class_names
+        .len();
+    let config = model_config(&args.run, classes)?;
+    let scan = training::training_scan(&train_dir, &options, config.classes())?;
+    if args.temperature_scaling && config.classes() != 2 {
+        return Err(CliError::TemperatureScalingClasses(config.classes()));
+    }
     if ResumeCheckpoint::card_path(&checkpoints).exists() {
         if args.resume {
             if let Some(checkpoint) = ResumeCheckpoint::load_if_present(&checkpoints)? {
@@ -488,7 +519,8 @@ fn train_command(args: &TrainArgs) -> Result<()> {
         history.clone(),
         scan.class_names.clone(),
         options.preprocessing(),
-    );
+    )
+    .labelled_by(options.label_source);
     if args.temperature_scaling {
         let t = saved.calibrate()?;
         eprintln!("temperature {t:.3} fitted on the validation split");
@@ -502,13 +534,19 @@ fn train_command(args: &TrainArgs) -> Result<()> {
     })??
     .save(args.out.join(LEARNING_CURVES_PNG))?;
     let best = history.best().ok_or(CliError::NoEpochs)?;
+    let decision = if classes == 2 {
+        format!("threshold {:.3}", saved.threshold)
+    } else {
+        format!("{classes} classes: {}", scan.class_names.join(", "))
+    };
     println!(
-        "saved {} (best epoch {}: val_loss {:.4}, val_auc {:.3}; threshold {:.3}{})",
+        "saved {} (best epoch {}: val_loss {:.4}, val_acc {:.3}, val_auc {:.3}{}; {decision}{})",
         args.out.display(),
         best.epoch,
         best.val_loss,
+        best.val_accuracy,
         best.val_auc,
-        saved.threshold,
+        if classes == 2 { "" } else { " (macro)" },
         if history.stopped_early {
             ", stopped early"
         } else {
@@ -520,9 +558,9 @@ fn train_command(args: &TrainArgs) -> Result<()> {
 
 fn cv_command(args: &CvArgs) -> Result<()> {
     let train_dir = training_folder(&args.dir);
-    training::training_scan(&train_dir)?;
-    let config = model_config(&args.run)?;
     let options = fit_options(&args.run)?;
+    let config = model_config(&args.run, 2)?;
+    training::training_scan(&train_dir, &options, config.classes())?;
     let result = support::cross_validation::cross_validate(
         &config,
         &train_dir,
@@ -543,8 +581,9 @@ fn cv_command(args: &CvArgs) -> Result<()> {
 }
 
 /// The model the flags describe.
-fn model_config(args: &RunArgs) -> Result<ModelConfig> {
+fn model_config(args: &RunArgs, classes: usize) -> Result<ModelConfig> {
     ModelConfig::builder()
+        .classes(classes)
         .input_size(args.input_size, args.input_size)
         .conv_filters(&args.filters)
         .dense_units(args.dense)
@@ -568,7 +607,8 @@ fn fit_options(args: &RunArgs) -> Result<FitOptions> {
         .seed(args.seed)
         .interpolation(args.interpolation.into())
         .lr_schedule(args.lr_schedule.into())
-        .ema_momentum((!args.no_ema).then_some(args.ema));
+        .ema_momentum((!args.no_ema).then_some(args.ema))
+        .label_source(args.labels.into());
     options = options.augmentation(augmentation(args)?);
     if let Some(steps) = args.steps_per_epoch {
         options = options.steps_per_epoch(steps);
@@ -611,11 +651,39 @@ struct EvaluateOutput<'a> {
     reports: [EvaluationReport; 2],
 }
 
+/// What `xray evaluate --json` prints for a K-class model.
+#[derive(serde::Serialize)]
+struct EvaluateClassesOutput<'a> {
+    model: &'a Path,
+    data: &'a Path,
+    /// Files that could not be read, with the reason.
+    skipped: Vec<(String, String)>,
+    /// The K-class metrics (most probable class).
+    classes: MulticlassReport,
+    /// For NORMAL, PNEUMONIA_BACTERIA, PNEUMONIA_VIRUS: pneumonia against normal (all
+    /// images), then bacterial against viral (pneumonia images), at 0.5.
+    two_class_views: Vec<EvaluationReport>,
+    /// With --per-image: each image's file, true class and class probabilities.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    per_image: Vec<ClassesRecord>,
+}
+
+/// One image of `xray evaluate --json --per-image` for a K-class model.
+#[derive(serde::Serialize)]
+struct ClassesRecord {
+    file: String,
+    class: String,
+    probabilities: Vec<f32>,
+}
+
 fn evaluate_command(args: &EvaluateArgs) -> Result<()> {
     let saved = SavedModel::load(&args.model_dir)?;
     let bootstrap = BootstrapOptions::new(args.resamples, 0.95, args.seed)?;
     if let Some(out) = &args.plots {
         writable_dir(out)?;
+    }
+    if saved.model.config().classes() != 2 {
+        return evaluate_classes(args, &saved, &bootstrap);
     }
     let (predictions, at_half, at_chosen) = inference::evaluate(&saved, &args.dir)?;
     let labels: Vec<u8> = predictions
@@ -696,6 +764,154 @@ fn evaluate_command(args: &EvaluateArgs) -> Result<()> {
         eprintln!("figures written to {}", out.display());
     }
     Ok(())
+}
+
+/// `evaluate` for a K-class model: the K-class report, and for the three classes the two
+/// two-class views at 0.5; with `--plots`, the K x K confusion matrix, the one-vs-rest ROC
+/// curves, the two views' ROC curves and the learning curves.
+fn evaluate_classes(
+    args: &EvaluateArgs,
+    saved: &SavedModel,
+    bootstrap: &BootstrapOptions,
+) -> Result<()> {
+    let predictions = inference::predict_labelled(saved, &args.dir)?;
+    let report = predictions.multiclass_report(bootstrap)?;
+    let views = predictions.pneumonia_views()?;
+    let view_list: Vec<(&str, &inference::Predictions)> = views
+        .as_ref()
+        .map(|v| {
+            vec![
+                (
+                    "pneumonia against normal, p(bacteria) + p(virus)",
+                    &v.pneumonia_vs_normal,
+                ),
+                (
+                    "bacterial against viral among the pneumonia images, p(bacteria) / (p(bacteria) + p(virus))",
+                    &v.bacteria_vs_virus,
+                ),
+            ]
+        })
+        .unwrap_or_default();
+    let view_reports: Vec<EvaluationReport> = view_list
+        .iter()
+        .map(|(_, p)| p.report(0.5, bootstrap))
+        .collect::<support::Result<_>>()?;
+    let skipped: Vec<(String, String)> = predictions
+        .skipped
+        .iter()
+        .map(|(path, reason)| (path.display().to_string(), reason.clone()))
+        .collect();
+    if args.json {
+        let per_image = if args.per_image {
+            predictions
+                .files
+                .iter()
+                .zip(predictions.class_labels())
+                .zip(predictions.class_probs.rows())
+                .map(|((file, label), row)| ClassesRecord {
+                    file: file.display().to_string(),
+                    class: predictions.class_names[label].clone(),
+                    probabilities: row.to_vec(),
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let output = EvaluateClassesOutput {
+            model: &args.model_dir,
+            data: &args.dir,
+            skipped,
+            classes: report,
+            two_class_views: view_reports,
+            per_image,
+        };
+        let json = serde_json::to_string_pretty(&output).map_err(|source| CliError::Json {
+            what: "report",
+            source,
+        })?;
+        println!("{json}");
+    } else {
+        println!(
+            "{} images in {} (classes {}, labelled from {})",
+            predictions.files.len(),
+            args.dir.display(),
+            predictions.class_names.join(", "),
+            match saved.label_source {
+                LabelSource::Folder => "the folders",
+                LabelSource::FileName => "the folders and file names",
+            }
+        );
+        if !skipped.is_empty() {
+            println!("{} files skipped as unreadable:", skipped.len());
+            for (path, reason) in &skipped {
+                println!("  {path}: {reason}");
+            }
+        }
+        println!("\n== {} classes, each image predicted as its most probable class\n{report}", predictions.class_names.len());
+        for ((title, _), view) in view_list.iter().zip(&view_reports) {
+            println!("\n== {title}\n{view}");
+        }
+    }
+    if let Some(out) = &args.plots {
+        let figures = plot::with_figure_scale(args.figure_scale, || {
+            classes_figures(saved, &predictions, &view_list)
+        })??;
+        for (name, figure) in figures {
+            figure.save(out.join(name))?;
+        }
+        eprintln!("figures written to {}", out.display());
+    }
+    Ok(())
+}
+
+/// The figures `evaluate --plots` writes for a K-class model, with their file names.
+fn classes_figures(
+    saved: &SavedModel,
+    predictions: &inference::Predictions,
+    views: &[(&str, &inference::Predictions)],
+) -> Result<Vec<(String, plot::Figure)>> {
+    let names: Vec<&str> = predictions.class_names.iter().map(String::as_str).collect();
+    let mut figures = vec![
+        (
+            "confusion.png".to_string(),
+            plot::multiclass_confusion_matrix(&predictions.confusion()?, &names)?,
+        ),
+        (
+            "roc.png".to_string(),
+            plot::roc_one_vs_rest(
+                &predictions.class_labels(),
+                predictions.class_probs.view(),
+                &names,
+            )?,
+        ),
+    ];
+    for (_, view) in views {
+        let labels = view.labels_u8();
+        let evaluation = view.evaluate(0.5)?;
+        if let (Some((fpr, tpr, _)), Some(auc)) = (&evaluation.roc, evaluation.roc_auc) {
+            let point = plot::OperatingPoint::from_predictions(
+                &labels,
+                &view.probs,
+                0.5,
+                "threshold 0.5".to_string(),
+            )?;
+            figures.push((
+                format!(
+                    "roc_{}_vs_{}.png",
+                    view.class_names[1].to_lowercase(),
+                    view.class_names[0].to_lowercase()
+                ),
+                plot::roc_curve_with_points(fpr, tpr, auc, &[point])?,
+            ));
+        }
+    }
+    if let Some(history) = saved.history.as_ref().filter(|h| !h.epochs.is_empty()) {
+        figures.push((
+            LEARNING_CURVES_PNG.to_string(),
+            plot::learning_curves_with(&history.curves(), &history.epoch_marks())?,
+        ));
+    }
+    Ok(figures)
 }
 
 /// The figures `evaluate --plots` writes, with their file names: the confusion matrix at the
@@ -787,14 +1003,35 @@ fn evaluation_figures(
 fn predict_command(model_dir: &Path, images: &[PathBuf]) -> Result<()> {
     let saved = SavedModel::load(model_dir)?;
     let mut failed = 0;
-    for (path, result) in images.iter().zip(inference::predict_files(&saved, images)) {
+    for (path, result) in images
+        .iter()
+        .zip(inference::predict_files_classes(&saved, images))
+    {
         match result {
-            Ok(p) => {
+            Ok(probs) if probs.len() == 2 => {
+                let p = probs[1];
                 let class = &saved.class_names[usize::from(p >= saved.threshold)];
                 println!(
                     "{}\t{class}\tp({})={p:.4}",
                     path.display(),
                     saved.class_names[1]
+                );
+            }
+            Ok(probs) => {
+                // The most probable class, then every class's probability.
+                let best = (0..probs.len())
+                    .fold(0, |b, c| if probs[c] > probs[b] { c } else { b });
+                let each: Vec<String> = saved
+                    .class_names
+                    .iter()
+                    .zip(&probs)
+                    .map(|(name, p)| format!("p({name})={p:.4}"))
+                    .collect();
+                println!(
+                    "{}\t{}\t{}",
+                    path.display(),
+                    saved.class_names[best],
+                    each.join("\t")
                 );
             }
             Err(error) => {

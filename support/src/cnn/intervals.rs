@@ -294,7 +294,7 @@ fn quantile(sorted: &[f64], q: f64) -> f64 {
 }
 
 /// The percentile interval of the defined (non-`NaN`) values around `estimate`.
-fn percentile_interval(
+pub(crate) fn percentile_interval(
     estimate: f64,
     values: impl Iterator<Item = f64>,
     confidence: f64,

@@ -11,6 +11,7 @@ use ndarray::{ArrayView2, Axis};
 
 use crate::error::{Error, Result};
 
+use super::intervals::{percentile_interval, BootstrapOptions, Interval};
 use super::metrics::{ratio, roc_auc_score};
 
 /// Counts of a K-class classifier's outcomes: `counts[truth][predicted]`, as scikit-learn's
@@ -311,6 +312,187 @@ pub fn two_class_view(
         scores.push(if p + n > 0.0 { p / (p + n) } else { 0.5 });
     }
     Ok((labels, scores))
+}
+
+/// Accuracy and macro ROC AUC of a K-class model with stratified bootstrap intervals (the
+/// percentile method, as [`bootstrap_intervals`](super::intervals::bootstrap_intervals) does for
+/// two classes): each resample draws, within every true class, as many samples as it has, with
+/// replacement. Resample `i` draws from an RNG keyed by `(options.seed(), i)`.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct MulticlassIntervals {
+    /// Accuracy of the most probable class.
+    pub accuracy: Interval,
+    /// The unweighted mean of the one-vs-rest ROC AUCs.
+    pub macro_roc_auc: Interval,
+}
+
+impl MulticlassIntervals {
+    /// The intervals for true classes `truth` and probabilities `probs` (N x K).
+    pub fn new(
+        truth: &[usize],
+        probs: ArrayView2<f32>,
+        options: &BootstrapOptions,
+    ) -> Result<MulticlassIntervals> {
+        use rand::{Rng, SeedableRng};
+        use rayon::prelude::*;
+        let accuracy = MulticlassConfusion::from_probabilities(truth, probs)?.accuracy();
+        let auc = macro_roc_auc(truth, probs)?;
+        let k = probs.ncols();
+        let strata: Vec<Vec<usize>> = (0..k)
+            .map(|c| (0..truth.len()).filter(|&i| truth[i] == c).collect())
+            .collect();
+        let resampled: Vec<(f64, f64)> = (0..options.resamples() as u64)
+            .into_par_iter()
+            .map(|index| {
+                let mut key = [0u8; 32];
+                key[..8].copy_from_slice(&options.seed().to_le_bytes());
+                key[8..16].copy_from_slice(&index.to_le_bytes());
+                let mut rng = rand::rngs::StdRng::from_seed(key);
+                let picks: Vec<usize> = strata
+                    .iter()
+                    .flat_map(|s| {
+                        (0..s.len())
+                            .map(|_| s[rng.gen_range(0..s.len())])
+                            .collect::<Vec<_>>()
+                    })
+                    .collect();
+                let t: Vec<usize> = picks.iter().map(|&i| truth[i]).collect();
+                let p = probs.select(Axis(0), &picks);
+                let acc = MulticlassConfusion::from_probabilities(&t, p.view())
+                    .map_or(f64::NAN, |cm| cm.accuracy());
+                (acc, macro_roc_auc(&t, p.view()).unwrap_or(f64::NAN))
+            })
+            .collect();
+        let confidence = options.confidence();
+        Ok(MulticlassIntervals {
+            accuracy: percentile_interval(accuracy, resampled.iter().map(|r| r.0), confidence),
+            macro_roc_auc: percentile_interval(auc, resampled.iter().map(|r| r.1), confidence),
+        })
+    }
+}
+
+/// What `xray evaluate` reports for a K-class model: counts, the confusion matrix, accuracy and
+/// macro ROC AUC with bootstrap intervals, each class's one-vs-rest ROC AUC, and scikit-learn's
+/// classification report; printed as text by `Display`, or serialised as JSON.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct MulticlassReport {
+    /// Class names, in label order.
+    pub class_names: Vec<String>,
+    /// Images evaluated.
+    pub images: u64,
+    /// Images of each class.
+    pub class_counts: Vec<u64>,
+    /// `confusion[truth][predicted]`, predicting the most probable class.
+    pub confusion: Vec<Vec<u64>>,
+    /// The bootstrap's settings.
+    pub bootstrap: BootstrapOptions,
+    /// Accuracy and macro ROC AUC with their intervals.
+    pub intervals: MulticlassIntervals,
+    /// One-vs-rest ROC AUC of each class.
+    pub one_vs_rest_roc_auc: Vec<f64>,
+    /// Precision of each class.
+    pub precision: Vec<f64>,
+    /// Recall (sensitivity) of each class.
+    pub recall: Vec<f64>,
+    /// F1 of each class.
+    pub f1: Vec<f64>,
+    /// scikit-learn's `classification_report` text (3 digits).
+    pub classification_report: String,
+}
+
+impl MulticlassReport {
+    /// The report for true classes `truth` and probabilities `probs` (N x K) of classes `class_names`.
+    pub fn new(
+        truth: &[usize],
+        probs: ArrayView2<f32>,
+        class_names: &[&str],
+        options: &BootstrapOptions,
+    ) -> Result<MulticlassReport> {
+        let cm = MulticlassConfusion::from_probabilities(truth, probs)?;
+        let k = cm.classes();
+        Ok(MulticlassReport {
+            class_names: class_names.iter().map(|n| n.to_string()).collect(),
+            images: cm.total(),
+            class_counts: (0..k).map(|c| cm.support(c)).collect(),
+            classification_report: cm.report(class_names, 3)?,
+            confusion: cm.counts().to_vec(),
+            bootstrap: *options,
+            intervals: MulticlassIntervals::new(truth, probs, options)?,
+            one_vs_rest_roc_auc: one_vs_rest_roc_auc(truth, probs)?,
+            precision: (0..k).map(|c| cm.precision(c)).collect(),
+            recall: (0..k).map(|c| cm.recall(c)).collect(),
+            f1: (0..k).map(|c| cm.f1(c)).collect(),
+        })
+    }
+}
+
+impl std::fmt::Display for MulticlassReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let counts: Vec<String> = self
+            .class_names
+            .iter()
+            .zip(&self.class_counts)
+            .map(|(n, c)| format!("{c} {n}"))
+            .collect();
+        writeln!(f, "{} images ({})", self.images, counts.join(", "))?;
+        writeln!(
+            f,
+            "{:<15} {:<7} {:.0}% CI (stratified bootstrap, {} resamples)",
+            "metric",
+            "value",
+            self.bootstrap.confidence() * 100.0,
+            self.bootstrap.resamples()
+        )?;
+        for (name, i) in [
+            ("accuracy", &self.intervals.accuracy),
+            ("macro ROC AUC", &self.intervals.macro_roc_auc),
+        ] {
+            writeln!(
+                f,
+                "{name:<15} {:<7.3} [{:.3}, {:.3}]",
+                i.estimate, i.low, i.high
+            )?;
+        }
+        let aucs: Vec<String> = self
+            .class_names
+            .iter()
+            .zip(&self.one_vs_rest_roc_auc)
+            .map(|(n, a)| format!("{n} {a:.3}"))
+            .collect();
+        writeln!(f, "one-vs-rest ROC AUC: {}", aucs.join(", "))?;
+        writeln!(f)?;
+        write!(f, "{}", self.classification_report)?;
+        writeln!(f)?;
+        let width = self
+            .class_names
+            .iter()
+            .map(|n| n.len())
+            .max()
+            .unwrap_or(0)
+            .max(10);
+        writeln!(
+            f,
+            "confusion matrix (rows: true class, columns: predicted; count and row %):"
+        )?;
+        write!(f, "{:>width$}", "")?;
+        for name in &self.class_names {
+            write!(f, "  {name:>width$}")?;
+        }
+        writeln!(f)?;
+        for (name, row) in self.class_names.iter().zip(&self.confusion) {
+            let total: u64 = row.iter().sum();
+            write!(f, "{name:>width$}")?;
+            for &count in row {
+                let cell = format!(
+                    "{count} ({:.1}%)",
+                    100.0 * count as f64 / total.max(1) as f64
+                );
+                write!(f, "  {cell:>width$}")?;
+            }
+            writeln!(f)?;
+        }
+        Ok(())
+    }
 }
 
 /// At least two classes.

@@ -24,12 +24,14 @@ pub use options::{
 pub use progress::{EpochLines, Progress, ProgressLines, Silent};
 pub use resume::{ResumeCheckpoint, RunSettings};
 
+use crate::cnn::loss;
 use crate::cnn::metrics::{best_threshold, roc_auc_score};
+use crate::cnn::multiclass::{macro_roc_auc, predicted_classes};
 use crate::cnn::Model;
 use crate::dataset::{scan_classes, split_by_patient, ClassScan};
 use crate::error::{Error, Result};
-use crate::generator::{DirectoryIterator, FlowOptions, ImageDataGenerator};
-use crate::inference::{labels_as_u8, predict_iterator, Predictions};
+use crate::generator::{ClassMode, DirectoryIterator, FlowOptions, ImageDataGenerator};
+use crate::inference::{predict_iterator, Predictions};
 use crate::preprocessing::Preprocessing;
 
 /// Trains `model` on the class folders of `train_dir` (see the module doc). With a checkpoint
@@ -42,17 +44,23 @@ pub fn fit(
     progress: &mut dyn Progress,
 ) -> Result<History> {
     options.validate()?;
-    let scan = training_scan(train_dir.as_ref())?;
+    let scan = training_scan(train_dir.as_ref(), options, model.config().classes())?;
     let (train_scan, val_scan) = validation_split(&scan, train_dir.as_ref(), options)?;
     let settings = RunSettings::new(model.config(), options, &scan);
     fit_split(model, &train_scan, &val_scan, options, &settings, progress)
 }
 
-/// The training folder's files, checked to hold two classes (what [`fit`] trains on, before
-/// the validation split).
-pub fn training_scan(train_dir: &Path) -> Result<ClassScan> {
-    let scan = scan_classes(train_dir, None, false)?;
-    require_binary(&scan, train_dir)?;
+/// The training folder's files labelled as `options.label_source` says, checked to give a
+/// model of `classes` classes as many (what [`fit`] trains on, before the validation split).
+pub fn training_scan(train_dir: &Path, options: &FitOptions, classes: usize) -> Result<ClassScan> {
+    let scan = scan_classes(train_dir, None, false)?.labelled_by(options.label_source)?;
+    if scan.class_names.len() != classes {
+        return Err(Error::ClassCount {
+            path: train_dir.to_path_buf(),
+            classes: scan.class_names,
+            expected: classes,
+        });
+    }
     Ok(scan)
 }
 
@@ -127,6 +135,8 @@ pub(crate) fn fit_split(
         .map_or(train_gen.len(), |s| s.min(train_gen.len()));
     progress.start(train_gen.samples(), val_gen.samples(), steps);
     let initial_rate = model.config().learning_rate();
+    let classes = model.config().classes();
+    let units = model.config().output_units();
     let total_steps = steps * options.epochs;
 
     for epoch in first_epoch..=options.epochs {
@@ -137,8 +147,8 @@ pub(crate) fn fit_split(
         let start = Instant::now();
         model.reseed_dropout(dropout_seed(options.seed, epoch));
         let mut loss_sum = 0.0f64;
-        let mut labels: Vec<f32> = Vec::with_capacity(train_gen.samples());
-        let mut probs: Vec<f32> = Vec::with_capacity(train_gen.samples());
+        let mut labels: Vec<usize> = Vec::with_capacity(train_gen.samples());
+        let mut probs: Vec<f32> = Vec::with_capacity(train_gen.samples() * units);
         for (index, batch) in train_gen.epoch().take(steps).enumerate() {
             model.set_learning_rate(options.lr_schedule.rate(
                 initial_rate,
@@ -148,7 +158,13 @@ pub(crate) fn fit_split(
             let sample_weights: Option<Vec<f32>> = weights
                 .as_ref()
                 .map(|w| batch.y.iter().map(|&y| w[y as usize]).collect());
-            let y = batch.y.to_vec();
+            // The generator gives class indices; a K-class model trains on one-hot rows.
+            let batch_labels: Vec<usize> = batch.y.iter().map(|&y| y as usize).collect();
+            let y = if units == 1 {
+                batch.y.to_vec()
+            } else {
+                crate::cnn::one_hot(&batch_labels, classes)?
+            };
             let (loss, batch_probs) = model
                 .train_on_batch_with_proba(batch.x.view(), &y, sample_weights.as_deref())
                 .map_err(|e| match e {
@@ -160,7 +176,7 @@ pub(crate) fn fit_split(
                     other => other,
                 })?;
             loss_sum += f64::from(loss) * batch.len() as f64;
-            labels.extend(&y);
+            labels.extend(batch_labels);
             probs.extend(batch_probs);
             progress.batch(epoch, index + 1, loss);
         }
@@ -172,16 +188,27 @@ pub(crate) fn fit_split(
         let averaged = model.ema_momentum().map(|_| model.averaged());
         let current: &Model = averaged.as_ref().unwrap_or(model);
         let val = predict_iterator(current, &mut val_gen)?;
-        let val_loss = mean_bce(&val.labels, &val.probs);
+        let train_scores = Scores {
+            units,
+            labels: &labels,
+            probs: &probs,
+        };
+        let val_labels = val.class_labels();
+        let val_probs = val.scores();
+        let val_scores = Scores {
+            units,
+            labels: &val_labels,
+            probs: &val_probs,
+        };
+        let val_loss = val_scores.loss();
         let log = EpochLog {
             epoch,
             loss: (loss_sum / labels.len() as f64) as f32,
-            accuracy: accuracy_at(&labels, &probs, 0.5),
-            auc: roc_auc_score(&labels_as_u8(&labels), &probs).unwrap_or(f64::NAN) as f32,
+            accuracy: train_scores.accuracy(),
+            auc: train_scores.auc(),
             val_loss,
-            val_accuracy: accuracy_at(&val.labels, &val.probs, 0.5),
-            val_auc: roc_auc_score(&labels_as_u8(&val.labels), &val.probs).unwrap_or(f64::NAN)
-                as f32,
+            val_accuracy: val_scores.accuracy(),
+            val_auc: val_scores.auc(),
             seconds: start.elapsed().as_secs_f32(),
             images_per_second: labels.len() as f32 / train_seconds.max(1e-6),
         };
@@ -189,12 +216,12 @@ pub(crate) fn fit_split(
         if improved {
             best = Some((val_loss, current.clone()));
             history.best_epoch = epoch;
-            let val_labels = labels_as_u8(&val.labels);
-            history.threshold = best_threshold(&val_labels, &val.probs).unwrap_or(0.5);
-            history.validation = Some(ValidationScores {
-                labels: val_labels,
-                probs: val.probs.clone(),
-            });
+            history.threshold = if units == 1 {
+                best_threshold(&val.labels_u8(), &val.probs).unwrap_or(0.5)
+            } else {
+                0.5
+            };
+            history.validation = Some(val_scores.validation());
         }
         history.epochs.push(log);
         progress.epoch(
@@ -217,10 +244,13 @@ pub(crate) fn fit_split(
     if history.validation.is_none() {
         if let Some((_, best_model)) = &best {
             let val = predict_iterator(best_model, &mut val_gen)?;
-            history.validation = Some(ValidationScores {
-                labels: labels_as_u8(&val.labels),
-                probs: val.probs,
-            });
+            let (labels, probs) = (val.class_labels(), val.scores());
+            let scores = Scores {
+                units,
+                labels: &labels,
+                probs: &probs,
+            };
+            history.validation = Some(scores.validation());
         }
     }
     history.stopped_early = history.epochs.len() < options.epochs;
@@ -246,6 +276,8 @@ fn flow_scan(
         .shuffle(shuffle)
         .seed(options.seed)
         .interpolation(options.interpolation)
+        // Class indices, for two classes the 0/1 labels of `ClassMode::Binary`.
+        .class_mode(ClassMode::Sparse)
         .verbose(false);
     generator.flow_from_files(
         scan.files.clone(),
@@ -263,7 +295,7 @@ pub fn predict_validation(
     train_dir: impl AsRef<Path>,
     options: &FitOptions,
 ) -> Result<Predictions> {
-    let scan = training_scan(train_dir.as_ref())?;
+    let scan = training_scan(train_dir.as_ref(), options, model.config().classes())?;
     let (_, val_scan) = validation_split(&scan, train_dir.as_ref(), options)?;
     predict_scan(model, &val_scan, &options.preprocessing(), options)
 }
@@ -284,16 +316,6 @@ fn stale_epochs(history: &History) -> usize {
     history.epochs.len().saturating_sub(history.best_epoch)
 }
 
-fn require_binary(scan: &ClassScan, dir: &Path) -> Result<()> {
-    if scan.class_names.len() != 2 {
-        return Err(Error::NotBinary {
-            path: dir.to_path_buf(),
-            classes: scan.class_names.clone(),
-        });
-    }
-    Ok(())
-}
-
 /// Loss weight of each class, or `None` when all weigh 1.
 fn class_weights(scan: &ClassScan, weight: ClassWeight) -> Option<Vec<f32>> {
     match weight {
@@ -312,23 +334,84 @@ fn class_weights(scan: &ClassScan, weight: ClassWeight) -> Option<Vec<f32>> {
     }
 }
 
-fn accuracy_at(labels: &[f32], probs: &[f32], threshold: f32) -> f32 {
-    let right = labels
-        .iter()
-        .zip(probs)
-        .filter(|(&y, &p)| (p >= threshold) == (y >= 0.5))
-        .count();
-    right as f32 / labels.len().max(1) as f32
+/// The true classes of one pass over some images and the model's outputs for them: one
+/// probability of class 1 per image for a two-class model (`units` 1), K per image otherwise.
+struct Scores<'a> {
+    units: usize,
+    labels: &'a [usize],
+    probs: &'a [f32],
 }
 
-/// Mean binary cross-entropy of probabilities, clipped as Keras does (1e-7).
-fn mean_bce(labels: &[f32], probs: &[f32]) -> f32 {
-    let total: f64 = labels
-        .iter()
-        .zip(probs)
-        .map(|(&y, &p)| crate::cnn::loss::binary_cross_entropy(f64::from(y), f64::from(p)))
-        .sum();
-    (total / labels.len().max(1) as f64) as f32
+impl Scores<'_> {
+    /// Mean cross-entropy (binary, or categorical for K classes), clipped as Keras does (1e-7).
+    fn loss(&self) -> f32 {
+        let total: f64 = if self.units == 1 {
+            self.labels
+                .iter()
+                .zip(self.probs)
+                .map(|(&y, &p)| loss::binary_cross_entropy(y as f64, f64::from(p)))
+                .sum()
+        } else {
+            let mut target = vec![0.0; self.units];
+            self.labels
+                .iter()
+                .zip(self.probs.chunks(self.units))
+                .map(|(&y, row)| {
+                    target.fill(0.0);
+                    target[y] = 1.0;
+                    loss::categorical_cross_entropy(&target, row)
+                })
+                .sum()
+        };
+        (total / self.labels.len().max(1) as f64) as f32
+    }
+
+    /// Accuracy at probability 0.5 (two classes) or of the most probable class.
+    fn accuracy(&self) -> f32 {
+        let right = if self.units == 1 {
+            self.labels
+                .iter()
+                .zip(self.probs)
+                .filter(|(&y, &p)| usize::from(p >= 0.5) == y)
+                .count()
+        } else {
+            let predicted = predicted_classes(self.rows().view());
+            self.labels
+                .iter()
+                .zip(predicted)
+                .filter(|(&y, p)| y == *p)
+                .count()
+        };
+        right as f32 / self.labels.len().max(1) as f32
+    }
+
+    /// ROC AUC, or the macro average of the one-vs-rest AUCs; NaN when a class is missing.
+    fn auc(&self) -> f32 {
+        let auc = if self.units == 1 {
+            roc_auc_score(&labels_as_u8_indices(self.labels), self.probs)
+        } else {
+            macro_roc_auc(self.labels, self.rows().view())
+        };
+        auc.unwrap_or(f64::NAN) as f32
+    }
+
+    /// The outputs as an (N, K) array.
+    fn rows(&self) -> ndarray::Array2<f32> {
+        ndarray::Array2::from_shape_vec((self.labels.len(), self.units), self.probs.to_vec())
+            .expect("one row of `units` outputs per label")
+    }
+
+    /// What the history keeps of the best epoch.
+    fn validation(&self) -> ValidationScores {
+        ValidationScores {
+            labels: self.labels.iter().map(|&y| y as u8).collect(),
+            probs: self.probs.to_vec(),
+        }
+    }
+}
+
+fn labels_as_u8_indices(labels: &[usize]) -> Vec<u8> {
+    labels.iter().map(|&y| u8::from(y >= 1)).collect()
 }
 
 #[cfg(test)]
@@ -351,13 +434,26 @@ mod tests {
     }
 
     #[test]
-    fn bce_and_accuracy_by_hand() {
-        let labels = [1.0, 0.0];
-        let probs = [0.8, 0.4];
-        let expected = -((0.8f64).ln() + (0.6f64).ln()) / 2.0;
-        assert!((f64::from(mean_bce(&labels, &probs)) - expected).abs() < 1e-6);
-        assert_eq!(accuracy_at(&labels, &probs, 0.5), 1.0);
-        assert_eq!(accuracy_at(&labels, &probs, 0.9), 0.5);
+    fn losses_and_accuracies_by_hand() {
+        let binary = Scores {
+            units: 1,
+            labels: &[1, 0],
+            probs: &[0.8, 0.6],
+        };
+        let expected = -((0.8f64).ln() + (0.4f64).ln()) / 2.0;
+        assert!((f64::from(binary.loss()) - expected).abs() < 1e-6);
+        assert_eq!(binary.accuracy(), 0.5);
+        assert_eq!(binary.auc(), 1.0);
+        let three = Scores {
+            units: 3,
+            labels: &[2, 0, 1],
+            probs: &[0.1, 0.2, 0.7, 0.5, 0.3, 0.2, 0.6, 0.3, 0.1],
+        };
+        let expected = -((0.7f64).ln() + (0.5f64).ln() + (0.3f64).ln()) / 3.0;
+        assert!((f64::from(three.loss()) - expected).abs() < 1e-6);
+        assert!((three.accuracy() - 2.0 / 3.0).abs() < 1e-6);
+        let v = three.validation();
+        assert_eq!((v.labels, v.probs.len()), (vec![2, 0, 1], 9));
     }
 
     #[test]

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+use crate::dataset::LabelSource;
 use crate::error::{Error, Result};
 use crate::generator::ImageDataGenerator;
 use crate::preprocessing::Preprocessing;
@@ -63,6 +64,10 @@ pub struct FitOptions {
     /// Keep an exponential moving average of the weights with this momentum per step (Keras's
     /// `use_ema`/`ema_momentum`), and validate, keep and return the averaged weights.
     pub ema_momentum: Option<f32>,
+    /// Where each image's class comes from: its folder (two classes, NORMAL and PNEUMONIA) or
+    /// its file name too (three: NORMAL, PNEUMONIA_BACTERIA, PNEUMONIA_VIRUS). The model must
+    /// have as many classes ([`ModelConfig::classes`](crate::cnn::ModelConfig::classes)).
+    pub label_source: LabelSource,
 }
 
 /// The moving-average momentum [`fit`](super::fit) uses unless told otherwise. Chosen on evidence: with the
@@ -114,6 +119,7 @@ impl Default for FitOptions {
             steps_per_epoch: None,
             lr_schedule: LrSchedule::Constant,
             ema_momentum: Some(DEFAULT_EMA_MOMENTUM),
+            label_source: LabelSource::Folder,
         }
     }
 }
@@ -232,6 +238,12 @@ impl FitOptions {
     }
 
     /// Checks every setting, naming the first that is out of range.
+    /// Where each image's class comes from (see [`FitOptions::label_source`]).
+    pub fn label_source(mut self, source: LabelSource) -> Self {
+        self.label_source = source;
+        self
+    }
+
     pub fn validate(&self) -> Result<()> {
         if self.epochs == 0 {
             return Err(Error::invalid("epochs", 0, "at least 1"));
