@@ -13,8 +13,8 @@ use crate::cnn::metrics::Evaluation;
 use crate::cnn::multiclass::{self, MulticlassConfusion, MulticlassReport};
 use crate::cnn::report::EvaluationReport;
 use crate::cnn::Model;
-use crate::error::{Error, Result};
 use crate::dataset::LabelSource;
+use crate::error::{Error, Result};
 use crate::generator::{ClassMode, DirectoryIterator, FlowOptions};
 use crate::preprocessing::Preprocessing;
 use crate::saved_model::SavedModel;
@@ -138,6 +138,38 @@ pub(crate) fn labels_as_u8(labels: &[f32]) -> Vec<u8> {
 }
 
 impl Predictions {
+    /// Two-class predictions from labels (0 or 1) and probabilities of class 1, e.g. scores
+    /// computed elsewhere, to use this type's metrics and figures on them.
+    pub fn binary(
+        class_names: [&str; 2],
+        files: Vec<PathBuf>,
+        labels: Vec<f32>,
+        probs: Vec<f32>,
+    ) -> Result<Predictions> {
+        if files.len() != labels.len() || labels.len() != probs.len() {
+            return Err(Error::invalid(
+                "predictions",
+                format!(
+                    "{} files, {} labels, {} probabilities",
+                    files.len(),
+                    labels.len(),
+                    probs.len()
+                ),
+                "as many of each",
+            ));
+        }
+        let rows: Vec<f32> = probs.iter().flat_map(|&p| [1.0 - p, p]).collect();
+        Ok(Predictions {
+            class_names: class_names.iter().map(|n| n.to_string()).collect(),
+            class_probs: Array2::from_shape_vec((files.len(), 2), rows)
+                .map_err(|e| Error::backend("shaping predictions", e))?,
+            files,
+            labels,
+            probs,
+            skipped: Vec::new(),
+        })
+    }
+
     /// True when the model had two classes (a probability of class 1 per image in `probs`).
     pub fn is_binary(&self) -> bool {
         self.class_probs.ncols() == 2
@@ -392,4 +424,75 @@ pub fn evaluate(
     let at_half = predictions.evaluate(0.5)?;
     let at_chosen = predictions.evaluate(saved.threshold)?;
     Ok((predictions, at_half, at_chosen))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::array;
+
+    fn three_class_predictions() -> Predictions {
+        Predictions {
+            class_names: THREE_CLASSES.iter().map(|s| s.to_string()).collect(),
+            files: (0..4).map(|i| PathBuf::from(format!("{i}.jpeg"))).collect(),
+            labels: vec![0.0, 1.0, 2.0, 1.0],
+            probs: Vec::new(),
+            class_probs: array![
+                [0.7, 0.2, 0.1],
+                [0.1, 0.6, 0.3],
+                [0.2, 0.2, 0.6],
+                [0.5, 0.1, 0.4]
+            ],
+            skipped: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn two_class_views_renormalise_by_hand() {
+        let p = three_class_predictions();
+        let views = p.pneumonia_views().unwrap().unwrap();
+        let pn = &views.pneumonia_vs_normal;
+        assert_eq!(pn.labels, [0.0, 1.0, 1.0, 1.0]);
+        let expected = [0.3, 0.9, 0.8, 0.5];
+        for (a, b) in pn.probs.iter().zip(expected) {
+            assert!((a - b).abs() < 1e-6, "{a} {b}");
+        }
+        let bv = &views.bacteria_vs_virus;
+        assert_eq!(bv.class_names, ["VIRUS", "BACTERIA"]);
+        assert_eq!(
+            bv.files,
+            [
+                PathBuf::from("1.jpeg"),
+                PathBuf::from("2.jpeg"),
+                PathBuf::from("3.jpeg")
+            ]
+        );
+        assert_eq!(bv.labels, [1.0, 0.0, 1.0]);
+        let expected = [0.6 / 0.9, 0.2 / 0.8, 0.1 / 0.5];
+        for (a, b) in bv.probs.iter().zip(expected) {
+            assert!((a - b).abs() < 1e-6, "{a} {b}");
+        }
+        assert!(bv.is_binary() && !p.is_binary());
+        // Bacterial vs viral: the viral image scores lowest, one bacterial image is below it.
+        let e = bv.evaluate(0.5).unwrap();
+        assert_eq!((e.confusion.tp, e.confusion.fn_, e.confusion.tn), (1, 1, 1));
+    }
+
+    #[test]
+    fn views_refuse_unknown_or_overlapping_classes_and_binary_metrics_refuse_k_classes() {
+        let p = three_class_predictions();
+        assert!(p
+            .two_class_view(&["NORMAL"], &["COVID"], ["a", "b"])
+            .is_err());
+        assert!(p
+            .two_class_view(&["NORMAL"], &["NORMAL"], ["a", "b"])
+            .is_err());
+        assert!(p.two_class_view(&[], &["NORMAL"], ["a", "b"]).is_err());
+        assert!(p.evaluate(0.5).is_err());
+        let mut other = p.clone();
+        other.class_names[2] = "OTHER".into();
+        assert!(other.pneumonia_views().unwrap().is_none());
+        assert_eq!(p.predicted_classes(), [0, 1, 2, 0]);
+        assert_eq!(p.confusion().unwrap().counts()[1], [1, 1, 0]);
+    }
 }

@@ -347,15 +347,15 @@ mod tests {
 
     /// Predictions from (label, probability) pairs, files named `f<i>.jpeg`.
     fn predictions(pairs: &[(f32, f32)]) -> Predictions {
-        Predictions {
-            class_names: vec!["NORMAL".into(), "PNEUMONIA".into()],
-            files: (0..pairs.len())
+        Predictions::binary(
+            ["NORMAL", "PNEUMONIA"],
+            (0..pairs.len())
                 .map(|i| PathBuf::from(format!("f{i}.jpeg")))
                 .collect(),
-            labels: pairs.iter().map(|p| p.0).collect(),
-            probs: pairs.iter().map(|p| p.1).collect(),
-            skipped: Vec::new(),
-        }
+            pairs.iter().map(|p| p.0).collect(),
+            pairs.iter().map(|p| p.1).collect(),
+        )
+        .unwrap()
     }
 
     fn names(tops: &[TopLoss]) -> Vec<String> {
@@ -552,13 +552,7 @@ mod tests {
         let probs = (0..files.len())
             .map(|i| ((i * 37 % 101) as f32 / 100.0).clamp(0.0, 1.0))
             .collect();
-        Predictions {
-            class_names: vec!["NORMAL".into(), "PNEUMONIA".into()],
-            files,
-            labels,
-            probs,
-            skipped: Vec::new(),
-        }
+        Predictions::binary(["NORMAL", "PNEUMONIA"], files, labels, probs).unwrap()
     }
 
     #[test]

@@ -412,11 +412,16 @@ fn errors_name_what_went_wrong() {
     let three = copied_folder(&dir.path().join("three"), &["A", "B", "C"], 2);
     let mut model = Model::new(config(), 1).unwrap();
     match training::fit(&mut model, &three, &FitOptions::default(), &mut Silent) {
-        Err(Error::NotBinary { path, classes }) => {
+        Err(Error::ClassCount {
+            path,
+            classes,
+            expected,
+        }) => {
             assert_eq!(path, three);
             assert_eq!(classes, ["A", "B", "C"]);
+            assert_eq!(expected, 2);
         }
-        other => panic!("expected NotBinary, got {other:?}"),
+        other => panic!("expected ClassCount, got {other:?}"),
     }
     // One patient per class: no validation split can hold both classes.
     let tiny = copied_folder(&dir.path().join("tiny"), &["NORMAL", "PNEUMONIA"], 1);
@@ -542,4 +547,107 @@ fn three_classes_from_file_names_train_and_evaluate() {
         .report(&["NORMAL", "PNEUMONIA_BACTERIA", "PNEUMONIA_VIRUS"], 2)
         .unwrap();
     assert!(report.contains("PNEUMONIA_VIRUS"), "{report}");
+}
+
+#[test]
+fn three_classes_fit_save_load_evaluate_and_predict() {
+    use support::cnn::intervals::BootstrapOptions;
+    use support::dataset::LabelSource;
+    use support::inference::THREE_CLASSES;
+
+    let config = ModelConfig::builder()
+        .input_size(32, 32)
+        .conv_filters(&[4, 8])
+        .dense_units(16)
+        .classes(3)
+        .build()
+        .unwrap();
+    // A three-class model on folder labels (two classes) is refused before training, with the hint.
+    let mut model = Model::new(config.clone(), 3).unwrap();
+    let folders = FitOptions::builder().epochs(1).build().unwrap();
+    let err = training::fit(&mut model, sample_train(), &folders, &mut Silent).unwrap_err();
+    assert!(
+        matches!(err, Error::ClassCount { expected: 3, .. }),
+        "{err}"
+    );
+    assert!(err.to_string().contains("--labels file-name"), "{err}");
+
+    let options = FitOptions::builder()
+        .epochs(2)
+        .seed(4)
+        .class_weight(ClassWeight::Balanced)
+        .label_source(LabelSource::FileName)
+        .build()
+        .unwrap();
+    let history = training::fit(&mut model, sample_train(), &options, &mut Silent).unwrap();
+    assert_eq!(history.epochs.len(), 2);
+    for e in &history.epochs {
+        assert!(e.loss.is_finite() && e.val_loss.is_finite(), "{e}");
+        // Three classes: chance is a third, a categorical loss starts near ln 3.
+        assert!((0.0..=1.0).contains(&e.val_accuracy) && (0.0..=1.0).contains(&e.val_auc));
+        assert!(e.val_loss > 0.3 && e.val_loss < 5.0, "{e}");
+    }
+    let scores = history.validation.as_ref().unwrap();
+    assert_eq!(scores.probs.len(), 3 * scores.labels.len());
+    assert!(scores.labels.iter().all(|&l| l < 3));
+
+    let dir = tempfile::tempdir().unwrap();
+    let names: Vec<String> = THREE_CLASSES.iter().map(|s| s.to_string()).collect();
+    let mut saved = SavedModel::from_fit(model, history, names.clone(), options.preprocessing())
+        .labelled_by(LabelSource::FileName);
+    assert!(saved.calibrate().is_err(), "softmax calibration is refused");
+    saved.save(dir.path()).unwrap();
+    let loaded = SavedModel::load(dir.path()).unwrap();
+    assert_eq!(loaded.class_names, names);
+    assert_eq!(loaded.label_source, LabelSource::FileName);
+
+    let test = sample_train().join("../test");
+    let predictions = inference::predict_labelled(&loaded, &test).unwrap();
+    assert_eq!(predictions.class_names, names);
+    assert_eq!(predictions.class_probs.dim(), (predictions.files.len(), 3));
+    for row in predictions.class_probs.rows() {
+        assert!((row.sum() - 1.0).abs() < 1e-5);
+    }
+    // Files come labelled by name: every PNEUMONIA file is bacterial or viral.
+    for (file, label) in predictions.files.iter().zip(predictions.class_labels()) {
+        let name = file.file_name().unwrap().to_string_lossy().to_string();
+        let expected = if name.contains("_bacteria_") {
+            1
+        } else if name.contains("_virus_") {
+            2
+        } else {
+            0
+        };
+        assert_eq!(label, expected, "{name}");
+    }
+    // The binary evaluation refuses three classes; the K-class report and the views answer.
+    assert!(inference::evaluate(&loaded, &test).is_err());
+    let bootstrap = BootstrapOptions::new(200, 0.95, 0).unwrap();
+    let report = predictions.multiclass_report(&bootstrap).unwrap();
+    assert_eq!(report.images as usize, predictions.files.len());
+    assert!(report
+        .intervals
+        .accuracy
+        .contains(report.intervals.accuracy.estimate));
+    let views = predictions.pneumonia_views().unwrap().unwrap();
+    assert_eq!(
+        views.pneumonia_vs_normal.files.len(),
+        predictions.files.len()
+    );
+    let pneumonia = predictions
+        .class_labels()
+        .iter()
+        .filter(|&&l| l > 0)
+        .count();
+    assert_eq!(views.bacteria_vs_virus.files.len(), pneumonia);
+    views.bacteria_vs_virus.report(0.5, &bootstrap).unwrap();
+    // predict_files_classes gives the same rows as the folder prediction.
+    let rows = inference::predict_files_classes(&loaded, &predictions.files[..3]);
+    for (row, expected) in rows.into_iter().zip(predictions.class_probs.rows()) {
+        let row = row.unwrap();
+        for (a, b) in row.iter().zip(expected) {
+            assert!((a - b).abs() < 1e-5);
+        }
+    }
+    assert!(inference::predict_files(&loaded, &predictions.files[..1])[0].is_err());
 }

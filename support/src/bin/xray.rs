@@ -847,7 +847,10 @@ fn evaluate_classes(
                 println!("  {path}: {reason}");
             }
         }
-        println!("\n== {} classes, each image predicted as its most probable class\n{report}", predictions.class_names.len());
+        println!(
+            "\n== {} classes, each image predicted as its most probable class\n{report}",
+            predictions.class_names.len()
+        );
         for ((title, _), view) in view_list.iter().zip(&view_reports) {
             println!("\n== {title}\n{view}");
         }
@@ -1019,8 +1022,7 @@ fn predict_command(model_dir: &Path, images: &[PathBuf]) -> Result<()> {
             }
             Ok(probs) => {
                 // The most probable class, then every class's probability.
-                let best = (0..probs.len())
-                    .fold(0, |b, c| if probs[c] > probs[b] { c } else { b });
+                let best = (0..probs.len()).fold(0, |b, c| if probs[c] > probs[b] { c } else { b });
                 let each: Vec<String> = saved
                     .class_names
                     .iter()
@@ -1065,7 +1067,10 @@ mod tests {
     #[test]
     fn train_defaults_are_the_recommended_model_and_fits_defaults() {
         let args = train_args(&[]);
-        assert_eq!(model_config(&args.run).unwrap(), ModelConfig::recommended());
+        assert_eq!(
+            model_config(&args.run, 2).unwrap(),
+            ModelConfig::recommended()
+        );
         let options = fit_options(&args.run).unwrap();
         let library = FitOptions::default();
         assert_eq!(options.augmentation, library.augmentation);
@@ -1079,6 +1084,20 @@ mod tests {
         assert_eq!(options.seed, library.seed);
         // The one deliberate difference: the CLI balances the classes by default.
         assert_eq!(options.class_weight, ClassWeight::Balanced);
+    }
+
+    #[test]
+    fn labels_from_file_names_make_a_three_class_model_as_the_library_builds_it() {
+        let args = train_args(&["--labels", "file-name"]);
+        let options = fit_options(&args.run).unwrap();
+        assert_eq!(options.label_source, LabelSource::FileName);
+        assert_eq!(train_args(&[]).run.labels, LabelsArg::Folder);
+        let three = ModelConfig::recommended()
+            .to_builder()
+            .classes(3)
+            .build()
+            .unwrap();
+        assert_eq!(model_config(&args.run, 3).unwrap(), three);
     }
 
     #[test]
@@ -1098,7 +1117,7 @@ mod tests {
         ]);
         assert_eq!(fit_options(&args.run).unwrap().ema_momentum, Some(0.9));
         assert_eq!(
-            model_config(&args.run).unwrap().conv_filters(),
+            model_config(&args.run, 2).unwrap().conv_filters(),
             &[32, 64, 64]
         );
     }

@@ -87,6 +87,14 @@ impl ModelConfig {
         }
     }
 
+    /// A builder starting from this configuration, e.g.
+    /// `ModelConfig::recommended().to_builder().classes(3).build()?`.
+    pub fn to_builder(&self) -> ModelConfigBuilder {
+        ModelConfigBuilder {
+            config: self.clone(),
+        }
+    }
+
     /// Input image height in pixels.
     pub fn input_height(&self) -> usize {
         self.input_height

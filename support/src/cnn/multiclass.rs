@@ -682,4 +682,57 @@ mod tests {
         let cm = MulticlassConfusion::from_labels(&[0, 1], &[0, 1], 2).unwrap();
         assert!(cm.report(&["only one name"], 2).is_err());
     }
+
+    #[test]
+    fn bootstrap_intervals_hold_the_estimate_and_follow_the_seed() {
+        let truth = [0, 0, 0, 1, 1, 1, 2, 2, 2, 0, 1, 2];
+        let probs = array![
+            [0.8, 0.1, 0.1],
+            [0.6, 0.3, 0.1],
+            [0.2, 0.5, 0.3],
+            [0.1, 0.8, 0.1],
+            [0.3, 0.4, 0.3],
+            [0.5, 0.3, 0.2],
+            [0.1, 0.2, 0.7],
+            [0.2, 0.2, 0.6],
+            [0.3, 0.4, 0.3],
+            [0.7, 0.2, 0.1],
+            [0.2, 0.6, 0.2],
+            [0.1, 0.1, 0.8]
+        ];
+        let options = BootstrapOptions::new(500, 0.9, 7).unwrap();
+        let a = MulticlassIntervals::new(&truth, probs.view(), &options).unwrap();
+        assert!((a.accuracy.estimate - 9.0 / 12.0).abs() < 1e-12);
+        let auc = macro_roc_auc(&truth, probs.view()).unwrap();
+        assert_eq!(a.macro_roc_auc.estimate, auc);
+        for i in [a.accuracy, a.macro_roc_auc] {
+            assert!(i.low < i.estimate && i.estimate < i.high, "{i}");
+        }
+        assert_eq!(
+            a,
+            MulticlassIntervals::new(&truth, probs.view(), &options).unwrap()
+        );
+        let b = MulticlassIntervals::new(&truth, probs.view(), &options.with_seed(8)).unwrap();
+        assert_ne!(a, b, "another seed, other resamples");
+        // A perfect classifier: every resample is perfect too.
+        let perfect = MulticlassIntervals::new(
+            &[0, 1, 2, 1],
+            array![
+                [1.0, 0.0, 0.0],
+                [0.0, 1.0, 0.0],
+                [0.0, 0.0, 1.0],
+                [0.0, 0.9, 0.1]
+            ]
+            .view(),
+            &options,
+        )
+        .unwrap();
+        assert_eq!((perfect.accuracy.low, perfect.accuracy.high), (1.0, 1.0));
+        let report =
+            MulticlassReport::new(&truth, probs.view(), &["a", "b", "c"], &options).unwrap();
+        let text = report.to_string();
+        assert!(text.contains("12 images (4 a, 4 b, 4 c)"), "{text}");
+        assert!(text.contains("accuracy        0.750"), "{text}");
+        assert_eq!(report.confusion[0], [3, 1, 0]);
+    }
 }
