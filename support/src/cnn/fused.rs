@@ -14,7 +14,7 @@ use super::conv::{
 use super::matmul::{matmul, MatRef};
 use super::pool::PoolSpec;
 use super::tensor_io::Nhwc;
-use super::{direct, winograd};
+use super::{direct, winograd, winograd_backward};
 use crate::error::{Error, Result};
 
 /// Marks a pooled value whose maximum was not positive (ReLU zeroed it: no gradient).
@@ -241,7 +241,27 @@ pub(crate) fn fused_backward(
     let g = &fg.conv;
     let n = x.len() / g.in_len();
     let ol = fg.out_len();
-    backward_batch(n, g, need_dx, |i, dw, db, dx| {
+    if winograd::applies(fg) {
+        let (c, o) = (g.in_c, g.filters);
+        let u = winograd::transform_kernel(w, c, o);
+        let (sv, sm) = winograd_backward::scratch_len(fg);
+        let (du, db, dx) = backward_batch(n, g, 16 * c * o, need_dx, |i, du, db, dx| {
+            let im = winograd_backward::ImageGrad {
+                x: &x[i * g.in_len()..(i + 1) * g.in_len()],
+                u: &u,
+                dout: &dout[i * ol..(i + 1) * ol],
+                idx: &idx[i * ol..(i + 1) * ol],
+                du,
+                db,
+                dx,
+            };
+            with_scratch(sv, sm, |v, m| {
+                winograd_backward::backward_image(fg, (im, (v, m)))
+            })
+        });
+        return (winograd_backward::kernel_gradient(&du, c, o), db, dx);
+    }
+    backward_batch(n, g, g.kernel_len(), need_dx, |i, dw, db, dx| {
         let xi = &x[i * g.in_len()..(i + 1) * g.in_len()];
         backward_image(
             xi,
