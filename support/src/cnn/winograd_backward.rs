@@ -235,3 +235,157 @@ pub(crate) fn kernel_gradient(du: &[f32], c: usize, o: usize) -> Vec<f32> {
     }
     dw
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cnn::conv::{ConvGeometry, ConvSpec, Padding};
+    use crate::cnn::fused::{fused_backward, fused_forward, im2col_backward};
+    use crate::cnn::pool::PoolSpec;
+    use crate::cnn::tensor_io::tests::rand_vec;
+    use crate::cnn::winograd::{applies, transform_kernel};
+
+    fn geometry(h: usize, w: usize, c: usize, o: usize) -> FusedGeometry {
+        let spec = ConvSpec::new((3, 3), o, 1, Padding::Valid);
+        FusedGeometry::new(
+            ConvGeometry::new(h, w, c, &spec).unwrap(),
+            PoolSpec::square(2),
+        )
+        .unwrap()
+    }
+
+    /// The three gradients by their definition, in f64, for `n` images: the pooled gradient goes
+    /// to the convolution output its arg-max code names (nowhere for [`DEAD`]), then
+    /// `dw[kh][kw][c][o] = Σ x[r + kh][col + kw][c] dz[r][col][o]`, `db[o] = Σ dz[r][col][o]` and
+    /// `dx[r + kh][col + kw][c] = Σ w[kh][kw][c][o] dz[r][col][o]`.
+    fn by_definition(
+        x: &[f32],
+        w: &[f32],
+        fg: &FusedGeometry,
+        dout: &[f32],
+        idx: &[u16],
+    ) -> [Vec<f64>; 3] {
+        let g = &fg.conv;
+        let (c, o, in_w) = (g.in_c, g.filters, g.in_w);
+        let (il, ol) = (g.in_len(), fg.out_len());
+        let n = x.len() / il;
+        let (mut dw, mut db, mut dx) = (
+            vec![0.0f64; 9 * c * o],
+            vec![0.0f64; o],
+            vec![0.0f64; n * il],
+        );
+        for i in 0..n {
+            for pr in 0..fg.ph {
+                for pc in 0..fg.pw {
+                    for oi in 0..o {
+                        let at = i * ol + (pr * fg.pw + pc) * o + oi;
+                        if idx[at] == DEAD {
+                            continue;
+                        }
+                        let code = idx[at] as usize;
+                        let (r, col) = (2 * pr + code / 2, 2 * pc + code % 2);
+                        let dz = dout[at] as f64;
+                        db[oi] += dz;
+                        for kh in 0..3 {
+                            for kw in 0..3 {
+                                for ci in 0..c {
+                                    let xi = i * il + ((r + kh) * in_w + col + kw) * c + ci;
+                                    let wi = ((kh * 3 + kw) * c + ci) * o + oi;
+                                    dw[wi] += x[xi] as f64 * dz;
+                                    dx[xi] += w[wi] as f64 * dz;
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        [dw, db, dx]
+    }
+
+    fn assert_near(got: &[f32], want: &[f64], what: &str) {
+        assert_eq!(got.len(), want.len(), "{what}: length");
+        let scale = want.iter().fold(1.0f64, |m, v| m.max(v.abs()));
+        for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
+            assert!(
+                (g as f64 - w).abs() <= 2e-5 * scale,
+                "{what}[{i}]: {g} vs {w} (scale {scale})"
+            );
+        }
+    }
+
+    #[test]
+    fn gradients_match_the_definition_and_the_im2col_path() {
+        // Odd and even sizes (the last convolution row or column unread by the pool), channel and
+        // filter counts that are not multiples of the vector width, several bands (the last two:
+        // 2 and 4), two images (sums across images).
+        let sizes = [
+            (9, 8, 8, 4),
+            (12, 11, 9, 5),
+            (19, 18, 11, 10),
+            (20, 22, 33, 7),
+            (40, 37, 16, 24),
+            (10, 70, 64, 96),
+        ];
+        for (i, &(h, w, c, o)) in sizes.iter().enumerate() {
+            let fg = geometry(h, w, c, o);
+            assert!(applies(&fg));
+            let s = 300 + 10 * i as u64;
+            let n = 2;
+            let (x, wt, b) = (
+                rand_vec(n * h * w * c, s),
+                rand_vec(9 * c * o, s + 1),
+                rand_vec(o, s + 2),
+            );
+            let (out, idx) = fused_forward(&x, &wt, &b, &fg);
+            assert!(idx.contains(&DEAD) && idx.iter().any(|&k| k != DEAD));
+            let dout = rand_vec(out.len(), s + 3);
+            let [dw, db, dx] = by_definition(&x, &wt, &fg, &dout, &idx);
+            let (fw, fb, fx) = fused_backward(&x, &wt, &fg, &dout, &idx, true);
+            let fx = fx.expect("input gradient asked for");
+            let what = format!("{h}x{w}x{c}, {o} filters");
+            assert_near(&fw, &dw, &format!("kernel gradient, {what}"));
+            assert_near(&fb, &db, &format!("bias gradient, {what}"));
+            assert_near(&fx, &dx, &format!("input gradient, {what}"));
+            let (iw, ib, ix) = im2col_backward(&x, &wt, &fg, &dout, &idx, true);
+            let f64s = |v: &[f32]| v.iter().map(|&a| a as f64).collect::<Vec<_>>();
+            assert_near(
+                &fw,
+                &f64s(&iw),
+                &format!("kernel gradient vs im2col, {what}"),
+            );
+            assert_near(&fb, &f64s(&ib), &format!("bias gradient vs im2col, {what}"));
+            assert_near(
+                &fx,
+                &f64s(&ix.expect("input gradient asked for")),
+                &format!("input gradient vs im2col, {what}"),
+            );
+            // Without the input gradient: the same kernel and bias gradients, no dx.
+            let (nw, nb, nx) = fused_backward(&x, &wt, &fg, &dout, &idx, false);
+            assert!(nx.is_none());
+            assert_eq!((nw, nb), (fw, fb));
+        }
+    }
+
+    #[test]
+    fn kernel_gradient_is_the_adjoint_of_the_kernel_transform() {
+        // <transform_kernel(w), du> = <w, kernel_gradient(du)> for any w and du.
+        let (c, o) = (3, 5);
+        let w = rand_vec(9 * c * o, 7);
+        let du = rand_vec(16 * c * o, 8);
+        let lhs: f64 = transform_kernel(&w, c, o)
+            .iter()
+            .zip(&du)
+            .map(|(&a, &b)| a as f64 * b as f64)
+            .sum();
+        let rhs: f64 = w
+            .iter()
+            .zip(&kernel_gradient(&du, c, o))
+            .map(|(&a, &b)| a as f64 * b as f64)
+            .sum();
+        assert!(
+            (lhs - rhs).abs() < 1e-5 * lhs.abs().max(1.0),
+            "{lhs} vs {rhs}"
+        );
+    }
+}
