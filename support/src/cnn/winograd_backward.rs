@@ -277,7 +277,7 @@ mod tests {
         for i in 0..n {
             for pr in 0..fg.ph {
                 for pc in 0..fg.pw {
-                    for oi in 0..o {
+                    for (oi, dbo) in db.iter_mut().enumerate() {
                         let at = i * ol + (pr * fg.pw + pc) * o + oi;
                         if idx[at] == DEAD {
                             continue;
@@ -285,7 +285,7 @@ mod tests {
                         let code = idx[at] as usize;
                         let (r, col) = (2 * pr + code / 2, 2 * pc + code % 2);
                         let dz = dout[at] as f64;
-                        db[oi] += dz;
+                        *dbo += dz;
                         for kh in 0..3 {
                             for kw in 0..3 {
                                 for ci in 0..c {
