@@ -9,9 +9,10 @@
 //! the full convolution output never exists. Across channels the 16 elementwise products are 16
 //! matrix products `V[e] (tiles x C) · U[e] (C x O)`, done by `gemm`.
 //!
-//! Only the forward pass: the backward pass ([`super::fused::fused_backward`]) reads the arg-max
-//! codes this writes and is the same as for the direct path. Results differ from the direct
-//! convolution by float rounding only (the transforms use the exact constants 0, ±1 and ±1/2).
+//! The forward pass; its adjoint, the backward pass for the same layers, is in
+//! [`super::winograd_backward`] and reads the arg-max codes this writes. Results differ from the
+//! direct convolution by float rounding only (the transforms use the exact constants 0, ±1 and
+//! ±1/2).
 
 use super::fused::{FusedGeometry, DEAD};
 use super::matmul::{matmul, MatRef};
