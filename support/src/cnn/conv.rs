@@ -338,17 +338,20 @@ pub(crate) type ConvGrads = (Vec<f32>, Vec<f32>, Option<Vec<f32>>);
 const GRAD_GROUPS: usize = 8;
 
 /// Runs `per_image(i, dw, db, dx_i)` over all images in parallel and sums the weight gradients
-/// (deterministically: fixed image groups, summed in order).
+/// (deterministically: fixed image groups, summed in order). `dw` has `dw_len` floats: the
+/// kernel's, or those of the form the kernel gradient is accumulated in (Winograd's transformed
+/// kernel).
 pub(crate) fn backward_batch<F>(
     n: usize,
     g: &ConvGeometry,
+    dw_len: usize,
     need_dx: bool,
     per_image: F,
 ) -> ConvGrads
 where
     F: Fn(usize, &mut [f32], &mut [f32], Option<&mut [f32]>) + Sync,
 {
-    let (kl, o, il) = (g.kernel_len(), g.filters, g.in_len());
+    let (kl, o, il) = (dw_len, g.filters, g.in_len());
     let per = n.div_ceil(GRAD_GROUPS).max(1);
     let groups = n.div_ceil(per);
     let run = |grp: usize, mut dx: Option<&mut [f32]>| {

@@ -14,7 +14,7 @@ use super::conv::{
 use super::matmul::{matmul, MatRef};
 use super::pool::PoolSpec;
 use super::tensor_io::Nhwc;
-use super::{direct, winograd};
+use super::{direct, winograd, winograd_backward};
 use crate::error::{Error, Result};
 
 /// Marks a pooled value whose maximum was not positive (ReLU zeroed it: no gradient).
@@ -241,7 +241,43 @@ pub(crate) fn fused_backward(
     let g = &fg.conv;
     let n = x.len() / g.in_len();
     let ol = fg.out_len();
-    backward_batch(n, g, need_dx, |i, dw, db, dx| {
+    if winograd::applies(fg) {
+        let (c, o) = (g.in_c, g.filters);
+        let u = winograd::transform_kernel(w, c, o);
+        let (sv, sm) = winograd_backward::scratch_len(fg);
+        let (du, db, dx) = backward_batch(n, g, 16 * c * o, need_dx, |i, du, db, dx| {
+            let im = winograd_backward::ImageGrad {
+                x: &x[i * g.in_len()..(i + 1) * g.in_len()],
+                u: &u,
+                dout: &dout[i * ol..(i + 1) * ol],
+                idx: &idx[i * ol..(i + 1) * ol],
+                du,
+                db,
+                dx,
+            };
+            with_scratch(sv, sm, |v, m| {
+                winograd_backward::backward_image(fg, (im, (v, m)))
+            })
+        });
+        return (winograd_backward::kernel_gradient(&du, c, o), db, dx);
+    }
+    im2col_backward(x, w, fg, dout, idx, need_dx)
+}
+
+/// [`fused_backward`] by im2col + GEMM, for any geometry (the Winograd path's tests compare
+/// with it).
+pub(crate) fn im2col_backward(
+    x: &[f32],
+    w: &[f32],
+    fg: &FusedGeometry,
+    dout: &[f32],
+    idx: &[u16],
+    need_dx: bool,
+) -> super::conv::ConvGrads {
+    let g = &fg.conv;
+    let n = x.len() / g.in_len();
+    let ol = fg.out_len();
+    backward_batch(n, g, g.kernel_len(), need_dx, |i, dw, db, dx| {
         let xi = &x[i * g.in_len()..(i + 1) * g.in_len()];
         backward_image(
             xi,
@@ -426,23 +462,27 @@ mod tests {
 
     #[test]
     fn gradients_match_finite_differences_on_the_winograd_path() {
-        let cs = ConvSpec::new((3, 3), 3, 1, Padding::Valid);
+        // Forward and backward both by Winograd; the second shape has odd sizes, two images and
+        // channel counts that are not multiples of the vector width.
         let c = winograd::MIN_CHANNELS;
-        let g = ConvGeometry::new(6, 7, c, &cs).unwrap();
-        assert!(winograd::applies(
-            &FusedGeometry::new(g, PoolSpec::square(2)).unwrap()
-        ));
-        finite_diff_check(
-            1,
-            6,
-            7,
-            c,
-            23,
-            |x, k, b| conv2d_relu_pool(x, k, b, &cs, &PoolSpec::square(2), true).unwrap(),
-            g.kernel_len(),
-            3,
-            1e-3,
-        );
+        for (n, h, w, c, o, seed) in [(1, 6, 7, c, 3, 23), (2, 9, 11, c + 1, 10, 29)] {
+            let cs = ConvSpec::new((3, 3), o, 1, Padding::Valid);
+            let g = ConvGeometry::new(h, w, c, &cs).unwrap();
+            assert!(winograd::applies(
+                &FusedGeometry::new(g, PoolSpec::square(2)).unwrap()
+            ));
+            finite_diff_check(
+                n,
+                h,
+                w,
+                c,
+                seed,
+                |x, k, b| conv2d_relu_pool(x, k, b, &cs, &PoolSpec::square(2), true).unwrap(),
+                g.kernel_len(),
+                o,
+                1e-3,
+            );
+        }
     }
 
     #[test]

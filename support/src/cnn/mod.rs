@@ -31,6 +31,7 @@ mod summary;
 mod tensor_io;
 mod weights_file;
 mod winograd;
+mod winograd_backward;
 
 pub use config::{ModelConfig, ModelConfigBuilder};
 pub use model::{one_hot, Model, Param, Weights, PREDICT_BATCH};

@@ -84,7 +84,7 @@ fn conv_forward(x: &[f32], w: &[f32], b: &[f32], g: &ConvGeometry) -> Vec<f32> {
 /// Backward pass of a convolution batch given the output gradient `dout`.
 fn conv_backward(x: &[f32], w: &[f32], g: &ConvGeometry, dout: &[f32], need_dx: bool) -> ConvGrads {
     let n = x.len() / g.in_len();
-    backward_batch(n, g, need_dx, |i, dw, db, dx| {
+    backward_batch(n, g, g.kernel_len(), need_dx, |i, dw, db, dx| {
         let xi = &x[i * g.in_len()..(i + 1) * g.in_len()];
         let di = &dout[i * g.out_len()..(i + 1) * g.out_len()];
         backward_image(xi, w, g, di, dw, db, dx);

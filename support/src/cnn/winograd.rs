@@ -9,9 +9,10 @@
 //! the full convolution output never exists. Across channels the 16 elementwise products are 16
 //! matrix products `V[e] (tiles x C) · U[e] (C x O)`, done by `gemm`.
 //!
-//! Only the forward pass: the backward pass ([`super::fused::fused_backward`]) reads the arg-max
-//! codes this writes and is the same as for the direct path. Results differ from the direct
-//! convolution by float rounding only (the transforms use the exact constants 0, ±1 and ±1/2).
+//! The forward pass; its adjoint, the backward pass for the same layers, is in
+//! [`super::winograd_backward`] and reads the arg-max codes this writes. Results differ from the
+//! direct convolution by float rounding only (the transforms use the exact constants 0, ±1 and
+//! ±1/2).
 
 use super::fused::{FusedGeometry, DEAD};
 use super::matmul::{matmul, MatRef};
@@ -92,7 +93,7 @@ pub(crate) fn store(s: &mut [f32], at: usize, v: &Lanes) {
 }
 
 #[inline(always)]
-fn lanes(f: impl Fn(usize) -> f32) -> Lanes {
+pub(crate) fn lanes(f: impl Fn(usize) -> f32) -> Lanes {
     std::array::from_fn(f)
 }
 
@@ -177,10 +178,10 @@ pub(crate) fn pool_lanes(
     }
 }
 
-/// Pooled tile rows per band, from [`BAND_BUDGET`].
-fn band_rows(fg: &FusedGeometry) -> usize {
+/// Pooled tile rows per band: as many as fit `budget` floats of transformed input and products.
+pub(crate) fn band_rows(fg: &FusedGeometry, budget: usize) -> usize {
     let per_row = 16 * fg.pw * (fg.conv.in_c + fg.conv.filters);
-    (BAND_BUDGET / per_row).clamp(1, fg.ph)
+    (budget / per_row).clamp(1, fg.ph)
 }
 
 /// One image's work for a fused forward pass: input `x`, kernel `w` (HWIO for the direct path,
@@ -239,29 +240,15 @@ fn forward_image_body(fg: &FusedGeometry, (im, (vbuf, mbuf)): (Image<'_>, Scratc
     } = im;
     debug_assert!(applies(fg));
     let g = &fg.conv;
-    let (c, o, pw, in_w) = (g.in_c, g.filters, fg.pw, g.in_w);
-    let rows = band_rows(fg);
+    let (c, o, pw) = (g.in_c, g.filters, fg.pw);
+    let rows = band_rows(fg, BAND_BUDGET);
     let mut a = 0;
     while a < fg.ph {
         let bnd = (a + rows).min(fg.ph);
         let tiles = (bnd - a) * pw;
         let v = &mut vbuf[..16 * tiles * c];
         let m = &mut mbuf[..16 * tiles * o];
-        for pr in a..bnd {
-            for pc in 0..pw {
-                let t = (pr - a) * pw + pc;
-                let d: [&[f32]; 16] = std::array::from_fn(|e| {
-                    let (i, j) = (e / 4, e % 4);
-                    &x[((2 * pr + i) * in_w + 2 * pc + j) * c..][..c]
-                });
-                let mut planes = v.chunks_exact_mut(tiles * c);
-                let mut vt: [&mut [f32]; 16] = std::array::from_fn(|_| {
-                    let plane = planes.next().expect("16 planes");
-                    &mut plane[t * c..(t + 1) * c]
-                });
-                input_tile(&d, &mut vt, c);
-            }
-        }
+        transform_band_inputs(x, fg, a, bnd, v);
         for e in 0..16 {
             matmul(
                 &mut m[e * tiles * o..(e + 1) * tiles * o],
@@ -284,9 +271,38 @@ fn forward_image_body(fg: &FusedGeometry, (im, (vbuf, mbuf)): (Image<'_>, Scratc
     }
 }
 
+/// `Bᵀ d B` of the input tiles under pooled rows `a..bnd` of one image `x`: `v` holds 16 planes
+/// (one per transformed element) of `tiles x C`, tile `(pr - a) * pw + pc` in row `t` of each.
+#[inline(always)]
+pub(crate) fn transform_band_inputs(
+    x: &[f32],
+    fg: &FusedGeometry,
+    a: usize,
+    bnd: usize,
+    v: &mut [f32],
+) {
+    let (c, pw, in_w) = (fg.conv.in_c, fg.pw, fg.conv.in_w);
+    let tiles = (bnd - a) * pw;
+    for pr in a..bnd {
+        for pc in 0..pw {
+            let t = (pr - a) * pw + pc;
+            let d: [&[f32]; 16] = std::array::from_fn(|e| {
+                let (i, j) = (e / 4, e % 4);
+                &x[((2 * pr + i) * in_w + 2 * pc + j) * c..][..c]
+            });
+            let mut planes = v.chunks_exact_mut(tiles * c);
+            let mut vt: [&mut [f32]; 16] = std::array::from_fn(|_| {
+                let plane = planes.next().expect("16 planes");
+                &mut plane[t * c..(t + 1) * c]
+            });
+            input_tile(&d, &mut vt, c);
+        }
+    }
+}
+
 /// Scratch floats [`forward_image`] needs: transformed input and products of one band.
 pub(crate) fn scratch_len(fg: &FusedGeometry) -> (usize, usize) {
-    let tiles = band_rows(fg) * fg.pw;
+    let tiles = band_rows(fg, BAND_BUDGET) * fg.pw;
     (16 * tiles * fg.conv.in_c, 16 * tiles * fg.conv.filters)
 }
 
