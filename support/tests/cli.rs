@@ -565,3 +565,94 @@ fn evaluate_reports_intervals_and_calibration_as_text_json_and_figures() {
     assert_eq!(again["reports"][0]["metrics"], reports[0]["metrics"]);
     assert!(report.contains(&format!("{estimate:.3}")));
 }
+
+#[test]
+fn three_classes_train_evaluate_and_predict_from_file_name_labels() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("model");
+    // Asked before any training: a softmax model is not temperature-scaled.
+    let mut refused = train_args(&out, 1);
+    refused.extend([
+        "--labels".into(),
+        "file-name".into(),
+        "--temperature-scaling".into(),
+    ]);
+    assert_one_line_error(&run(xray().args(&refused)), "two-class models only");
+    assert!(!out.join("checkpoints").exists(), "refused before training");
+
+    let mut args = train_args(&out, 1);
+    args.extend(["--labels".into(), "file-name".into()]);
+    let trained = run(xray().args(&args));
+    assert!(trained.status.success(), "{}", stderr(&trained));
+    let summary = String::from_utf8_lossy(&trained.stdout);
+    assert!(
+        summary.contains("3 classes: NORMAL, PNEUMONIA_BACTERIA, PNEUMONIA_VIRUS"),
+        "{summary}"
+    );
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("model.json")).unwrap()).unwrap();
+    assert_eq!(json["label_source"], "file-name");
+    assert_eq!(json["class_names"].as_array().unwrap().len(), 3);
+
+    let test = sample().join("test");
+    let figures = dir.path().join("figures");
+    let text = run(xray()
+        .arg("evaluate")
+        .arg(&out)
+        .arg(&test)
+        .args(["--resamples", "200", "--plots"])
+        .arg(&figures));
+    assert!(text.status.success(), "{}", stderr(&text));
+    let report = String::from_utf8_lossy(&text.stdout);
+    for needle in [
+        "macro ROC AUC",
+        "one-vs-rest ROC AUC",
+        "precision    recall  f1-score   support",
+        "PNEUMONIA_VIRUS",
+        "bacterial against viral among the pneumonia images",
+        "pneumonia against normal",
+        "DeLong",
+    ] {
+        assert!(
+            report.contains(needle),
+            "'{needle}' missing from:\n{report}"
+        );
+    }
+    for name in [
+        "confusion.png",
+        "roc.png",
+        "roc_pneumonia_vs_normal.png",
+        "roc_bacteria_vs_virus.png",
+        "learning_curves.png",
+    ] {
+        let png = std::fs::read(figures.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert!(png.starts_with(b"\x89PNG"), "{name}");
+    }
+
+    let json = run(xray().arg("evaluate").arg(&out).arg(&test).args([
+        "--resamples",
+        "100",
+        "--json",
+        "--per-image",
+    ]));
+    assert!(json.status.success(), "{}", stderr(&json));
+    let value: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    let images = value["classes"]["images"].as_u64().unwrap();
+    assert_eq!(value["per_image"].as_array().unwrap().len() as u64, images);
+    assert_eq!(value["two_class_views"].as_array().unwrap().len(), 2);
+    let acc = &value["classes"]["intervals"]["accuracy"];
+    assert!(acc["low"].as_f64().unwrap() <= acc["estimate"].as_f64().unwrap());
+
+    let image = test.join("PNEUMONIA/person103_bacteria_489.jpeg");
+    let predicted = run(xray().arg("predict").arg(&out).arg(&image));
+    assert!(predicted.status.success(), "{}", stderr(&predicted));
+    let line = String::from_utf8_lossy(&predicted.stdout);
+    let fields: Vec<&str> = line.trim_end().split('\t').collect();
+    assert_eq!(fields.len(), 5, "{line}");
+    let probs: Vec<f32> = fields[2..]
+        .iter()
+        .map(|f| f.split('=').nth(1).unwrap().parse().unwrap())
+        .collect();
+    assert!((probs.iter().sum::<f32>() - 1.0).abs() < 1e-3, "{line}");
+    assert!(fields[2].starts_with("p(NORMAL)="), "{line}");
+}
