@@ -211,6 +211,19 @@ impl Predictions {
         multiclass::one_vs_rest_roc_auc(&self.class_labels(), self.class_probs.view())
     }
 
+    /// The K x K confusion matrix as a figure (counts and row percentages; the most probable
+    /// class), as fastai's `plot_confusion_matrix`.
+    pub fn plot_confusion_matrix(&self) -> Result<crate::plot::Figure> {
+        let names: Vec<&str> = self.class_names.iter().map(String::as_str).collect();
+        crate::plot::multiclass_confusion_matrix(&self.confusion()?, &names)
+    }
+
+    /// Each class's one-vs-rest ROC curve with its AUC, and the macro AUC in the title.
+    pub fn plot_roc_curves(&self) -> Result<crate::plot::Figure> {
+        let names: Vec<&str> = self.class_names.iter().map(String::as_str).collect();
+        crate::plot::roc_one_vs_rest(&self.class_labels(), self.class_probs.view(), &names)
+    }
+
     /// The K-class report: confusion matrix, accuracy and macro ROC AUC with bootstrap
     /// intervals, one-vs-rest AUCs, per-class precision, recall and F1.
     pub fn multiclass_report(&self, bootstrap: &BootstrapOptions) -> Result<MulticlassReport> {

@@ -690,6 +690,7 @@ fn saved_model(dir: &Path) -> PathBuf {
         model: Model::new(small_config(12, &[2]), 5).unwrap(),
         class_names: vec!["NORMAL".into(), "PNEUMONIA".into()],
         threshold: 0.4,
+        label_source: support::dataset::LabelSource::Folder,
         preprocessing: Preprocessing {
             rescale: 1.0 / 255.0,
             interpolation: Interpolation::Area,

@@ -274,7 +274,7 @@ struct RunArgs {
     labels: LabelsArg,
 }
 
-#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 enum LabelsArg {
     Folder,
     FileName,
@@ -873,20 +873,12 @@ fn classes_figures(
     predictions: &inference::Predictions,
     views: &[(&str, &inference::Predictions)],
 ) -> Result<Vec<(String, plot::Figure)>> {
-    let names: Vec<&str> = predictions.class_names.iter().map(String::as_str).collect();
     let mut figures = vec![
         (
             "confusion.png".to_string(),
-            plot::multiclass_confusion_matrix(&predictions.confusion()?, &names)?,
+            predictions.plot_confusion_matrix()?,
         ),
-        (
-            "roc.png".to_string(),
-            plot::roc_one_vs_rest(
-                &predictions.class_labels(),
-                predictions.class_probs.view(),
-                &names,
-            )?,
-        ),
+        ("roc.png".to_string(), predictions.plot_roc_curves()?),
     ];
     for (_, view) in views {
         let labels = view.labels_u8();
