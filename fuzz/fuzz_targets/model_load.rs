@@ -58,6 +58,7 @@ fn setup() -> &'static Setup {
             class_names: class_names.clone(),
             threshold: 0.5,
             preprocessing,
+            label_source: support::dataset::LabelSource::Folder,
             history: None,
         }
         .save(&model_dir)
