@@ -14,9 +14,7 @@ import re
 import statistics
 import sys
 
-
-def cell(interval):
-    return f"{interval['estimate']:.3f} [{interval['low']:.3f}, {interval['high']:.3f}]"
+from seed_table import cell
 
 
 def main(paths):

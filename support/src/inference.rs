@@ -55,16 +55,7 @@ pub fn predict_directory(
     dir: impl AsRef<Path>,
     preprocessing: &Preprocessing,
 ) -> Result<Predictions> {
-    let (height, width) = (model.config().input_height(), model.config().input_width());
-    let mut gen = preprocessing.generator()?.flow_from_directory(
-        dir.as_ref(),
-        FlowOptions::default()
-            .target_size(height, width)
-            .shuffle(false)
-            .interpolation(preprocessing.interpolation)
-            .verbose(false),
-    )?;
-    predict_iterator(model, &mut gen)
+    predict_directory_labelled(model, dir, preprocessing, LabelSource::Folder)
 }
 
 /// [`predict_directory`] with the classes read as `labels` says: from the file names too for a

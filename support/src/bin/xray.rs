@@ -569,11 +569,7 @@ fn cv_command(args: &CvArgs) -> Result<()> {
         &mut Bar::default(),
     )?;
     if args.json {
-        let json = serde_json::to_string_pretty(&result).map_err(|source| CliError::Json {
-            what: "results",
-            source,
-        })?;
-        println!("{json}");
+        print_json("results", &result)?;
     } else {
         print!("{result}");
     }
@@ -722,23 +718,14 @@ fn evaluate_command(args: &EvaluateArgs) -> Result<()> {
             skipped,
             reports,
         };
-        let json = serde_json::to_string_pretty(&output).map_err(|source| CliError::Json {
-            what: "report",
-            source,
-        })?;
-        println!("{json}");
+        print_json("report", &output)?;
     } else {
         println!(
             "{} images in {}",
             predictions.files.len(),
             args.dir.display()
         );
-        if !skipped.is_empty() {
-            println!("{} files skipped as unreadable:", skipped.len());
-            for (path, reason) in &skipped {
-                println!("  {path}: {reason}");
-            }
-        }
+        print_skipped(&skipped);
         if let Some(t) = saved.temperature() {
             println!(
                 "probabilities calibrated with temperature {t:.3} (fitted on the validation split)"
@@ -755,13 +742,9 @@ fn evaluate_command(args: &EvaluateArgs) -> Result<()> {
             || "evaluated".to_string(),
             |n| n.to_string_lossy().into_owned(),
         );
-        let figures = plot::with_figure_scale(args.figure_scale, || {
+        save_figures(out, args.figure_scale, || {
             evaluation_figures(&saved, &predictions, &at_half, &at_chosen, &split)
-        })??;
-        for (name, figure) in figures {
-            figure.save(out.join(name))?;
-        }
-        eprintln!("figures written to {}", out.display());
+        })?;
     }
     Ok(())
 }
@@ -825,11 +808,7 @@ fn evaluate_classes(
             two_class_views: view_reports,
             per_image,
         };
-        let json = serde_json::to_string_pretty(&output).map_err(|source| CliError::Json {
-            what: "report",
-            source,
-        })?;
-        println!("{json}");
+        print_json("report", &output)?;
     } else {
         println!(
             "{} images in {} (classes {}, labelled from {})",
@@ -841,12 +820,7 @@ fn evaluate_classes(
                 LabelSource::FileName => "the folders and file names",
             }
         );
-        if !skipped.is_empty() {
-            println!("{} files skipped as unreadable:", skipped.len());
-            for (path, reason) in &skipped {
-                println!("  {path}: {reason}");
-            }
-        }
+        print_skipped(&skipped);
         println!(
             "\n== {} classes, each image predicted as its most probable class\n{report}",
             predictions.class_names.len()
@@ -856,14 +830,41 @@ fn evaluate_classes(
         }
     }
     if let Some(out) = &args.plots {
-        let figures = plot::with_figure_scale(args.figure_scale, || {
+        save_figures(out, args.figure_scale, || {
             classes_figures(saved, &predictions, &view_list)
-        })??;
-        for (name, figure) in figures {
-            figure.save(out.join(name))?;
-        }
-        eprintln!("figures written to {}", out.display());
+        })?;
     }
+    Ok(())
+}
+
+/// Prints `value` as pretty JSON on stdout.
+fn print_json(what: &'static str, value: &impl serde::Serialize) -> Result<()> {
+    let json =
+        serde_json::to_string_pretty(value).map_err(|source| CliError::Json { what, source })?;
+    println!("{json}");
+    Ok(())
+}
+
+/// Lists the files that could not be read, if any.
+fn print_skipped(skipped: &[(String, String)]) {
+    if !skipped.is_empty() {
+        println!("{} files skipped as unreadable:", skipped.len());
+        for (path, reason) in skipped {
+            println!("  {path}: {reason}");
+        }
+    }
+}
+
+/// Draws the named figures at `scale` and saves each into `out`.
+fn save_figures<N: AsRef<Path>>(
+    out: &Path,
+    scale: u32,
+    figures: impl FnOnce() -> Result<Vec<(N, plot::Figure)>>,
+) -> Result<()> {
+    for (name, figure) in plot::with_figure_scale(scale, figures)?? {
+        figure.save(out.join(name))?;
+    }
+    eprintln!("figures written to {}", out.display());
     Ok(())
 }
 
