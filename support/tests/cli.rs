@@ -570,6 +570,19 @@ fn evaluate_reports_intervals_and_calibration_as_text_json_and_figures() {
 fn three_classes_train_evaluate_and_predict_from_file_name_labels() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("model");
+    // One class folder: refused before any training, naming the folder and its class.
+    let one = dir.path().join("one");
+    std::fs::create_dir_all(one.join("NORMAL")).unwrap();
+    for entry in std::fs::read_dir(sample().join("train/NORMAL"))
+        .unwrap()
+        .take(3)
+    {
+        let path = entry.unwrap().path();
+        std::fs::copy(&path, one.join("NORMAL").join(path.file_name().unwrap())).unwrap();
+    }
+    let mut single = train_args(&out, 1);
+    single[1] = one.to_string_lossy().into_owned();
+    assert_one_line_error(&run(xray().args(&single)), "the folder gives 1 (NORMAL)");
     // Asked before any training: a softmax model is not temperature-scaled.
     let mut refused = train_args(&out, 1);
     refused.extend([

@@ -486,12 +486,18 @@ fn train_command(args: &TrainArgs) -> Result<()> {
     // Everything that can be checked is checked before the first epoch.
     let checkpoints = args.out.join("checkpoints");
     let options = fit_options(&args.run)?.checkpoint_dir(&checkpoints);
-    let classes = scan_classes(&train_dir, None, false)?
-        .labelled_by(options.label_source)?
-        .class_names
-        .len();
+    // The model gets as many classes as the labels give (two from folders, three from names).
+    let scan = scan_classes(&train_dir, None, false)?.labelled_by(options.label_source)?;
+    let classes = scan.class_names.len();
+    if classes < 2 {
+        return Err(Error::ClassCount {
+            path: train_dir,
+            classes: scan.class_names,
+            expected: 2,
+        }
+        .into());
+    }
     let config = model_config(&args.run, classes)?;
-    let scan = training::training_scan(&train_dir, &options, config.classes())?;
     if args.temperature_scaling && config.classes() != 2 {
         return Err(CliError::TemperatureScalingClasses(config.classes()));
     }
