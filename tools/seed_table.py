@@ -18,6 +18,21 @@ def cell(interval):
     return f"{interval['estimate']:.3f} [{interval['low']:.3f}, {interval['high']:.3f}]"
 
 
+def mean_sd(xs):
+    """Mean and sample standard deviation, 3 decimals."""
+    sd = statistics.stdev(xs) if len(xs) > 1 else 0.0
+    return f"{statistics.mean(xs):.3f} ± {sd:.3f}"
+
+
+def print_table(header, rows, summary):
+    """A Markdown table: the header, the rows, then the summary row in bold (empty cells stay empty)."""
+    print("| " + " | ".join(header) + " |")
+    print("|" + "---|" * len(header))
+    for row in rows:
+        print("| " + " | ".join(row) + " |")
+    print("| " + " | ".join(f"**{c}**" if c else c for c in summary) + " |")
+
+
 def main(paths):
     rows, columns = [], {}
     for path in paths:
@@ -46,19 +61,10 @@ def main(paths):
         columns.setdefault("chosen", []).append(acc_chosen["estimate"])
     header = ["seed", "accuracy", "sensitivity", "specificity", "ROC AUC", "AUC, DeLong",
               "Brier", "ECE", "accuracy at the validation threshold"]
-    print("| " + " | ".join(header) + " |")
-    print("|" + "---|" * len(header))
-    for row in rows:
-        print("| " + " | ".join(row) + " |")
-
-    def mean_sd(xs):
-        sd = statistics.stdev(xs) if len(xs) > 1 else 0.0
-        return f"{statistics.mean(xs):.3f} ± {sd:.3f}"
-
     summary = [f"mean ± sd ({len(rows)} seeds)"]
     summary += [mean_sd(columns[n]) for n in ["accuracy", "sensitivity", "specificity", "ROC AUC"]]
     summary += ["", mean_sd(columns["brier"]), mean_sd(columns["ece"]), mean_sd(columns["chosen"])]
-    print("| " + " | ".join(f"**{c}**" if c else c for c in summary) + " |")
+    print_table(header, rows, summary)
 
 
 if __name__ == "__main__":

@@ -11,10 +11,9 @@ normal (accuracy, ROC AUC), all at 0.5; then the mean and sample standard deviat
 """
 import json
 import re
-import statistics
 import sys
 
-from seed_table import cell
+from seed_table import cell, mean_sd, print_table
 
 
 def main(paths):
@@ -37,18 +36,8 @@ def main(paths):
         rows.append([seed.group(1) if seed else path] + [cell(v) for v in values.values()])
         for name, v in values.items():
             columns.setdefault(name, []).append(v["estimate"])
-    header = ["seed"] + list(columns)
-    print("| " + " | ".join(header) + " |")
-    print("|" + "---|" * len(header))
-    for row in rows:
-        print("| " + " | ".join(row) + " |")
-
-    def mean_sd(xs):
-        sd = statistics.stdev(xs) if len(xs) > 1 else 0.0
-        return f"**{statistics.mean(xs):.3f} ± {sd:.3f}**"
-
-    summary = [f"**mean ± sd ({len(rows)} seeds)**"] + [mean_sd(columns[n]) for n in columns]
-    print("| " + " | ".join(summary) + " |")
+    summary = [f"mean ± sd ({len(rows)} seeds)"] + [mean_sd(columns[n]) for n in columns]
+    print_table(["seed"] + list(columns), rows, summary)
 
 
 if __name__ == "__main__":

@@ -30,6 +30,25 @@ fn stderr(out: &Output) -> String {
 }
 
 /// Exit status 1 and exactly one line on stderr, `error: ...`, with no panic or backtrace.
+/// `xray evaluate MODEL DIR --resamples N --plots FIGURES`, which must succeed: its stdout.
+fn evaluate_with_plots(model: &Path, dir: &Path, resamples: usize, figures: &Path) -> String {
+    let out = run(xray()
+        .arg("evaluate")
+        .arg(model)
+        .arg(dir)
+        .args(["--resamples", &resamples.to_string(), "--plots"])
+        .arg(figures));
+    assert!(out.status.success(), "{}", stderr(&out));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Every needle appears in `text`.
+fn assert_contains_all(text: &str, needles: &[&str]) {
+    for needle in needles {
+        assert!(text.contains(needle), "'{needle}' missing from:\n{text}");
+    }
+}
+
 fn assert_one_line_error(out: &Output, needle: &str) {
     let text = stderr(out);
     assert_eq!(out.status.code(), Some(1), "{text}");
@@ -429,28 +448,19 @@ fn evaluate_reports_intervals_and_calibration_as_text_json_and_figures() {
     let test = sample().join("test");
 
     let figures = dir.path().join("figures");
-    let text = run(xray()
-        .arg("evaluate")
-        .arg(&out)
-        .arg(&test)
-        .args(["--resamples", "300", "--plots"])
-        .arg(&figures));
-    assert!(text.status.success(), "{}", stderr(&text));
-    let report = String::from_utf8_lossy(&text.stdout);
-    for needle in [
-        "95% CI",
-        "DeLong",
-        "Brier",
-        "ECE",
-        "at threshold 0.5",
-        "chosen on the validation split",
-        "temperature",
-    ] {
-        assert!(
-            report.contains(needle),
-            "'{needle}' missing from:\n{report}"
-        );
-    }
+    let report = evaluate_with_plots(&out, &test, 300, &figures);
+    assert_contains_all(
+        &report,
+        &[
+            "95% CI",
+            "DeLong",
+            "Brier",
+            "ECE",
+            "at threshold 0.5",
+            "chosen on the validation split",
+            "temperature",
+        ],
+    );
     let size = |path: &Path| image::image_dimensions(path).unwrap();
     // Every figure `evaluate --plots` writes for a model trained by `xray train`.
     const FIGURES: [&str; 5] = [
@@ -609,28 +619,19 @@ fn three_classes_train_evaluate_and_predict_from_file_name_labels() {
 
     let test = sample().join("test");
     let figures = dir.path().join("figures");
-    let text = run(xray()
-        .arg("evaluate")
-        .arg(&out)
-        .arg(&test)
-        .args(["--resamples", "200", "--plots"])
-        .arg(&figures));
-    assert!(text.status.success(), "{}", stderr(&text));
-    let report = String::from_utf8_lossy(&text.stdout);
-    for needle in [
-        "macro ROC AUC",
-        "one-vs-rest ROC AUC",
-        "precision    recall  f1-score   support",
-        "PNEUMONIA_VIRUS",
-        "bacterial against viral among the pneumonia images",
-        "pneumonia against normal",
-        "DeLong",
-    ] {
-        assert!(
-            report.contains(needle),
-            "'{needle}' missing from:\n{report}"
-        );
-    }
+    let report = evaluate_with_plots(&out, &test, 200, &figures);
+    assert_contains_all(
+        &report,
+        &[
+            "macro ROC AUC",
+            "one-vs-rest ROC AUC",
+            "precision    recall  f1-score   support",
+            "PNEUMONIA_VIRUS",
+            "bacterial against viral among the pneumonia images",
+            "pneumonia against normal",
+            "DeLong",
+        ],
+    );
     for name in [
         "confusion.png",
         "roc.png",

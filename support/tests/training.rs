@@ -482,6 +482,17 @@ fn a_loss_that_stops_being_finite_is_reported_with_its_step_and_epoch() {
 
 /// Three classes end to end on the shipped sample: labels from file names, one-hot batches, a
 /// softmax model, and K-class metrics over its predictions.
+/// A small three-class (softmax) model for 32 x 32 inputs.
+fn three_class_config() -> ModelConfig {
+    ModelConfig::builder()
+        .input_size(32, 32)
+        .conv_filters(&[4, 8])
+        .dense_units(16)
+        .classes(3)
+        .build()
+        .unwrap()
+}
+
 #[test]
 fn three_classes_from_file_names_train_and_evaluate() {
     use support::cnn::multiclass::{macro_roc_auc, MulticlassConfusion};
@@ -502,13 +513,7 @@ fn three_classes_from_file_names_train_and_evaluate() {
     let mut batches = generator
         .flow_from_directory(sample_train(), options)
         .unwrap();
-    let config = ModelConfig::builder()
-        .input_size(32, 32)
-        .conv_filters(&[4, 8])
-        .dense_units(16)
-        .classes(3)
-        .build()
-        .unwrap();
+    let config = three_class_config();
     let mut model = Model::new(config, 3).unwrap();
     let mut losses = Vec::new();
     for batch in batches.epoch() {
@@ -555,13 +560,7 @@ fn three_classes_fit_save_load_evaluate_and_predict() {
     use support::dataset::LabelSource;
     use support::inference::THREE_CLASSES;
 
-    let config = ModelConfig::builder()
-        .input_size(32, 32)
-        .conv_filters(&[4, 8])
-        .dense_units(16)
-        .classes(3)
-        .build()
-        .unwrap();
+    let config = three_class_config();
     // A three-class model on folder labels (two classes) is refused before training, with the hint.
     let mut model = Model::new(config.clone(), 3).unwrap();
     let folders = FitOptions::builder().epochs(1).build().unwrap();
