@@ -207,6 +207,9 @@ struct RunArgs {
     /// Seed of initialisation, split, order and augmentation.
     #[arg(long, default_value_t = FitOptions::default().seed)]
     seed: u64,
+    /// Seed of the validation split alone (default: --seed); ensemble members share one.
+    #[arg(long)]
+    split_seed: Option<u64>,
     /// Adam learning rate.
     #[arg(long, default_value_t = ModelConfig::recommended().learning_rate())]
     learning_rate: f32,
@@ -614,6 +617,9 @@ fn fit_options(args: &RunArgs) -> Result<FitOptions> {
     options = options.augmentation(augmentation(args)?);
     if let Some(steps) = args.steps_per_epoch {
         options = options.steps_per_epoch(steps);
+    }
+    if let Some(seed) = args.split_seed {
+        options = options.split_seed(seed);
     }
     Ok(options.build()?)
 }

@@ -48,8 +48,12 @@ pub struct FitOptions {
     pub restore_best_weights: bool,
     /// Loss weights per class.
     pub class_weight: ClassWeight,
-    /// Seed of the split, the batch order and the augmentation.
+    /// Seed of the initialisation, the batch order, the augmentation and (unless
+    /// [`split_seed`](Self::split_seed) is set) the validation split.
     pub seed: u64,
+    /// Seed of the validation split alone (`None`: [`seed`](Self::seed)). The members of an
+    /// ensemble share one, so that its validation patients are held out of every member.
+    pub split_seed: Option<u64>,
     /// The augmenting generator for training batches (its `rescale` and samplewise settings also
     /// apply to validation and prediction).
     pub augmentation: ImageDataGenerator,
@@ -113,6 +117,7 @@ impl Default for FitOptions {
             restore_best_weights: true,
             class_weight: ClassWeight::None,
             seed: 42,
+            split_seed: None,
             augmentation: default_augmentation(),
             interpolation: Interpolation::Area,
             checkpoint_dir: None,
@@ -203,6 +208,16 @@ impl FitOptions {
     pub fn seed(mut self, seed: u64) -> Self {
         self.seed = seed;
         self
+    }
+    /// Draws the validation split from `seed` instead of [`FitOptions::seed`] (see
+    /// [`FitOptions::split_seed`]).
+    pub fn split_seed(mut self, seed: u64) -> Self {
+        self.split_seed = Some(seed);
+        self
+    }
+    /// The seed the validation split is drawn from.
+    pub fn validation_split_seed(&self) -> u64 {
+        self.split_seed.unwrap_or(self.seed)
     }
     /// Sets the augmenting generator.
     pub fn augmentation(mut self, generator: ImageDataGenerator) -> Self {

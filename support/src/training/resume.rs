@@ -33,6 +33,9 @@ pub struct RunSettings {
     pub model: crate::cnn::ModelConfig,
     /// Seed of the split, batch order, augmentation and dropout.
     pub seed: u64,
+    /// Seed of the validation split when it is not `seed` (absent in older checkpoints).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub split_seed: Option<u64>,
     /// Fraction of patients held out for validation.
     pub validation_split: f64,
     /// Loss weights per class.
@@ -63,6 +66,7 @@ impl RunSettings {
         RunSettings {
             model: config.clone(),
             seed: options.seed,
+            split_seed: options.split_seed.filter(|&s| s != options.seed),
             validation_split: options.validation_split,
             class_weight: options.class_weight,
             batch_size: options.batch_size,
