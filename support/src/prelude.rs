@@ -16,7 +16,7 @@
 
 pub use crate::augment::{FillMode, Transform};
 pub use crate::cnn::intervals::BootstrapOptions;
-pub use crate::cnn::{calibration, Model, ModelConfig};
+pub use crate::cnn::{calibration, Activation, Layer, Model, ModelConfig, Padding};
 pub use crate::dataset::{DataSource, LabelSource};
 pub use crate::explain::explain;
 pub use crate::generator::{ClassMode, ColorMode, FlowOptions, ImageDataGenerator, Subset};

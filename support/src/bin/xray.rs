@@ -22,7 +22,7 @@ use support::cnn::intervals::BootstrapOptions;
 use support::cnn::metrics::Evaluation;
 use support::cnn::multiclass::MulticlassReport;
 use support::cnn::report::{EvaluationReport, ImageRecord};
-use support::cnn::{Model, ModelConfig};
+use support::cnn::{Layer, Model, ModelConfig, DEFAULT_DENSE_UNITS, DEFAULT_DROPOUT};
 use support::dataset::{patients_per_class, scan_classes, LabelSource};
 use support::generator::ImageDataGenerator;
 use support::resize::Interpolation;
@@ -217,14 +217,20 @@ struct RunArgs {
     #[arg(long, default_value_t = ModelConfig::recommended().input_height())]
     input_size: usize,
     /// Filters of the convolution layers, comma-separated.
-    #[arg(long, value_delimiter = ',', default_values_t = ModelConfig::recommended().conv_filters().to_vec())]
+    #[arg(long, value_delimiter = ',', default_values_t = ModelConfig::recommended().conv_filters())]
     filters: Vec<usize>,
     /// Units of the hidden dense layer.
-    #[arg(long, default_value_t = ModelConfig::recommended().dense_units())]
+    #[arg(long, default_value_t = DEFAULT_DENSE_UNITS)]
     dense: usize,
     /// Dropout rate before the output layer.
-    #[arg(long, default_value_t = ModelConfig::recommended().dropout())]
+    #[arg(long, default_value_t = DEFAULT_DROPOUT)]
     dropout: f32,
+    /// A JSON file with the model's layers in Keras's words, instead of --filters, --dense and
+    /// --dropout: e.g. [{"class_name": "Conv2D", "config": {"filters": 32, "kernel_size": 3,
+    /// "activation": "relu"}}, {"class_name": "MaxPooling2D", "config": {}}, ...,
+    /// {"class_name": "Dense", "config": {"units": 1, "activation": "sigmoid"}}] (see configs/).
+    #[arg(long, conflicts_with_all = ["filters", "dense", "dropout"])]
+    layers: Option<PathBuf>,
     /// How images are resized to the input size.
     #[arg(long, value_enum, default_value_t = InterpArg::from(FitOptions::default().interpolation))]
     interpolation: InterpArg,
@@ -587,15 +593,31 @@ fn cv_command(args: &CvArgs) -> Result<()> {
 
 /// The model the flags describe.
 fn model_config(args: &RunArgs, classes: usize) -> Result<ModelConfig> {
-    ModelConfig::builder()
+    let builder = ModelConfig::builder()
         .classes(classes)
         .input_size(args.input_size, args.input_size)
-        .conv_filters(&args.filters)
-        .dense_units(args.dense)
-        .dropout(args.dropout)
-        .learning_rate(args.learning_rate)
-        .build()
-        .map_err(CliError::from)
+        .learning_rate(args.learning_rate);
+    let builder = match &args.layers {
+        Some(path) => builder.layers(read_layers(path)?),
+        None => builder
+            .conv_filters(&args.filters)
+            .dense_units(args.dense)
+            .dropout(args.dropout),
+    };
+    builder.build().map_err(CliError::from)
+}
+
+/// The layer list of a `--layers` file.
+fn read_layers(path: &Path) -> Result<Vec<Layer>> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    serde_json::from_str(&text).map_err(|e| {
+        Error::invalid(
+            "--layers",
+            format!("{}: {e}", path.display()),
+            "a JSON list of layers, each {\"class_name\": ..., \"config\": {...}} (see configs/)",
+        )
+        .into()
+    })
 }
 
 /// The training options the flags describe (no checkpoints).

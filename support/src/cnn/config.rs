@@ -1,52 +1,106 @@
-//! [`ModelConfig`]: the tutorial CNN's sizes and training settings, checked by a builder.
+//! [`ModelConfig`]: a model's input size, its list of [`Layer`]s and its learning rate, checked
+//! by a builder; model files written before layer lists (the tutorial's blocks described by
+//! their sizes) still load.
 
 use serde::{Deserialize, Serialize};
 
-use super::conv::{ConvGeometry, ConvSpec, Padding};
-use super::pool::PoolSpec;
+use super::layers::{Activation, Layer};
+use super::plan::Plan;
 use crate::error::{Error, Result};
 
-/// Sizes and settings of the tutorial's CNN: blocks of Conv(3x3, 'valid') + ReLU + MaxPool(2),
-/// then Flatten, Dense + ReLU, Dropout and the output Dense: one unit (a sigmoid logit) for two
-/// classes, as the tutorial has it, or one unit per class (softmax logits) for three or more.
+/// A model: grey `input_height x input_width` images through a list of Keras layers, the last
+/// one the output `Dense` layer (one sigmoid unit for two classes, one softmax unit per class
+/// for more), trained by Adam at `learning_rate`.
 ///
-/// Build one with [`ModelConfig::builder`]; [`ModelConfig::default`] is the tutorial's model for
-/// 130x130 grey images (Conv 32, 64, 64; Dense 128; dropout 0.5; Adam learning rate 0.001).
+/// Build one with [`ModelConfig::builder`]: its block settings (`conv_filters`, `dense_units`,
+/// ...) describe the tutorial's model, Conv(3x3, 'valid', ReLU) + MaxPool(2) blocks, then
+/// Flatten, Dense + ReLU, Dropout and the output layer; [`ModelConfigBuilder::layers`] takes any
+/// list instead. [`ModelConfig::default`] is the tutorial's model for 130x130 images (Conv 32,
+/// 64, 64; Dense 128; dropout 0.5; Adam learning rate 0.001).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "ConfigFile")]
 pub struct ModelConfig {
     input_height: usize,
     input_width: usize,
-    conv_filters: Vec<usize>,
-    kernel_size: usize,
-    pool_size: usize,
-    dense_units: usize,
-    dropout: f32,
+    layers: Vec<Layer>,
     learning_rate: f32,
-    /// Two (binary, the default and what model files without the field hold) or more.
-    #[serde(default = "two_classes", skip_serializing_if = "is_two")]
-    classes: usize,
 }
 
-fn two_classes() -> usize {
-    2
+/// `model.json`'s `config` as written today (`layers`) or before layer lists (the tutorial's
+/// block sizes, and `classes` when not two).
+#[derive(Deserialize)]
+struct ConfigFile {
+    input_height: usize,
+    input_width: usize,
+    learning_rate: f32,
+    #[serde(default)]
+    layers: Option<Vec<Layer>>,
+    #[serde(default)]
+    conv_filters: Option<Vec<usize>>,
+    #[serde(default)]
+    kernel_size: Option<usize>,
+    #[serde(default)]
+    pool_size: Option<usize>,
+    #[serde(default)]
+    dense_units: Option<usize>,
+    #[serde(default)]
+    dropout: Option<f32>,
+    #[serde(default)]
+    classes: Option<usize>,
 }
 
-fn is_two(classes: &usize) -> bool {
-    *classes == 2
+impl TryFrom<ConfigFile> for ModelConfig {
+    type Error = String;
+
+    fn try_from(file: ConfigFile) -> std::result::Result<Self, String> {
+        let layers = match (file.layers, file.conv_filters) {
+            (Some(layers), None) => layers,
+            (None, Some(filters)) => {
+                let missing = |what: &str| format!("a model written with conv_filters needs {what}");
+                Layer::tutorial_blocks(
+                    &filters,
+                    file.kernel_size.ok_or_else(|| missing("kernel_size"))?,
+                    file.pool_size.ok_or_else(|| missing("pool_size"))?,
+                    file.dense_units.ok_or_else(|| missing("dense_units"))?,
+                    file.dropout.ok_or_else(|| missing("dropout"))?,
+                    file.classes.unwrap_or(2),
+                )
+            }
+            (Some(_), Some(_)) => {
+                return Err("a model configuration has either layers or conv_filters, not both".into())
+            }
+            (None, None) => return Err("a model configuration needs layers".into()),
+        };
+        Ok(ModelConfig {
+            input_height: file.input_height,
+            input_width: file.input_width,
+            layers,
+            learning_rate: file.learning_rate,
+        })
+    }
 }
+
+/// The tutorial's block sizes ([`ModelConfig::default`]).
+const TUTORIAL_FILTERS: [usize; 3] = [32, 64, 64];
+/// Units of the tutorial's hidden dense layer.
+pub const DEFAULT_DENSE_UNITS: usize = 128;
+/// The tutorial's dropout rate before the output layer.
+pub const DEFAULT_DROPOUT: f32 = 0.5;
 
 impl Default for ModelConfig {
     fn default() -> Self {
         ModelConfig {
             input_height: 130,
             input_width: 130,
-            conv_filters: vec![32, 64, 64],
-            kernel_size: 3,
-            pool_size: 2,
-            dense_units: 128,
-            dropout: 0.5,
+            layers: Layer::tutorial_blocks(
+                &TUTORIAL_FILTERS,
+                3,
+                2,
+                DEFAULT_DENSE_UNITS,
+                DEFAULT_DROPOUT,
+                2,
+            ),
             learning_rate: 1e-3,
-            classes: 2,
         }
     }
 }
@@ -62,36 +116,42 @@ impl ModelConfig {
         ModelConfig {
             input_height: 160,
             input_width: 160,
-            conv_filters: vec![32, 64, 128, 128],
+            layers: Layer::tutorial_blocks(
+                &[32, 64, 128, 128],
+                3,
+                2,
+                DEFAULT_DENSE_UNITS,
+                DEFAULT_DROPOUT,
+                2,
+            ),
             learning_rate: 3e-4,
-            ..ModelConfig::default()
         }
     }
-}
 
-/// One Conv + ReLU + MaxPool block, for [`ModelConfig::stages`]: its convolution's settings and
-/// geometry, its pooling, and the pooled height and width.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct Stage {
-    pub spec: ConvSpec,
-    pub conv: ConvGeometry,
-    pub pool: PoolSpec,
-    pub pooled: (usize, usize),
-}
-
-impl ModelConfig {
     /// A builder starting from the tutorial's defaults.
     pub fn builder() -> ModelConfigBuilder {
         ModelConfigBuilder {
-            config: ModelConfig::default(),
+            input_height: 130,
+            input_width: 130,
+            blocks: Blocks::default(),
+            blocks_set: None,
+            layers: None,
+            learning_rate: 1e-3,
+            classes: None,
         }
     }
 
-    /// A builder starting from this configuration, e.g.
+    /// A builder starting from this configuration (its layer list), e.g.
     /// `ModelConfig::recommended().to_builder().classes(3).build()?`.
     pub fn to_builder(&self) -> ModelConfigBuilder {
         ModelConfigBuilder {
-            config: self.clone(),
+            input_height: self.input_height,
+            input_width: self.input_width,
+            blocks: Blocks::default(),
+            blocks_set: None,
+            layers: Some(self.layers.clone()),
+            learning_rate: self.learning_rate,
+            classes: None,
         }
     }
 
@@ -103,127 +163,66 @@ impl ModelConfig {
     pub fn input_width(&self) -> usize {
         self.input_width
     }
-    /// Filters of each convolution block.
-    pub fn conv_filters(&self) -> &[usize] {
-        &self.conv_filters
+    /// The layers, the output layer last.
+    pub fn layers(&self) -> &[Layer] {
+        &self.layers
     }
-    /// Side of the square convolution kernels.
-    pub fn kernel_size(&self) -> usize {
-        self.kernel_size
+    /// Filters of each `Conv2D` layer, in order (residual blocks not counted).
+    pub fn conv_filters(&self) -> Vec<usize> {
+        self.layers
+            .iter()
+            .filter_map(|l| match l {
+                Layer::Conv2D { filters, .. } => Some(*filters),
+                _ => None,
+            })
+            .collect()
     }
-    /// Side (and stride) of the square max-pooling windows.
-    pub fn pool_size(&self) -> usize {
-        self.pool_size
+    /// Units of the first hidden `Dense` layer, if there is one.
+    pub fn dense_units(&self) -> Option<usize> {
+        let hidden = &self.layers[..self.layers.len().saturating_sub(1)];
+        hidden.iter().find_map(|l| match l {
+            Layer::Dense { units, .. } => Some(*units),
+            _ => None,
+        })
     }
-    /// Units of the hidden dense layer.
-    pub fn dense_units(&self) -> usize {
-        self.dense_units
-    }
-    /// Dropout rate after the hidden dense layer.
-    pub fn dropout(&self) -> f32 {
-        self.dropout
+    /// Rate of the first `Dropout` layer, if there is one.
+    pub fn dropout(&self) -> Option<f32> {
+        self.layers.iter().find_map(|l| match l {
+            Layer::Dropout { rate } => Some(*rate),
+            _ => None,
+        })
     }
     /// Adam's learning rate.
     pub fn learning_rate(&self) -> f32 {
         self.learning_rate
     }
-    /// How many classes the model tells apart (2 unless built with [`ModelConfigBuilder::classes`]).
+    /// How many classes the model tells apart: 2 for a one-unit sigmoid output layer, else its
+    /// units.
     pub fn classes(&self) -> usize {
-        self.classes
+        match self.layers.last() {
+            Some(Layer::Dense { units: 1, .. }) | None => 2,
+            Some(Layer::Dense { units, .. }) => *units,
+            Some(_) => 2,
+        }
     }
     /// Units of the output layer: 1 (a sigmoid logit) for two classes, else one per class
     /// (softmax logits), as a Keras user would build it.
     pub fn output_units(&self) -> usize {
-        if self.classes == 2 {
+        if self.classes() == 2 {
             1
         } else {
-            self.classes
+            self.classes()
         }
     }
 
-    /// The convolution blocks' geometry, checking that every block fits its input.
-    pub(crate) fn stages(&self) -> Result<Vec<Stage>> {
-        let (mut h, mut w, mut c) = (self.input_height, self.input_width, 1);
-        let mut out = Vec::with_capacity(self.conv_filters.len());
-        for (i, &filters) in self.conv_filters.iter().enumerate() {
-            let spec = ConvSpec::new(
-                (self.kernel_size, self.kernel_size),
-                filters,
-                1,
-                Padding::Valid,
-            );
-            let too_small = |_| {
-                Error::invalid(
-                    "input size",
-                    format!("{}x{}", self.input_height, self.input_width),
-                    format!(
-                        "large enough for {} conv blocks (block {} gets {h}x{w}, needs at least {})",
-                        self.conv_filters.len(),
-                        i + 1,
-                        self.kernel_size + self.pool_size - 1
-                    ),
-                )
-            };
-            let conv = ConvGeometry::new(h, w, c, &spec).map_err(too_small)?;
-            let pool = PoolSpec::square(self.pool_size);
-            let pooled = pool
-                .output_size(conv.out_h, conv.out_w)
-                .map_err(too_small)?;
-            out.push(Stage {
-                spec,
-                conv,
-                pool,
-                pooled,
-            });
-            (h, w, c) = (pooled.0, pooled.1, filters);
-        }
-        Ok(out)
-    }
-
-    /// Width of the flattened features that feed the dense layer.
-    pub fn flat_features(&self) -> Result<usize> {
-        let stages = self.stages()?;
-        let last = stages
-            .last()
-            .ok_or_else(|| Error::invalid("conv_filters", "[]", "at least one block"))?;
-        Ok(last.pooled.0 * last.pooled.1 * last.conv.filters)
+    /// The layers compiled for this input size: the steps of the forward pass, the weights'
+    /// names and shapes, the summary rows; errors name the first layer that does not fit.
+    pub(crate) fn plan(&self) -> Result<Plan> {
+        Plan::new(self)
     }
 
     /// Checks every setting and that the layers fit the input size.
     pub fn validate(&self) -> Result<()> {
-        if self.conv_filters.is_empty() {
-            return Err(Error::invalid(
-                "conv_filters",
-                "[]",
-                "at least one convolution block",
-            ));
-        }
-        if let Some(f) = self.conv_filters.iter().find(|&&f| f == 0 || f > 4096) {
-            return Err(Error::invalid(
-                "conv_filters",
-                f,
-                "1 to 4096 filters per block",
-            ));
-        }
-        if self.kernel_size == 0 || self.kernel_size > 15 {
-            return Err(Error::invalid("kernel_size", self.kernel_size, "1 to 15"));
-        }
-        if self.pool_size == 0 || self.pool_size > 8 {
-            return Err(Error::invalid("pool_size", self.pool_size, "1 to 8"));
-        }
-        if self.dense_units == 0 || self.dense_units > 65536 {
-            return Err(Error::invalid(
-                "dense_units",
-                self.dense_units,
-                "1 to 65536",
-            ));
-        }
-        if !(2..=1000).contains(&self.classes) {
-            return Err(Error::invalid("classes", self.classes, "2 to 1000"));
-        }
-        if !(0.0..1.0).contains(&self.dropout) {
-            return Err(Error::invalid("dropout", self.dropout, "a rate in [0, 1)"));
-        }
         if !(self.learning_rate.is_finite() && self.learning_rate > 0.0) {
             return Err(Error::invalid(
                 "learning_rate",
@@ -245,63 +244,138 @@ impl ModelConfig {
                 "1 to 4096 pixels per side",
             ));
         }
-        self.flat_features().map(|_| ())
+        self.plan().map(|_| ())
+    }
+}
+
+/// The tutorial's block settings a builder describes unless given a layer list.
+#[derive(Clone, Debug)]
+struct Blocks {
+    conv_filters: Vec<usize>,
+    kernel_size: usize,
+    pool_size: usize,
+    dense_units: usize,
+    dropout: f32,
+}
+
+impl Default for Blocks {
+    fn default() -> Self {
+        Blocks {
+            conv_filters: TUTORIAL_FILTERS.to_vec(),
+            kernel_size: 3,
+            pool_size: 2,
+            dense_units: DEFAULT_DENSE_UNITS,
+            dropout: DEFAULT_DROPOUT,
+        }
     }
 }
 
 /// Builder for [`ModelConfig`]; [`build`](ModelConfigBuilder::build) validates.
 #[derive(Clone, Debug)]
 pub struct ModelConfigBuilder {
-    config: ModelConfig,
+    input_height: usize,
+    input_width: usize,
+    blocks: Blocks,
+    /// The first block setting called, to refuse mixing it with a layer list.
+    blocks_set: Option<&'static str>,
+    layers: Option<Vec<Layer>>,
+    learning_rate: f32,
+    classes: Option<usize>,
 }
 
 impl ModelConfigBuilder {
+    fn block(mut self, name: &'static str, set: impl FnOnce(&mut Blocks)) -> Self {
+        set(&mut self.blocks);
+        self.blocks_set.get_or_insert(name);
+        self
+    }
     /// Input image height and width in pixels (grey, one channel).
     pub fn input_size(mut self, height: usize, width: usize) -> Self {
-        self.config.input_height = height;
-        self.config.input_width = width;
+        self.input_height = height;
+        self.input_width = width;
         self
     }
     /// Filters of each Conv + ReLU + MaxPool block, in order (the tutorial: `[32, 64, 64]`).
-    pub fn conv_filters(mut self, filters: &[usize]) -> Self {
-        self.config.conv_filters = filters.to_vec();
-        self
+    pub fn conv_filters(self, filters: &[usize]) -> Self {
+        self.block("conv_filters", |b| b.conv_filters = filters.to_vec())
     }
-    /// Side of the square convolution kernels (default 3).
-    pub fn kernel_size(mut self, k: usize) -> Self {
-        self.config.kernel_size = k;
-        self
+    /// Side of the square convolution kernels of the blocks (default 3).
+    pub fn kernel_size(self, k: usize) -> Self {
+        self.block("kernel_size", |b| b.kernel_size = k)
     }
-    /// Side and stride of the max-pooling windows (default 2).
-    pub fn pool_size(mut self, k: usize) -> Self {
-        self.config.pool_size = k;
-        self
+    /// Side and stride of the blocks' max-pooling windows (default 2).
+    pub fn pool_size(self, k: usize) -> Self {
+        self.block("pool_size", |b| b.pool_size = k)
     }
     /// Units of the hidden dense layer (default 128).
-    pub fn dense_units(mut self, units: usize) -> Self {
-        self.config.dense_units = units;
-        self
+    pub fn dense_units(self, units: usize) -> Self {
+        self.block("dense_units", |b| b.dense_units = units)
     }
     /// Dropout rate after the hidden dense layer (default 0.5).
-    pub fn dropout(mut self, rate: f32) -> Self {
-        self.config.dropout = rate;
+    pub fn dropout(self, rate: f32) -> Self {
+        self.block("dropout", |b| b.dropout = rate)
+    }
+    /// Any list of layers instead of the tutorial's blocks, the output `Dense` layer last (its
+    /// units and activation follow [`classes`](Self::classes) when that is set).
+    pub fn layers(mut self, layers: Vec<Layer>) -> Self {
+        self.layers = Some(layers);
         self
     }
     /// Adam's learning rate (default 0.001).
     pub fn learning_rate(mut self, lr: f32) -> Self {
-        self.config.learning_rate = lr;
+        self.learning_rate = lr;
         self
     }
     /// How many classes: 2 (the default) gives one sigmoid output, 3 or more a softmax over
     /// one output per class (e.g. 3: normal, bacterial and viral pneumonia).
     pub fn classes(mut self, classes: usize) -> Self {
-        self.config.classes = classes;
+        self.classes = Some(classes);
         self
     }
     /// The configuration, or the first setting that is out of range or does not fit.
     pub fn build(self) -> Result<ModelConfig> {
-        self.config.validate()?;
-        Ok(self.config)
+        let classes = self.classes.unwrap_or(2);
+        if !(2..=1000).contains(&classes) {
+            return Err(Error::invalid("classes", classes, "2 to 1000"));
+        }
+        let layers = match self.layers {
+            Some(mut layers) => {
+                if let Some(name) = self.blocks_set {
+                    return Err(Error::invalid(
+                        name,
+                        "set together with a layer list",
+                        "either the tutorial's block settings or layers(...)",
+                    ));
+                }
+                if let (Some(k), Some(Layer::Dense { activation, .. })) =
+                    (self.classes, layers.last())
+                {
+                    if matches!(activation, Activation::Sigmoid | Activation::Softmax) {
+                        *layers.last_mut().expect("a last layer") = Layer::output(k);
+                    }
+                }
+                layers
+            }
+            None => {
+                let b = &self.blocks;
+                Layer::tutorial_blocks(
+                    &b.conv_filters,
+                    b.kernel_size,
+                    b.pool_size,
+                    b.dense_units,
+                    b.dropout,
+                    classes,
+                )
+            }
+        };
+        let config = ModelConfig {
+            input_height: self.input_height,
+            input_width: self.input_width,
+            layers,
+            learning_rate: self.learning_rate,
+        };
+        config.validate()?;
+        Ok(config)
     }
 }
 
@@ -313,8 +387,10 @@ mod tests {
     fn default_is_the_tutorial_model() {
         let c = ModelConfig::builder().build().unwrap();
         assert_eq!(c, ModelConfig::default());
-        // 130 -> conv 128 -> pool 64 -> 62 -> 31 -> 29 -> 14; 14 * 14 * 64
-        assert_eq!(c.flat_features().unwrap(), 12544);
+        assert_eq!(c.conv_filters(), vec![32, 64, 64]);
+        assert_eq!((c.dense_units(), c.dropout()), (Some(128), Some(0.5)));
+        // 130 -> conv 128 -> pool 64 -> 62 -> 31 -> 29 -> 14; 14 * 14 * 64 into the dense layer.
+        assert_eq!(c.plan().unwrap().params[6].shape, vec![12544, 128]);
     }
 
     #[test]
@@ -324,14 +400,21 @@ mod tests {
         assert!(b().dropout(-0.1).build().is_err());
         assert!(b().learning_rate(0.0).build().is_err());
         assert!(b().learning_rate(f32::NAN).build().is_err());
-        assert!(b().conv_filters(&[]).build().is_err());
         assert!(b().conv_filters(&[8, 0]).build().is_err());
         assert!(b().dense_units(0).build().is_err());
         assert!(b().kernel_size(0).build().is_err());
         // Three blocks need more than 10x10 pixels.
         let err = b().input_size(10, 10).build().unwrap_err().to_string();
-        assert!(err.contains("block"), "{err}");
+        assert!(err.contains("layer"), "{err}");
         assert!(b().input_size(22, 22).build().is_ok());
+        // Block settings and a layer list do not mix.
+        let err = b()
+            .dense_units(64)
+            .layers(ModelConfig::default().layers().to_vec())
+            .build()
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("dense_units"), "{err}");
     }
 
     #[test]
@@ -343,22 +426,36 @@ mod tests {
             .build()
             .unwrap();
         // 64x48 -> 62x46 -> 31x23 -> 29x21 -> 14x10; 14 * 10 * 16
-        assert_eq!(c.flat_features().unwrap(), 2240);
+        assert_eq!(c.plan().unwrap().params[4].shape, vec![2240, 32]);
     }
 
+    /// `model.json`'s `config` as the versions before layer lists wrote it.
+    const OLD_THREE_CLASS_CONFIG: &str = r#"{"input_height":160,"input_width":160,
+        "conv_filters":[32,64,128,128],"kernel_size":3,"pool_size":2,"dense_units":128,
+        "dropout":0.5,"learning_rate":0.0003,"classes":3}"#;
+
     #[test]
-    fn class_count_is_stored_only_when_not_two_and_old_files_read_as_two() {
-        let binary = serde_json::to_string(&ModelConfig::recommended()).unwrap();
-        assert!(!binary.contains("classes"), "{binary}");
-        let old: ModelConfig = serde_json::from_str(&binary).unwrap();
-        assert_eq!(old.classes(), 2);
-        assert_eq!(old.output_units(), 1);
-        let three = ModelConfig::builder().classes(3).build().unwrap();
-        let text = serde_json::to_string(&three).unwrap();
-        assert!(text.contains("\"classes\":3"), "{text}");
+    fn old_files_read_as_the_same_layers_and_new_files_store_the_list() {
+        let old: ModelConfig = serde_json::from_str(OLD_THREE_CLASS_CONFIG).unwrap();
+        assert_eq!(
+            old,
+            ModelConfig::recommended().to_builder().classes(3).build().unwrap()
+        );
+        assert_eq!(old.output_units(), 3);
+        let binary_text = OLD_THREE_CLASS_CONFIG.replace(r#","classes":3"#, "");
+        let binary: ModelConfig = serde_json::from_str(&binary_text).unwrap();
+        assert_eq!(binary, ModelConfig::recommended());
+        assert_eq!((binary.classes(), binary.output_units()), (2, 1));
+        let text = serde_json::to_string(&old).unwrap();
+        assert!(text.contains(r#""class_name":"Conv2D""#), "{text}");
+        assert!(!text.contains("conv_filters"), "{text}");
         let back: ModelConfig = serde_json::from_str(&text).unwrap();
-        assert_eq!(back, three);
-        assert_eq!(back.output_units(), 3);
+        assert_eq!(back, old);
+        // Half an old description, or both kinds at once, is refused.
+        let partial = OLD_THREE_CLASS_CONFIG.replace(r#""dense_units":128,"#, "");
+        assert!(serde_json::from_str::<ModelConfig>(&partial).is_err());
+        let both = text.replace(r#""layers""#, r#""conv_filters":[8],"layers""#);
+        assert!(serde_json::from_str::<ModelConfig>(&both).is_err());
         assert!(ModelConfig::builder().classes(1).build().is_err());
     }
 }

@@ -9,12 +9,10 @@ use super::matmul::{matmul, MatRef};
 use super::tensor_io::{add_into, grad_mut, read_tensor, Nhwc};
 use crate::error::{Error, Result};
 
-/// How a convolution treats the image border (Keras's `padding=`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-// The model's blocks are 'valid'; 'same' is kept because the kernels handle borders anyway and
-// the tests check that path against the naive loops.
-#[cfg_attr(not(test), allow(dead_code))]
-pub(crate) enum Padding {
+/// How a convolution treats the image border (Keras's `padding=`, `"valid"` or `"same"`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Padding {
     /// No padding: the output shrinks by `kernel - 1` (before striding).
     #[default]
     Valid,

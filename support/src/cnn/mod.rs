@@ -3,18 +3,22 @@
 //! intervals ([`intervals`]), K-class metrics ([`multiclass`]) and calibration ([`calibration`]), [`report`]s, and the [`loss`]
 //! every part of the crate measures with.
 //!
-//! One concern per file: `config` (the checked [`ModelConfig`]), `model` (weights, forward pass,
-//! training and prediction), `optimizer` (Adam and the weight average), `saliency` (input
+//! One concern per file: `config` (the checked [`ModelConfig`]), `layers` (its list of Keras
+//! [`Layer`]s), `plan` (the list compiled for an input size: steps, weights, summary rows),
+//! `model` (weights, forward pass, training and prediction), `optimizer` (Adam and the weight average), `saliency` (input
 //! gradients), `summary` (Keras's table), `weights_file` (safetensors files). Below the model,
 //! our own op: `fused` (convolution + ReLU + max pooling in one pass over NHWC activations and
 //! HWIO kernels) built from `conv` (geometry, im2col + GEMM, tape plumbing), `pool`, `matmul`
 //! and `tensor_io`; `reference` holds the unfused ops the tests compare it with.
 
+mod batch_norm;
 pub mod calibration;
 mod config;
 mod conv;
 mod direct;
 mod fused;
+mod global_pool;
+pub mod layers;
 pub mod intervals;
 pub mod loss;
 mod matmul;
@@ -22,6 +26,7 @@ pub mod metrics;
 mod model;
 pub mod multiclass;
 mod optimizer;
+mod plan;
 mod pool;
 #[cfg(test)]
 mod reference;
@@ -33,6 +38,7 @@ mod weights_file;
 mod winograd;
 mod winograd_backward;
 
-pub use config::{ModelConfig, ModelConfigBuilder};
+pub use config::{ModelConfig, ModelConfigBuilder, DEFAULT_DENSE_UNITS, DEFAULT_DROPOUT};
+pub use layers::{Activation, Layer, Padding};
 pub use model::{one_hot, Model, Param, Weights, PREDICT_BATCH};
 pub use weights_file::saved_config;

@@ -1,5 +1,7 @@
-//! [`Model`]: the tutorial CNN's weights and forward pass, trained one batch at a time
-//! (`train_on_batch`, dropout on) and evaluated (`loss_on_batch`, `predict_proba`). Its optimiser
+//! [`Model`]: a [`ModelConfig`]'s weights and forward pass, trained one batch at a time
+//! (`train_on_batch`: dropout on, batch normalisation on batch statistics) and evaluated
+//! (`loss_on_batch`, `predict_proba`: dropout off, batch normalisation on its moving averages).
+//! The layers are compiled into a [`Plan`] once; the forward pass runs its steps. Its optimiser
 //! lives in [`super::optimizer`], its explanations in [`super::saliency`] and its printed table
 //! in [`super::summary`].
 //!
@@ -14,12 +16,16 @@ use ndarray::{Array2, ArrayView4};
 use rand::{rngs::StdRng, Rng, SeedableRng};
 use rand_distr::Uniform;
 
-use super::config::{ModelConfig, Stage};
-use super::fused::conv2d_relu_pool;
+use super::batch_norm::{batch_norm_inference, batch_norm_training, update_moving, BatchStats};
+use super::config::ModelConfig;
+use super::fused::conv2d_pool;
+use super::global_pool::global_average_pool;
 use super::loss::{
     binary_cross_entropy_with_logits, categorical_cross_entropy_with_logits, sigmoid, softmax,
 };
 use super::optimizer::Adam;
+use super::plan::{is_trainable, ConvStep, Init, NormStep, Plan, Step};
+use super::pool::max_pool2d;
 use super::tensor_io::Nhwc;
 use crate::error::{Error, Result};
 
@@ -29,12 +35,21 @@ pub const PREDICT_BATCH: usize = 32;
 /// One named weight array of the model, row-major (`kernel` HWIO, dense `kernel` `(in, out)`).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Param {
-    /// Keras-like name, e.g. `conv2d_1.kernel` or `dense.bias`.
+    /// Keras-like name, e.g. `conv2d_1.kernel`, `dense.bias` or
+    /// `batch_normalization.moving_mean`.
     pub name: String,
     /// Shape, e.g. `[3, 3, 32, 64]`.
     pub shape: Vec<usize>,
     /// Values, `shape.iter().product()` of them.
     pub values: Vec<f32>,
+}
+
+impl Param {
+    /// Whether the optimiser trains it: every weight but batch normalisation's moving
+    /// statistics (Keras's non-trainable weights), which training updates as averages.
+    pub fn trainable(&self) -> bool {
+        is_trainable(&self.name)
+    }
 }
 
 /// A copy of all weights, for restoring the best epoch (see [`Model::weights`]).
@@ -48,13 +63,12 @@ impl Weights {
     }
 }
 
-/// The tutorial CNN with weights, optimizer state and dropout RNG; `Clone` snapshots all of it.
+/// A CNN with weights, optimizer state and dropout RNG; `Clone` snapshots all of it.
 #[derive(Clone, Debug)]
 pub struct Model {
     pub(super) config: ModelConfig,
-    pub(super) stages: Vec<Stage>,
-    /// Width of the flattened features that feed the dense layer.
-    pub(super) flat: usize,
+    /// The layers compiled for the input size.
+    pub(super) plan: Plan,
     pub(super) params: Vec<Param>,
     pub(super) optimizer: Adam,
     /// Draws the dropout masks.
@@ -68,13 +82,77 @@ type Loss<T> = Tensor<Rank0, f32, Cpu, T>;
 /// A runtime-sized vector tensor without a tape.
 type Vector = Tensor<(usize,), f32, Cpu>;
 
-/// The dfdx tensors made from the weights for one call.
-pub(super) struct Live {
-    conv: Vec<(Vector, Vector)>,
-    dense_w: Tensor<(usize, usize), f32, Cpu>,
-    dense_b: Tensor<(usize,), f32, Cpu>,
-    out_w: Tensor<(usize, usize), f32, Cpu>,
-    out_b: Tensor<(usize,), f32, Cpu>,
+/// A runtime-sized matrix tensor without a tape.
+type Matrix = Tensor<(usize, usize), f32, Cpu>;
+
+/// The dfdx tensor made from one weight array for one call.
+enum LiveParam {
+    /// Convolution kernels, biases, batch normalisation's `gamma` and `beta`.
+    Vector(Vector),
+    /// Dense kernels.
+    Matrix(Matrix),
+    /// Moving statistics: read from the weights, never differentiated.
+    Fixed,
+}
+
+/// The dfdx tensors made from the weights for one call, in weight order.
+pub(super) struct Live(Vec<LiveParam>);
+
+impl Live {
+    fn vector(&self, i: usize) -> &Vector {
+        match &self.0[i] {
+            LiveParam::Vector(v) => v,
+            _ => unreachable!("the plan indexes a vector weight"),
+        }
+    }
+
+    fn matrix(&self, i: usize) -> &Matrix {
+        match &self.0[i] {
+            LiveParam::Matrix(m) => m,
+            _ => unreachable!("the plan indexes a matrix weight"),
+        }
+    }
+
+    /// The gradients of every weight (zeros for the fixed ones), in weight order.
+    fn take_gradients(&self, grads: &mut Gradients<f32, Cpu>, params: &[Param]) -> Result<Vec<Vec<f32>>> {
+        self.0
+            .iter()
+            .zip(params)
+            .map(|(live, p)| match live {
+                LiveParam::Vector(v) => take(grads, v),
+                LiveParam::Matrix(m) => take(grads, m),
+                LiveParam::Fixed => Ok(vec![0.0; p.values.len()]),
+            })
+            .collect()
+    }
+}
+
+/// How a forward pass runs: training (dropout masks, batch statistics) or inference.
+pub(super) struct Pass {
+    /// One mask per `Dropout` step, `n * len` values each; `None` at inference.
+    masks: Option<Vec<Vec<f32>>>,
+    /// Whether the first layer's input needs a gradient (saliency).
+    input_grad: bool,
+}
+
+impl Pass {
+    /// Inference: no dropout, batch normalisation on the moving statistics.
+    pub(super) fn inference(input_grad: bool) -> Pass {
+        Pass {
+            masks: None,
+            input_grad,
+        }
+    }
+
+    fn training(&self) -> bool {
+        self.masks.is_some()
+    }
+}
+
+/// An activation between two steps: an image batch or a matrix of features.
+enum Activations<T> {
+    Image(Tensor<Nhwc, f32, Cpu, T>),
+    Flat(Tensor<(usize, usize), f32, Cpu, T>),
 }
 
 /// A dfdx failure as our error type.
@@ -82,87 +160,51 @@ pub(super) fn dfdx_err(e: CpuError) -> Error {
     Error::backend("a dfdx tensor operation", e)
 }
 
-/// Keras's name for the `i`-th layer of a kind: `conv2d`, `conv2d_1`, ...
-pub(super) fn keras_name(base: &str, i: usize) -> String {
-    if i == 0 {
-        base.to_string()
-    } else {
-        format!("{base}_{i}")
-    }
-}
-
-/// The names and shapes of a configuration's weights, in model order.
-pub(crate) fn param_layout(
-    config: &ModelConfig,
-    stages: &[Stage],
-    flat: usize,
-) -> Vec<(String, Vec<usize>)> {
-    let mut out = vec![];
-    for (i, st) in stages.iter().enumerate() {
-        let g = &st.conv;
-        let name = keras_name("conv2d", i);
-        out.push((
-            format!("{name}.kernel"),
-            vec![g.kernel_h, g.kernel_w, g.in_c, g.filters],
-        ));
-        out.push((format!("{name}.bias"), vec![g.filters]));
-    }
-    let u = config.dense_units();
-    out.push(("dense.kernel".into(), vec![flat, u]));
-    out.push(("dense.bias".into(), vec![u]));
-    let k = config.output_units();
-    out.push(("dense_1.kernel".into(), vec![u, k]));
-    out.push(("dense_1.bias".into(), vec![k]));
-    out
+/// The error for a step that met the wrong kind of activation (the plan rules it out).
+fn wrong_input(step: impl std::fmt::Display) -> Error {
+    Error::invalid(
+        "forward pass",
+        format!("{step} on an activation of the other kind"),
+        "the kind the plan checked",
+    )
 }
 
 impl Model {
-    /// A new model with Glorot-uniform kernels and zero biases (Keras's defaults) drawn from `seed`.
+    /// A new model with Glorot-uniform kernels and zero biases (Keras's defaults; batch
+    /// normalisation starts as the identity) drawn from `seed`.
     pub fn new(config: ModelConfig, seed: u64) -> Result<Self> {
         config.validate()?;
-        let stages = config.stages()?;
-        let flat = config.flat_features()?;
+        let plan = config.plan()?;
         let mut rng = StdRng::seed_from_u64(seed);
-        let params: Vec<Param> = param_layout(&config, &stages, flat)
-            .into_iter()
-            .map(|(name, shape)| {
-                let len: usize = shape.iter().product();
-                let values = if name.ends_with(".kernel") {
-                    let (fan_in, fan_out) = match shape.len() {
-                        4 => (
-                            shape[0] * shape[1] * shape[2],
-                            shape[0] * shape[1] * shape[3],
-                        ),
-                        _ => (shape[0], shape[1]),
-                    };
-                    let limit = (6.0 / (fan_in + fan_out) as f32).sqrt();
-                    let dist = Uniform::new(-limit, limit);
-                    (0..len).map(|_| rng.sample(dist)).collect()
-                } else {
-                    vec![0.0; len]
+        let params: Vec<Param> = plan
+            .params
+            .iter()
+            .map(|spec| {
+                let len: usize = spec.shape.iter().product();
+                let values = match spec.init {
+                    Init::Glorot { fan_in, fan_out } => {
+                        let limit = (6.0 / (fan_in + fan_out) as f32).sqrt();
+                        let dist = Uniform::new(-limit, limit);
+                        (0..len).map(|_| rng.sample(dist)).collect()
+                    }
+                    Init::Zeros => vec![0.0; len],
+                    Init::Ones => vec![1.0; len],
                 };
                 Param {
-                    name,
-                    shape,
+                    name: spec.name.clone(),
+                    shape: spec.shape.clone(),
                     values,
                 }
             })
             .collect();
-        Ok(Self::assemble(config, stages, flat, params, seed))
+        Ok(Self::assemble(config, plan, params, seed))
     }
 
-    fn assemble(
-        config: ModelConfig,
-        stages: Vec<Stage>,
-        flat: usize,
-        params: Vec<Param>,
-        seed: u64,
-    ) -> Self {
+    fn assemble(config: ModelConfig, plan: Plan, params: Vec<Param>, seed: u64) -> Self {
         Model {
             optimizer: Adam::new(&params, config.learning_rate()),
             config,
-            stages,
-            flat,
+            plan,
             params,
             // The dropout stream differs from the initialisation stream of the same seed.
             rng: StdRng::seed_from_u64(seed ^ 0x9E37_79B9_7F4A_7C15),
@@ -173,12 +215,12 @@ impl Model {
     /// Builds a model around weights read from a file (fresh optimizer state).
     pub(crate) fn from_params(config: ModelConfig, params: Vec<Param>, seed: u64) -> Result<Self> {
         config.validate()?;
-        let stages = config.stages()?;
-        let flat = config.flat_features()?;
-        let layout = param_layout(&config, &stages, flat);
-        let fits = layout.len() == params.len()
-            && layout.iter().zip(&params).all(|((n, s), p)| {
-                *n == p.name && *s == p.shape && p.values.len() == s.iter().product::<usize>()
+        let plan = config.plan()?;
+        let fits = plan.params.len() == params.len()
+            && plan.params.iter().zip(&params).all(|(spec, p)| {
+                spec.name == p.name
+                    && spec.shape == p.shape
+                    && p.values.len() == spec.shape.iter().product::<usize>()
             });
         if !fits {
             return Err(Error::invalid(
@@ -187,7 +229,7 @@ impl Model {
                 "the names and shapes of the configuration's layers",
             ));
         }
-        Ok(Self::assemble(config, stages, flat, params, seed))
+        Ok(Self::assemble(config, plan, params, seed))
     }
 
     /// The configuration this model was built with.
@@ -195,7 +237,7 @@ impl Model {
         &self.config
     }
 
-    /// Number of weights (all trainable).
+    /// Number of weights, batch normalisation's moving statistics included (Keras's total).
     pub fn count_params(&self) -> usize {
         self.params.iter().map(|p| p.values.len()).sum()
     }
@@ -241,75 +283,221 @@ impl Model {
     /// Fresh dfdx tensors of the weights, for one call (see the module documentation).
     pub(super) fn live(&self) -> Result<Live> {
         let dev = &self.dev;
-        let t1 = |i: usize| {
-            let p = &self.params[i];
-            dev.try_tensor_from_vec(p.values.clone(), (p.values.len(),))
-                .map_err(dfdx_err)
-        };
-        let t2 = |i: usize| {
-            let p = &self.params[i];
-            dev.try_tensor_from_vec(p.values.clone(), (p.shape[0], p.shape[1]))
-                .map_err(dfdx_err)
-        };
-        let nc = self.stages.len();
-        let conv = (0..nc)
-            .map(|i| Ok((t1(2 * i)?, t1(2 * i + 1)?)))
-            .collect::<Result<Vec<_>>>()?;
-        Ok(Live {
-            conv,
-            dense_w: t2(2 * nc)?,
-            dense_b: t1(2 * nc + 1)?,
-            out_w: t2(2 * nc + 2)?,
-            out_b: t1(2 * nc + 3)?,
-        })
+        self.params
+            .iter()
+            .map(|p| {
+                Ok(if !p.trainable() {
+                    LiveParam::Fixed
+                } else if p.shape.len() == 2 {
+                    LiveParam::Matrix(
+                        dev.try_tensor_from_vec(p.values.clone(), (p.shape[0], p.shape[1]))
+                            .map_err(dfdx_err)?,
+                    )
+                } else {
+                    LiveParam::Vector(
+                        dev.try_tensor_from_vec(p.values.clone(), (p.values.len(),))
+                            .map_err(dfdx_err)?,
+                    )
+                })
+            })
+            .collect::<Result<Vec<_>>>()
+            .map(Live)
     }
 
-    /// Logits of a batch, `(n, output_units)`; `mask` is the dropout mask (training) and
-    /// `input_grad` asks for d/dx.
+    /// One convolution step (with its activation and pooling) on the tape.
+    fn conv<T: Tape<f32, Cpu>>(
+        x: Tensor<Nhwc, f32, Cpu, T>,
+        step: &ConvStep,
+        live: &Live,
+        input_grad: bool,
+    ) -> Result<Tensor<Nhwc, f32, Cpu, T>> {
+        conv2d_pool(
+            x,
+            live.vector(step.kernel).retaped::<T>(),
+            live.vector(step.bias).retaped::<T>(),
+            &step.spec,
+            &step.pool,
+            step.relu,
+            input_grad,
+        )
+    }
+
+    /// One batch normalisation on the tape: batch statistics when training (kept in `stats`
+    /// for the moving averages), the moving statistics otherwise.
+    fn norm<S: dfdx::shapes::Shape, T: Tape<f32, Cpu>>(
+        &self,
+        x: Tensor<S, f32, Cpu, T>,
+        step: &NormStep,
+        live: &Live,
+        training: bool,
+        stats: &mut Vec<(NormStep, BatchStats)>,
+    ) -> Result<Tensor<S, f32, Cpu, T>> {
+        let gamma = live.vector(step.gamma).retaped::<T>();
+        let beta = live.vector(step.beta).retaped::<T>();
+        if training {
+            let (y, batch) = batch_norm_training(x, gamma, beta, step.epsilon)?;
+            stats.push((*step, batch));
+            Ok(y)
+        } else {
+            batch_norm_inference(
+                x,
+                gamma,
+                beta,
+                &self.params[step.mean].values,
+                &self.params[step.variance].values,
+                step.epsilon,
+            )
+        }
+    }
+
+    /// Logits of a batch, `(n, output_units)`, and the batch statistics of every batch
+    /// normalisation when training (in plan order).
     pub(super) fn forward<T: Tape<f32, Cpu>>(
         &self,
         x: Tensor<Nhwc, f32, Cpu, T>,
         live: &Live,
-        mask: Option<Tensor<(usize, usize), f32, Cpu>>,
-        input_grad: bool,
-    ) -> Result<Tensor<(usize, usize), f32, Cpu, T>> {
+        pass: &Pass,
+    ) -> Result<(Tensor<(usize, usize), f32, Cpu, T>, Vec<(NormStep, BatchStats)>)> {
         let n = x.shape().0;
-        let mut h = x;
-        for (i, (st, (k, b))) in self.stages.iter().zip(&live.conv).enumerate() {
-            h = conv2d_relu_pool(
-                h,
-                k.retaped::<T>(),
-                b.retaped::<T>(),
-                &st.spec,
-                &st.pool,
-                input_grad || i > 0,
-            )?;
+        let training = pass.training();
+        let mut stats = vec![];
+        let mut masks = pass.masks.iter().flatten();
+        let mut act = Activations::Image(x);
+        for (i, step) in self.plan.steps.iter().enumerate() {
+            act = match (step, act) {
+                (Step::Conv(c), Activations::Image(h)) => {
+                    Activations::Image(Self::conv(h, c, live, pass.input_grad || i > 0)?)
+                }
+                (Step::MaxPool(p), Activations::Image(h)) => Activations::Image(max_pool2d(h, p)?),
+                (Step::Norm(ns), Activations::Image(h)) => {
+                    Activations::Image(self.norm(h, ns, live, training, &mut stats)?)
+                }
+                (Step::Norm(ns), Activations::Flat(h)) => {
+                    Activations::Flat(self.norm(h, ns, live, training, &mut stats)?)
+                }
+                (Step::Relu, Activations::Image(h)) => {
+                    Activations::Image(h.try_relu().map_err(dfdx_err)?)
+                }
+                (Step::Relu, Activations::Flat(h)) => {
+                    Activations::Flat(h.try_relu().map_err(dfdx_err)?)
+                }
+                (
+                    Step::Residual {
+                        first,
+                        second,
+                        norms,
+                    },
+                    Activations::Image(x),
+                ) => {
+                    // The shortcut shares the input's id, so its gradient adds to the branch's.
+                    let shortcut = x.retaped::<T>();
+                    let mut h = Self::conv(x, first, live, true)?;
+                    if let Some((n1, _)) = norms {
+                        h = self.norm(h, n1, live, training, &mut stats)?;
+                        h = h.try_relu().map_err(dfdx_err)?;
+                    }
+                    h = Self::conv(h, second, live, true)?;
+                    if let Some((_, n2)) = norms {
+                        h = self.norm(h, n2, live, training, &mut stats)?;
+                    }
+                    Activations::Image(
+                        h.try_add(shortcut)
+                            .map_err(dfdx_err)?
+                            .try_relu()
+                            .map_err(dfdx_err)?,
+                    )
+                }
+                (Step::GlobalAveragePool, Activations::Image(h)) => {
+                    Activations::Flat(global_average_pool(h)?)
+                }
+                (Step::Flatten, Activations::Image(h)) => {
+                    let len = h.shape().num_elements() / n;
+                    Activations::Flat(h.try_reshape_like(&(n, len)).map_err(dfdx_err)?)
+                }
+                (
+                    Step::Dense {
+                        kernel,
+                        bias,
+                        units,
+                        relu,
+                    },
+                    Activations::Flat(h),
+                ) => {
+                    let z = h
+                        .try_matmul(live.matrix(*kernel).retaped::<T>())
+                        .map_err(dfdx_err)?;
+                    let b = live
+                        .vector(*bias)
+                        .retaped::<T>()
+                        .try_broadcast_like::<_, Axis<0>>(&(n, *units))
+                        .map_err(dfdx_err)?;
+                    let a = z.try_add(b).map_err(dfdx_err)?;
+                    Activations::Flat(if *relu {
+                        a.try_relu().map_err(dfdx_err)?
+                    } else {
+                        a
+                    })
+                }
+                (Step::Dropout { .. }, act) if !training => act,
+                (Step::Dropout { .. }, act) => {
+                    let mask = masks
+                        .next()
+                        .ok_or_else(|| wrong_input("dropout mask"))?
+                        .clone();
+                    match act {
+                        Activations::Image(h) => {
+                            let m = self.dev.try_tensor_from_vec(mask, *h.shape()).map_err(dfdx_err)?;
+                            Activations::Image(h.try_mul(m).map_err(dfdx_err)?)
+                        }
+                        Activations::Flat(h) => {
+                            let m = self.dev.try_tensor_from_vec(mask, *h.shape()).map_err(dfdx_err)?;
+                            Activations::Flat(h.try_mul(m).map_err(dfdx_err)?)
+                        }
+                    }
+                }
+                (step, _) => return Err(wrong_input(format!("{step:?}"))),
+            };
         }
-        let u = self.config.dense_units();
-        let h = h.try_reshape_like(&(n, self.flat)).map_err(dfdx_err)?;
-        let z = h
-            .try_matmul(live.dense_w.retaped::<T>())
-            .map_err(dfdx_err)?;
-        let bias = live
-            .dense_b
-            .retaped::<T>()
-            .try_broadcast_like::<_, Axis<0>>(&(n, u))
-            .map_err(dfdx_err)?;
-        let mut a = z
-            .try_add(bias)
-            .map_err(dfdx_err)?
-            .try_relu()
-            .map_err(dfdx_err)?;
-        if let Some(mask) = mask {
-            a = a.try_mul(mask).map_err(dfdx_err)?;
+        match act {
+            Activations::Flat(logits) => Ok((logits, stats)),
+            Activations::Image(_) => Err(wrong_input("the output layer")),
         }
-        let o = a.try_matmul(live.out_w.retaped::<T>()).map_err(dfdx_err)?;
-        let bias = live
-            .out_b
-            .retaped::<T>()
-            .try_broadcast_like::<_, Axis<0>>(&(n, self.config.output_units()))
-            .map_err(dfdx_err)?;
-        o.try_add(bias).map_err(dfdx_err)
+    }
+
+    /// The dropout masks of one training step over `n` images: for each `Dropout` step, 0 with
+    /// its rate and `1 / (1 - rate)` otherwise (so the expected sum is unchanged).
+    fn dropout_masks(&mut self, n: usize) -> Vec<Vec<f32>> {
+        let mut masks = vec![];
+        for step in &self.plan.steps {
+            if let Step::Dropout { rate, len } = *step {
+                let keep = if rate > 0.0 { 1.0 / (1.0 - rate) } else { 1.0 };
+                let rng = &mut self.rng;
+                masks.push(
+                    (0..n * len)
+                        .map(|_| {
+                            if rate > 0.0 && rng.gen::<f32>() < rate {
+                                0.0
+                            } else {
+                                keep
+                            }
+                        })
+                        .collect(),
+                );
+            }
+        }
+        masks
+    }
+
+    /// Moves every batch normalisation's moving statistics towards this step's batch statistics.
+    fn update_moving_statistics(&mut self, stats: &[(NormStep, BatchStats)]) {
+        for (step, batch) in stats {
+            update_moving(&mut self.params[step.mean].values, &batch.mean, step.momentum);
+            update_moving(
+                &mut self.params[step.variance].values,
+                &batch.variance,
+                step.momentum,
+            );
+        }
     }
 
     /// Checks an `(n, height, width, 1)` batch and copies it into a row-major buffer.
@@ -500,30 +688,18 @@ impl Model {
     ) -> Result<(f32, Vec<f32>)> {
         let (n, data) = self.input(&x)?;
         self.targets(n, y, sample_weights)?;
-        let u = self.config.dense_units();
-        let rate = self.config.dropout();
-        let mask = if rate > 0.0 {
-            let keep = 1.0 / (1.0 - rate);
-            let m: Vec<f32> = (0..n * u)
-                .map(|_| {
-                    if self.rng.gen::<f32>() < rate {
-                        0.0
-                    } else {
-                        keep
-                    }
-                })
-                .collect();
-            Some(self.dev.try_tensor_from_vec(m, (n, u)).map_err(dfdx_err)?)
-        } else {
-            None
-        };
+        let masks = self.dropout_masks(n);
         let live = self.live()?;
         let (h, w) = (self.config.input_height(), self.config.input_width());
         let xt = self
             .dev
             .try_tensor_from_vec(data, (n, h, w, 1))
             .map_err(dfdx_err)?;
-        let logits = self.forward(xt.leaky_traced(), &live, mask, false)?;
+        let pass = Pass {
+            masks: Some(masks),
+            input_grad: false,
+        };
+        let (logits, stats) = self.forward(xt.leaky_traced(), &live, &pass)?;
         let (loss, probs) = self.loss_of(logits, y, sample_weights)?;
         let value = loss.array();
         if !value.is_finite() {
@@ -534,18 +710,11 @@ impl Model {
             });
         }
         let mut grads = loss.try_backward().map_err(dfdx_err)?;
-        let mut g: Vec<Vec<f32>> = Vec::with_capacity(self.params.len());
-        for (k, b) in &live.conv {
-            g.push(take(&mut grads, k)?);
-            g.push(take(&mut grads, b)?);
-        }
-        g.push(take(&mut grads, &live.dense_w)?);
-        g.push(take(&mut grads, &live.dense_b)?);
-        g.push(take(&mut grads, &live.out_w)?);
-        g.push(take(&mut grads, &live.out_b)?);
+        let g = live.take_gradients(&mut grads, &self.params)?;
         drop(grads);
         drop(live);
         self.optimizer.step(&mut self.params, &g);
+        self.update_moving_statistics(&stats);
         Ok((value, probs))
     }
 
@@ -566,7 +735,7 @@ impl Model {
                 .dev
                 .try_tensor_from_vec(chunk.to_vec(), (m, h, w, 1))
                 .map_err(dfdx_err)?;
-            out.extend(self.forward(xt, &live, None, false)?.as_vec());
+            out.extend(self.forward(xt, &live, &Pass::inference(false))?.0.as_vec());
         }
         Ok(out)
     }
@@ -842,6 +1011,151 @@ pub(super) mod tests {
             checked += 1;
         }
         assert!(checked >= 20, "{checked}");
+    }
+
+    /// A model with every kind of layer on 24x20 images: batch normalisation on images and on
+    /// features, a residual block with its own normalisations, global average pooling.
+    pub(in crate::cnn) fn every_layer(dropout: f32) -> ModelConfig {
+        use crate::cnn::{Activation, Layer};
+        // Moving averages that settle within the few steps of a test.
+        let norm = || Layer::BatchNormalization {
+            momentum: 0.8,
+            epsilon: 1e-3,
+        };
+        ModelConfig::builder()
+            .input_size(24, 20)
+            .layers(vec![
+                Layer::conv2d(4, 3, Activation::Relu),
+                Layer::max_pooling2d(2),
+                norm(),
+                Layer::ResidualBlock {
+                    kernel_size: 3,
+                    batch_normalization: true,
+                },
+                Layer::Conv2D {
+                    filters: 6,
+                    kernel_size: 3,
+                    padding: crate::cnn::Padding::Same,
+                    activation: Activation::Linear,
+                },
+                norm(),
+                Layer::Activation {
+                    activation: Activation::Relu,
+                },
+                Layer::max_pooling2d(2),
+                Layer::GlobalAveragePooling2D,
+                Layer::dense(8, Activation::Relu),
+                norm(),
+                Layer::dropout(dropout),
+                Layer::output(2),
+            ])
+            .learning_rate(0.01)
+            .build()
+            .unwrap()
+    }
+
+    /// The training-mode loss (batch statistics, no dropout) and its gradients from the tape.
+    fn training_loss_and_gradients(m: &Model, x: &Array4<f32>, y: &[f32]) -> (f32, Vec<Vec<f32>>) {
+        let (n, data) = m.input(&x.view()).unwrap();
+        let (h, w) = (m.config.input_height(), m.config.input_width());
+        let live = m.live().unwrap();
+        let pass = Pass {
+            masks: Some(vec![vec![1.0; n * 8]]),
+            input_grad: false,
+        };
+        let xt = m.dev.tensor_from_vec(data, (n, h, w, 1));
+        let (logits, _) = m.forward(xt.leaky_traced(), &live, &pass).unwrap();
+        let (loss, _) = m.loss_of(logits, y, None).unwrap();
+        let value = loss.array();
+        let mut grads = loss.backward();
+        (value, live.take_gradients(&mut grads, &m.params).unwrap())
+    }
+
+    #[test]
+    fn gradients_through_batch_norm_residual_blocks_and_pooling_match_finite_differences() {
+        let m = Model::new(every_layer(0.0), 3).unwrap();
+        let (x, y) = toy_batch(6, 24, 20, 11);
+        let (_, grads) = training_loss_and_gradients(&m, &x, &y);
+        let (mut checked, mut kinks) = (0, 0);
+        for (p, param) in m.params.iter().enumerate() {
+            if !param.trainable() {
+                assert!(grads[p].iter().all(|&g| g == 0.0), "{}", param.name);
+                continue;
+            }
+            // A few entries of every trained array, including the residual block's.
+            for i in (0..param.values.len()).step_by(param.values.len().div_ceil(3)) {
+                let slope = |h: f32| {
+                    let mut up = m.clone();
+                    up.params[p].values[i] += h;
+                    let mut down = m.clone();
+                    down.params[p].values[i] -= h;
+                    (training_loss_and_gradients(&up, &x, &y).0
+                        - training_loss_and_gradients(&down, &x, &y).0)
+                        / (2.0 * h)
+                };
+                let (coarse, fine) = (slope(2e-3), slope(1e-3));
+                // Where the two steps disagree, a ReLU or a pooling window switches inside the
+                // step and a finite difference says nothing about the derivative.
+                if (coarse - fine).abs() > 1e-3 + 0.02 * fine.abs() {
+                    kinks += 1;
+                    continue;
+                }
+                let g = grads[p][i];
+                assert!(
+                    (g - fine).abs() <= 2e-3 + 0.05 * fine.abs(),
+                    "{} [{i}]: tape {g}, finite difference {fine}",
+                    param.name
+                );
+                checked += 1;
+            }
+        }
+        assert!(kinks <= 5, "{kinks} entries at kinks");
+        assert!(checked >= 40, "{checked}");
+    }
+
+    #[test]
+    fn batch_norm_models_learn_keep_moving_statistics_and_save_them() {
+        let mut m = Model::new(every_layer(0.2), 1).unwrap();
+        assert!(m.summary().contains("residual_block (ResidualBlock)"));
+        assert!(m.summary().contains("Non-trainable params: 52"), "{}", m.summary());
+        let (x, y) = toy_batch(32, 24, 20, 2);
+        let before = m.loss_on_batch(x.view(), &y, None).unwrap();
+        for _ in 0..100 {
+            m.train_on_batch(x.view(), &y, None).unwrap();
+        }
+        let after = m.loss_on_batch(x.view(), &y, None).unwrap();
+        assert!(after < 0.5 * before, "loss {before} -> {after}");
+        let (xt, yt) = toy_batch(32, 24, 20, 3);
+        let p = m.predict_proba(xt.view()).unwrap();
+        let correct = p.iter().zip(&yt).filter(|(p, y)| (**p > 0.5) == (**y > 0.5)).count();
+        assert!(correct >= 24, "only {correct}/32 right on new images");
+        // The moving statistics moved away from their start (mean 0, variance 1) ...
+        let mean = m.params.iter().find(|p| p.name == "batch_normalization.moving_mean").unwrap();
+        assert!(mean.values.iter().any(|v| v.abs() > 1e-3), "{:?}", mean.values);
+        // ... inference uses them: one image alone gets the prediction it gets in a batch.
+        let one = m.predict_proba(xt.slice_axis(Axis(0), (3..4).into())).unwrap();
+        assert!((one[0] - p[3]).abs() < 1e-5);
+        // They are saved and read back with the weights.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.safetensors");
+        m.save_safetensors(&path).unwrap();
+        let back = Model::load_safetensors(&path, m.config().clone()).unwrap();
+        assert_eq!(back.weights(), m.weights());
+        assert_eq!(back.predict_proba(xt.view()).unwrap(), p);
+        // The weight average covers the trained weights only, as Keras's does.
+        let mut averaging = m.clone();
+        averaging.use_ema(Some(0.5)).unwrap();
+        let start = averaging.weights();
+        averaging.train_on_batch(x.view(), &y, None).unwrap();
+        let averaged = averaging.averaged();
+        for ((a, s), now) in averaged.params.iter().zip(start.params()).zip(&averaging.params) {
+            if a.trainable() {
+                assert_ne!(a.values, now.values, "{}", a.name);
+                assert_ne!(a.values, s.values, "{}", a.name);
+            } else {
+                assert_eq!(a.values, now.values, "{}", a.name);
+            }
+        }
     }
 
     #[test]

@@ -145,8 +145,12 @@ impl Model {
     pub fn averaged(&self) -> Model {
         let mut out = self.clone();
         if let Some(ema) = out.optimizer.average.take() {
+            // As in Keras, the average covers the trained weights; batch normalisation's moving
+            // statistics stay as training left them.
             for (p, w) in out.params.iter_mut().zip(ema.weights) {
-                p.values = w;
+                if p.trainable() {
+                    p.values = w;
+                }
             }
         }
         out

@@ -4,7 +4,7 @@ use dfdx::prelude::*;
 use ndarray::{Array2, ArrayView2};
 use rand::{rngs::StdRng, Rng, SeedableRng};
 
-use super::model::{dfdx_err, take, Model};
+use super::model::{dfdx_err, take, Model, Pass};
 use crate::error::{Error, Result};
 
 impl Model {
@@ -30,7 +30,7 @@ impl Model {
             .dev
             .try_tensor_from_vec(data, (1, h, w, 1))
             .map_err(dfdx_err)?;
-        let logits = self.forward(xt.leaky_trace(), &live, None, true)?;
+        let (logits, _) = self.forward(xt.leaky_trace(), &live, &Pass::inference(true))?;
         // One output: its logit. K outputs: the logit of the most probable class, masked out
         // of the row so the gradient is that class's alone.
         let values = logits.as_vec();

@@ -1,6 +1,6 @@
 //! [`Model::summary`]: Keras's table of layers, output shapes and parameter counts.
 
-use super::model::{keras_name, Model};
+use super::model::Model;
 
 /// `1234567` as `1,234,567`, as Keras prints parameter counts.
 fn group_thousands(n: usize) -> String {
@@ -18,34 +18,18 @@ fn group_thousands(n: usize) -> String {
 impl Model {
     /// A Keras-style table of layers, output shapes and parameter counts.
     pub fn summary(&self) -> String {
-        let mut rows: Vec<(String, String, usize)> = vec![];
-        for (i, st) in self.stages.iter().enumerate() {
-            let g = &st.conv;
-            rows.push((
-                format!("{} (Conv2D)", keras_name("conv2d", i)),
-                format!("(None, {}, {}, {})", g.out_h, g.out_w, g.filters),
-                g.kernel_len() + g.filters,
-            ));
-            rows.push((
-                format!("{} (MaxPooling2D)", keras_name("max_pooling2d", i)),
-                format!("(None, {}, {}, {})", st.pooled.0, st.pooled.1, g.filters),
-                0,
-            ));
-        }
-        let u = self.config.dense_units();
-        rows.push((
-            "flatten (Flatten)".into(),
-            format!("(None, {})", self.flat),
-            0,
-        ));
-        rows.push((
-            "dense (Dense)".into(),
-            format!("(None, {u})"),
-            self.flat * u + u,
-        ));
-        rows.push(("dropout (Dropout)".into(), format!("(None, {u})"), 0));
-        let k = self.config.output_units();
-        rows.push(("dense_1 (Dense)".into(), format!("(None, {k})"), u * k + k));
+        let rows: Vec<(String, String, usize)> = self
+            .plan
+            .rows
+            .iter()
+            .map(|r| {
+                (
+                    format!("{} ({})", r.name, r.class_name),
+                    r.output.describe(),
+                    r.params,
+                )
+            })
+            .collect();
         let w0 = rows.iter().map(|r| r.0.len()).max().unwrap_or(0).max(12) + 2;
         let w1 = rows.iter().map(|r| r.1.len()).max().unwrap_or(0).max(12) + 2;
         let width = w0 + w1 + 12;
@@ -65,9 +49,12 @@ impl Model {
             }
         }
         s += &"=".repeat(width);
-        let total = group_thousands(self.count_params());
+        let (trainable, fixed) = self.plan.count();
         s += &format!(
-            "\nTotal params: {total}\nTrainable params: {total}\nNon-trainable params: 0\n"
+            "\nTotal params: {}\nTrainable params: {}\nNon-trainable params: {}\n",
+            group_thousands(trainable + fixed),
+            group_thousands(trainable),
+            group_thousands(fixed)
         );
         s += &"_".repeat(width);
         s.push('\n');

@@ -9,7 +9,7 @@ use std::path::Path;
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 
 use super::config::ModelConfig;
-use super::model::{param_layout, Model, Param};
+use super::model::{Model, Param};
 use crate::error::{Error, Result};
 use crate::files::write_atomic;
 
@@ -113,9 +113,12 @@ impl Model {
         let saved_config = meta
             .get("config")
             .and_then(|c| serde_json::from_str::<ModelConfig>(c).ok());
-        let stages = config.stages()?;
-        let flat = config.flat_features()?;
-        let layout = param_layout(&config, &stages, flat);
+        let layout: Vec<(String, Vec<usize>)> = config
+            .plan()?
+            .params
+            .into_iter()
+            .map(|p| (p.name, p.shape))
+            .collect();
         let hint = |what: String| match &saved_config {
             Some(saved) if saved != &config => {
                 format!("{what}; the file was saved from {saved:?}, the configuration given is {config:?}")
