@@ -448,10 +448,7 @@ mod tests {
     fn gradients_match_finite_differences() {
         let cs = ConvSpec::new((3, 3), 3, 1, Padding::Valid);
         finite_diff_check(
-            2,
-            7,
-            8,
-            2,
+            (2, 7, 8, 2),
             21,
             |x, k, b| conv2d_relu_pool(x, k, b, &cs, &PoolSpec::square(2), true).unwrap(),
             54,
@@ -472,10 +469,7 @@ mod tests {
                 &FusedGeometry::new(g, PoolSpec::square(2)).unwrap()
             ));
             finite_diff_check(
-                n,
-                h,
-                w,
-                c,
+                (n, h, w, c),
                 seed,
                 |x, k, b| conv2d_relu_pool(x, k, b, &cs, &PoolSpec::square(2), true).unwrap(),
                 g.kernel_len(),

@@ -8,8 +8,10 @@
 //! gradients), `summary` (Keras's table), `weights_file` (safetensors files). Below the model,
 //! our own op: `fused` (convolution + ReLU + max pooling in one pass over NHWC activations and
 //! HWIO kernels) built from `conv` (geometry, im2col + GEMM, tape plumbing), `pool`, `matmul`
-//! and `tensor_io`; `reference` holds the unfused ops the tests compare it with.
+//! and `tensor_io`; `batch_norm` (Keras's BatchNormalization over the last axis, training and
+//! inference modes); `reference` holds the unfused ops the tests compare it with.
 
+mod batch_norm;
 pub mod calibration;
 mod config;
 mod conv;

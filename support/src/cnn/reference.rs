@@ -299,10 +299,7 @@ pub(super) mod tests {
             (1, 7, 6, 2, ConvSpec::new((3, 2), 2, 2, Padding::Same)),
         ] {
             finite_diff_check(
-                n,
-                h,
-                w,
-                c,
+                (n, h, w, c),
                 3,
                 |x, k, b| conv2d(x, k, b, &sp, true).unwrap(),
                 sp.kernel.0 * sp.kernel.1 * c * sp.filters,
@@ -387,10 +384,7 @@ pub(super) mod tests {
             ),
         ] {
             finite_diff_check(
-                n,
-                h,
-                w,
-                c,
+                (n, h, w, c),
                 11,
                 |x, _k, _b| max_pool2d(x, &p).unwrap(),
                 1,
