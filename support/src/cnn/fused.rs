@@ -328,7 +328,8 @@ mod tests {
     use super::*;
     use crate::cnn::conv::Padding;
     use crate::cnn::reference::tests::assert_close;
-    use crate::cnn::reference::{conv2d, max_pool2d};
+    use crate::cnn::pool::max_pool2d;
+    use crate::cnn::reference::conv2d;
     use crate::cnn::tensor_io::tests::{finite_diff_check, rand_vec};
 
     fn grad_vec<S: Shape>(g: &mut Gradients<f32, Cpu>, t: &Tensor<S, f32, Cpu>) -> Vec<f32> {

@@ -6,10 +6,12 @@
 //! One concern per file: `config` (the checked [`ModelConfig`]), `model` (weights, forward pass,
 //! training and prediction), `optimizer` (Adam and the weight average), `saliency` (input
 //! gradients), `summary` (Keras's table), `weights_file` (safetensors files). Below the model,
-//! our own op: `fused` (convolution + ReLU + max pooling in one pass over NHWC activations and
-//! HWIO kernels) built from `conv` (geometry, im2col + GEMM, tape plumbing), `pool`, `matmul`
-//! and `tensor_io`; `batch_norm` (Keras's BatchNormalization over the last axis, training and
-//! inference modes); `reference` holds the unfused ops the tests compare it with.
+//! our own ops over NHWC activations: `fused` (convolution, optional ReLU and max pooling in one
+//! pass, with HWIO kernels; its fast paths in `winograd`, `winograd_backward` and `direct`)
+//! built from `conv` (geometry, im2col + GEMM, tape plumbing), `matmul` and `tensor_io`; `pool`
+//! (pooling settings and the standalone max pool); `global_pool` (global average pooling);
+//! `batch_norm` (Keras's BatchNormalization over the last axis, training and inference modes).
+//! `reference` holds the unfused convolution the tests compare the fused op with.
 
 mod batch_norm;
 pub mod calibration;
