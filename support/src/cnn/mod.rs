@@ -19,6 +19,7 @@ mod config;
 mod conv;
 mod direct;
 mod fused;
+mod global_pool;
 pub mod intervals;
 pub mod loss;
 mod matmul;
