@@ -114,6 +114,9 @@ fn check_len(name: &'static str, len: usize, channels: usize) -> Result<()> {
     }
 }
 
+/// The normalised tensor, with the batch statistics in training mode.
+type Normalised<S, T> = (Tensor<S, f32, Cpu, T>, Option<BatchStats>);
+
 /// The op behind both modes; the batch statistics come back in training mode.
 fn batch_norm<S: Shape, T, R>(
     x: Tensor<S, f32, Cpu, T>,
@@ -121,7 +124,7 @@ fn batch_norm<S: Shape, T, R>(
     beta: Tensor<(usize,), f32, Cpu, R>,
     stats: Statistics<'_>,
     epsilon: f32,
-) -> Result<(Tensor<S, f32, Cpu, T>, Option<BatchStats>)>
+) -> Result<Normalised<S, T>>
 where
     T: Tape<f32, Cpu> + Merge<R>,
     R: Tape<f32, Cpu>,
@@ -146,7 +149,7 @@ where
     if let Statistics::Moving { mean, variance } = stats {
         check_len("moving_mean", mean.len(), c)?;
         check_len("moving_variance", variance.len(), c)?;
-        if let Some(v) = variance.iter().find(|v| !(**v >= 0.0)) {
+        if let Some(v) = variance.iter().find(|v| v.is_nan() || **v < 0.0) {
             return Err(Error::invalid("moving_variance", v, "values >= 0"));
         }
     }
