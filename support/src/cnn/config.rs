@@ -56,7 +56,8 @@ impl TryFrom<ConfigFile> for ModelConfig {
         let layers = match (file.layers, file.conv_filters) {
             (Some(layers), None) => layers,
             (None, Some(filters)) => {
-                let missing = |what: &str| format!("a model written with conv_filters needs {what}");
+                let missing =
+                    |what: &str| format!("a model written with conv_filters needs {what}");
                 Layer::tutorial_blocks(
                     &filters,
                     file.kernel_size.ok_or_else(|| missing("kernel_size"))?,
@@ -67,7 +68,9 @@ impl TryFrom<ConfigFile> for ModelConfig {
                 )
             }
             (Some(_), Some(_)) => {
-                return Err("a model configuration has either layers or conv_filters, not both".into())
+                return Err(
+                    "a model configuration has either layers or conv_filters, not both".into(),
+                )
             }
             (None, None) => return Err("a model configuration needs layers".into()),
         };
@@ -439,7 +442,11 @@ mod tests {
         let old: ModelConfig = serde_json::from_str(OLD_THREE_CLASS_CONFIG).unwrap();
         assert_eq!(
             old,
-            ModelConfig::recommended().to_builder().classes(3).build().unwrap()
+            ModelConfig::recommended()
+                .to_builder()
+                .classes(3)
+                .build()
+                .unwrap()
         );
         assert_eq!(old.output_units(), 3);
         let binary_text = OLD_THREE_CLASS_CONFIG.replace(r#","classes":3"#, "");

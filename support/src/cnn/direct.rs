@@ -16,10 +16,11 @@ use super::winograd::{avx2_fma_dispatch, load, pool_lanes, Image, LANES};
 pub(crate) const MAX_CHANNELS: usize = 4;
 
 /// Whether the direct path computes this fused op: 3x3 kernel, stride 1, no padding, 2x2 pool of
-/// stride 2, at most [`MAX_CHANNELS`] input channels.
+/// stride 2, ReLU, at most [`MAX_CHANNELS`] input channels.
 pub(crate) fn applies(fg: &FusedGeometry) -> bool {
     let g = &fg.conv;
-    (g.kernel_h, g.kernel_w, g.stride, g.pad_top, g.pad_left) == (3, 3, 1, 0, 0)
+    fg.relu
+        && (g.kernel_h, g.kernel_w, g.stride, g.pad_top, g.pad_left) == (3, 3, 1, 0, 0)
         && fg.pool.size == (2, 2)
         && fg.pool.stride == 2
         && g.in_c <= MAX_CHANNELS

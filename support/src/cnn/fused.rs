@@ -1,9 +1,12 @@
-//! Convolution, ReLU and max pooling fused into one differentiable op, [`conv2d_relu_pool`].
+//! Convolution, an optional ReLU and max pooling fused into one differentiable op,
+//! [`conv2d_pool`] ([`conv2d_relu_pool`] with the ReLU).
 //!
-//! Equal to `max_pool2d(relu(conv2d(x)))`, but the full-size convolution output never exists:
+//! Equal to `max_pool2d(act(conv2d(x)))`, but the full-size convolution output never exists:
 //! each band of rows is convolved into a cache-sized scratch buffer and pooled at once, and the
 //! backward pass rebuilds the band's gradient from the stored arg-max positions.
-//! `max(relu(z)) = relu(max(z))`, so the gradient reaches the window's arg-max when the max is positive.
+//! `max(relu(z)) = relu(max(z))`, so with ReLU the gradient reaches the window's arg-max when the
+//! max is positive; without it (Keras's `activation='linear'`), always. A 1x1 pool of stride 1
+//! leaves the convolution output as it is.
 
 use dfdx::prelude::*;
 use rayon::prelude::*;
@@ -17,7 +20,8 @@ use super::tensor_io::Nhwc;
 use super::{direct, winograd, winograd_backward};
 use crate::error::{Error, Result};
 
-/// Marks a pooled value whose maximum was not positive (ReLU zeroed it: no gradient).
+/// Marks a pooled value whose maximum was not positive (ReLU zeroed it: no gradient); never
+/// written without ReLU.
 pub(crate) const DEAD: u16 = u16::MAX;
 
 /// Sizes of the fused op for one image.
@@ -32,10 +36,12 @@ pub(crate) struct FusedGeometry {
     pub cw: usize,
     /// Pooled rows per band.
     pub band: usize,
+    /// Whether ReLU follows the convolution (otherwise it is linear).
+    pub relu: bool,
 }
 
 impl FusedGeometry {
-    pub fn new(conv: ConvGeometry, pool: PoolSpec) -> Result<Self> {
+    pub fn new(conv: ConvGeometry, pool: PoolSpec, relu: bool) -> Result<Self> {
         let (ph, pw) = pool.output_size(conv.out_h, conv.out_w)?;
         if pool.size.0 * pool.size.1 >= DEAD as usize {
             return Err(Error::invalid(
@@ -55,6 +61,7 @@ impl FusedGeometry {
             pw,
             cw,
             band,
+            relu,
         })
     }
 
@@ -131,9 +138,11 @@ fn forward_image(
                             *cd = if zv == v { p32 } else { *cd };
                         }
                     }
-                    for (cd, v) in code.iter_mut().zip(ov.iter_mut()) {
-                        *cd = if *v > 0.0 { *cd } else { DEAD as u32 };
-                        *v = v.max(0.0);
+                    if fg.relu {
+                        for (cd, v) in code.iter_mut().zip(ov.iter_mut()) {
+                            *cd = if *v > 0.0 { *cd } else { DEAD as u32 };
+                            *v = v.max(0.0);
+                        }
                     }
                     for (ix, &cd) in iv.iter_mut().zip(code.iter()) {
                         *ix = cd as u16;
@@ -292,11 +301,41 @@ pub(crate) fn im2col_backward(
     })
 }
 
-/// Differentiable `max_pool2d(relu(conv2d(x)))` in one pass; see the module documentation.
+/// `max_pool2d(act(conv2d(x)))` in one pass, act = ReLU when `relu`, identity otherwise; `PoolSpec::square(1)` means no pooling.
 ///
 /// `kernel` (HWIO) and `bias` may have any shape with the right number of elements. Gradients
 /// flow to them, and to `x` when `input_grad` is true (a first layer's input needs none). The
-/// pooling is 'valid'.
+/// pooling is 'valid'. See the module documentation.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn conv2d_pool<T, R, SW, SB>(
+    x: Tensor<Nhwc, f32, Cpu, T>,
+    kernel: Tensor<SW, f32, Cpu, R>,
+    bias: Tensor<SB, f32, Cpu, R>,
+    conv: &ConvSpec,
+    pool: &PoolSpec,
+    relu: bool,
+    input_grad: bool,
+) -> Result<Tensor<Nhwc, f32, Cpu, T>>
+where
+    T: Tape<f32, Cpu> + Merge<R>,
+    R: Tape<f32, Cpu>,
+    SW: Shape,
+    SB: Shape,
+{
+    let call = ConvCall::new(x, kernel, bias, conv)?;
+    let fg = FusedGeometry::new(call.g, *pool, relu)?;
+    let (out, idx) = fused_forward(&call.xs, &call.ws, &call.bs, &fg);
+    let shape = (call.batch, fg.ph, fg.pw, fg.conv.filters);
+    call.finish(
+        out,
+        shape,
+        "building the conv2d_pool output",
+        move |xs, ws, dout| fused_backward(xs, ws, &fg, dout, &idx, input_grad),
+    )
+}
+
+/// Differentiable `max_pool2d(relu(conv2d(x)))` in one pass: [`conv2d_pool`] with ReLU.
+#[cfg(test)]
 pub(crate) fn conv2d_relu_pool<T, R, SW, SB>(
     x: Tensor<Nhwc, f32, Cpu, T>,
     kernel: Tensor<SW, f32, Cpu, R>,
@@ -311,24 +350,16 @@ where
     SW: Shape,
     SB: Shape,
 {
-    let call = ConvCall::new(x, kernel, bias, conv)?;
-    let fg = FusedGeometry::new(call.g, *pool)?;
-    let (out, idx) = fused_forward(&call.xs, &call.ws, &call.bs, &fg);
-    let shape = (call.batch, fg.ph, fg.pw, fg.conv.filters);
-    call.finish(
-        out,
-        shape,
-        "building the conv2d_relu_pool output",
-        move |xs, ws, dout| fused_backward(xs, ws, &fg, dout, &idx, input_grad),
-    )
+    conv2d_pool(x, kernel, bias, conv, pool, true, input_grad)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::cnn::conv::Padding;
+    use crate::cnn::pool::max_pool2d;
+    use crate::cnn::reference::conv2d;
     use crate::cnn::reference::tests::assert_close;
-    use crate::cnn::reference::{conv2d, max_pool2d};
     use crate::cnn::tensor_io::tests::{finite_diff_check, rand_vec};
 
     fn grad_vec<S: Shape>(g: &mut Gradients<f32, Cpu>, t: &Tensor<S, f32, Cpu>) -> Vec<f32> {
@@ -336,10 +367,79 @@ mod tests {
         v.clone()
     }
 
+    /// Checks [`conv2d_pool`] against the unfused `max_pool2d(act(conv2d(x)))` (just
+    /// `act(conv2d(x))` for a 1x1 pool), forward and backward, on `n` random `h x w x c` images.
+    #[allow(clippy::too_many_arguments)]
+    fn check_against_unfused(
+        n: usize,
+        h: usize,
+        w: usize,
+        c: usize,
+        cs: &ConvSpec,
+        ps: &PoolSpec,
+        relu: bool,
+        seed: u64,
+    ) {
+        let dev = Cpu::default();
+        let g = ConvGeometry::new(h, w, c, cs).unwrap();
+        let xt = dev.tensor_from_vec(rand_vec(n * h * w * c, seed), (n, h, w, c));
+        let kt = dev.tensor_from_vec(rand_vec(g.kernel_len(), seed + 1), (g.kernel_len(),));
+        let bt = dev.tensor_from_vec(rand_vec(cs.filters, seed + 2), (cs.filters,));
+        let fused = conv2d_pool(
+            xt.leaky_trace(),
+            kt.leaky_trace(),
+            bt.leaky_trace(),
+            cs,
+            ps,
+            relu,
+            true,
+        )
+        .unwrap();
+        let plain = conv2d(
+            xt.leaky_trace(),
+            kt.leaky_trace(),
+            bt.leaky_trace(),
+            cs,
+            true,
+        )
+        .unwrap();
+        let plain = if relu { plain.relu() } else { plain };
+        let plain = if *ps == PoolSpec::square(1) {
+            plain
+        } else {
+            max_pool2d(plain, ps).unwrap()
+        };
+        assert_eq!(fused.shape(), plain.shape());
+        let (fv, pv) = (fused.as_vec(), plain.as_vec());
+        assert_close(&fv, &pv, 1e-4, "forward");
+        let r = dev.tensor_from_vec(rand_vec(fv.len(), seed + 3), *fused.shape());
+        let mut gf = (fused * r.clone()).sum().backward();
+        let mut gp = (plain * r).sum().backward();
+        let gradients = [
+            (
+                "input gradient",
+                grad_vec(&mut gf, &xt),
+                grad_vec(&mut gp, &xt),
+            ),
+            (
+                "kernel gradient",
+                grad_vec(&mut gf, &kt),
+                grad_vec(&mut gp, &kt),
+            ),
+            (
+                "bias gradient",
+                grad_vec(&mut gf, &bt),
+                grad_vec(&mut gp, &bt),
+            ),
+        ];
+        for (what, f, p) in gradients {
+            assert_close(&f, &p, 1e-3, what);
+        }
+    }
+
     #[test]
     fn equals_separate_conv_relu_pool_forward_and_backward() {
-        let dev = Cpu::default();
-        for (seed, (n, h, w, c, cs, ps)) in [
+        for (case, (n, h, w, c, cs, ps)) in [
             (
                 2,
                 9,
@@ -376,67 +476,114 @@ mod tests {
                 ConvSpec::new((3, 3), 10, 1, Padding::Valid),
                 PoolSpec::square(2),
             ),
+            // Pool 1 (no pooling): every fast path declines.
+            (
+                1,
+                10,
+                9,
+                winograd::MIN_CHANNELS,
+                ConvSpec::new((3, 3), 4, 1, Padding::Same),
+                PoolSpec::square(1),
+            ),
+            (
+                2,
+                8,
+                9,
+                1,
+                ConvSpec::new((3, 3), 3, 1, Padding::Valid),
+                PoolSpec::square(1),
+            ),
         ]
         .into_iter()
         .enumerate()
         {
-            let seed = seed as u64 * 10;
-            let g = ConvGeometry::new(h, w, c, &cs).unwrap();
-            let xt = dev.tensor_from_vec(rand_vec(n * h * w * c, seed), (n, h, w, c));
-            let kt = dev.tensor_from_vec(rand_vec(g.kernel_len(), seed + 1), (g.kernel_len(),));
-            let bt = dev.tensor_from_vec(rand_vec(cs.filters, seed + 2), (cs.filters,));
-            let fused = conv2d_relu_pool(
-                xt.leaky_trace(),
-                kt.leaky_trace(),
-                bt.leaky_trace(),
-                &cs,
-                &ps,
-                true,
-            )
-            .unwrap();
-            let plain = conv2d(
-                xt.leaky_trace(),
-                kt.leaky_trace(),
-                bt.leaky_trace(),
-                &cs,
-                true,
-            )
-            .unwrap();
-            let plain = max_pool2d(plain.relu(), &ps).unwrap();
-            assert_eq!(fused.shape(), plain.shape());
-            let (fv, pv) = (fused.as_vec(), plain.as_vec());
-            assert_close(&fv, &pv, 1e-4, "forward");
-            let r = dev.tensor_from_vec(rand_vec(fv.len(), seed + 3), *fused.shape());
-            let mut gf = (fused * r.clone()).sum().backward();
-            let mut gp = (plain * r).sum().backward();
-            let gradients = [
-                (
-                    "input gradient",
-                    grad_vec(&mut gf, &xt),
-                    grad_vec(&mut gp, &xt),
-                ),
-                (
-                    "kernel gradient",
-                    grad_vec(&mut gf, &kt),
-                    grad_vec(&mut gp, &kt),
-                ),
-                (
-                    "bias gradient",
-                    grad_vec(&mut gf, &bt),
-                    grad_vec(&mut gp, &bt),
-                ),
-            ];
-            for (what, f, p) in gradients {
-                assert_close(&f, &p, 1e-3, what);
-            }
+            check_against_unfused(n, h, w, c, &cs, &ps, true, case as u64 * 10);
         }
+    }
+
+    #[test]
+    fn linear_equals_separate_conv_and_pool_forward_and_backward() {
+        let mc = winograd::MIN_CHANNELS;
+        for (case, (n, h, w, c, cs, ps)) in [
+            // 'same' padding without pooling: the reference conv2d itself.
+            (
+                2,
+                9,
+                8,
+                3,
+                ConvSpec::new((3, 3), 4, 1, Padding::Same),
+                PoolSpec::square(1),
+            ),
+            (
+                1,
+                10,
+                9,
+                mc + 1,
+                ConvSpec::new((3, 3), 6, 1, Padding::Same),
+                PoolSpec::square(1),
+            ),
+            (
+                1,
+                11,
+                10,
+                2,
+                ConvSpec::new((3, 3), 3, 2, Padding::Same),
+                PoolSpec::square(1),
+            ),
+            // Shapes where ReLU would take the direct and the Winograd paths.
+            (
+                2,
+                9,
+                8,
+                2,
+                ConvSpec::new((3, 3), 4, 1, Padding::Valid),
+                PoolSpec::square(2),
+            ),
+            (
+                2,
+                19,
+                18,
+                mc + 3,
+                ConvSpec::new((3, 3), 10, 1, Padding::Valid),
+                PoolSpec::square(2),
+            ),
+            (
+                1,
+                12,
+                11,
+                2,
+                ConvSpec::new((3, 3), 5, 1, Padding::Same),
+                PoolSpec {
+                    size: (3, 3),
+                    stride: 2,
+                },
+            ),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            check_against_unfused(n, h, w, c, &cs, &ps, false, 500 + case as u64 * 10);
+        }
+    }
+
+    #[test]
+    fn linear_outputs_keep_negative_values() {
+        // A negative bias and zero kernel: ReLU would give zeros, the linear conv the bias.
+        let dev = Cpu::default();
+        let cs = ConvSpec::new((3, 3), 2, 1, Padding::Same);
+        let x = dev.tensor_from_vec(rand_vec(2 * 5 * 4 * 3, 3), (2usize, 5usize, 4usize, 3usize));
+        let k = dev.tensor_from_vec(vec![0.0f32; 9 * 3 * 2], (54usize,));
+        let b = dev.tensor_from_vec(vec![-1.0f32, -2.0], (2usize,));
+        let y = conv2d_pool(x, k, b, &cs, &PoolSpec::square(1), false, false).unwrap();
+        assert_eq!(*y.shape(), (2, 5, 4, 2));
+        assert!(y.as_vec().chunks(2).all(|p| p == [-1.0, -2.0]));
     }
 
     #[test]
     fn bands_split_large_images() {
         let cs = ConvSpec::new((3, 3), 64, 1, Padding::Valid);
         let g = ConvGeometry::new(64, 64, 32, &cs).unwrap();
-        let fg = FusedGeometry::new(g, PoolSpec::square(2)).unwrap();
+        let fg = FusedGeometry::new(g, PoolSpec::square(2), true).unwrap();
         assert!(
             fg.band < fg.ph,
             "expected several bands, got one of {}",
@@ -448,10 +595,7 @@ mod tests {
     fn gradients_match_finite_differences() {
         let cs = ConvSpec::new((3, 3), 3, 1, Padding::Valid);
         finite_diff_check(
-            2,
-            7,
-            8,
-            2,
+            (2, 7, 8, 2),
             21,
             |x, k, b| conv2d_relu_pool(x, k, b, &cs, &PoolSpec::square(2), true).unwrap(),
             54,
@@ -469,17 +613,32 @@ mod tests {
             let cs = ConvSpec::new((3, 3), o, 1, Padding::Valid);
             let g = ConvGeometry::new(h, w, c, &cs).unwrap();
             assert!(winograd::applies(
-                &FusedGeometry::new(g, PoolSpec::square(2)).unwrap()
+                &FusedGeometry::new(g, PoolSpec::square(2), true).unwrap()
             ));
             finite_diff_check(
-                n,
-                h,
-                w,
-                c,
+                (n, h, w, c),
                 seed,
                 |x, k, b| conv2d_relu_pool(x, k, b, &cs, &PoolSpec::square(2), true).unwrap(),
                 g.kernel_len(),
                 o,
+                1e-3,
+            );
+        }
+    }
+
+    #[test]
+    fn linear_gradients_match_finite_differences() {
+        for (pad, pool) in [
+            (Padding::Same, PoolSpec::square(1)),
+            (Padding::Valid, PoolSpec::square(2)),
+        ] {
+            let cs = ConvSpec::new((3, 3), 3, 1, pad);
+            finite_diff_check(
+                (2usize, 6usize, 7usize, 2usize),
+                61,
+                |x, k, b| conv2d_pool(x, k, b, &cs, &pool, false, true).unwrap(),
+                54,
+                3,
                 1e-3,
             );
         }

@@ -4,6 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::batch_norm::{DEFAULT_EPSILON, DEFAULT_MOMENTUM};
 pub use super::conv::Padding;
 
 /// What a layer applies to its output (Keras's `activation=`).
@@ -39,15 +40,11 @@ fn three() -> usize {
 fn two() -> usize {
     2
 }
-/// Keras's `BatchNormalization` defaults.
-pub(crate) const BN_MOMENTUM: f32 = 0.99;
-pub(crate) const BN_EPSILON: f32 = 1e-3;
-
 fn momentum() -> f32 {
-    BN_MOMENTUM
+    DEFAULT_MOMENTUM
 }
 fn epsilon() -> f32 {
-    BN_EPSILON
+    DEFAULT_EPSILON
 }
 
 /// One layer of a [`ModelConfig`](super::ModelConfig)'s list. Images are grey, channels last
@@ -249,10 +246,13 @@ mod tests {
         );
         assert_eq!(layers[4], Layer::GlobalAveragePooling2D);
         assert_eq!(layers[6], Layer::output(2));
-        let back: Vec<Layer> = serde_json::from_str(&serde_json::to_string(&layers).unwrap()).unwrap();
+        let back: Vec<Layer> =
+            serde_json::from_str(&serde_json::to_string(&layers).unwrap()).unwrap();
         assert_eq!(back, layers);
         // A misspelt class or a missing required setting is refused.
-        assert!(serde_json::from_str::<Layer>(r#"{"class_name": "Conv3D", "config": {}}"#).is_err());
+        assert!(
+            serde_json::from_str::<Layer>(r#"{"class_name": "Conv3D", "config": {}}"#).is_err()
+        );
         assert!(serde_json::from_str::<Layer>(r#"{"class_name": "Dense", "config": {}}"#).is_err());
     }
 
@@ -264,7 +264,16 @@ mod tests {
             .collect();
         assert_eq!(
             names,
-            ["Conv2D", "MaxPooling2D", "Conv2D", "MaxPooling2D", "Flatten", "Dense", "Dropout", "Dense"]
+            [
+                "Conv2D",
+                "MaxPooling2D",
+                "Conv2D",
+                "MaxPooling2D",
+                "Flatten",
+                "Dense",
+                "Dropout",
+                "Dense"
+            ]
         );
         assert_eq!(Layer::output(3), Layer::dense(3, Activation::Softmax));
     }

@@ -5,11 +5,14 @@
 //!
 //! One concern per file: `config` (the checked [`ModelConfig`]), `layers` (its list of Keras
 //! [`Layer`]s), `plan` (the list compiled for an input size: steps, weights, summary rows),
-//! `model` (weights, forward pass, training and prediction), `optimizer` (Adam and the weight average), `saliency` (input
-//! gradients), `summary` (Keras's table), `weights_file` (safetensors files). Below the model,
-//! our own op: `fused` (convolution + ReLU + max pooling in one pass over NHWC activations and
-//! HWIO kernels) built from `conv` (geometry, im2col + GEMM, tape plumbing), `pool`, `matmul`
-//! and `tensor_io`; `reference` holds the unfused ops the tests compare it with.
+//! `model` (weights, forward pass, training and prediction), `optimizer` (Adam and the weight
+//! average), `saliency` (input gradients), `summary` (Keras's table), `weights_file` (safetensors files). Below the model,
+//! our own ops over NHWC activations: `fused` (convolution, optional ReLU and max pooling in one
+//! pass, with HWIO kernels; its fast paths in `winograd`, `winograd_backward` and `direct`)
+//! built from `conv` (geometry, im2col + GEMM, tape plumbing), `matmul` and `tensor_io`; `pool`
+//! (pooling settings and the standalone max pool); `global_pool` (global average pooling);
+//! `batch_norm` (Keras's BatchNormalization over the last axis, training and inference modes).
+//! `reference` holds the unfused convolution the tests compare the fused op with.
 
 mod batch_norm;
 pub mod calibration;
@@ -18,8 +21,8 @@ mod conv;
 mod direct;
 mod fused;
 mod global_pool;
-pub mod layers;
 pub mod intervals;
+pub mod layers;
 pub mod loss;
 mod matmul;
 pub mod metrics;

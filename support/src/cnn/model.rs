@@ -76,6 +76,12 @@ pub struct Model {
     pub(super) dev: Cpu,
 }
 
+/// A batch's logits, `(n, output_units)`, on tape `T`.
+type Logits<T> = Tensor<(usize, usize), f32, Cpu, T>;
+
+/// A batch normalisation and the statistics of the batch it normalised.
+pub(super) type NormUpdate = (NormStep, BatchStats);
+
 /// A batch loss on tape `T`.
 type Loss<T> = Tensor<Rank0, f32, Cpu, T>;
 
@@ -114,7 +120,11 @@ impl Live {
     }
 
     /// The gradients of every weight (zeros for the fixed ones), in weight order.
-    fn take_gradients(&self, grads: &mut Gradients<f32, Cpu>, params: &[Param]) -> Result<Vec<Vec<f32>>> {
+    fn take_gradients(
+        &self,
+        grads: &mut Gradients<f32, Cpu>,
+        params: &[Param],
+    ) -> Result<Vec<Vec<f32>>> {
         self.0
             .iter()
             .zip(params)
@@ -330,7 +340,7 @@ impl Model {
         step: &NormStep,
         live: &Live,
         training: bool,
-        stats: &mut Vec<(NormStep, BatchStats)>,
+        stats: &mut Vec<NormUpdate>,
     ) -> Result<Tensor<S, f32, Cpu, T>> {
         let gamma = live.vector(step.gamma).retaped::<T>();
         let beta = live.vector(step.beta).retaped::<T>();
@@ -357,7 +367,7 @@ impl Model {
         x: Tensor<Nhwc, f32, Cpu, T>,
         live: &Live,
         pass: &Pass,
-    ) -> Result<(Tensor<(usize, usize), f32, Cpu, T>, Vec<(NormStep, BatchStats)>)> {
+    ) -> Result<(Logits<T>, Vec<NormUpdate>)> {
         let n = x.shape().0;
         let training = pass.training();
         let mut stats = vec![];
@@ -446,11 +456,17 @@ impl Model {
                         .clone();
                     match act {
                         Activations::Image(h) => {
-                            let m = self.dev.try_tensor_from_vec(mask, *h.shape()).map_err(dfdx_err)?;
+                            let m = self
+                                .dev
+                                .try_tensor_from_vec(mask, *h.shape())
+                                .map_err(dfdx_err)?;
                             Activations::Image(h.try_mul(m).map_err(dfdx_err)?)
                         }
                         Activations::Flat(h) => {
-                            let m = self.dev.try_tensor_from_vec(mask, *h.shape()).map_err(dfdx_err)?;
+                            let m = self
+                                .dev
+                                .try_tensor_from_vec(mask, *h.shape())
+                                .map_err(dfdx_err)?;
                             Activations::Flat(h.try_mul(m).map_err(dfdx_err)?)
                         }
                     }
@@ -489,9 +505,13 @@ impl Model {
     }
 
     /// Moves every batch normalisation's moving statistics towards this step's batch statistics.
-    fn update_moving_statistics(&mut self, stats: &[(NormStep, BatchStats)]) {
+    fn update_moving_statistics(&mut self, stats: &[NormUpdate]) {
         for (step, batch) in stats {
-            update_moving(&mut self.params[step.mean].values, &batch.mean, step.momentum);
+            update_moving(
+                &mut self.params[step.mean].values,
+                &batch.mean,
+                step.momentum,
+            );
             update_moving(
                 &mut self.params[step.variance].values,
                 &batch.variance,
@@ -1117,7 +1137,11 @@ pub(super) mod tests {
     fn batch_norm_models_learn_keep_moving_statistics_and_save_them() {
         let mut m = Model::new(every_layer(0.2), 1).unwrap();
         assert!(m.summary().contains("residual_block (ResidualBlock)"));
-        assert!(m.summary().contains("Non-trainable params: 52"), "{}", m.summary());
+        assert!(
+            m.summary().contains("Non-trainable params: 52"),
+            "{}",
+            m.summary()
+        );
         let (x, y) = toy_batch(32, 24, 20, 2);
         let before = m.loss_on_batch(x.view(), &y, None).unwrap();
         for _ in 0..100 {
@@ -1127,13 +1151,27 @@ pub(super) mod tests {
         assert!(after < 0.5 * before, "loss {before} -> {after}");
         let (xt, yt) = toy_batch(32, 24, 20, 3);
         let p = m.predict_proba(xt.view()).unwrap();
-        let correct = p.iter().zip(&yt).filter(|(p, y)| (**p > 0.5) == (**y > 0.5)).count();
+        let correct = p
+            .iter()
+            .zip(&yt)
+            .filter(|(p, y)| (**p > 0.5) == (**y > 0.5))
+            .count();
         assert!(correct >= 24, "only {correct}/32 right on new images");
         // The moving statistics moved away from their start (mean 0, variance 1) ...
-        let mean = m.params.iter().find(|p| p.name == "batch_normalization.moving_mean").unwrap();
-        assert!(mean.values.iter().any(|v| v.abs() > 1e-3), "{:?}", mean.values);
+        let mean = m
+            .params
+            .iter()
+            .find(|p| p.name == "batch_normalization.moving_mean")
+            .unwrap();
+        assert!(
+            mean.values.iter().any(|v| v.abs() > 1e-3),
+            "{:?}",
+            mean.values
+        );
         // ... inference uses them: one image alone gets the prediction it gets in a batch.
-        let one = m.predict_proba(xt.slice_axis(Axis(0), (3..4).into())).unwrap();
+        let one = m
+            .predict_proba(xt.slice_axis(Axis(0), (3..4).into()))
+            .unwrap();
         assert!((one[0] - p[3]).abs() < 1e-5);
         // They are saved and read back with the weights.
         let dir = tempfile::tempdir().unwrap();
@@ -1148,7 +1186,12 @@ pub(super) mod tests {
         let start = averaging.weights();
         averaging.train_on_batch(x.view(), &y, None).unwrap();
         let averaged = averaging.averaged();
-        for ((a, s), now) in averaged.params.iter().zip(start.params()).zip(&averaging.params) {
+        for ((a, s), now) in averaged
+            .params
+            .iter()
+            .zip(start.params())
+            .zip(&averaging.params)
+        {
             if a.trainable() {
                 assert_ne!(a.values, now.values, "{}", a.name);
                 assert_ne!(a.values, s.values, "{}", a.name);

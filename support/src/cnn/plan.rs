@@ -2,6 +2,7 @@
 //! the steps the forward pass runs (a `Conv2D` followed by `MaxPooling2D` becomes one fused
 //! step), the names, shapes and initial values of the weights, and the rows of the summary.
 
+use super::batch_norm::{DEFAULT_EPSILON, DEFAULT_MOMENTUM};
 use super::config::ModelConfig;
 use super::conv::{ConvGeometry, ConvSpec, Padding};
 use super::layers::{Activation, Layer};
@@ -235,30 +236,58 @@ fn conv_geometry(
     spec: &ConvSpec,
 ) -> Result<ConvGeometry> {
     let Shape::Image(h, w, c) = shape else {
-        return Err(layer_error(index, layer, "a flat input", "an image (put it before Flatten)"));
+        return Err(layer_error(
+            index,
+            layer,
+            "a flat input",
+            "an image (put it before Flatten)",
+        ));
     };
     if spec.filters == 0 || spec.filters > 4096 {
-        return Err(layer_error(index, layer, format!("{} filters", spec.filters), "1 to 4096 filters"));
+        return Err(layer_error(
+            index,
+            layer,
+            format!("{} filters", spec.filters),
+            "1 to 4096 filters",
+        ));
     }
     if spec.kernel.0 == 0 || spec.kernel.0 > 15 {
-        return Err(layer_error(index, layer, format!("kernel_size {}", spec.kernel.0), "1 to 15"));
+        return Err(layer_error(
+            index,
+            layer,
+            format!("kernel_size {}", spec.kernel.0),
+            "1 to 15",
+        ));
     }
     ConvGeometry::new(h, w, c, spec).map_err(|_| {
         layer_error(
             index,
             layer,
             format!("a {h}x{w} input"),
-            format!("at least {0}x{0} for its kernel (a larger input size or fewer layers)", spec.kernel.0),
+            format!(
+                "at least {0}x{0} for its kernel (a larger input size or fewer layers)",
+                spec.kernel.0
+            ),
         )
     })
 }
 
 fn check_norm(index: usize, layer: &Layer, momentum: f32, epsilon: f32) -> Result<()> {
     if !(momentum.is_finite() && (0.0..1.0).contains(&momentum)) {
-        return Err(layer_error(index, layer, format!("momentum {momentum}"), "a number in [0, 1)"));
+        return Err(layer_error(
+            index,
+            layer,
+            format!("momentum {momentum}"),
+            "a number in [0, 1)",
+        ));
     }
     if !(epsilon.is_finite() && epsilon > 0.0) {
-        return Err(layer_error(index, layer, format!("epsilon {epsilon}"), "a finite number above 0"));
+        return Err(layer_error(
+            index,
+            layer,
+            format!("epsilon {epsilon}"),
+            "a finite number above 0",
+        ));
     }
     Ok(())
 }
@@ -268,7 +297,11 @@ impl Plan {
     pub(crate) fn new(config: &ModelConfig) -> Result<Plan> {
         let layers = config.layers();
         let Some(last) = layers.last() else {
-            return Err(Error::invalid("layers", "[]", "at least the output Dense layer"));
+            return Err(Error::invalid(
+                "layers",
+                "[]",
+                "at least the output Dense layer",
+            ));
         };
         match last {
             Layer::Dense {
@@ -307,7 +340,12 @@ impl Plan {
                     activation,
                 } => {
                     if !matches!(activation, Activation::Linear | Activation::Relu) {
-                        return Err(layer_error(i, layer, format!("activation {}", activation.name()), "linear or relu"));
+                        return Err(layer_error(
+                            i,
+                            layer,
+                            format!("activation {}", activation.name()),
+                            "linear or relu",
+                        ));
                     }
                     let spec = ConvSpec::new((*kernel_size, *kernel_size), *filters, 1, *padding);
                     let g = conv_geometry(i, layer, shape, &spec)?;
@@ -366,7 +404,8 @@ impl Plan {
                     let block = b.names.next(layer.name_stem());
                     let before = b.params.len();
                     let conv = |b: &mut Builder, name: &str, relu: bool| {
-                        let (kernel, bias) = b.conv_params(&format!("{block}.{name}"), *kernel_size, c, c);
+                        let (kernel, bias) =
+                            b.conv_params(&format!("{block}.{name}"), *kernel_size, c, c);
                         ConvStep {
                             spec,
                             pool: PoolSpec::square(1),
@@ -378,9 +417,23 @@ impl Plan {
                     let bn = *batch_normalization;
                     // With batch normalisation the ReLU comes after it, so the convolution is linear.
                     let first = conv(&mut b, "conv2d", !bn);
-                    let norm1 = bn.then(|| b.norm_params(&format!("{block}.batch_normalization"), c, super::layers::BN_MOMENTUM, super::layers::BN_EPSILON));
+                    let norm1 = bn.then(|| {
+                        b.norm_params(
+                            &format!("{block}.batch_normalization"),
+                            c,
+                            DEFAULT_MOMENTUM,
+                            DEFAULT_EPSILON,
+                        )
+                    });
                     let second = conv(&mut b, "conv2d_1", false);
-                    let norm2 = bn.then(|| b.norm_params(&format!("{block}.batch_normalization_1"), c, super::layers::BN_MOMENTUM, super::layers::BN_EPSILON));
+                    let norm2 = bn.then(|| {
+                        b.norm_params(
+                            &format!("{block}.batch_normalization_1"),
+                            c,
+                            DEFAULT_MOMENTUM,
+                            DEFAULT_EPSILON,
+                        )
+                    });
                     let count = b.params[before..]
                         .iter()
                         .map(|p| p.shape.iter().product::<usize>())
@@ -407,13 +460,29 @@ impl Plan {
                 }
                 Layer::Dense { units, activation } => {
                     let Shape::Flat(n) = shape else {
-                        return Err(layer_error(i, layer, "an image input", "a flat input (put Flatten or GlobalAveragePooling2D before it)"));
+                        return Err(layer_error(
+                            i,
+                            layer,
+                            "an image input",
+                            "a flat input (put Flatten or GlobalAveragePooling2D before it)",
+                        ));
                     };
                     if *units == 0 || *units > 65536 {
-                        return Err(layer_error(i, layer, format!("{units} units"), "1 to 65536"));
+                        return Err(layer_error(
+                            i,
+                            layer,
+                            format!("{units} units"),
+                            "1 to 65536",
+                        ));
                     }
-                    if !output_layer && !matches!(activation, Activation::Linear | Activation::Relu) {
-                        return Err(layer_error(i, layer, format!("activation {}", activation.name()), "linear or relu (sigmoid and softmax belong to the output layer)"));
+                    if !output_layer && !matches!(activation, Activation::Linear | Activation::Relu)
+                    {
+                        return Err(layer_error(
+                            i,
+                            layer,
+                            format!("activation {}", activation.name()),
+                            "linear or relu (sigmoid and softmax belong to the output layer)",
+                        ));
                     }
                     let name = b.names.next(layer.name_stem());
                     let kernel = b.param(
@@ -436,7 +505,12 @@ impl Plan {
                 }
                 Layer::Dropout { rate } => {
                     if !(0.0..1.0).contains(rate) {
-                        return Err(layer_error(i, layer, format!("rate {rate}"), "a rate in [0, 1)"));
+                        return Err(layer_error(
+                            i,
+                            layer,
+                            format!("rate {rate}"),
+                            "a rate in [0, 1)",
+                        ));
                     }
                     b.named_row(layer, shape, 0);
                     steps.push(Step::Dropout {
@@ -456,7 +530,12 @@ impl Plan {
 
     fn pool(index: usize, layer: &Layer, size: usize) -> Result<PoolSpec> {
         if size == 0 || size > 8 {
-            return Err(layer_error(index, layer, format!("pool_size {size}"), "1 to 8"));
+            return Err(layer_error(
+                index,
+                layer,
+                format!("pool_size {size}"),
+                "1 to 8",
+            ));
         }
         Ok(PoolSpec::square(size))
     }
@@ -470,7 +549,10 @@ impl Plan {
                 index,
                 layer,
                 format!("a {h}x{w} input"),
-                format!("at least its {0}x{0} window (a larger input size or fewer layers)", pool.size.0),
+                format!(
+                    "at least its {0}x{0} window (a larger input size or fewer layers)",
+                    pool.size.0
+                ),
             )
         })?;
         Ok(Shape::Image(ph, pw, c))
@@ -509,9 +591,16 @@ mod tests {
         assert_eq!(
             names,
             [
-                "conv2d.kernel", "conv2d.bias", "conv2d_1.kernel", "conv2d_1.bias",
-                "conv2d_2.kernel", "conv2d_2.bias", "dense.kernel", "dense.bias",
-                "dense_1.kernel", "dense_1.bias"
+                "conv2d.kernel",
+                "conv2d.bias",
+                "conv2d_1.kernel",
+                "conv2d_1.bias",
+                "conv2d_2.kernel",
+                "conv2d_2.bias",
+                "dense.kernel",
+                "dense.bias",
+                "dense_1.kernel",
+                "dense_1.bias"
             ]
         );
         assert_eq!(plan.params[6].shape, vec![12544, 128]);
@@ -544,16 +633,29 @@ mod tests {
         assert_eq!(
             kinds,
             [
-                "Conv2D", "MaxPooling2D", "BatchNormalization", "ResidualBlock",
-                "GlobalAveragePooling2D", "Dense", "BatchNormalization", "Dropout", "Dense"
+                "Conv2D",
+                "MaxPooling2D",
+                "BatchNormalization",
+                "ResidualBlock",
+                "GlobalAveragePooling2D",
+                "Dense",
+                "BatchNormalization",
+                "Dropout",
+                "Dense"
             ]
         );
         assert_eq!(plan.rows[3].output, Shape::Image(15, 15, 8));
         // Two 3x3x8x8 convolutions with biases and two batch normalisations of 8 channels.
         assert_eq!(plan.rows[3].params, 2 * (9 * 64 + 8) + 2 * 32);
         assert_eq!(plan.rows[4].output, Shape::Flat(8));
-        assert!(plan.params.iter().any(|p| p.name == "residual_block.batch_normalization_1.moving_variance"));
-        assert!(plan.params.iter().any(|p| p.name == "batch_normalization_1.gamma"));
+        assert!(plan
+            .params
+            .iter()
+            .any(|p| p.name == "residual_block.batch_normalization_1.moving_variance"));
+        assert!(plan
+            .params
+            .iter()
+            .any(|p| p.name == "batch_normalization_1.gamma"));
         // Moving statistics: 8 + 8 + 8 + 4 channels, two arrays each.
         assert_eq!(plan.count().1, 2 * (8 + 8 + 8 + 4));
         assert_eq!(config.classes(), 3);
@@ -561,9 +663,21 @@ mod tests {
 
     #[test]
     fn layers_that_do_not_fit_are_refused_naming_the_layer() {
-        let build = |layers: Vec<Layer>| ModelConfig::builder().input_size(16, 16).layers(layers).build();
-        let flat_conv = build(vec![Layer::Flatten, Layer::conv2d(4, 3, Activation::Relu), Layer::output(2)]);
-        assert!(flat_conv.unwrap_err().to_string().contains("layer 2 (Conv2D)"));
+        let build = |layers: Vec<Layer>| {
+            ModelConfig::builder()
+                .input_size(16, 16)
+                .layers(layers)
+                .build()
+        };
+        let flat_conv = build(vec![
+            Layer::Flatten,
+            Layer::conv2d(4, 3, Activation::Relu),
+            Layer::output(2),
+        ]);
+        assert!(flat_conv
+            .unwrap_err()
+            .to_string()
+            .contains("layer 2 (Conv2D)"));
         let image_dense = build(vec![Layer::dense(4, Activation::Relu), Layer::output(2)]);
         assert!(image_dense.unwrap_err().to_string().contains("Flatten"));
         let no_output = build(vec![Layer::Flatten, Layer::dense(1, Activation::Relu)]);
@@ -575,7 +689,11 @@ mod tests {
             Layer::output(2),
         ]);
         assert!(too_deep.unwrap_err().to_string().contains("layer 2"));
-        let sigmoid_inside = build(vec![Layer::Flatten, Layer::dense(3, Activation::Sigmoid), Layer::output(2)]);
+        let sigmoid_inside = build(vec![
+            Layer::Flatten,
+            Layer::dense(3, Activation::Sigmoid),
+            Layer::output(2),
+        ]);
         assert!(sigmoid_inside.is_err());
         let bad_rate = build(vec![Layer::Flatten, Layer::dropout(1.0), Layer::output(2)]);
         assert!(bad_rate.is_err());

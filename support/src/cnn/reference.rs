@@ -1,7 +1,7 @@
-//! Unfused reference ops for the tests: [`conv2d`] and [`max_pool2d`] as separate differentiable
-//! dfdx ops, checked against naive loops and finite differences here, so that the fused op the
-//! model runs ([`conv2d_relu_pool`](super::fused::conv2d_relu_pool)) can be compared with
-//! `max_pool2d(relu(conv2d(x)))` in its own tests.
+//! The unfused reference convolution for the tests: [`conv2d`] as a separate differentiable dfdx
+//! op, checked against naive loops and finite differences here, so that the fused op the model
+//! runs ([`conv2d_relu_pool`](super::fused::conv2d_relu_pool)) can be compared with
+//! `max_pool2d(relu(conv2d(x)))` (with [`max_pool2d`](super::pool::max_pool2d)) in its own tests.
 
 use dfdx::prelude::*;
 use rayon::prelude::*;
@@ -11,9 +11,8 @@ use super::conv::{
     ConvSpec, PATCH_BUDGET,
 };
 use super::matmul::{matmul, MatRef};
-use super::pool::PoolSpec;
-use super::tensor_io::{add_into, grad_mut, read_tensor, Nhwc};
-use crate::error::{Error, Result};
+use super::tensor_io::Nhwc;
+use crate::error::Result;
 
 /// How many output rows of width `ncols` one im2col band holds.
 fn band_rows(g: &ConvGeometry, ncols: usize) -> usize {
@@ -114,100 +113,6 @@ pub(crate) fn conv2d<T: Tape<f32, Cpu> + Merge<T>>(
     )
 }
 
-/// Forward max pooling of `n` images of `h x w x c`; returns the output and, for each output
-/// value, the index of its maximum within its image (the first one on ties).
-fn pool_forward(
-    x: &[f32],
-    n: usize,
-    h: usize,
-    w: usize,
-    c: usize,
-    p: &PoolSpec,
-) -> Result<(Vec<f32>, Vec<u32>)> {
-    let (oh, ow) = p.output_size(h, w)?;
-    if h * w * c > u32::MAX as usize {
-        return Err(Error::invalid(
-            "pool input",
-            format!("{h}x{w}x{c}"),
-            "under 2^32 values per image",
-        ));
-    }
-    let (in_len, out_len) = (h * w * c, oh * ow * c);
-    let mut out = vec![0.0f32; n * out_len];
-    let mut idx = vec![0u32; n * out_len];
-    out.par_chunks_mut(out_len.max(1))
-        .zip(idx.par_chunks_mut(out_len.max(1)))
-        .zip(x.par_chunks(in_len.max(1)))
-        .for_each(|((o, ix), xi)| {
-            for r in 0..oh {
-                for col in 0..ow {
-                    let base = (r * ow + col) * c;
-                    let (ov, iv) = (&mut o[base..base + c], &mut ix[base..base + c]);
-                    ov.fill(f32::NEG_INFINITY);
-                    for i in 0..p.size.0 {
-                        for j in 0..p.size.1 {
-                            let at = ((r * p.stride + i) * w + col * p.stride + j) * c;
-                            for ch in 0..c {
-                                let v = xi[at + ch];
-                                if v > ov[ch] || (i == 0 && j == 0) {
-                                    ov[ch] = v;
-                                    iv[ch] = (at + ch) as u32;
-                                }
-                            }
-                        }
-                    }
-                }
-            }
-        });
-    Ok((out, idx))
-}
-
-/// Backward max pooling: routes each output gradient to the input position that held the max.
-fn pool_backward(dout: &[f32], idx: &[u32], n: usize, in_len: usize) -> Vec<f32> {
-    let mut dx = vec![0.0f32; n * in_len];
-    let out_len = dout.len() / n.max(1);
-    dx.par_chunks_mut(in_len.max(1))
-        .zip(
-            dout.par_chunks(out_len.max(1))
-                .zip(idx.par_chunks(out_len.max(1))),
-        )
-        .for_each(|(dxi, (di, ii))| {
-            for (g, &k) in di.iter().zip(ii) {
-                dxi[k as usize] += g;
-            }
-        });
-    dx
-}
-
-/// Differentiable max pooling of NHWC `x` with 'valid' windows.
-pub(crate) fn max_pool2d<T: Tape<f32, Cpu>>(
-    x: Tensor<Nhwc, f32, Cpu, T>,
-    pool: &PoolSpec,
-) -> Result<Tensor<Nhwc, f32, Cpu, T>> {
-    let (n, h, w, c) = *x.shape();
-    let (oh, ow) = pool.output_size(h, w)?;
-    let dev = x.device().clone();
-    let (x, mut tape) = x.split_tape();
-    let xs = read_tensor(&x)?;
-    let (out, idx) = pool_forward(&xs, n, h, w, c, pool)?;
-    drop(xs);
-    let out = dev
-        .try_tensor_from_vec(out, (n, oh, ow, c))
-        .map_err(|e| Error::backend("building the max_pool2d output", e))?;
-    if T::OWNS_TAPE {
-        let (xg, og) = (x.ghost(), out.ghost());
-        drop(x);
-        tape.add_backward_op(move |grads| {
-            let dout = std::mem::take(grad_mut!(grads, &og));
-            let dx = pool_backward(&dout, &idx, n, h * w * c);
-            *grad_mut!(grads, &og) = dout;
-            add_into(grad_mut!(grads, &xg), &dx);
-            Ok(())
-        });
-    }
-    Ok(out.put_tape(tape))
-}
-
 pub(super) mod tests {
     use super::*;
     use crate::cnn::conv::Padding;
@@ -299,103 +204,12 @@ pub(super) mod tests {
             (1, 7, 6, 2, ConvSpec::new((3, 2), 2, 2, Padding::Same)),
         ] {
             finite_diff_check(
-                n,
-                h,
-                w,
-                c,
+                (n, h, w, c),
                 3,
                 |x, k, b| conv2d(x, k, b, &sp, true).unwrap(),
                 sp.kernel.0 * sp.kernel.1 * c * sp.filters,
                 sp.filters,
                 1e-2,
-            );
-        }
-    }
-
-    fn naive_pool(x: &[f32], n: usize, h: usize, w: usize, c: usize, p: &PoolSpec) -> Vec<f32> {
-        let (oh, ow) = p.output_size(h, w).unwrap();
-        let mut out = vec![];
-        for i in 0..n {
-            for r in 0..oh {
-                for col in 0..ow {
-                    for ch in 0..c {
-                        let mut m = f32::NEG_INFINITY;
-                        for a in 0..p.size.0 {
-                            for b in 0..p.size.1 {
-                                let v = x[((i * h + r * p.stride + a) * w + col * p.stride + b)
-                                    * c
-                                    + ch];
-                                m = m.max(v);
-                            }
-                        }
-                        out.push(m);
-                    }
-                }
-            }
-        }
-        out
-    }
-
-    #[test]
-    fn max_pool_equals_naive_reference() {
-        for (seed, (n, h, w, c, p)) in [
-            (2, 6, 6, 3, PoolSpec::square(2)),
-            (1, 7, 5, 2, PoolSpec::square(2)),
-            (
-                2,
-                9,
-                8,
-                1,
-                PoolSpec {
-                    size: (3, 3),
-                    stride: 2,
-                },
-            ),
-            (
-                1,
-                5,
-                7,
-                4,
-                PoolSpec {
-                    size: (2, 3),
-                    stride: 1,
-                },
-            ),
-        ]
-        .into_iter()
-        .enumerate()
-        {
-            let x = rand_vec(n * h * w * c, seed as u64);
-            let (got, _) = pool_forward(&x, n, h, w, c, &p).unwrap();
-            assert_eq!(got, naive_pool(&x, n, h, w, c, &p), "case {seed}");
-        }
-    }
-
-    #[test]
-    fn max_pool_gradients_match_finite_differences() {
-        for (n, h, w, c, p) in [
-            (2, 6, 5, 2, PoolSpec::square(2)),
-            (
-                1,
-                7,
-                7,
-                2,
-                PoolSpec {
-                    size: (3, 3),
-                    stride: 2,
-                },
-            ),
-        ] {
-            finite_diff_check(
-                n,
-                h,
-                w,
-                c,
-                11,
-                |x, _k, _b| max_pool2d(x, &p).unwrap(),
-                1,
-                1,
-                1e-3,
             );
         }
     }

@@ -50,32 +50,29 @@ pub(crate) mod tests {
 
     type Owned = OwnedTape<f32, Cpu>;
 
-    /// Checks the gradients an op gives its input and (flat) parameters against central differences
-    /// of `loss = sum(op(x, k, b) * r)` with random `r`.
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) fn finite_diff_check(
-        n: usize,
-        h: usize,
-        w: usize,
-        c: usize,
+    /// Checks the gradients an op gives its input (of any shape, e.g. NHWC) and two flat
+    /// parameters (`klen` and `blen` values) against central differences of
+    /// `loss = sum(op(x, k, b) * r)` with random `r`.
+    pub(crate) fn finite_diff_check<S: Shape, O: Shape>(
+        x_shape: S,
         seed: u64,
         f: impl Fn(
-            Tensor<Nhwc, f32, Cpu, Owned>,
+            Tensor<S, f32, Cpu, Owned>,
             Tensor<(usize,), f32, Cpu, Owned>,
             Tensor<(usize,), f32, Cpu, Owned>,
-        ) -> Tensor<Nhwc, f32, Cpu, Owned>,
+        ) -> Tensor<O, f32, Cpu, Owned>,
         klen: usize,
         blen: usize,
         eps: f32,
     ) {
         let dev = Cpu::default();
         let mut vals = [
-            rand_vec(n * h * w * c, seed),
+            rand_vec(x_shape.num_elements(), seed),
             rand_vec(klen, seed + 1),
             rand_vec(blen, seed + 2),
         ];
         let loss_and_grads = |vals: &[Vec<f32>; 3], r: Option<&Vec<f32>>| {
-            let xt = dev.tensor_from_vec(vals[0].clone(), (n, h, w, c));
+            let xt = dev.tensor_from_vec(vals[0].clone(), x_shape);
             let kt = dev.tensor_from_vec(vals[1].clone(), (klen,));
             let bt = dev.tensor_from_vec(vals[2].clone(), (blen,));
             let out = f(xt.leaky_trace(), kt.leaky_trace(), bt.leaky_trace());

@@ -22,11 +22,12 @@ use super::matmul::{matmul, MatRef};
 const BAND_BUDGET: usize = 1 << 16;
 
 /// Whether the Winograd path computes this fused op: 3x3 kernel, stride 1, no padding, 2x2 pool of
-/// stride 2, and enough input channels for the 16 products to be worth their transforms (the
-/// first layer of a grey-image model, one channel, stays on im2col).
+/// stride 2, ReLU, and enough input channels for the 16 products to be worth their transforms
+/// (the first layer of a grey-image model, one channel, stays on im2col).
 pub(crate) fn applies(fg: &FusedGeometry) -> bool {
     let g = &fg.conv;
-    (g.kernel_h, g.kernel_w, g.stride, g.pad_top, g.pad_left) == (3, 3, 1, 0, 0)
+    fg.relu
+        && (g.kernel_h, g.kernel_w, g.stride, g.pad_top, g.pad_left) == (3, 3, 1, 0, 0)
         && fg.pool.size == (2, 2)
         && fg.pool.stride == 2
         && g.in_c >= MIN_CHANNELS
@@ -326,6 +327,7 @@ mod tests {
         FusedGeometry::new(
             ConvGeometry::new(h, w, c, &spec).unwrap(),
             PoolSpec::square(2),
+            true,
         )
         .unwrap()
     }
@@ -470,7 +472,7 @@ mod tests {
         };
         let same = ConvGeometry::new(10, 10, 16, &spec).unwrap();
         assert!(!applies(
-            &FusedGeometry::new(same, PoolSpec::square(2)).unwrap()
+            &FusedGeometry::new(same, PoolSpec::square(2), true).unwrap()
         ));
         let valid = ConvGeometry::new(
             10,
@@ -486,6 +488,27 @@ mod tests {
             size: (3, 3),
             stride: 2,
         };
-        assert!(!applies(&FusedGeometry::new(valid, pool3).unwrap()));
+        assert!(!applies(&FusedGeometry::new(valid, pool3, true).unwrap()));
+        let unpooled = FusedGeometry::new(valid, PoolSpec::square(1), true).unwrap();
+        assert!(!applies(&unpooled) && !direct::applies(&unpooled));
+        // Both fast paths apply ReLU in their pooling; a linear convolution takes im2col.
+        let linear = FusedGeometry::new(valid, PoolSpec::square(2), false).unwrap();
+        assert!(!applies(&linear));
+        let few = ConvGeometry::new(
+            10,
+            10,
+            1,
+            &ConvSpec {
+                padding: Padding::Valid,
+                ..spec
+            },
+        )
+        .unwrap();
+        assert!(direct::applies(
+            &FusedGeometry::new(few, PoolSpec::square(2), true).unwrap()
+        ));
+        assert!(!direct::applies(
+            &FusedGeometry::new(few, PoolSpec::square(2), false).unwrap()
+        ));
     }
 }

@@ -250,6 +250,7 @@ mod tests {
         FusedGeometry::new(
             ConvGeometry::new(h, w, c, &spec).unwrap(),
             PoolSpec::square(2),
+            true,
         )
         .unwrap()
     }

@@ -71,7 +71,11 @@ fn validation_split(
     train_dir: &Path,
     options: &FitOptions,
 ) -> Result<(ClassScan, ClassScan)> {
-    let (train, val) = split_by_patient(scan, options.validation_split, options.validation_split_seed())?;
+    let (train, val) = split_by_patient(
+        scan,
+        options.validation_split,
+        options.validation_split_seed(),
+    )?;
     if val.counts().contains(&0) || train.counts().contains(&0) {
         return Err(Error::TooFewPatients {
             path: train_dir.to_path_buf(),
