@@ -25,7 +25,7 @@ use crate::cnn::metrics::best_threshold;
 use crate::dataset::LabelSource;
 use crate::error::{Error, Result};
 use crate::held_out::{held_out_scan, recorded_split};
-use crate::history::ValidationSplit;
+use crate::history::{ValidationScores, ValidationSplit};
 use crate::inference::{
     predict_files_classes_tta, predict_labelled_tta, predict_scan, Predictions,
 };
@@ -166,6 +166,14 @@ impl Ensemble {
         &self.threshold_source
     }
 
+    /// The validation labels and probabilities the members recorded in training (the best
+    /// epoch's, each member's temperature applied), averaged over the members; `None` when they
+    /// did not all validate on the same images. Two-class probabilities, or K per image, row
+    /// after row.
+    pub fn validation_scores(&self) -> Result<Option<ValidationScores>> {
+        Ok(averaged_validation(&self.members, &self.names)?.ok())
+    }
+
     /// The validation split every member recorded, when they all recorded the same one.
     pub fn shared_validation_split(&self) -> Option<&ValidationSplit> {
         shared_split(&self.members, &self.names).ok()
@@ -287,6 +295,47 @@ fn describe_split(split: &ValidationSplit) -> String {
     )
 }
 
+/// The members' recorded validation labels and probabilities (each member's temperature
+/// applied, as it predicts), averaged: `Ok(Err(reason))` when the members share no validation
+/// images.
+fn averaged_validation(
+    members: &[SavedModel],
+    names: &[String],
+) -> Result<Result<ValidationScores, String>> {
+    if members.len() > 1 && shared_split(members, names).is_err() {
+        return Ok(Err(
+            "the members did not all hold out the same validation images".into(),
+        ));
+    }
+    let mut labels: Option<&Vec<u8>> = None;
+    let mut sum: Vec<f32> = Vec::new();
+    for member in members {
+        let Some(scores) = member.history.as_ref().and_then(|h| h.validation.as_ref()) else {
+            return Ok(Err("a member records no validation scores".into()));
+        };
+        if labels.is_some_and(|l| *l != scores.labels) {
+            return Ok(Err("the members' validation labels differ".into()));
+        }
+        labels = Some(&scores.labels);
+        // The scores were recorded before any temperature; the member predicts after it.
+        let probs = match member.temperature() {
+            Some(t) => apply_temperature(&scores.probs, t)?,
+            None => scores.probs.clone(),
+        };
+        if sum.is_empty() {
+            sum = probs;
+        } else {
+            sum.iter_mut().zip(probs).for_each(|(s, p)| *s += p);
+        }
+    }
+    let labels = labels.expect("an ensemble has at least one member").clone();
+    let n = members.len() as f32;
+    Ok(Ok(ValidationScores {
+        labels,
+        probs: sum.iter().map(|s| s / n).collect(),
+    }))
+}
+
 /// The ensemble's threshold and where it comes from (see the module doc).
 fn choose_threshold(members: &[SavedModel], names: &[String]) -> Result<(f32, ThresholdSource)> {
     if let [only] = members {
@@ -296,41 +345,16 @@ fn choose_threshold(members: &[SavedModel], names: &[String]) -> Result<(f32, Th
         let reason = "unused: each image is predicted as its most probable class".to_string();
         return Ok((0.5, ThresholdSource::Default(reason)));
     }
-    if shared_split(members, names).is_err() {
-        let reason = "the members did not all hold out the same validation images".to_string();
-        return Ok((0.5, ThresholdSource::Default(reason)));
+    match averaged_validation(members, names)? {
+        Ok(scores) => Ok((
+            best_threshold(&scores.labels, &scores.probs)?,
+            ThresholdSource::Validation {
+                images: scores.labels.len(),
+            },
+        )),
+        Err(reason) => Ok((0.5, ThresholdSource::Default(reason))),
     }
-    let mut labels: Option<&Vec<u8>> = None;
-    let mut sum: Vec<f32> = Vec::new();
-    for member in members {
-        let Some(scores) = member.history.as_ref().and_then(|h| h.validation.as_ref()) else {
-            let reason = "a member records no validation scores".to_string();
-            return Ok((0.5, ThresholdSource::Default(reason)));
-        };
-        if labels.is_some_and(|l| *l != scores.labels) {
-            let reason = "the members' validation labels differ".to_string();
-            return Ok((0.5, ThresholdSource::Default(reason)));
-        }
-        labels = Some(&scores.labels);
-        // The scores were recorded before any temperature; the member predicts after it.
-        let probs = apply_temperature(&scores.probs, member.temperature().unwrap_or(1.0))?;
-        if sum.is_empty() {
-            sum = probs;
-        } else {
-            sum.iter_mut().zip(probs).for_each(|(s, p)| *s += p);
-        }
-    }
-    let labels = labels.expect("an ensemble has at least one member");
-    let mean: Vec<f32> = sum.iter().map(|s| s / members.len() as f32).collect();
-    let threshold = best_threshold(labels, &mean)?;
-    Ok((
-        threshold,
-        ThresholdSource::Validation {
-            images: labels.len(),
-        },
-    ))
 }
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -393,6 +417,9 @@ mod tests {
             ensemble.threshold()
         );
         assert!(ensemble.shared_validation_split().is_some());
+        let scores = ensemble.validation_scores().unwrap().unwrap();
+        assert_eq!(scores.labels, [0, 0, 1, 1]);
+        assert!((scores.probs[1] - 0.5).abs() < 1e-6);
         // Another split: no shared validation images, so 0.5, saying why.
         let other = Ensemble::new(vec![a, member([0.5, 0.4, 0.7, 0.5], 2)]).unwrap();
         assert_eq!(other.threshold(), 0.5);
@@ -400,6 +427,7 @@ mod tests {
             matches!(other.threshold_source(), ThresholdSource::Default(r) if r.contains("same validation images"))
         );
         assert!(other.shared_validation_split().is_none());
+        assert!(other.validation_scores().unwrap().is_none());
     }
 
     #[test]
