@@ -74,7 +74,7 @@ impl Ensemble {
     pub fn load<P: AsRef<Path>>(dirs: &[P]) -> Result<Ensemble> {
         let members = dirs
             .iter()
-            .map(|dir| SavedModel::load(dir))
+            .map(SavedModel::load)
             .collect::<Result<Vec<_>>>()?;
         let names = dirs
             .iter()
