@@ -135,11 +135,11 @@ const MAX_TTA: u64 = support::augment::MAX_TEST_TIME_TRANSFORMS as u64;
 #[derive(clap::Args)]
 struct PredictArgs {
     /// Model folders written by `xray train --out`, then image files.
-    #[arg(required = true, num_args = 2.., value_name = "MODEL_DIR... IMAGE")]
+    #[arg(required = true, num_args = 2.., value_names = ["MODEL_DIR", "IMAGE"])]
     paths: Vec<PathBuf>,
     /// Average each image's probabilities over N mild deterministic augmentations (1: none;
     /// then shifts of 4%, zoom 0.93 and 1.07, brightness 0.9 and 1.1, up to 9; no flips).
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=MAX_TTA))]
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=MAX_TTA))]
     tta: u64,
 }
 
@@ -178,7 +178,7 @@ struct TrainArgs {
 struct EvaluateArgs {
     /// Model folders written by `xray train --out` (several: their ensemble), then a labelled
     /// split, e.g. data/chest_xray/test (with --held-out: the training folder).
-    #[arg(required = true, num_args = 2.., value_name = "MODEL_DIR... DIR")]
+    #[arg(required = true, num_args = 2.., value_names = ["MODEL_DIR", "DIR"])]
     paths: Vec<PathBuf>,
     /// Evaluate on the validation patients the models' training held out of DIR, the training
     /// folder (or a dataset root whose train/ is used): the same images, drawn again from the
@@ -188,7 +188,7 @@ struct EvaluateArgs {
     held_out: bool,
     /// Average each image's probabilities over N mild deterministic augmentations (1: none;
     /// then shifts of 4%, zoom 0.93 and 1.07, brightness 0.9 and 1.1, up to 9; no flips).
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=MAX_TTA))]
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=MAX_TTA))]
     tta: u64,
     /// Also save figures (PNG) into this folder: the confusion matrix at the validation
     /// threshold, the ROC curve with the operating points at 0.5 and at the validation
