@@ -150,6 +150,47 @@ pub enum Error {
     /// Temperature scaling needs the validation scores that `fit` records; this model has none.
     #[error("no validation scores to fit a temperature to (a model trained by fit has them)")]
     NoValidationScores,
+    /// Held-out evaluation needs the record of the validation split `fit` drew; this model has
+    /// none (saved before models recorded it, or not trained by `fit` on a patient split).
+    #[error("the model records no validation split, so its held-out patients cannot be found again (models trained by this version's fit record it; retrain to evaluate on held-out data)")]
+    NoValidationSplit,
+    /// The training folder no longer holds the files a model was trained on, so its
+    /// validation split cannot be drawn again.
+    #[error("{}: the folder's files differ from the ones the model was trained on ({recorded_files} files, fingerprint {recorded_fingerprint}; the folder now gives {files} files, fingerprint {fingerprint}): its held-out patients cannot be found again", path.display())]
+    TrainingFilesChanged {
+        /// The training folder.
+        path: PathBuf,
+        /// The number of files the model recorded.
+        recorded_files: usize,
+        /// Their recorded fingerprint.
+        recorded_fingerprint: String,
+        /// The number of files the folder gives now.
+        files: usize,
+        /// Their fingerprint.
+        fingerprint: String,
+    },
+    /// Models that cannot be averaged into one ensemble: `what` differs between the first
+    /// member and `member`.
+    #[error("{member}: cannot join the ensemble: its {what} ({found}) differ from the first member's ({expected})")]
+    EnsembleMismatch {
+        /// The member that differs (its folder, or its position).
+        member: String,
+        /// What differs: class names, label source, validation split, ...
+        what: &'static str,
+        /// The member's value.
+        found: String,
+        /// The first member's value.
+        expected: String,
+    },
+    /// An error concerning one member of an ensemble, named by its folder or position.
+    #[error("{member}: {source}")]
+    Member {
+        /// The member (its folder, or its position).
+        member: String,
+        /// What went wrong with it.
+        #[source]
+        source: Box<Error>,
+    },
 }
 
 /// `Result` with the crate's [`Error`].

@@ -75,6 +75,29 @@ pub struct History {
     /// ([`SavedModel::calibrate`](crate::saved_model::SavedModel::calibrate)); `None` when the model was not calibrated.
     #[serde(default)]
     pub temperature: Option<f32>,
+    /// Which images the validation split held out, so they can be found again (see
+    /// [`crate::held_out`]); `None` in models saved before it was recorded, and for models not
+    /// trained by `fit` on a patient split.
+    #[serde(default)]
+    pub validation_split: Option<ValidationSplit>,
+}
+
+/// How [`fit`](crate::training::fit) drew its validation split from the training folder:
+/// enough to draw the same patients again, and to tell whether the folder still holds the same
+/// files.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ValidationSplit {
+    /// The seed the patients were drawn with ([`FitOptions::validation_split_seed`](crate::training::FitOptions::validation_split_seed)).
+    pub seed: u64,
+    /// The fraction of each class's patients held out.
+    pub fraction: f64,
+    /// How the training folder's files were labelled.
+    pub label_source: crate::dataset::LabelSource,
+    /// The number of training-folder images before the split.
+    pub files: usize,
+    /// The fingerprint of the training folder's file names and labels (as the training
+    /// checkpoints record it).
+    pub files_fingerprint: String,
 }
 
 /// The labels and (uncalibrated) probabilities of the validation images of the best epoch:

@@ -1,6 +1,8 @@
 //! Running a trained model: probabilities for a folder ([`predict_directory`]) or for single
-//! files ([`predict_files`]), and the metrics on a labelled folder ([`evaluate`]), all without
-//! augmentation. Two-class models give the probability of class 1 per image; K-class models one
+//! files ([`predict_files`]), and the metrics on a labelled folder ([`evaluate`]), without
+//! augmentation or averaged over test-time augmentations ([`predict_directory_tta`],
+//! [`predict_files_classes_tta`]); [`Predictions::average`] also averages the members of an
+//! ensemble. Two-class models give the probability of class 1 per image; K-class models one
 //! probability per class ([`Predictions::class_probs`]), with the K-class metrics and the
 //! two-class views of them ([`Predictions::two_class_view`]).
 
@@ -9,11 +11,12 @@ use std::path::{Path, PathBuf};
 use crate::cnn::intervals::BootstrapOptions;
 use ndarray::Array2;
 
+use crate::augment::{test_time_transforms, Transform};
 use crate::cnn::metrics::Evaluation;
 use crate::cnn::multiclass::{self, MulticlassConfusion, MulticlassReport};
 use crate::cnn::report::EvaluationReport;
 use crate::cnn::Model;
-use crate::dataset::LabelSource;
+use crate::dataset::{scan_classes, ClassScan, LabelSource};
 use crate::error::{Error, Result};
 use crate::generator::{ClassMode, DirectoryIterator, FlowOptions};
 use crate::preprocessing::Preprocessing;
@@ -66,26 +69,59 @@ pub fn predict_directory_labelled(
     preprocessing: &Preprocessing,
     labels: LabelSource,
 ) -> Result<Predictions> {
+    predict_directory_tta(model, dir, preprocessing, labels, 1)
+}
+
+/// [`predict_directory_labelled`] with test-time augmentation: every image is predicted under
+/// the first `tta` transforms of [`test_time_transforms`] (the identity, then mild shifts, zooms
+/// and brightness changes) and the probabilities are averaged; `tta` 1 is plain prediction.
+pub fn predict_directory_tta(
+    model: &Model,
+    dir: impl AsRef<Path>,
+    preprocessing: &Preprocessing,
+    labels: LabelSource,
+    tta: usize,
+) -> Result<Predictions> {
+    let scan = scan_classes(dir.as_ref(), None, false)?.labelled_by(labels)?;
+    if scan.class_names.len() != model.config().classes() {
+        return Err(Error::ClassCount {
+            path: dir.as_ref().to_path_buf(),
+            classes: scan.class_names,
+            expected: model.config().classes(),
+        });
+    }
+    predict_scan(model, &scan, preprocessing, tta)
+}
+
+/// The model's probabilities for the files of `scan` (a folder's, or a held-out validation
+/// split's), prepared with `preprocessing`, averaged over `tta` test-time transforms as in
+/// [`predict_directory_tta`] (`tta` 1: no augmentation).
+pub fn predict_scan(
+    model: &Model,
+    scan: &ClassScan,
+    preprocessing: &Preprocessing,
+    tta: usize,
+) -> Result<Predictions> {
     let (height, width) = (model.config().input_height(), model.config().input_width());
-    let mut gen = preprocessing.generator()?.flow_from_directory(
-        dir.as_ref(),
+    let transforms = test_time_transforms(tta, (height, width))?;
+    let mut gen = preprocessing.generator()?.flow_from_files(
+        scan.files.clone(),
+        scan.labels.clone(),
+        scan.class_names.clone(),
         FlowOptions::default()
             .target_size(height, width)
             .shuffle(false)
             .class_mode(ClassMode::Sparse)
-            .label_source(labels)
             .interpolation(preprocessing.interpolation)
+            // Each transform reads one epoch: decode every file once, not once per transform.
+            .cache_in_memory(tta > 1)
+            .fixed_transforms(transforms)
             .verbose(false),
     )?;
-    let predictions = predict_iterator(model, &mut gen)?;
-    if predictions.class_names.len() != model.config().classes() {
-        return Err(Error::ClassCount {
-            path: dir.as_ref().to_path_buf(),
-            classes: predictions.class_names,
-            expected: model.config().classes(),
-        });
-    }
-    Ok(predictions)
+    let passes: Vec<Predictions> = (0..tta)
+        .map(|_| predict_iterator(model, &mut gen))
+        .collect::<Result<_>>()?;
+    Predictions::average(&passes)
 }
 
 /// The model's probabilities for one epoch of `gen`, in its order, with the files it skipped.
@@ -129,6 +165,103 @@ pub(crate) fn labels_as_u8(labels: &[f32]) -> Vec<u8> {
 }
 
 impl Predictions {
+    /// The mean of several sets of predictions for the same images (test-time augmentation
+    /// passes, or the members of an ensemble), matched by file: the class probabilities of
+    /// each file are averaged over the sets. A file missing from any set (unreadable for one
+    /// member) is left out and listed in `skipped`. Refused: no sets, different class names, or
+    /// one file given different labels.
+    pub fn average(sets: &[Predictions]) -> Result<Predictions> {
+        let first = sets
+            .first()
+            .ok_or_else(|| Error::invalid("predictions to average", 0, "at least one set"))?;
+        if let Some(other) = sets.iter().find(|p| p.class_names != first.class_names) {
+            return Err(Error::invalid(
+                "predictions to average",
+                format!(
+                    "classes {} and {}",
+                    first.class_names.join(", "),
+                    other.class_names.join(", ")
+                ),
+                "the same classes in every set",
+            ));
+        }
+        let rows: Vec<std::collections::HashMap<&Path, usize>> = sets
+            .iter()
+            .map(|p| {
+                p.files
+                    .iter()
+                    .enumerate()
+                    .map(|(i, f)| (f.as_path(), i))
+                    .collect()
+            })
+            .collect();
+        let k = first.class_probs.ncols();
+        let mut out = Predictions {
+            class_names: first.class_names.clone(),
+            files: Vec::with_capacity(first.files.len()),
+            labels: Vec::with_capacity(first.files.len()),
+            probs: Vec::new(),
+            class_probs: Array2::zeros((0, k)),
+            skipped: first.skipped.clone(),
+        };
+        let mut means: Vec<f32> = Vec::with_capacity(first.files.len() * k);
+        for (file, &label) in first.files.iter().zip(&first.labels) {
+            let found: Option<Vec<usize>> = rows
+                .iter()
+                .map(|r| r.get(file.as_path()).copied())
+                .collect();
+            let Some(found) = found else {
+                out.skipped
+                    .push((file.clone(), "not predicted by every model or pass".into()));
+                continue;
+            };
+            if let Some((set, _)) = sets.iter().zip(&found).find(|(p, &i)| p.labels[i] != label) {
+                return Err(Error::invalid(
+                    "predictions to average",
+                    format!(
+                        "{} labelled {label} and {}",
+                        file.display(),
+                        set.labels[found[0]]
+                    ),
+                    "the same label for a file in every set",
+                ));
+            }
+            let n = sets.len() as f32;
+            if first.is_binary() {
+                let p = sets
+                    .iter()
+                    .zip(&found)
+                    .map(|(set, &i)| set.probs[i])
+                    .sum::<f32>()
+                    / n;
+                out.probs.push(p);
+                means.extend([1.0 - p, p]);
+            } else {
+                for c in 0..k {
+                    means.push(
+                        sets.iter()
+                            .zip(&found)
+                            .map(|(set, &i)| set.class_probs[[i, c]])
+                            .sum::<f32>()
+                            / n,
+                    );
+                }
+            }
+            out.files.push(file.clone());
+            out.labels.push(label);
+        }
+        for set in &sets[1..] {
+            for (file, reason) in &set.skipped {
+                if !out.skipped.iter().any(|(f, _)| f == file) {
+                    out.skipped.push((file.clone(), reason.clone()));
+                }
+            }
+        }
+        out.class_probs = Array2::from_shape_vec((out.files.len(), k), means)
+            .map_err(|e| Error::backend("shaping predictions", e))?;
+        Ok(out)
+    }
+
     /// Two-class predictions from labels (0 or 1) and probabilities of class 1, e.g. scores
     /// computed elsewhere, to use this type's metrics and figures on them.
     pub fn binary(
@@ -386,26 +519,64 @@ pub fn predict_files(saved: &SavedModel, files: &[PathBuf]) -> Vec<Result<f32>> 
 /// The probability of every class (in `saved.class_names` order) for each image file, in the
 /// given order; a file that cannot be read gets its error and the others are still predicted.
 pub fn predict_files_classes(saved: &SavedModel, files: &[PathBuf]) -> Vec<Result<Vec<f32>>> {
+    predict_files_transformed(saved, files, &[Transform::default()])
+}
+
+/// [`predict_files_classes`] with test-time augmentation: each file's probabilities averaged
+/// over the first `tta` transforms of [`test_time_transforms`] (`tta` 1: no augmentation).
+/// Refused as a whole when `tta` is out of range.
+pub fn predict_files_classes_tta(
+    saved: &SavedModel,
+    files: &[PathBuf],
+    tta: usize,
+) -> Result<Vec<Result<Vec<f32>>>> {
+    let size = (
+        saved.model.config().input_height(),
+        saved.model.config().input_width(),
+    );
+    Ok(predict_files_transformed(
+        saved,
+        files,
+        &test_time_transforms(tta, size)?,
+    ))
+}
+
+/// Each file's class probabilities averaged over its versions under `transforms` (one batch
+/// per file).
+fn predict_files_transformed(
+    saved: &SavedModel,
+    files: &[PathBuf],
+    transforms: &[Transform],
+) -> Vec<Result<Vec<f32>>> {
     use rayon::prelude::*;
     let (height, width) = (
         saved.model.config().input_height(),
         saved.model.config().input_width(),
     );
-    let inputs: Vec<Result<ndarray::Array2<f32>>> = files
+    let inputs: Vec<Result<Vec<ndarray::Array2<f32>>>> = files
         .par_iter()
-        .map(|path| saved.preprocessing.prepare(path, (height, width)))
+        .map(|path| {
+            saved
+                .preprocessing
+                .prepare_transformed(path, (height, width), transforms)
+        })
         .collect();
     inputs
         .into_iter()
-        .map(|input| {
-            let image = input?;
-            let x = image
-                .into_shape_with_order((1, height, width, 1))
+        .map(|versions| {
+            let versions = versions?;
+            let n = versions.len();
+            let pixels: Vec<f32> = versions.iter().flat_map(|v| v.iter().copied()).collect();
+            let x = ndarray::Array4::from_shape_vec((n, height, width, 1), pixels)
                 .map_err(|e| Error::backend("shaping the model input", e))?;
             let p = saved.model.predict(x.view())?;
+            let mean = |c: usize| p.column(c).sum() / n as f32;
             Ok(match p.ncols() {
-                1 => vec![1.0 - p[[0, 0]], p[[0, 0]]],
-                _ => p.row(0).to_vec(),
+                1 => {
+                    let p1 = mean(0);
+                    vec![1.0 - p1, p1]
+                }
+                k => (0..k).map(mean).collect(),
             })
         })
         .collect()
@@ -414,7 +585,22 @@ pub fn predict_files_classes(saved: &SavedModel, files: &[PathBuf]) -> Vec<Resul
 /// A saved model's predictions for the class folders of `dir`, labelled as it was trained
 /// (from the folders, or from the file names too for three classes).
 pub fn predict_labelled(saved: &SavedModel, dir: impl AsRef<Path>) -> Result<Predictions> {
-    predict_directory_labelled(&saved.model, dir, &saved.preprocessing, saved.label_source)
+    predict_labelled_tta(saved, dir, 1)
+}
+
+/// [`predict_labelled`] averaged over `tta` test-time transforms (see [`predict_directory_tta`]).
+pub fn predict_labelled_tta(
+    saved: &SavedModel,
+    dir: impl AsRef<Path>,
+    tta: usize,
+) -> Result<Predictions> {
+    predict_directory_tta(
+        &saved.model,
+        dir,
+        &saved.preprocessing,
+        saved.label_source,
+        tta,
+    )
 }
 
 /// Evaluates a two-class saved model on the class folders of `dir` at 0.5 and at its saved
@@ -498,5 +684,50 @@ mod tests {
         assert!(other.pneumonia_views().unwrap().is_none());
         assert_eq!(p.predicted_classes(), [0, 1, 2, 0]);
         assert_eq!(p.confusion().unwrap().counts()[1], [1, 1, 0]);
+    }
+
+    #[test]
+    fn averaging_matches_files_and_means_their_probabilities() {
+        let file = |name: &str| PathBuf::from(name);
+        let a = Predictions::binary(
+            ["N", "P"],
+            vec![file("a"), file("b"), file("c")],
+            vec![0.0, 1.0, 1.0],
+            vec![0.2, 0.6, 0.9],
+        )
+        .unwrap();
+        // Another order, and without c (as if a member could not read it).
+        let b = Predictions::binary(
+            ["N", "P"],
+            vec![file("b"), file("a")],
+            vec![1.0, 0.0],
+            vec![0.8, 0.4],
+        )
+        .unwrap();
+        let mean = Predictions::average(&[a.clone(), b.clone()]).unwrap();
+        assert_eq!(mean.files, [file("a"), file("b")]);
+        assert_eq!(mean.labels, [0.0, 1.0]);
+        assert!((mean.probs[0] - 0.3).abs() < 1e-6 && (mean.probs[1] - 0.7).abs() < 1e-6);
+        assert!((mean.class_probs[[1, 0]] - 0.3).abs() < 1e-6);
+        assert_eq!(mean.skipped.len(), 1);
+        assert_eq!(mean.skipped[0].0, file("c"));
+        // One set is itself, exactly.
+        let one = Predictions::average(std::slice::from_ref(&a)).unwrap();
+        assert_eq!(
+            (one.probs, one.class_probs),
+            (a.probs.clone(), a.class_probs.clone())
+        );
+        // K classes: column by column.
+        let p = three_class_predictions();
+        let mut q = p.clone();
+        q.class_probs.fill(1.0 / 3.0);
+        let mean = Predictions::average(&[p.clone(), q]).unwrap();
+        assert!((mean.class_probs[[0, 0]] - (0.7 + 1.0 / 3.0) / 2.0).abs() < 1e-6);
+        // Refused: nothing, other classes, or a file labelled differently.
+        assert!(Predictions::average(&[]).is_err());
+        assert!(Predictions::average(&[a.clone(), p]).is_err());
+        let mut relabelled = b;
+        relabelled.labels[0] = 0.0;
+        assert!(Predictions::average(&[a, relabelled]).is_err());
     }
 }

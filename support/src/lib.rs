@@ -5,6 +5,7 @@
 //! scikit-image does, [`generator`] and [`augment`] are a Keras-like `ImageDataGenerator`,
 //! [`prepare`] resizes whole folders, [`plot`] draws figures that show inline in evcxr, [`cnn`] is the dfdx model, [`training`] fits it on
 //! folders, [`inference`] runs a trained model over folders and files, [`cross_validation`] compares configurations by patient-grouped k-fold, [`saved_model`] keeps trained models on disk with their [`preprocessing`] and [`history`].
+//! [`held_out`] finds the validation patients a model's training held out again, and [`ensemble`] averages several models.
 //! [`explain`] shows where the model looked for one file (SmoothGrad), and [`interpretation`]
 //! shows where it goes wrong (fastai's top losses).
 
@@ -13,10 +14,12 @@ pub mod augment;
 pub mod cnn;
 pub mod cross_validation;
 pub mod dataset;
+pub mod ensemble;
 mod error;
 pub mod explain;
 mod files;
 pub mod generator;
+pub mod held_out;
 pub mod history;
 pub mod imread;
 pub mod inference;

@@ -6,6 +6,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use crate::augment::Transform;
 use crate::error::Result;
 use crate::resize::Interpolation;
 
@@ -51,5 +52,28 @@ impl Preprocessing {
         let mut x = small.mapv(f32::from);
         generator.standardize(&mut x);
         Ok(x)
+    }
+
+    /// [`prepare`](Self::prepare) under each of `transforms`, one input per transform, for
+    /// test-time augmentation: each transform is applied to the resized 0-255 pixels, where
+    /// training applies its random ones, before scaling and standardisation.
+    pub fn prepare_transformed(
+        &self,
+        path: impl AsRef<Path>,
+        (height, width): (usize, usize),
+        transforms: &[Transform],
+    ) -> Result<Vec<ndarray::Array2<f32>>> {
+        let generator = self.generator()?;
+        let grey = crate::imread::imread(path)?;
+        let small = crate::resize::resize_with(grey.view(), (height, width), self.interpolation)?
+            .mapv(f32::from);
+        Ok(transforms
+            .iter()
+            .map(|transform| {
+                let mut x = generator.apply_transform(small.view(), transform);
+                generator.standardize(&mut x);
+                x
+            })
+            .collect())
     }
 }

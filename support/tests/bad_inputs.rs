@@ -832,6 +832,7 @@ fn broken_or_mismatched_checkpoints_are_reported() {
         threshold: 0.5,
         validation: None,
         temperature: None,
+        validation_split: None,
     };
     let pre = Preprocessing {
         rescale: 1.0 / 255.0,

@@ -670,3 +670,168 @@ fn three_classes_train_evaluate_and_predict_from_file_name_labels() {
     assert!((probs.iter().sum::<f32>() - 1.0).abs() < 1e-3, "{line}");
     assert!(fields[2].starts_with("p(NORMAL)="), "{line}");
 }
+
+/// The probability `xray predict` prints on its one line for `image` with these model folders.
+fn predicted_probability(models: &[&Path], image: &Path) -> f64 {
+    let out = run(xray().arg("predict").args(models).arg(image));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let line = String::from_utf8_lossy(&out.stdout).into_owned();
+    line.trim_end()
+        .rsplit('=')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no probability in {line}"))
+}
+
+#[test]
+fn seeds_train_an_ensemble_judged_held_out_then_evaluated_and_predicted() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("ensemble");
+    let mut args = train_args(&out, 1);
+    let seed_at = args.iter().position(|a| a == "--seed").unwrap();
+    args.drain(seed_at..seed_at + 2);
+    // --seeds and --seed together, or a seed twice: refused before any training.
+    let mut both = args.clone();
+    both.extend(["--seeds", "1,2", "--seed", "3"].map(String::from));
+    assert_eq!(run(xray().args(&both)).status.code(), Some(2));
+    let mut twice = args.clone();
+    twice.extend(["--seeds", "1,1"].map(String::from));
+    assert_one_line_error(&run(xray().args(&twice)), "each seed once");
+    assert!(!out.exists());
+
+    args.extend(["--seeds", "1,2"].map(String::from));
+    let trained = run(xray().args(&args));
+    assert!(trained.status.success(), "{}", stderr(&trained));
+    let summary = String::from_utf8_lossy(&trained.stdout);
+    assert_contains_all(
+        &summary,
+        &[
+            "ensemble of 2 members on the",
+            "validation images they all held out (split seed 1)",
+            "ROC AUC",
+        ],
+    );
+    let (one, two) = (out.join("seed-1"), out.join("seed-2"));
+    let split = |m: &Path| {
+        SavedModel::load(m)
+            .unwrap()
+            .history
+            .unwrap()
+            .validation_split
+    };
+    assert_eq!(split(&one), split(&two));
+    assert!(one.join("checkpoints/checkpoint.json").exists());
+    // Each member's checkpoints: without --resume refused, with it continued.
+    assert_one_line_error(&run(xray().args(&args)), "holds a checkpoint");
+    let mut resumed = args.clone();
+    resumed.push("--resume".into());
+    assert!(run(xray().args(&resumed)).status.success());
+
+    // Held out: one member's predictions are the validation scores its training recorded.
+    let held_out = run(xray()
+        .arg("evaluate")
+        .arg(&one)
+        .arg(sample().join("train"))
+        .args(["--held-out", "--resamples", "50", "--json", "--per-image"]));
+    assert!(held_out.status.success(), "{}", stderr(&held_out));
+    let value: serde_json::Value = serde_json::from_slice(&held_out.stdout).unwrap();
+    assert_eq!(value["held_out"], true);
+    let probs: Vec<f64> = value["reports"][0]["per_image"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["probability"].as_f64().unwrap())
+        .collect();
+    let recorded = SavedModel::load(&one)
+        .unwrap()
+        .history
+        .unwrap()
+        .validation
+        .unwrap();
+    assert_eq!(probs.len(), recorded.probs.len());
+    for (p, r) in probs.iter().zip(&recorded.probs) {
+        assert!((p - f64::from(*r)).abs() < 1e-6, "{p} against {r}");
+    }
+
+    // The ensemble, held out with TTA, then on the test split with figures.
+    let text = run(xray()
+        .arg("evaluate")
+        .arg(&one)
+        .arg(&two)
+        .arg(sample())
+        .args(["--held-out", "--tta", "3", "--resamples", "50"]));
+    assert!(text.status.success(), "{}", stderr(&text));
+    assert_contains_all(
+        &String::from_utf8_lossy(&text.stdout),
+        &[
+            "held-out validation images",
+            "ensemble of 2 models",
+            "averaged over 3 versions",
+            "members' averaged probabilities",
+            "optimistic",
+        ],
+    );
+    let figures = dir.path().join("figures");
+    let out_text = run(xray()
+        .arg("evaluate")
+        .arg(&one)
+        .arg(&two)
+        .arg(sample().join("test"))
+        .args(["--resamples", "50", "--plots"])
+        .arg(&figures));
+    assert!(out_text.status.success(), "{}", stderr(&out_text));
+    assert!(figures.join("scores.png").exists() && !figures.join("learning_curves.png").exists());
+    for bad in ["0", "10"] {
+        let refused = run(xray()
+            .arg("evaluate")
+            .arg(&one)
+            .arg(sample().join("test"))
+            .args(["--tta", bad]));
+        assert_eq!(refused.status.code(), Some(2), "--tta {bad}");
+    }
+
+    // predict: the ensemble's probability is the mean of its members'.
+    let image = sample().join("test/NORMAL/IM-0017-0001.jpeg");
+    let (p1, p2) = (
+        predicted_probability(&[&one], &image),
+        predicted_probability(&[&two], &image),
+    );
+    let both = predicted_probability(&[&one, &two], &image);
+    assert!((both - (p1 + p2) / 2.0).abs() < 2e-4, "{both} {p1} {p2}");
+    assert_one_line_error(
+        &run(xray().arg("predict").arg(&one).arg(&two)),
+        "no image files",
+    );
+
+    // Members that cannot be averaged are refused before any prediction.
+    let edited = |name: &str, edit: &dyn Fn(&mut serde_json::Value)| {
+        let copy = dir.path().join(name);
+        std::fs::create_dir_all(&copy).unwrap();
+        for file in ["model.json", "model.safetensors"] {
+            std::fs::copy(two.join(file), copy.join(file)).unwrap();
+        }
+        let card = copy.join("model.json");
+        let mut json: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&card).unwrap()).unwrap();
+        edit(&mut json);
+        std::fs::write(&card, serde_json::to_vec(&json).unwrap()).unwrap();
+        copy
+    };
+    let renamed = edited("renamed", &|json| json["class_names"][1] = "COVID".into());
+    let refused = run(xray()
+        .arg("evaluate")
+        .arg(&one)
+        .arg(&renamed)
+        .arg(sample().join("test")));
+    assert_one_line_error(&refused, "its class names (NORMAL, COVID) differ");
+    let resplit = edited("resplit", &|json| {
+        json["history"]["validation_split"]["seed"] = 99.into()
+    });
+    let refused = run(xray()
+        .arg("evaluate")
+        .arg(&one)
+        .arg(&resplit)
+        .arg(sample())
+        .arg("--held-out"));
+    assert_one_line_error(&refused, "validation split");
+}

@@ -3,9 +3,12 @@
 //! ```text
 //! xray stats DIR                      image counts and size statistics of a split or dataset
 //! xray train DIR --out MODEL_DIR      train the CNN (checkpoints every epoch; --resume continues)
+//! xray train DIR --out DIR --seeds 1,2,3   train ensemble members into DIR/seed-1, ...
 //! xray cv DIR --folds K               patient-grouped k-fold cross-validation (mean and sd)
-//! xray evaluate MODEL_DIR DIR         metrics on a labelled split (report, confusion, ROC AUC)
-//! xray predict MODEL_DIR IMAGE...     class and probabilities of each image
+//! xray evaluate MODEL_DIR... DIR      metrics on a labelled split (report, confusion, ROC AUC);
+//!                                     several models: their ensemble; --held-out: on the
+//!                                     validation patients training held out of DIR; --tta N
+//! xray predict MODEL_DIR... IMAGE...  class and probabilities of each image (--tta N)
 //! ```
 //! Errors print one line and exit with status 1 (2 for bad arguments); set `RUST_BACKTRACE=1`
 //! for a backtrace on a bug.
@@ -24,6 +27,7 @@ use support::cnn::multiclass::MulticlassReport;
 use support::cnn::report::{EvaluationReport, ImageRecord};
 use support::cnn::{Layer, Model, ModelConfig, DEFAULT_DENSE_UNITS, DEFAULT_DROPOUT};
 use support::dataset::{patients_per_class, scan_classes, LabelSource};
+use support::ensemble::{Ensemble, ThresholdSource};
 use support::generator::ImageDataGenerator;
 use support::resize::Interpolation;
 use support::saved_model::SavedModel;
@@ -53,6 +57,14 @@ enum CliError {
     /// `--temperature-scaling` asked of a K-class model.
     #[error("--temperature-scaling calibrates two-class models only; this one has {0} classes")]
     TemperatureScalingClasses(usize),
+    /// `predict` was given model folders and no image.
+    #[error(
+        "no image files after the model folders (a folder holding model.json is read as a model)"
+    )]
+    NoImages,
+    /// `train --seeds` with a seed twice: both members would be the same model.
+    #[error("--seeds {0}: each seed once (two members with one seed are the same model)")]
+    RepeatedSeed(String),
     /// `predict` could not read some of its images (each was reported on its own line).
     #[error("{failed} of {total} images could not be predicted")]
     PredictionsFailed { failed: usize, total: usize },
@@ -100,20 +112,35 @@ enum Command {
     ///
     /// Takes the same model and training flags as `train`.
     Cv(CvArgs),
-    /// Evaluate a trained model on a folder of class subfolders.
+    /// Evaluate a trained model, or the ensemble of several, on a folder of class subfolders.
     ///
     /// Reports every metric with a 95% confidence interval (stratified bootstrap over images;
     /// DeLong's interval too for ROC AUC) and the calibration (Brier score, expected calibration
-    /// error), at threshold 0.5 and at the threshold chosen on the validation split.
+    /// error), at threshold 0.5 and at the threshold chosen on the validation split. Several
+    /// model folders make an ensemble that averages their probabilities; its threshold is
+    /// chosen on the members' averaged validation probabilities when they all held out the same
+    /// patients (`xray train --seeds`), else it is 0.5. Make every choice (ensemble, --tta) with
+    /// --held-out on the training folder first, then evaluate once on the test split.
     Evaluate(EvaluateArgs),
-    /// Predict the class of image files.
-    Predict {
-        /// Folder written by `xray train --out`.
-        model_dir: PathBuf,
-        /// Image files.
-        #[arg(required = true)]
-        images: Vec<PathBuf>,
-    },
+    /// Predict the class of image files, with one model or the ensemble of several.
+    ///
+    /// The leading arguments that are folders holding model.json are the models (at least
+    /// one); the rest are image files: `xray predict m1 m2 m3 a.jpeg b.jpeg`.
+    Predict(PredictArgs),
+}
+
+/// The most test-time augmentations `--tta` takes.
+const MAX_TTA: u64 = support::augment::MAX_TEST_TIME_TRANSFORMS as u64;
+
+#[derive(clap::Args)]
+struct PredictArgs {
+    /// Model folders written by `xray train --out`, then image files.
+    #[arg(required = true, num_args = 2.., value_names = ["MODEL_DIR", "IMAGE"])]
+    paths: Vec<PathBuf>,
+    /// Average each image's probabilities over N mild deterministic augmentations (1: none;
+    /// then shifts of 4%, zoom 0.93 and 1.07, brightness 0.9 and 1.1, up to 9; no flips).
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=MAX_TTA))]
+    tta: u64,
 }
 
 #[derive(clap::Args)]
@@ -121,9 +148,14 @@ struct TrainArgs {
     /// The training folder (class subfolders), or a dataset root whose train/ is used.
     dir: PathBuf,
     /// Where the trained model is written (model.safetensors, model.json, history.csv,
-    /// learning_curves.png, checkpoints/).
+    /// learning_curves.png, checkpoints/); with --seeds, one such folder per member, OUT/seed-S.
     #[arg(long)]
     out: PathBuf,
+    /// Train an ensemble: one member per seed into OUT/seed-S, all holding out the validation
+    /// patients of the first seed (or --split-seed), then print the ensemble's validation
+    /// metrics. --resume and --overwrite apply to every member.
+    #[arg(long, value_delimiter = ',', num_args = 1.., conflicts_with = "seed")]
+    seeds: Option<Vec<u64>>,
     /// Continue from the checkpoint in OUT/checkpoints (refused if any setting differs).
     #[arg(long, conflicts_with = "overwrite")]
     resume: bool,
@@ -144,10 +176,20 @@ struct TrainArgs {
 
 #[derive(clap::Args)]
 struct EvaluateArgs {
-    /// Folder written by `xray train --out`.
-    model_dir: PathBuf,
-    /// A labelled split, e.g. data/chest_xray/test.
-    dir: PathBuf,
+    /// Model folders written by `xray train --out` (several: their ensemble), then a labelled
+    /// split, e.g. data/chest_xray/test (with --held-out: the training folder).
+    #[arg(required = true, num_args = 2.., value_names = ["MODEL_DIR", "DIR"])]
+    paths: Vec<PathBuf>,
+    /// Evaluate on the validation patients the models' training held out of DIR, the training
+    /// folder (or a dataset root whose train/ is used): the same images, drawn again from the
+    /// split each model recorded. Refused if the folder's files changed since training, or if
+    /// ensemble members held out different patients.
+    #[arg(long)]
+    held_out: bool,
+    /// Average each image's probabilities over N mild deterministic augmentations (1: none;
+    /// then shifts of 4%, zoom 0.93 and 1.07, brightness 0.9 and 1.1, up to 9; no flips).
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=MAX_TTA))]
+    tta: u64,
     /// Also save figures (PNG) into this folder: the confusion matrix at the validation
     /// threshold, the ROC curve with the operating points at 0.5 and at the validation
     /// threshold, the reliability diagram, the score distributions of the validation and
@@ -187,7 +229,7 @@ struct CvArgs {
 }
 
 /// The model and training settings `train` and `cv` share.
-#[derive(clap::Args)]
+#[derive(clap::Args, Clone)]
 struct RunArgs {
     /// Most epochs.
     #[arg(long, default_value_t = FitOptions::default().epochs)]
@@ -365,7 +407,7 @@ fn main() -> ExitCode {
         Command::Train(args) => train_command(&args),
         Command::Cv(args) => cv_command(&args),
         Command::Evaluate(args) => evaluate_command(&args),
-        Command::Predict { model_dir, images } => predict_command(&model_dir, &images),
+        Command::Predict(args) => predict_command(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -491,10 +533,102 @@ fn training_folder(dir: &Path) -> PathBuf {
 }
 
 fn train_command(args: &TrainArgs) -> Result<()> {
+    let Some(seeds) = &args.seeds else {
+        let plan = plan_training(args, &args.run, &args.out)?;
+        return train_planned(args, plan).map(|_| ());
+    };
+    if let Some(seed) = seeds
+        .iter()
+        .find(|s| seeds.iter().filter(|t| t == s).count() > 1)
+    {
+        return Err(CliError::RepeatedSeed(seed.to_string()));
+    }
+    // Every member is checked before the first one trains; all share one validation split.
+    let split_seed = args.run.split_seed.unwrap_or(seeds[0]);
+    let mut plans = Vec::with_capacity(seeds.len());
+    for &seed in seeds {
+        let run = RunArgs {
+            seed,
+            split_seed: Some(split_seed),
+            ..args.run.clone()
+        };
+        plans.push(plan_training(
+            args,
+            &run,
+            &args.out.join(format!("seed-{seed}")),
+        )?);
+    }
+    let train_dir = plans[0].train_dir.clone();
+    let dirs: Vec<PathBuf> = plans.iter().map(|p| p.out.clone()).collect();
+    for (i, plan) in plans.into_iter().enumerate() {
+        eprintln!(
+            "== member {} of {}: {}",
+            i + 1,
+            dirs.len(),
+            plan.out.display()
+        );
+        train_planned(args, plan)?;
+    }
+    let ensemble = Ensemble::load(&dirs)?;
+    let validation = ensemble.predict_held_out(&train_dir, 1)?;
+    println!(
+        "ensemble of {} members on the {} validation images they all held out (split seed {split_seed}): {}",
+        dirs.len(),
+        validation.files.len(),
+        validation_summary(&validation, &ensemble)?
+    );
+    Ok(())
+}
+
+/// A one-line summary of an ensemble's validation predictions: ROC AUC and accuracy at 0.5 and
+/// at its threshold (two classes), or accuracy and macro ROC AUC (K classes).
+fn validation_summary(predictions: &inference::Predictions, ensemble: &Ensemble) -> Result<String> {
+    if !predictions.is_binary() {
+        let aucs = predictions.one_vs_rest_roc_auc()?;
+        let right = predictions
+            .predicted_classes()
+            .iter()
+            .zip(predictions.class_labels())
+            .filter(|(p, y)| **p == *y)
+            .count();
+        return Ok(format!(
+            "accuracy {:.3}, macro ROC AUC {:.3}",
+            right as f64 / predictions.files.len().max(1) as f64,
+            aucs.iter().sum::<f64>() / aucs.len().max(1) as f64
+        ));
+    }
+    let at_half = predictions.evaluate(0.5)?;
+    let at_chosen = predictions.evaluate(ensemble.threshold())?;
+    Ok(format!(
+        "ROC AUC {}, accuracy {:.3} at 0.5 and {:.3} at threshold {:.3}, {}",
+        at_half
+            .roc_auc
+            .map_or_else(|| "undefined".to_string(), |a| format!("{a:.3}")),
+        at_half.accuracy,
+        at_chosen.accuracy,
+        ensemble.threshold(),
+        ensemble.threshold_source()
+    ))
+}
+
+/// One model's training, checked before any epoch runs.
+struct TrainingPlan {
+    train_dir: PathBuf,
+    out: PathBuf,
+    options: FitOptions,
+    config: ModelConfig,
+    class_names: Vec<String>,
+    seed: u64,
+    /// `--overwrite` found a checkpoint to remove before training.
+    remove_checkpoints: bool,
+}
+
+/// Checks everything about training `run` into `out` that can be checked before the first
+/// epoch: the settings, the classes, a checkpoint and what to do with it, a writable folder.
+fn plan_training(args: &TrainArgs, run: &RunArgs, out: &Path) -> Result<TrainingPlan> {
     let train_dir = training_folder(&args.dir);
-    // Everything that can be checked is checked before the first epoch.
-    let checkpoints = args.out.join("checkpoints");
-    let options = fit_options(&args.run)?.checkpoint_dir(&checkpoints);
+    let checkpoints = out.join("checkpoints");
+    let options = fit_options(run)?.checkpoint_dir(&checkpoints);
     // The model gets as many classes as the labels give (two from folders, three from names).
     let scan = scan_classes(&train_dir, None, false)?.labelled_by(options.label_source)?;
     let classes = scan.class_names.len();
@@ -506,10 +640,11 @@ fn train_command(args: &TrainArgs) -> Result<()> {
         }
         .into());
     }
-    let config = model_config(&args.run, classes)?;
+    let config = model_config(run, classes)?;
     if args.temperature_scaling && config.classes() != 2 {
         return Err(CliError::TemperatureScalingClasses(config.classes()));
     }
+    let mut remove_checkpoints = false;
     if ResumeCheckpoint::card_path(&checkpoints).exists() {
         if args.resume {
             if let Some(checkpoint) = ResumeCheckpoint::load_if_present(&checkpoints)? {
@@ -519,20 +654,50 @@ fn train_command(args: &TrainArgs) -> Result<()> {
                     .check_resume(&requested, &ResumeCheckpoint::card_path(&checkpoints))?;
             }
         } else if args.overwrite {
-            std::fs::remove_dir_all(&checkpoints).map_err(|e| Error::io(&checkpoints, e))?;
+            remove_checkpoints = true;
         } else {
             return Err(CliError::CheckpointExists(checkpoints));
         }
     }
     // The model folder and its checkpoints must be writable before an epoch is spent.
-    writable_dir(&checkpoints)?;
-    let mut model = Model::new(config, args.run.seed)?;
+    if !remove_checkpoints {
+        writable_dir(&checkpoints)?;
+    }
+    Ok(TrainingPlan {
+        train_dir,
+        out: out.to_path_buf(),
+        options,
+        config,
+        class_names: scan.class_names,
+        seed: run.seed,
+        remove_checkpoints,
+    })
+}
+
+/// Trains, saves and summarises one planned model.
+fn train_planned(args: &TrainArgs, plan: TrainingPlan) -> Result<SavedModel> {
+    let TrainingPlan {
+        train_dir,
+        out,
+        options,
+        config,
+        class_names,
+        seed,
+        remove_checkpoints,
+    } = plan;
+    let checkpoints = out.join("checkpoints");
+    if remove_checkpoints {
+        std::fs::remove_dir_all(&checkpoints).map_err(|e| Error::io(&checkpoints, e))?;
+        writable_dir(&checkpoints)?;
+    }
+    let classes = config.classes();
+    let mut model = Model::new(config, seed)?;
     eprintln!("{}", model.summary());
     let history = training::fit(&mut model, &train_dir, &options, &mut Bar::default())?;
     let mut saved = SavedModel::from_fit(
         model,
         history.clone(),
-        scan.class_names.clone(),
+        class_names.clone(),
         options.preprocessing(),
     )
     .labelled_by(options.label_source);
@@ -540,23 +705,23 @@ fn train_command(args: &TrainArgs) -> Result<()> {
         let t = saved.calibrate()?;
         eprintln!("temperature {t:.3} fitted on the validation split");
     }
-    saved.save(&args.out)?;
+    saved.save(&out)?;
     // What Keras's CSVLogger would have left, and the curves, for a look without a notebook.
-    let csv_path = args.out.join(HISTORY_CSV);
+    let csv_path = out.join(HISTORY_CSV);
     std::fs::write(&csv_path, history.to_csv()).map_err(|e| Error::io(&csv_path, e))?;
     plot::with_figure_scale(args.figure_scale, || {
         plot::learning_curves_with(&history.curves(), &history.epoch_marks())
     })??
-    .save(args.out.join(LEARNING_CURVES_PNG))?;
+    .save(out.join(LEARNING_CURVES_PNG))?;
     let best = history.best().ok_or(CliError::NoEpochs)?;
     let decision = if classes == 2 {
         format!("threshold {:.3}", saved.threshold)
     } else {
-        format!("{classes} classes: {}", scan.class_names.join(", "))
+        format!("{classes} classes: {}", class_names.join(", "))
     };
     println!(
         "saved {} (best epoch {}: val_loss {:.4}, val_acc {:.3}, val_auc {:.3}{}; {decision}{})",
-        args.out.display(),
+        out.display(),
         best.epoch,
         best.val_loss,
         best.val_accuracy,
@@ -568,7 +733,7 @@ fn train_command(args: &TrainArgs) -> Result<()> {
             ""
         }
     );
-    Ok(())
+    Ok(saved)
 }
 
 fn cv_command(args: &CvArgs) -> Result<()> {
@@ -668,15 +833,34 @@ fn augmentation(args: &RunArgs) -> Result<ImageDataGenerator> {
     Ok(builder.build()?)
 }
 
+/// What was evaluated, as `xray evaluate --json` records it.
+#[derive(serde::Serialize)]
+struct Evaluated<'a> {
+    /// The model folder (one model).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    model: Option<&'a Path>,
+    /// The member folders (an ensemble, probabilities averaged).
+    #[serde(skip_serializing_if = "<[PathBuf]>::is_empty")]
+    ensemble: &'a [PathBuf],
+    /// The labelled split, or with `held_out` the training folder.
+    data: &'a Path,
+    /// True when the images are the validation patients the training held out of `data`.
+    held_out: bool,
+    /// Test-time augmentations averaged per image (1: none).
+    tta: usize,
+    /// Files that could not be read, with the reason.
+    skipped: Vec<(String, String)>,
+}
+
 /// What `xray evaluate --json` prints.
 #[derive(serde::Serialize)]
 struct EvaluateOutput<'a> {
-    model: &'a Path,
-    data: &'a Path,
+    #[serde(flatten)]
+    evaluated: Evaluated<'a>,
     /// The temperature applied to the model's probabilities, if it has one.
     temperature: Option<f32>,
-    /// Files that could not be read, with the reason.
-    skipped: Vec<(String, String)>,
+    /// Where the second report's threshold comes from.
+    threshold_source: String,
     /// At 0.5, then at the threshold chosen on the validation split.
     reports: [EvaluationReport; 2],
 }
@@ -684,10 +868,8 @@ struct EvaluateOutput<'a> {
 /// What `xray evaluate --json` prints for a K-class model.
 #[derive(serde::Serialize)]
 struct EvaluateClassesOutput<'a> {
-    model: &'a Path,
-    data: &'a Path,
-    /// Files that could not be read, with the reason.
-    skipped: Vec<(String, String)>,
+    #[serde(flatten)]
+    evaluated: Evaluated<'a>,
     /// The K-class metrics (most probable class).
     classes: MulticlassReport,
     /// For NORMAL, PNEUMONIA_BACTERIA, PNEUMONIA_VIRUS: pneumonia against normal (all
@@ -706,26 +888,124 @@ struct ClassesRecord {
     probabilities: Vec<f32>,
 }
 
+/// The model or ensemble `evaluate` was given, and what it predicted.
+struct EvaluationRun<'a> {
+    args: &'a EvaluateArgs,
+    model_dirs: &'a [PathBuf],
+    data: &'a Path,
+    ensemble: Ensemble,
+    predictions: inference::Predictions,
+}
+
+impl EvaluationRun<'_> {
+    /// The single model, when it is one.
+    fn single(&self) -> Option<&SavedModel> {
+        match self.ensemble.members() {
+            [only] => Some(only),
+            _ => None,
+        }
+    }
+
+    /// The training history of the single model, for its learning curves.
+    fn learning_history(&self) -> Option<&training::History> {
+        self.single()
+            .and_then(|m| m.history.as_ref())
+            .filter(|h| !h.epochs.is_empty())
+    }
+
+    /// What the JSON records of the evaluated models and images.
+    fn evaluated(&self) -> Evaluated<'_> {
+        let several = self.model_dirs.len() > 1;
+        Evaluated {
+            model: (!several).then(|| self.model_dirs[0].as_path()),
+            ensemble: if several { self.model_dirs } else { &[] },
+            data: self.data,
+            held_out: self.args.held_out,
+            tta: self.args.tta as usize,
+            skipped: self
+                .predictions
+                .skipped
+                .iter()
+                .map(|(path, reason)| (path.display().to_string(), reason.clone()))
+                .collect(),
+        }
+    }
+
+    /// The text report's opening lines: the images, the models, the augmentation.
+    fn print_heading(&self) {
+        let images = self.predictions.files.len();
+        if self.args.held_out {
+            println!(
+                "{images} held-out validation images of {} (the patients training held out)",
+                self.data.display()
+            );
+        } else {
+            println!("{images} images in {}", self.data.display());
+        }
+        if self.model_dirs.len() > 1 {
+            println!(
+                "ensemble of {} models, probabilities averaged: {}",
+                self.model_dirs.len(),
+                self.model_dirs
+                    .iter()
+                    .map(|d| d.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
+        if self.args.tta > 1 {
+            println!(
+                "test-time augmentation: each image's probabilities averaged over {} versions (the threshold was chosen without it)",
+                self.args.tta
+            );
+        }
+        print_skipped(&self.evaluated().skipped);
+    }
+}
+
+/// `evaluate`'s "MODEL_DIR... DIR": the model folders and the data folder.
+fn models_and_data(paths: &[PathBuf]) -> (&[PathBuf], &Path) {
+    let (models, data) = paths.split_at(paths.len() - 1);
+    (models, &data[0])
+}
+
 fn evaluate_command(args: &EvaluateArgs) -> Result<()> {
-    let saved = SavedModel::load(&args.model_dir)?;
+    let (model_dirs, dir) = models_and_data(&args.paths);
+    let ensemble = Ensemble::load(model_dirs)?;
     let bootstrap = BootstrapOptions::new(args.resamples, 0.95, args.seed)?;
     if let Some(out) = &args.plots {
         writable_dir(out)?;
     }
-    if saved.model.config().classes() != 2 {
-        return evaluate_classes(args, &saved, &bootstrap);
+    let tta = args.tta as usize;
+    let (data, predictions) = if args.held_out {
+        let train_dir = training_folder(dir);
+        let predictions = ensemble.predict_held_out(&train_dir, tta)?;
+        (train_dir, predictions)
+    } else {
+        (dir.to_path_buf(), ensemble.predict_directory(dir, tta)?)
+    };
+    let evaluation = EvaluationRun {
+        args,
+        model_dirs,
+        data: &data,
+        ensemble,
+        predictions,
+    };
+    if !evaluation.predictions.is_binary() {
+        return evaluate_classes(&evaluation, &bootstrap);
     }
-    let (predictions, at_half, at_chosen) = inference::evaluate(&saved, &args.dir)?;
-    let labels: Vec<u8> = predictions
-        .labels
-        .iter()
-        .map(|&y| u8::from(y >= 0.5))
-        .collect();
-    let names = [saved.class_names[0].as_str(), saved.class_names[1].as_str()];
+    let (ensemble, predictions) = (&evaluation.ensemble, &evaluation.predictions);
+    let at_half = predictions.evaluate(0.5)?;
+    let at_chosen = predictions.evaluate(ensemble.threshold())?;
+    let labels = predictions.labels_u8();
+    let names = [
+        ensemble.class_names()[0].as_str(),
+        ensemble.class_names()[1].as_str(),
+    ];
     let report = |threshold: f32| {
         EvaluationReport::new(&labels, &predictions.probs, threshold, names, &bootstrap)
     };
-    let mut reports = [report(0.5)?, report(saved.threshold)?];
+    let mut reports = [report(0.5)?, report(ensemble.threshold())?];
     if args.per_image {
         let records: Vec<ImageRecord> = predictions
             .files
@@ -739,59 +1019,57 @@ fn evaluate_command(args: &EvaluateArgs) -> Result<()> {
             .collect();
         reports[0] = reports[0].clone().with_images(records)?;
     }
-    let skipped: Vec<(String, String)> = predictions
-        .skipped
-        .iter()
-        .map(|(path, reason)| (path.display().to_string(), reason.clone()))
-        .collect();
+    let temperature = evaluation.single().and_then(SavedModel::temperature);
     if args.json {
         let output = EvaluateOutput {
-            model: &args.model_dir,
-            data: &args.dir,
-            temperature: saved.temperature(),
-            skipped,
+            evaluated: evaluation.evaluated(),
+            temperature,
+            threshold_source: ensemble.threshold_source().to_string(),
             reports,
         };
         print_json("report", &output)?;
     } else {
-        println!(
-            "{} images in {}",
-            predictions.files.len(),
-            args.dir.display()
-        );
-        print_skipped(&skipped);
-        if let Some(t) = saved.temperature() {
+        evaluation.print_heading();
+        if let Some(t) = temperature {
             println!(
                 "probabilities calibrated with temperature {t:.3} (fitted on the validation split)"
             );
         }
         println!("\n== at threshold 0.5\n{}\n{}", reports[0], at_half.report);
+        let caveat = if args.held_out {
+            "; chosen on these same images, so its metrics are optimistic"
+        } else {
+            ""
+        };
         println!(
-            "\n== at threshold {:.3}, chosen on the validation split (Youden's J)\n{}\n{}",
-            saved.threshold, reports[1], at_chosen.report
+            "\n== at threshold {:.3}, {}{caveat}\n{}\n{}",
+            ensemble.threshold(),
+            ensemble.threshold_source(),
+            reports[1],
+            at_chosen.report
         );
     }
     if let Some(out) = &args.plots {
-        let split = args.dir.file_name().map_or_else(
-            || "evaluated".to_string(),
-            |n| n.to_string_lossy().into_owned(),
-        );
+        let split = if args.held_out {
+            "held-out validation".to_string()
+        } else {
+            data.file_name().map_or_else(
+                || "evaluated".to_string(),
+                |n| n.to_string_lossy().into_owned(),
+            )
+        };
         save_figures(out, args.figure_scale, || {
-            evaluation_figures(&saved, &predictions, &at_half, &at_chosen, &split)
+            evaluation_figures(&evaluation, &at_half, &at_chosen, &split)
         })?;
     }
     Ok(())
 }
 
-/// `evaluate` for a K-class model: the K-class report, and for the three classes the two
+/// `evaluate` for K-class models: the K-class report, and for the three classes the two
 /// two-class views at 0.5; with `--plots`, the K x K confusion matrix, the one-vs-rest ROC
-/// curves, the two views' ROC curves and the learning curves.
-fn evaluate_classes(
-    args: &EvaluateArgs,
-    saved: &SavedModel,
-    bootstrap: &BootstrapOptions,
-) -> Result<()> {
-    let predictions = inference::predict_labelled(saved, &args.dir)?;
+/// curves, the two views' ROC curves and the learning curves (one model).
+fn evaluate_classes(evaluation: &EvaluationRun, bootstrap: &BootstrapOptions) -> Result<()> {
+    let (args, predictions) = (evaluation.args, &evaluation.predictions);
     let report = predictions.multiclass_report(bootstrap)?;
     let views = predictions.pneumonia_views()?;
     let view_list: Vec<(&str, &inference::Predictions)> = views
@@ -813,11 +1091,6 @@ fn evaluate_classes(
         .iter()
         .map(|(_, p)| p.report(0.5, bootstrap))
         .collect::<support::Result<_>>()?;
-    let skipped: Vec<(String, String)> = predictions
-        .skipped
-        .iter()
-        .map(|(path, reason)| (path.display().to_string(), reason.clone()))
-        .collect();
     if args.json {
         let per_image = if args.per_image {
             predictions
@@ -835,26 +1108,22 @@ fn evaluate_classes(
             Vec::new()
         };
         let output = EvaluateClassesOutput {
-            model: &args.model_dir,
-            data: &args.dir,
-            skipped,
+            evaluated: evaluation.evaluated(),
             classes: report,
             two_class_views: view_reports,
             per_image,
         };
         print_json("report", &output)?;
     } else {
+        evaluation.print_heading();
         println!(
-            "{} images in {} (classes {}, labelled from {})",
-            predictions.files.len(),
-            args.dir.display(),
+            "classes {}, labelled from {}",
             predictions.class_names.join(", "),
-            match saved.label_source {
+            match evaluation.ensemble.label_source() {
                 LabelSource::Folder => "the folders",
                 LabelSource::FileName => "the folders and file names",
             }
         );
-        print_skipped(&skipped);
         println!(
             "\n== {} classes, each image predicted as its most probable class\n{report}",
             predictions.class_names.len()
@@ -865,7 +1134,7 @@ fn evaluate_classes(
     }
     if let Some(out) = &args.plots {
         save_figures(out, args.figure_scale, || {
-            classes_figures(saved, &predictions, &view_list)
+            classes_figures(evaluation, &view_list)
         })?;
     }
     Ok(())
@@ -904,10 +1173,10 @@ fn save_figures<N: AsRef<Path>>(
 
 /// The figures `evaluate --plots` writes for a K-class model, with their file names.
 fn classes_figures(
-    saved: &SavedModel,
-    predictions: &inference::Predictions,
+    evaluation: &EvaluationRun,
     views: &[(&str, &inference::Predictions)],
 ) -> Result<Vec<(String, plot::Figure)>> {
+    let predictions = &evaluation.predictions;
     let mut figures = vec![
         (
             "confusion.png".to_string(),
@@ -935,7 +1204,7 @@ fn classes_figures(
             ));
         }
     }
-    if let Some(history) = saved.history.as_ref().filter(|h| !h.epochs.is_empty()) {
+    if let Some(history) = evaluation.learning_history() {
         figures.push((
             LEARNING_CURVES_PNG.to_string(),
             plot::learning_curves_with(&history.curves(), &history.epoch_marks())?,
@@ -948,16 +1217,24 @@ fn classes_figures(
 /// validation threshold (stated in its title), the ROC curve with the operating points at 0.5
 /// and at the validation threshold, the reliability diagram (before and after the model's
 /// temperature, if it has one), the score distributions of the validation and evaluated
-/// splits with both thresholds, and the learning curves of the model's training history.
+/// splits with both thresholds, and the learning curves of the model's training history (one
+/// model; an ensemble's validation scores are its members' averaged).
 fn evaluation_figures(
-    saved: &SavedModel,
-    predictions: &inference::Predictions,
+    evaluation: &EvaluationRun,
     at_half: &Evaluation,
     at_chosen: &Evaluation,
     split: &str,
 ) -> Result<Vec<(&'static str, plot::Figure)>> {
-    let names = [saved.class_names[0].as_str(), saved.class_names[1].as_str()];
+    let (ensemble, predictions) = (&evaluation.ensemble, &evaluation.predictions);
+    let names = [
+        ensemble.class_names()[0].as_str(),
+        ensemble.class_names()[1].as_str(),
+    ];
     let labels = predictions.labels_u8();
+    let chosen = match ensemble.threshold_source() {
+        ThresholdSource::Default(_) => format!("default threshold {:.2}", ensemble.threshold()),
+        _ => format!("validation threshold {:.2}", ensemble.threshold()),
+    };
     let mut figures = vec![(
         "confusion.png",
         plot::confusion_matrix_at(&at_chosen.confusion, names, at_chosen.threshold)?,
@@ -971,10 +1248,7 @@ fn evaluation_figures(
                 at_half.threshold,
                 format!("threshold {}", at_half.threshold),
             )?,
-            point(
-                at_chosen.threshold,
-                format!("validation threshold {:.3}", at_chosen.threshold),
-            )?,
+            point(at_chosen.threshold, chosen.clone())?,
         ];
         figures.push((
             "roc.png",
@@ -982,7 +1256,8 @@ fn evaluation_figures(
         ));
     }
     let bins = |probs: &[f32]| reliability_bins(&labels, probs, DEFAULT_BINS);
-    let reliability = match saved.temperature() {
+    let temperature = evaluation.single().and_then(SavedModel::temperature);
+    let reliability = match temperature {
         Some(t) => {
             // The raw probabilities, recovered by undoing the temperature.
             let raw = apply_temperature(&predictions.probs, 1.0 / t)?;
@@ -997,23 +1272,15 @@ fn evaluation_figures(
         None => plot::reliability_diagram(&[(split.to_string(), bins(&predictions.probs)?)])?,
     };
     figures.push(("reliability.png", reliability));
-    let chosen = format!("validation threshold {:.2}", saved.threshold);
-    let thresholds = [(0.5, "0.5"), (saved.threshold, chosen.as_str())];
-    // The validation scores were recorded before any temperature: apply it, as to the model.
-    let validation = saved.history.as_ref().and_then(|h| h.validation.as_ref());
-    let validation_probs = match validation {
-        Some(v) => Some((
-            v.labels.clone(),
-            apply_temperature(&v.probs, saved.temperature().unwrap_or(1.0))?,
-        )),
-        None => None,
-    };
+    let thresholds = [(0.5, "0.5"), (ensemble.threshold(), chosen.as_str())];
+    let validation = ensemble.validation_scores()?;
     let mut splits = Vec::new();
-    if let Some((labels, probs)) = &validation_probs {
+    // The held-out images are the validation images: one histogram of them is enough.
+    if let Some(v) = validation.as_ref().filter(|_| !evaluation.args.held_out) {
         splits.push(plot::ScoreSplit::new(
             "validation",
-            labels.as_slice(),
-            probs.as_slice(),
+            v.labels.as_slice(),
+            v.probs.as_slice(),
         ));
     }
     splits.push(plot::ScoreSplit::new(split, &labels, &predictions.probs));
@@ -1021,7 +1288,7 @@ fn evaluation_figures(
         "scores.png",
         plot::score_distributions(&splits, names, &thresholds)?,
     ));
-    if let Some(history) = saved.history.as_ref().filter(|h| !h.epochs.is_empty()) {
+    if let Some(history) = evaluation.learning_history() {
         figures.push((
             LEARNING_CURVES_PNG,
             plot::learning_curves_with(&history.curves(), &history.epoch_marks())?,
@@ -1030,38 +1297,41 @@ fn evaluation_figures(
     Ok(figures)
 }
 
-fn predict_command(model_dir: &Path, images: &[PathBuf]) -> Result<()> {
-    let saved = SavedModel::load(model_dir)?;
+/// `predict`'s "MODEL_DIR... IMAGE...": the first path is a model; so is every following folder
+/// that holds model.json; the rest are images.
+fn models_and_images(paths: &[PathBuf]) -> (&[PathBuf], &[PathBuf]) {
+    let is_model = |p: &PathBuf| p.is_dir() && p.join(support::saved_model::CONFIG_FILE).is_file();
+    let models = 1 + paths[1..].iter().take_while(|p| is_model(p)).count();
+    paths.split_at(models.min(paths.len()))
+}
+
+fn predict_command(args: &PredictArgs) -> Result<()> {
+    let (model_dirs, images) = models_and_images(&args.paths);
+    let ensemble = Ensemble::load(model_dirs)?;
+    if images.is_empty() {
+        return Err(CliError::NoImages);
+    }
+    let names = ensemble.class_names();
     let mut failed = 0;
     for (path, result) in images
         .iter()
-        .zip(inference::predict_files_classes(&saved, images))
+        .zip(ensemble.predict_files_classes(images, args.tta as usize)?)
     {
         match result {
             Ok(probs) if probs.len() == 2 => {
                 let p = probs[1];
-                let class = &saved.class_names[usize::from(p >= saved.threshold)];
-                println!(
-                    "{}\t{class}\tp({})={p:.4}",
-                    path.display(),
-                    saved.class_names[1]
-                );
+                let class = &names[usize::from(p >= ensemble.threshold())];
+                println!("{}\t{class}\tp({})={p:.4}", path.display(), names[1]);
             }
             Ok(probs) => {
                 // The most probable class, then every class's probability.
                 let best = (0..probs.len()).fold(0, |b, c| if probs[c] > probs[b] { c } else { b });
-                let each: Vec<String> = saved
-                    .class_names
+                let each: Vec<String> = names
                     .iter()
                     .zip(&probs)
                     .map(|(name, p)| format!("p({name})={p:.4}"))
                     .collect();
-                println!(
-                    "{}\t{}\t{}",
-                    path.display(),
-                    saved.class_names[best],
-                    each.join("\t")
-                );
+                println!("{}\t{}\t{}", path.display(), names[best], each.join("\t"));
             }
             Err(error) => {
                 failed += 1;

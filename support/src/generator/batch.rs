@@ -12,6 +12,7 @@ use rayon::prelude::*;
 
 use super::builder::ImageDataGenerator;
 use super::flow::ClassMode;
+use crate::augment::Transform;
 use crate::error::{Result, Skipped};
 use crate::imread;
 use crate::resize::Interpolation;
@@ -57,6 +58,9 @@ pub(super) struct Source {
     pub(super) batch_size: usize,
     pub(super) strict: bool,
     pub(super) cache: Option<Vec<OnceLock<Array2<u8>>>>,
+    /// Transforms applied in turn, one per epoch, instead of random draws (test-time
+    /// augmentation); empty for the generator's own augmentation.
+    pub(super) fixed_transforms: Vec<Transform>,
 }
 
 /// A built batch and the files it had to leave out.
@@ -103,11 +107,24 @@ impl Source {
         crate::resize::resize_with(image.view(), self.target, self.interpolation)
     }
 
+    /// The fixed transform of `epoch`, if the flow was given any.
+    fn fixed_transform(&self, epoch: u64) -> Option<&Transform> {
+        let n = self.fixed_transforms.len() as u64;
+        (n > 0).then(|| &self.fixed_transforms[(epoch % n.max(1)) as usize])
+    }
+
     /// Writes file `i`'s image, augmented and rescaled, into `out` (height x width values).
     fn render(&self, i: usize, epoch: u64, out: &mut [f32]) -> Result<()> {
         let pixels = self.pixels(i)?;
         let generator = &self.generator;
-        if generator.augment_params().is_identity() {
+        // At the same point of the pipeline as a random transform in training: on the resized
+        // 0-255 pixels, before rescaling and standardisation.
+        if let Some(transform) = self.fixed_transform(epoch) {
+            let image = generator.apply_transform(pixels.mapv(f32::from).view(), transform);
+            for (o, &p) in out.iter_mut().zip(image.iter()) {
+                *o = p;
+            }
+        } else if generator.augment_params().is_identity() {
             for (o, &p) in out.iter_mut().zip(pixels.iter()) {
                 *o = f32::from(p);
             }

@@ -10,6 +10,7 @@ use rayon::prelude::*;
 use super::batch::Source;
 use super::builder::ImageDataGenerator;
 use super::iterator::DirectoryIterator;
+use crate::augment::Transform;
 use crate::dataset;
 use crate::error::{skipped_summary, Error, Result, Skipped};
 use crate::imread;
@@ -82,6 +83,11 @@ pub struct FlowOptions {
     pub strict: bool,
     /// Print "Found N images belonging to K classes." as Keras does.
     pub verbose: bool,
+    /// Fixed transforms to apply instead of the generator's random draws, one per epoch in
+    /// turn: epoch `e` applies `fixed_transforms[e % len]` to every image. Test-time
+    /// augmentation reads one epoch per transform (with `cache_in_memory`, each file is decoded
+    /// once). Empty: the generator's own augmentation.
+    pub fixed_transforms: Vec<Transform>,
 }
 
 impl Default for FlowOptions {
@@ -104,6 +110,7 @@ impl Default for FlowOptions {
             cache_in_memory: false,
             strict: false,
             verbose: true,
+            fixed_transforms: Vec::new(),
         }
     }
 }
@@ -196,6 +203,13 @@ impl FlowOptions {
     /// Prints the "Found ..." line (or not).
     pub fn verbose(mut self, on: bool) -> Self {
         self.verbose = on;
+        self
+    }
+
+    /// Applies these transforms, one per epoch in turn, instead of random draws (see
+    /// [`FlowOptions::fixed_transforms`]).
+    pub fn fixed_transforms(mut self, transforms: Vec<Transform>) -> Self {
+        self.fixed_transforms = transforms;
         self
     }
 
@@ -340,6 +354,7 @@ impl ImageDataGenerator {
             batch_size: options.batch_size,
             strict: options.strict,
             cache,
+            fixed_transforms: options.fixed_transforms,
         };
         let reported = skipped.iter().map(|s| s.path.clone()).collect();
         let epoch_skip_start = skipped.len();

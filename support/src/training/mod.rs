@@ -16,12 +16,13 @@ mod resume;
 use std::path::Path;
 use std::time::Instant;
 
-pub use crate::history::{EpochLog, History, ValidationScores};
+pub use crate::history::{EpochLog, History, ValidationScores, ValidationSplit};
 pub use options::{
     default_augmentation, ClassWeight, FitOptions, LrSchedule, DEFAULT_EMA_MOMENTUM,
     DEFAULT_ROTATION_RANGE, DEFAULT_SHEAR_RANGE, DEFAULT_SHIFT_RANGE, DEFAULT_ZOOM_RANGE,
 };
 pub use progress::{EpochLines, Progress, ProgressLines, Silent};
+pub(crate) use resume::files_fingerprint;
 pub use resume::{ResumeCheckpoint, RunSettings};
 
 use crate::cnn::loss;
@@ -47,7 +48,15 @@ pub fn fit(
     let scan = training_scan(train_dir.as_ref(), options, model.config().classes())?;
     let (train_scan, val_scan) = validation_split(&scan, train_dir.as_ref(), options)?;
     let settings = RunSettings::new(model.config(), options, &scan);
-    fit_split(model, &train_scan, &val_scan, options, &settings, progress)
+    let mut history = fit_split(model, &train_scan, &val_scan, options, &settings, progress)?;
+    history.validation_split = Some(ValidationSplit {
+        seed: options.validation_split_seed(),
+        fraction: options.validation_split,
+        label_source: options.label_source,
+        files: settings.files,
+        files_fingerprint: settings.files_fingerprint,
+    });
+    Ok(history)
 }
 
 /// The training folder's files labelled as `options.label_source` says, checked to give a
@@ -66,7 +75,7 @@ pub fn training_scan(train_dir: &Path, options: &FitOptions, classes: usize) -> 
 
 /// [`split_by_patient`] with `options`' fraction and seed, refusing a split that leaves a class
 /// out of either side.
-fn validation_split(
+pub(crate) fn validation_split(
     scan: &ClassScan,
     train_dir: &Path,
     options: &FitOptions,

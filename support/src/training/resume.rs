@@ -107,7 +107,7 @@ impl RunSettings {
 
 /// The training file list's fingerprint: class folder and file name of each file with its label,
 /// so the same data moved to another folder still matches.
-fn files_fingerprint(scan: &ClassScan) -> String {
+pub(crate) fn files_fingerprint(scan: &ClassScan) -> String {
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
     for (file, label) in scan.files.iter().zip(&scan.labels) {
         let tail: Vec<String> = file
