@@ -171,6 +171,17 @@ impl SavedModel {
                 ),
             ));
         }
+        let mut history = card.history;
+        // Models saved before histories recorded their validation split: its training
+        // checkpoints still do.
+        if let Some(h) = history.as_mut().filter(|h| h.validation_split.is_none()) {
+            h.validation_split = crate::training::recorded_validation_split(
+                &dir.join("checkpoints"),
+                &card.config,
+                h,
+                card.label_source,
+            );
+        }
         let model = Model::load_safetensors(dir.join(WEIGHTS_FILE), card.config)?;
         Ok(SavedModel {
             model,
@@ -178,7 +189,7 @@ impl SavedModel {
             threshold: card.threshold,
             preprocessing: card.preprocessing,
             label_source: card.label_source,
-            history: card.history,
+            history,
         })
     }
 }

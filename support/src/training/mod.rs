@@ -24,6 +24,7 @@ pub use options::{
 pub use progress::{EpochLines, Progress, ProgressLines, Silent};
 pub(crate) use resume::files_fingerprint;
 pub use resume::{ResumeCheckpoint, RunSettings};
+pub(crate) use resume::recorded_validation_split;
 
 use crate::cnn::loss;
 use crate::cnn::metrics::{best_threshold, roc_auc_score};

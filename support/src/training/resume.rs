@@ -130,6 +130,29 @@ pub(crate) fn files_fingerprint(scan: &ClassScan) -> String {
     format!("{hash:016x}")
 }
 
+/// The validation split a finished run's checkpoint folder records, for models saved before
+/// their history recorded it ([`History::validation_split`]): read from `checkpoint.json` when
+/// it describes the same model (configuration and best epoch), else `None`.
+pub(crate) fn recorded_validation_split(
+    dir: &Path,
+    config: &crate::cnn::ModelConfig,
+    history: &History,
+    label_source: crate::dataset::LabelSource,
+) -> Option<crate::history::ValidationSplit> {
+    let bytes = std::fs::read(ResumeCheckpoint::card_path(dir)).ok()?;
+    let card: CheckpointCard = serde_json::from_slice(&bytes).ok()?;
+    let settings = card.settings?;
+    (settings.model == *config && card.history.best_epoch == history.best_epoch).then(|| {
+        crate::history::ValidationSplit {
+            seed: settings.split_seed.unwrap_or(settings.seed),
+            fraction: settings.validation_split,
+            label_source,
+            files: settings.files,
+            files_fingerprint: settings.files_fingerprint,
+        }
+    })
+}
+
 /// What `checkpoint.json` records.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct CheckpointCard {
