@@ -18,11 +18,14 @@ pub use crate::augment::{FillMode, Transform};
 pub use crate::cnn::intervals::BootstrapOptions;
 pub use crate::cnn::{calibration, Activation, Layer, Model, ModelConfig, Padding};
 pub use crate::dataset::{DataSource, LabelSource};
+pub use crate::ensemble::Ensemble;
 pub use crate::explain::explain;
 pub use crate::generator::{ClassMode, ColorMode, FlowOptions, ImageDataGenerator, Subset};
 pub use crate::interpretation::ClassificationInterpretation;
 pub use crate::resize::Interpolation;
 pub use crate::saved_model::SavedModel;
 pub use crate::training::{ClassWeight, FitOptions, History, ProgressLines};
-pub use crate::{dataset, imread, inference, plot, prepare, resize, stats, training};
+pub use crate::{
+    dataset, ensemble, held_out, imread, inference, plot, prepare, resize, stats, training,
+};
 pub use crate::{Error, Result};

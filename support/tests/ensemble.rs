@@ -42,6 +42,19 @@ fn tiny_model(size: usize, seed: u64, split_seed: u64) -> SavedModel {
     SavedModel::from_fit(model, history, names, options.preprocessing())
 }
 
+/// Removes the validation split's record from a model folder's `model.json`, as versions before
+/// the record wrote it.
+fn forget_validation_split(model_dir: &Path) {
+    let card = model_dir.join("model.json");
+    let mut json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&card).unwrap()).unwrap();
+    json["history"]
+        .as_object_mut()
+        .unwrap()
+        .remove("validation_split");
+    std::fs::write(&card, serde_json::to_vec(&json).unwrap()).unwrap();
+}
+
 fn assert_close(a: &[f32], b: &[f32], tolerance: f32) {
     assert_eq!(a.len(), b.len());
     for (i, (x, y)) in a.iter().zip(b).enumerate() {
@@ -61,14 +74,7 @@ fn held_out_predictions_are_the_validation_scores_training_recorded() {
     saved.save(dir.path()).unwrap();
     let loaded = SavedModel::load(dir.path()).unwrap();
     assert_eq!(loaded.history, saved.history);
-    let card = dir.path().join("model.json");
-    let mut json: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(&card).unwrap()).unwrap();
-    json["history"]
-        .as_object_mut()
-        .unwrap()
-        .remove("validation_split");
-    std::fs::write(&card, serde_json::to_vec(&json).unwrap()).unwrap();
+    forget_validation_split(dir.path());
     let old = SavedModel::load(dir.path()).unwrap();
     assert!(matches!(
         predict_held_out(&old, sample("train"), 1),
@@ -121,14 +127,7 @@ fn models_saved_before_the_record_get_their_split_from_their_training_checkpoint
     let recorded = saved.history.as_ref().unwrap().validation_split.clone();
     assert_eq!(recorded.as_ref().map(|s| s.seed), Some(9));
     // As an earlier version wrote it: no split in model.json.
-    let card = dir.path().join("model.json");
-    let mut json: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(&card).unwrap()).unwrap();
-    json["history"]
-        .as_object_mut()
-        .unwrap()
-        .remove("validation_split");
-    std::fs::write(&card, serde_json::to_vec(&json).unwrap()).unwrap();
+    forget_validation_split(dir.path());
     let old = SavedModel::load(dir.path()).unwrap();
     assert_eq!(old.history.as_ref().unwrap().validation_split, recorded);
     let held_out = predict_held_out(&old, sample("train"), 1).unwrap();
@@ -141,6 +140,7 @@ fn models_saved_before_the_record_get_their_split_from_their_training_checkpoint
         .dense_units(8)
         .build()
         .unwrap();
+    let card = dir.path().join("model.json");
     let mut json: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&card).unwrap()).unwrap();
     json["config"] = serde_json::to_value(&other).unwrap();

@@ -465,4 +465,26 @@ mod tests {
         assert!(serde_json::from_str::<ModelConfig>(&both).is_err());
         assert!(ModelConfig::builder().classes(1).build().is_err());
     }
+
+    #[test]
+    fn the_configs_folder_holds_the_recommended_model_and_candidates_that_build() {
+        let read = |text: &str| -> Vec<Layer> { serde_json::from_str(text).unwrap() };
+        let recommended = read(include_str!("../../../configs/recommended.json"));
+        assert_eq!(recommended, ModelConfig::recommended().layers());
+        let tutorial = read(include_str!("../../../configs/tutorial.json"));
+        assert_eq!(tutorial, ModelConfig::default().layers());
+        for text in [
+            include_str!("../../../configs/batchnorm.json"),
+            include_str!("../../../configs/batchnorm_gap.json"),
+            include_str!("../../../configs/batchnorm_residual.json"),
+        ] {
+            let config = ModelConfig::builder()
+                .input_size(160, 160)
+                .layers(read(text))
+                .learning_rate(3e-4)
+                .build()
+                .unwrap();
+            assert!(config.layers().contains(&Layer::batch_normalization()));
+        }
+    }
 }

@@ -4,7 +4,7 @@
 use dfdx::prelude::*;
 use rayon::prelude::*;
 
-use super::tensor_io::{add_into, grad_mut, read_tensor, Nhwc};
+use super::tensor_io::{unary_op, Nhwc};
 use crate::error::{Error, Result};
 
 /// Keras's GlobalAveragePooling2D: the mean of each channel over height and width, (n,h,w,c) -> (n,c).
@@ -20,34 +20,24 @@ pub(crate) fn global_average_pool<T: Tape<f32, Cpu>>(
         ));
     }
     let (positions, in_len) = (h * w, h * w * c);
-    let dev = x.device().clone();
-    let (x, mut tape) = x.split_tape();
-    let xs = read_tensor(&x)?;
-    let mut out = vec![0.0f32; n * c];
-    // One image per task; sums in f64 so a large image does not lose the small values.
-    out.par_chunks_mut(c)
-        .zip(xs.par_chunks(in_len))
-        .for_each(|(o, xi)| {
-            let mut sums = vec![0.0f64; c];
-            for pixel in xi.chunks_exact(c) {
-                for (s, v) in sums.iter_mut().zip(pixel) {
-                    *s += *v as f64;
+    unary_op(x, (n, c), "building the global_average_pool output", |xs| {
+        let mut out = vec![0.0f32; n * c];
+        // One image per task; sums in f64 so a large image does not lose the small values.
+        out.par_chunks_mut(c)
+            .zip(xs.par_chunks(in_len))
+            .for_each(|(o, xi)| {
+                let mut sums = vec![0.0f64; c];
+                for pixel in xi.chunks_exact(c) {
+                    for (s, v) in sums.iter_mut().zip(pixel) {
+                        *s += *v as f64;
+                    }
                 }
-            }
-            for (o, s) in o.iter_mut().zip(&sums) {
-                *o = (s / positions as f64) as f32;
-            }
-        });
-    drop(xs);
-    let out = dev
-        .try_tensor_from_vec(out, (n, c))
-        .map_err(|e| Error::backend("building the global_average_pool output", e))?;
-    if T::OWNS_TAPE {
-        let (xg, og) = (x.ghost(), out.ghost());
-        drop(x);
-        tape.add_backward_op(move |grads| {
-            // Every position of a channel receives an equal share of that channel's gradient.
-            let dout = std::mem::take(grad_mut!(grads, &og));
+                for (o, s) in o.iter_mut().zip(&sums) {
+                    *o = (s / positions as f64) as f32;
+                }
+            });
+        // Every position of a channel receives an equal share of that channel's gradient.
+        let backward = move |dout: &[f32]| {
             let mut dx = vec![0.0f32; n * in_len];
             let share = 1.0 / positions as f32;
             dx.par_chunks_mut(in_len)
@@ -58,12 +48,10 @@ pub(crate) fn global_average_pool<T: Tape<f32, Cpu>>(
                         pixel.copy_from_slice(&shares);
                     }
                 });
-            *grad_mut!(grads, &og) = dout;
-            add_into(grad_mut!(grads, &xg), &dx);
-            Ok(())
-        });
-    }
-    Ok(out.put_tape(tape))
+            dx
+        };
+        Ok((out, backward))
+    })
 }
 
 #[cfg(test)]

@@ -902,9 +902,16 @@ pub(super) mod tests {
             .build()
             .unwrap();
         let mut m = Model::new(cfg, 1).unwrap();
+        learns_the_toy_task(&mut m, 40);
+        assert_eq!(m.steps(), 40);
+    }
+
+    /// Trains `m` for `steps` steps on one toy batch, checks that the loss halved and that at
+    /// least 24 of 32 new images are right, and returns the new images and their probabilities.
+    fn learns_the_toy_task(m: &mut Model, steps: usize) -> (Array4<f32>, Vec<f32>) {
         let (x, y) = toy_batch(32, 24, 20, 2);
         let before = m.loss_on_batch(x.view(), &y, None).unwrap();
-        for _ in 0..40 {
+        for _ in 0..steps {
             m.train_on_batch(x.view(), &y, None).unwrap();
         }
         let after = m.loss_on_batch(x.view(), &y, None).unwrap();
@@ -917,7 +924,7 @@ pub(super) mod tests {
             .filter(|(p, y)| (**p > 0.5) == (**y > 0.5))
             .count();
         assert!(correct >= 24, "only {correct}/32 right on new images");
-        assert_eq!(m.steps(), 40);
+        (xt, p)
     }
 
     /// Images whose class is the third (top, middle, bottom) a bright square sits in.
@@ -1142,21 +1149,8 @@ pub(super) mod tests {
             "{}",
             m.summary()
         );
+        let (xt, p) = learns_the_toy_task(&mut m, 100);
         let (x, y) = toy_batch(32, 24, 20, 2);
-        let before = m.loss_on_batch(x.view(), &y, None).unwrap();
-        for _ in 0..100 {
-            m.train_on_batch(x.view(), &y, None).unwrap();
-        }
-        let after = m.loss_on_batch(x.view(), &y, None).unwrap();
-        assert!(after < 0.5 * before, "loss {before} -> {after}");
-        let (xt, yt) = toy_batch(32, 24, 20, 3);
-        let p = m.predict_proba(xt.view()).unwrap();
-        let correct = p
-            .iter()
-            .zip(&yt)
-            .filter(|(p, y)| (**p > 0.5) == (**y > 0.5))
-            .count();
-        assert!(correct >= 24, "only {correct}/32 right on new images");
         // The moving statistics moved away from their start (mean 0, variance 1) ...
         let mean = m
             .params

@@ -6,7 +6,7 @@
 use dfdx::prelude::*;
 use rayon::prelude::*;
 
-use super::tensor_io::{add_into, grad_mut, read_tensor, Nhwc};
+use super::tensor_io::{unary_op, Nhwc};
 use crate::error::{Error, Result};
 
 /// Max-pooling window size and stride (Keras's `MaxPooling2D(pool_size, strides)`, padding 'valid').
@@ -129,26 +129,12 @@ pub(crate) fn max_pool2d<T: Tape<f32, Cpu>>(
 ) -> Result<Tensor<Nhwc, f32, Cpu, T>> {
     let (n, h, w, c) = *x.shape();
     let (oh, ow) = pool.output_size(h, w)?;
-    let dev = x.device().clone();
-    let (x, mut tape) = x.split_tape();
-    let xs = read_tensor(&x)?;
-    let (out, idx) = pool_forward(&xs, n, h, w, c, pool)?;
-    drop(xs);
-    let out = dev
-        .try_tensor_from_vec(out, (n, oh, ow, c))
-        .map_err(|e| Error::backend("building the max_pool2d output", e))?;
-    if T::OWNS_TAPE {
-        let (xg, og) = (x.ghost(), out.ghost());
-        drop(x);
-        tape.add_backward_op(move |grads| {
-            let dout = std::mem::take(grad_mut!(grads, &og));
-            let dx = pool_backward(&dout, &idx, n, h * w * c);
-            *grad_mut!(grads, &og) = dout;
-            add_into(grad_mut!(grads, &xg), &dx);
-            Ok(())
-        });
-    }
-    Ok(out.put_tape(tape))
+    unary_op(x, (n, oh, ow, c), "building the max_pool2d output", |xs| {
+        let (out, idx) = pool_forward(xs, n, h, w, c, pool)?;
+        Ok((out, move |dout: &[f32]| {
+            pool_backward(dout, &idx, n, h * w * c)
+        }))
+    })
 }
 
 #[cfg(test)]

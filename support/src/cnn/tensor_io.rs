@@ -30,6 +30,41 @@ macro_rules! grad_mut {
 }
 pub(crate) use grad_mut;
 
+/// A one-input op on the tape: `forward` maps `x`'s values to the output's values of `shape`
+/// (`building` names the step in a backend error) and to the backward pass, which maps the
+/// output's gradient to `x`'s (added to it when the tape records).
+pub(crate) fn unary_op<S, O, T, B>(
+    x: Tensor<S, f32, Cpu, T>,
+    shape: O,
+    building: &'static str,
+    forward: impl FnOnce(&[f32]) -> Result<(Vec<f32>, B)>,
+) -> Result<Tensor<O, f32, Cpu, T>>
+where
+    S: Shape,
+    O: Shape,
+    T: Tape<f32, Cpu>,
+    B: FnOnce(&[f32]) -> Vec<f32> + 'static,
+{
+    let dev = x.device().clone();
+    let (x, mut tape) = x.split_tape();
+    let (out, backward) = forward(&read_tensor(&x)?)?;
+    let out = dev
+        .try_tensor_from_vec(out, shape)
+        .map_err(|e| Error::backend(building, e))?;
+    if T::OWNS_TAPE {
+        let (xg, og) = (x.ghost(), out.ghost());
+        drop(x);
+        tape.add_backward_op(move |grads| {
+            let dout = std::mem::take(grad_mut!(grads, &og));
+            let dx = backward(&dout);
+            *grad_mut!(grads, &og) = dout;
+            add_into(grad_mut!(grads, &xg), &dx);
+            Ok(())
+        });
+    }
+    Ok(out.put_tape(tape))
+}
+
 /// `dst += src`, element by element.
 pub(crate) fn add_into(dst: &mut [f32], src: &[f32]) {
     for (d, s) in dst.iter_mut().zip(src) {

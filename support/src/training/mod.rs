@@ -23,8 +23,8 @@ pub use options::{
 };
 pub use progress::{EpochLines, Progress, ProgressLines, Silent};
 pub(crate) use resume::files_fingerprint;
-pub use resume::{ResumeCheckpoint, RunSettings};
 pub(crate) use resume::recorded_validation_split;
+pub use resume::{ResumeCheckpoint, RunSettings};
 
 use crate::cnn::loss;
 use crate::cnn::metrics::{best_threshold, roc_auc_score};
