@@ -771,7 +771,9 @@ fn a_corrupted_model_file_is_reported() {
 fn a_model_of_another_architecture_says_what_differs() {
     let dir = tempfile::tempdir().unwrap();
     let model_dir = saved_model(dir.path());
-    edit_card(&model_dir, |c| c["conv_filters"] = serde_json::json!([3]));
+    edit_card(&model_dir, |c| {
+        c["layers"][0]["config"]["filters"] = serde_json::json!(3)
+    });
     let reason = model_reason(SavedModel::load(&model_dir));
     assert!(
         reason
