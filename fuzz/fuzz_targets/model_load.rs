@@ -12,11 +12,11 @@ use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
 use support::cnn::{Model, ModelConfig};
-use support::resize::Interpolation;
+use support::dataset::ClassScan;
 use support::preprocessing::Preprocessing;
+use support::resize::Interpolation;
 use support::saved_model::SavedModel;
 use support::training::ResumeCheckpoint;
-use support::dataset::ClassScan;
 use support::training::{EpochLog, FitOptions, History, RunSettings};
 
 struct Setup {
@@ -80,6 +80,7 @@ fn setup() -> &'static Setup {
             threshold: 0.5,
             validation: None,
             temperature: None,
+            validation_split: None,
         };
         ResumeCheckpoint::save(
             &checkpoint_dir,
@@ -91,7 +92,10 @@ fn setup() -> &'static Setup {
                 &FitOptions::default(),
                 &ClassScan {
                     class_names: class_names.clone(),
-                    files: vec!["NORMAL/IM-0001-0001.jpeg".into(), "PNEUMONIA/person1_virus_1.jpeg".into()],
+                    files: vec![
+                        "NORMAL/IM-0001-0001.jpeg".into(),
+                        "PNEUMONIA/person1_virus_1.jpeg".into(),
+                    ],
                     labels: vec![0, 1],
                 },
             ),
@@ -115,7 +119,10 @@ fn setup() -> &'static Setup {
             let train_state = std::fs::read_dir(&setup.checkpoint_dir)
                 .expect("checkpoint dir")
                 .filter_map(|e| e.ok().map(|e| e.path()))
-                .find(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("epoch-")))
+                .find(|p| {
+                    p.file_name()
+                        .is_some_and(|n| n.to_string_lossy().starts_with("epoch-"))
+                })
                 .expect("an epoch file");
             let seeds_out = [
                 (
@@ -159,7 +166,8 @@ fuzz_target!(|data: &[u8]| {
             }
         }
         _ => {
-            std::fs::write(ResumeCheckpoint::card_path(&s.checkpoint_dir), rest).expect("temp file");
+            std::fs::write(ResumeCheckpoint::card_path(&s.checkpoint_dir), rest)
+                .expect("temp file");
             let _ = ResumeCheckpoint::load_if_present(&s.checkpoint_dir);
         }
     }

@@ -25,7 +25,10 @@ fuzz_target!(|data: &[u8]| {
         (Ok(small), Ok(whole)) => {
             let (h, w) = whole.dim();
             let (sh, sw) = small.dim();
-            assert!(sh > 0 && sw > 0, "the scaled decode returned an empty image");
+            assert!(
+                sh > 0 && sw > 0,
+                "the scaled decode returned an empty image"
+            );
             if (sh, sw) != (h, w) {
                 // A reduced decode: libjpeg's size for the numerator our rule picks, and never
                 // below the requested minimum.

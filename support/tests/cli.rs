@@ -151,7 +151,27 @@ fn missing_folders_and_models_exit_with_status_1_and_one_line() {
         .arg("--out")
         .arg(dir.path().join("m"))
         .args(["--filters", "0"]));
-    assert_one_line_error(&out, "invalid conv_filters");
+    assert_one_line_error(&out, "layer 1 (Conv2D) with 0 filters");
+    // So is a --layers file that is not a list of layers, or whose layers do not fit.
+    let layers = dir.path().join("layers.json");
+    std::fs::write(&layers, r#"[{"class_name": "Conv3D", "config": {}}]"#).unwrap();
+    let train_with = |layers: &std::path::Path| {
+        run(xray()
+            .arg("train")
+            .arg(sample())
+            .arg("--out")
+            .arg(dir.path().join("m"))
+            .arg("--layers")
+            .arg(layers))
+    };
+    assert_one_line_error(&train_with(&layers), "invalid --layers");
+    std::fs::write(
+        &layers,
+        r#"[{"class_name": "Flatten"}, {"class_name": "Conv2D", "config": {"filters": 4, "kernel_size": 3}},
+            {"class_name": "Dense", "config": {"units": 1, "activation": "sigmoid"}}]"#,
+    )
+    .unwrap();
+    assert_one_line_error(&train_with(&layers), "layer 2 (Conv2D) with a flat input");
     // An output folder that cannot be made (its parent is a file): refused before training.
     let file = dir.path().join("a-file");
     std::fs::write(&file, b"x").unwrap();
