@@ -18,25 +18,31 @@ fn sample(split: &str) -> PathBuf {
         .join(split)
 }
 
-/// A model of `size` x `size` inputs trained for one epoch of two steps with `seed`, its
-/// validation split drawn with `split_seed`.
-fn tiny_model(size: usize, seed: u64, split_seed: u64) -> SavedModel {
-    let config = ModelConfig::builder()
+/// A small model of `size` x `size` inputs.
+fn tiny_config(size: usize) -> ModelConfig {
+    ModelConfig::builder()
         .input_size(size, size)
         .conv_filters(&[4, 8])
         .dense_units(8)
         .learning_rate(0.002)
         .build()
-        .unwrap();
-    let options = FitOptions::builder()
+        .unwrap()
+}
+
+/// One epoch of two steps with `seed`, the validation split drawn with `split_seed` (to build).
+fn tiny_options(seed: u64, split_seed: u64) -> FitOptions {
+    FitOptions::builder()
         .epochs(1)
         .steps_per_epoch(2)
         .batch_size(8)
         .seed(seed)
         .split_seed(split_seed)
-        .build()
-        .unwrap();
-    let mut model = Model::new(config, seed).unwrap();
+}
+
+/// A model of `size` x `size` inputs trained with [`tiny_options`].
+fn tiny_model(size: usize, seed: u64, split_seed: u64) -> SavedModel {
+    let options = tiny_options(seed, split_seed).build().unwrap();
+    let mut model = Model::new(tiny_config(size), seed).unwrap();
     let history = training::fit(&mut model, sample("train"), &options, &mut Silent).unwrap();
     let names = vec!["NORMAL".to_string(), "PNEUMONIA".to_string()];
     SavedModel::from_fit(model, history, names, options.preprocessing())
@@ -104,18 +110,8 @@ fn held_out_predictions_are_the_validation_scores_training_recorded() {
 #[test]
 fn models_saved_before_the_record_get_their_split_from_their_training_checkpoints() {
     let dir = tempfile::tempdir().unwrap();
-    let config = ModelConfig::builder()
-        .input_size(48, 48)
-        .conv_filters(&[4, 8])
-        .dense_units(8)
-        .build()
-        .unwrap();
-    let options = FitOptions::builder()
-        .epochs(1)
-        .steps_per_epoch(2)
-        .batch_size(8)
-        .seed(5)
-        .split_seed(9)
+    let config = tiny_config(48);
+    let options = tiny_options(5, 9)
         .checkpoint_dir(dir.path().join("checkpoints"))
         .build()
         .unwrap();

@@ -1,5 +1,5 @@
 //! Convolution, an optional ReLU and max pooling fused into one differentiable op,
-//! [`conv2d_pool`] ([`conv2d_relu_pool`] with the ReLU).
+//! [`conv2d_pool`] (with or without the ReLU).
 //!
 //! Equal to `max_pool2d(act(conv2d(x)))`, but the full-size convolution output never exists:
 //! each band of rows is convolved into a cache-sized scratch buffer and pooled at once, and the
@@ -334,25 +334,6 @@ where
     )
 }
 
-/// Differentiable `max_pool2d(relu(conv2d(x)))` in one pass: [`conv2d_pool`] with ReLU.
-#[cfg(test)]
-pub(crate) fn conv2d_relu_pool<T, R, SW, SB>(
-    x: Tensor<Nhwc, f32, Cpu, T>,
-    kernel: Tensor<SW, f32, Cpu, R>,
-    bias: Tensor<SB, f32, Cpu, R>,
-    conv: &ConvSpec,
-    pool: &PoolSpec,
-    input_grad: bool,
-) -> Result<Tensor<Nhwc, f32, Cpu, T>>
-where
-    T: Tape<f32, Cpu> + Merge<R>,
-    R: Tape<f32, Cpu>,
-    SW: Shape,
-    SB: Shape,
-{
-    conv2d_pool(x, kernel, bias, conv, pool, true, input_grad)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -597,7 +578,7 @@ mod tests {
         finite_diff_check(
             (2, 7, 8, 2),
             21,
-            |x, k, b| conv2d_relu_pool(x, k, b, &cs, &PoolSpec::square(2), true).unwrap(),
+            |x, k, b| conv2d_pool(x, k, b, &cs, &PoolSpec::square(2), true, true).unwrap(),
             54,
             3,
             1e-3,
@@ -618,7 +599,7 @@ mod tests {
             finite_diff_check(
                 (n, h, w, c),
                 seed,
-                |x, k, b| conv2d_relu_pool(x, k, b, &cs, &PoolSpec::square(2), true).unwrap(),
+                |x, k, b| conv2d_pool(x, k, b, &cs, &PoolSpec::square(2), true, true).unwrap(),
                 g.kernel_len(),
                 o,
                 1e-3,
@@ -651,12 +632,13 @@ mod tests {
         let xt = dev.tensor_from_vec(rand_vec(6 * 6, 1), (1usize, 6usize, 6usize, 1usize));
         let kt = dev.tensor_from_vec(rand_vec(18, 2), (18usize,));
         let bt = dev.tensor_from_vec(vec![0.5f32; 2], (2usize,));
-        let y = conv2d_relu_pool(
+        let y = conv2d_pool(
             xt.leaky_trace(),
             kt.leaky_trace(),
             bt.leaky_trace(),
             &cs,
             &PoolSpec::square(2),
+            true,
             false,
         )
         .unwrap();

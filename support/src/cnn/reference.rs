@@ -1,6 +1,6 @@
 //! The unfused reference convolution for the tests: [`conv2d`] as a separate differentiable dfdx
 //! op, checked against naive loops and finite differences here, so that the fused op the model
-//! runs ([`conv2d_relu_pool`](super::fused::conv2d_relu_pool)) can be compared with
+//! runs ([`conv2d_pool`](super::fused::conv2d_pool)) can be compared with
 //! `max_pool2d(relu(conv2d(x)))` (with [`max_pool2d`](super::pool::max_pool2d)) in its own tests.
 
 use dfdx::prelude::*;
@@ -92,7 +92,7 @@ fn conv_backward(x: &[f32], w: &[f32], g: &ConvGeometry, dout: &[f32], need_dx: 
 
 /// Differentiable 2-D convolution of NHWC `x` with an HWIO `kernel` and per-filter `bias`.
 ///
-/// Arguments as for [`conv2d_relu_pool`](super::fused::conv2d_relu_pool), without the pooling;
+/// Arguments as for [`conv2d_pool`](super::fused::conv2d_pool), without the pooling;
 /// the tests pass flat weights on the input's tape, so only that case is taken.
 pub(crate) fn conv2d<T: Tape<f32, Cpu> + Merge<T>>(
     x: Tensor<Nhwc, f32, Cpu, T>,
