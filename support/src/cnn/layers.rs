@@ -134,19 +134,21 @@ impl Layer {
         }
     }
 
-    /// The stem of Keras's layer names: `conv2d`, `max_pooling2d`, `batch_normalization`, ...
-    pub(crate) fn name_stem(&self) -> &'static str {
-        match self {
-            Layer::Conv2D { .. } => "conv2d",
-            Layer::MaxPooling2D { .. } => "max_pooling2d",
-            Layer::BatchNormalization { .. } => "batch_normalization",
-            Layer::Activation { .. } => "activation",
-            Layer::ResidualBlock { .. } => "residual_block",
-            Layer::GlobalAveragePooling2D => "global_average_pooling2d",
-            Layer::Flatten => "flatten",
-            Layer::Dense { .. } => "dense",
-            Layer::Dropout { .. } => "dropout",
+    /// The stem of Keras's layer names, its class name in snake case as Keras makes it (a word
+    /// starts at a capital followed by a small letter): `conv2d`, `max_pooling2d`,
+    /// `batch_normalization`, ...
+    pub(crate) fn name_stem(&self) -> String {
+        let chars: Vec<char> = self.class_name().chars().collect();
+        let mut stem = String::new();
+        for (i, &ch) in chars.iter().enumerate() {
+            let starts_word =
+                ch.is_ascii_uppercase() && chars.get(i + 1).is_some_and(char::is_ascii_lowercase);
+            if i > 0 && starts_word {
+                stem.push('_');
+            }
+            stem.push(ch.to_ascii_lowercase());
         }
+        stem
     }
 
     /// `Conv2D(filters, kernel_size, activation)`, Keras's shorthand, with 'valid' padding.
@@ -276,5 +278,30 @@ mod tests {
             ]
         );
         assert_eq!(Layer::output(3), Layer::dense(3, Activation::Softmax));
+        let stems: Vec<String> = [
+            Layer::conv2d(1, 3, Activation::Relu),
+            Layer::max_pooling2d(2),
+            Layer::batch_normalization(),
+            Layer::GlobalAveragePooling2D,
+            Layer::ResidualBlock {
+                kernel_size: 3,
+                batch_normalization: false,
+            },
+            Layer::Flatten,
+        ]
+        .iter()
+        .map(Layer::name_stem)
+        .collect();
+        assert_eq!(
+            stems,
+            [
+                "conv2d",
+                "max_pooling2d",
+                "batch_normalization",
+                "global_average_pooling2d",
+                "residual_block",
+                "flatten"
+            ]
+        );
     }
 }

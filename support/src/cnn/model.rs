@@ -455,20 +455,8 @@ impl Model {
                         .ok_or_else(|| wrong_input("dropout mask"))?
                         .clone();
                     match act {
-                        Activations::Image(h) => {
-                            let m = self
-                                .dev
-                                .try_tensor_from_vec(mask, *h.shape())
-                                .map_err(dfdx_err)?;
-                            Activations::Image(h.try_mul(m).map_err(dfdx_err)?)
-                        }
-                        Activations::Flat(h) => {
-                            let m = self
-                                .dev
-                                .try_tensor_from_vec(mask, *h.shape())
-                                .map_err(dfdx_err)?;
-                            Activations::Flat(h.try_mul(m).map_err(dfdx_err)?)
-                        }
+                        Activations::Image(h) => Activations::Image(self.times(h, mask)?),
+                        Activations::Flat(h) => Activations::Flat(self.times(h, mask)?),
                     }
                 }
                 (step, _) => return Err(wrong_input(format!("{step:?}"))),
@@ -478,6 +466,19 @@ impl Model {
             Activations::Flat(logits) => Ok((logits, stats)),
             Activations::Image(_) => Err(wrong_input("the output layer")),
         }
+    }
+
+    /// `h` times a dropout mask of as many values.
+    fn times<S: dfdx::shapes::Shape, T: Tape<f32, Cpu>>(
+        &self,
+        h: Tensor<S, f32, Cpu, T>,
+        mask: Vec<f32>,
+    ) -> Result<Tensor<S, f32, Cpu, T>> {
+        let m = self
+            .dev
+            .try_tensor_from_vec(mask, *h.shape())
+            .map_err(dfdx_err)?;
+        h.try_mul(m).map_err(dfdx_err)
     }
 
     /// The dropout masks of one training step over `n` images: for each `Dropout` step, 0 with

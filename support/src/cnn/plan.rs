@@ -149,13 +149,13 @@ pub(crate) fn keras_name(base: &str, i: usize) -> String {
 
 /// Counts the layers of each kind as they are named.
 #[derive(Default)]
-struct Names(std::collections::HashMap<&'static str, usize>);
+struct Names(std::collections::HashMap<String, usize>);
 
 impl Names {
-    fn next(&mut self, stem: &'static str) -> String {
-        let i = self.0.entry(stem).or_insert(0);
+    fn next(&mut self, stem: String) -> String {
+        let i = self.0.entry(stem.clone()).or_insert(0);
         *i += 1;
-        keras_name(stem, *i - 1)
+        keras_name(&stem, *i - 1)
     }
 }
 
