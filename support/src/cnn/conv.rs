@@ -173,6 +173,12 @@ thread_local! {
     static SCRATCH: std::cell::RefCell<[Vec<f32>; 2]> = const { std::cell::RefCell::new([Vec::new(), Vec::new()]) };
 }
 
+/// `len` zeros, written by all threads (a serial `vec![0; len]` of a batch's activations left one
+/// core idle for a few percent of a step).
+pub(crate) fn zeros_in_parallel<T: Default + Send>(len: usize) -> Vec<T> {
+    (0..len).into_par_iter().map(|_| T::default()).collect()
+}
+
 /// Runs `f` with two per-thread scratch buffers of at least `a` and `b` floats (contents undefined).
 pub(crate) fn with_scratch<R>(
     a: usize,
@@ -363,7 +369,7 @@ where
         (dw, db)
     };
     let (partials, dx): (Vec<(Vec<f32>, Vec<f32>)>, _) = if need_dx {
-        let mut dx = vec![0.0f32; n * il];
+        let mut dx = zeros_in_parallel(n * il);
         let p = dx
             .par_chunks_mut(per * il)
             .enumerate()

@@ -12,7 +12,8 @@ use dfdx::prelude::*;
 use rayon::prelude::*;
 
 use super::conv::{
-    backward_band, backward_batch, im2col, with_scratch, ConvCall, ConvGeometry, ConvSpec,
+    backward_band, backward_batch, im2col, with_scratch, zeros_in_parallel, ConvCall, ConvGeometry,
+    ConvSpec,
 };
 use super::matmul::{matmul, MatRef};
 use super::pool::PoolSpec;
@@ -198,6 +199,64 @@ fn backward_image(
     });
 }
 
+/// A layer's kernel as the forward path of its geometry reads it (Winograd's transformed kernel
+/// is computed once per batch, not per image), and that path for one image.
+pub(crate) struct ForwardKernel<'a> {
+    fg: FusedGeometry,
+    path: ForwardPath<'a>,
+}
+
+enum ForwardPath<'a> {
+    /// The transformed kernel of [`winograd::transform_kernel`].
+    Winograd(Vec<f32>),
+    Direct(&'a [f32]),
+    Im2col(&'a [f32]),
+}
+
+impl<'a> ForwardKernel<'a> {
+    /// Picks the path for `fg` (Winograd, direct or im2col) and prepares the HWIO kernel `w`.
+    pub(crate) fn new(fg: &FusedGeometry, w: &'a [f32]) -> Self {
+        let path = if winograd::applies(fg) {
+            ForwardPath::Winograd(winograd::transform_kernel(w, fg.conv.in_c, fg.conv.filters))
+        } else if direct::applies(fg) {
+            ForwardPath::Direct(w)
+        } else {
+            ForwardPath::Im2col(w)
+        };
+        ForwardKernel { fg: *fg, path }
+    }
+
+    /// The geometry it was prepared for.
+    pub(crate) fn geometry(&self) -> &FusedGeometry {
+        &self.fg
+    }
+
+    /// The fused forward pass of one image `x` (`fg.conv.in_len()` values) with bias `b`: writes
+    /// every pooled value of `out` and every arg-max code of `idx` (`fg.out_len()` each).
+    pub(crate) fn forward_image(&self, x: &[f32], b: &[f32], out: &mut [f32], idx: &mut [u16]) {
+        let fg = &self.fg;
+        match &self.path {
+            ForwardPath::Winograd(u) => {
+                let (sv, sm) = winograd::scratch_len(fg);
+                with_scratch(sv, sm, |v, m| {
+                    let im = winograd::Image {
+                        x,
+                        w: u,
+                        b,
+                        out,
+                        idx,
+                    };
+                    winograd::forward_image(fg, (im, (v, m)))
+                })
+            }
+            ForwardPath::Direct(w) => {
+                direct::forward_image(fg, winograd::Image { x, w, b, out, idx })
+            }
+            ForwardPath::Im2col(w) => forward_image(x, w, b, fg, out, idx),
+        }
+    }
+}
+
 /// Forward pass of the fused op over a batch: pooled outputs and arg-max codes.
 pub(crate) fn fused_forward(
     x: &[f32],
@@ -207,34 +266,13 @@ pub(crate) fn fused_forward(
 ) -> (Vec<f32>, Vec<u16>) {
     let n = x.len() / fg.conv.in_len();
     let ol = fg.out_len();
-    let mut out = vec![0.0f32; n * ol];
-    let mut idx = vec![0u16; n * ol];
-    let images = out
-        .par_chunks_mut(ol)
+    let mut out = zeros_in_parallel(n * ol);
+    let mut idx = zeros_in_parallel(n * ol);
+    let kernel = ForwardKernel::new(fg, w);
+    out.par_chunks_mut(ol)
         .zip(idx.par_chunks_mut(ol))
-        .zip(x.par_chunks(fg.conv.in_len()));
-    if winograd::applies(fg) {
-        let u = winograd::transform_kernel(w, fg.conv.in_c, fg.conv.filters);
-        let (sv, sm) = winograd::scratch_len(fg);
-        images.for_each(|((o, ix), xi)| {
-            with_scratch(sv, sm, |v, m| {
-                let im = winograd::Image {
-                    x: xi,
-                    w: &u,
-                    b,
-                    out: o,
-                    idx: ix,
-                };
-                winograd::forward_image(fg, (im, (v, m)))
-            })
-        });
-    } else if direct::applies(fg) {
-        images.for_each(|((out, idx), x)| {
-            direct::forward_image(fg, winograd::Image { x, w, b, out, idx })
-        });
-    } else {
-        images.for_each(|((o, ix), xi)| forward_image(xi, w, b, fg, o, ix));
-    }
+        .zip(x.par_chunks(fg.conv.in_len()))
+        .for_each(|((o, ix), xi)| kernel.forward_image(xi, b, o, ix));
     (out, idx)
 }
 

@@ -19,6 +19,7 @@ pub mod calibration;
 mod config;
 mod conv;
 mod direct;
+mod fast_inference;
 mod fused;
 mod global_pool;
 pub mod intervals;

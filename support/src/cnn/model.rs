@@ -18,6 +18,7 @@ use rand_distr::Uniform;
 
 use super::batch_norm::{batch_norm_inference, batch_norm_training, update_moving, BatchStats};
 use super::config::ModelConfig;
+use super::fast_inference::TapelessPlan;
 use super::fused::conv2d_pool;
 use super::global_pool::global_average_pool;
 use super::loss::{
@@ -744,9 +745,23 @@ impl Model {
     pub(crate) fn reseed_dropout(&mut self, seed: u64) {
         self.rng = StdRng::seed_from_u64(seed);
     }
-    /// Logits for a batch in inference mode (no dropout, no tape), `PREDICT_BATCH` images at a
-    /// time: `output_units` per image, row after row.
+    /// Logits for a batch in inference mode (no dropout), `PREDICT_BATCH` images at a time:
+    /// `output_units` per image, row after row. Without the tape where the layers allow it
+    /// ([`TapelessPlan`]).
     pub(super) fn logits(&self, n: usize, data: &[f32]) -> Result<Vec<f32>> {
+        let (h, w) = (self.config.input_height(), self.config.input_width());
+        let Some(plan) = TapelessPlan::new(&self.plan, h, w)? else {
+            return self.logits_on_tape(n, data);
+        };
+        let mut out = Vec::with_capacity(n * self.config.output_units());
+        for chunk in data.chunks(PREDICT_BATCH * h * w) {
+            out.extend(plan.logits(&self.params, chunk.len() / (h * w), chunk));
+        }
+        Ok(out)
+    }
+
+    /// [`Model::logits`] by the tape's forward pass, for any layers.
+    pub(super) fn logits_on_tape(&self, n: usize, data: &[f32]) -> Result<Vec<f32>> {
         let (h, w) = (self.config.input_height(), self.config.input_width());
         let live = self.live()?;
         let mut out = Vec::with_capacity(n * self.config.output_units());

@@ -20,7 +20,8 @@
 use super::fused::{FusedGeometry, DEAD};
 use super::matmul::{matmul, MatRef};
 use super::winograd::{
-    avx2_fma_dispatch, band_rows, lanes, load, store, transform_band_inputs, Lanes, Scratch, LANES,
+    array_of, avx2_fma_dispatch, band_rows, lanes, load, store, transform_band_inputs, Lanes,
+    Scratch, LANES,
 };
 
 /// Floats of transformed input and tile gradients (`16 x tiles x (C + O)`) one band may use. Larger
@@ -86,7 +87,7 @@ fn backward_image_body(fg: &FusedGeometry, (im, (vbuf, mbuf)): (ImageGrad<'_>, S
         for t in 0..tiles {
             let at = (a * pw + t) * o;
             let mut planes = m.chunks_exact_mut(tiles * o);
-            let mut mt: [&mut [f32]; 16] = std::array::from_fn(|_| {
+            let mut mt: [&mut [f32]; 16] = array_of!(16, |_| {
                 let plane = planes.next().expect("16 planes");
                 &mut plane[t * o..(t + 1) * o]
             });
@@ -113,7 +114,7 @@ fn backward_image_body(fg: &FusedGeometry, (im, (vbuf, mbuf)): (ImageGrad<'_>, S
                 for pc in 0..pw {
                     let t = (pr - a) * pw + pc;
                     let dv: [&[f32]; 16] =
-                        std::array::from_fn(|e| &v[(e * tiles + t) * c..(e * tiles + t + 1) * c]);
+                        array_of!(16, |e| &v[(e * tiles + t) * c..(e * tiles + t + 1) * c]);
                     input_tile_gradient(&dv, dx, fg, pr, pc);
                 }
             }
@@ -129,10 +130,13 @@ fn backward_image_body(fg: &FusedGeometry, (im, (vbuf, mbuf)): (ImageGrad<'_>, S
 fn tile_gradient(dout: &[f32], idx: &[u16], m: &mut [&mut [f32]; 16], db: &mut [f32]) {
     for oc in (0..dout.len()).step_by(LANES) {
         let gv = load(dout, oc);
-        let code: [u16; LANES] = std::array::from_fn(|l| idx.get(oc + l).copied().unwrap_or(DEAD));
+        let code: [u16; LANES] = array_of!(8, |l| idx.get(oc + l).copied().unwrap_or(DEAD));
         // dY, row-major window positions; branch-free.
-        let y: [Lanes; 4] =
-            std::array::from_fn(|p| lanes(|l| if code[l] == p as u16 { gv[l] } else { 0.0 }));
+        let y: [Lanes; 4] = array_of!(4, |p: usize| lanes(|l| if code[l] == p as u16 {
+            gv[l]
+        } else {
+            0.0
+        }));
         let bsum = load(db, oc);
         store(
             db,
@@ -183,7 +187,7 @@ fn input_tile_gradient(
 ) {
     let (c, in_w) = (fg.conv.in_c, fg.conv.in_w);
     for ch in (0..c).step_by(LANES) {
-        let y: [Lanes; 16] = std::array::from_fn(|e| load(dv[e], ch));
+        let y: [Lanes; 16] = array_of!(16, |e| load(dv[e], ch));
         // w = dV Bᵀ, row by row.
         let mut w = [[0.0f32; LANES]; 16];
         for r in 0..4 {
