@@ -308,11 +308,24 @@ pub(crate) fn fused_backward(
         });
         return (winograd_backward::kernel_gradient(&du, c, o), db, dx);
     }
+    if direct::applies(fg) && !need_dx {
+        // Kernel and bias gradients only; with the input gradient, im2col below.
+        return backward_batch(n, g, g.kernel_len(), false, |i, dw, db, _| {
+            let im = direct::ImageGrad {
+                x: &x[i * g.in_len()..(i + 1) * g.in_len()],
+                dout: &dout[i * ol..(i + 1) * ol],
+                idx: &idx[i * ol..(i + 1) * ol],
+                dw,
+                db,
+            };
+            direct::backward_image(fg, im)
+        });
+    }
     im2col_backward(x, w, fg, dout, idx, need_dx)
 }
 
-/// [`fused_backward`] by im2col + GEMM, for any geometry (the Winograd path's tests compare
-/// with it).
+/// [`fused_backward`] by im2col + GEMM, for any geometry (the Winograd and direct paths' tests
+/// compare with it).
 pub(crate) fn im2col_backward(
     x: &[f32],
     w: &[f32],
