@@ -15,6 +15,8 @@
 #   PEERS_DIR    the peer scripts (default ../shared/bench/peers)
 #   REPS         rounds of peer-then-ours (default 1)
 #   OUT          folder for the raw logs (default a fresh folder under /tmp)
+#   CORES        run both on the first CORES cores only (taskset -c 0-(CORES-1); ours also with
+#                RAYON_NUM_THREADS=CORES), for the thread-scaling rows; default: all cores
 # Measure on a quiet machine: the script prints the load average before every run, and TensorFlow
 # starts many threads, so on a loaded machine wall-clock ratios favour it.
 set -euo pipefail
@@ -74,8 +76,16 @@ timed() {
     sed -n 's/^\tMaximum resident set size (kbytes): /   max RSS kB: /p' "$out/$name.time"
 }
 
-peer() { (cd "$peers_dir" && timed "$1" "$venv/bin/python" "${@:2}"); }
-ours() { (cd "$repo" && timed "$1" cargo bench -q -p support --bench peers_compare -- "${@:2}"); }
+pin=()
+if [ -n "${CORES:-}" ]; then
+    pin=(taskset -c "0-$((CORES - 1))")
+    export RAYON_NUM_THREADS=$CORES
+    echo "cores: the first $CORES (taskset; RAYON_NUM_THREADS=$CORES)"
+fi
+peer() { (cd "$peers_dir" && timed "$1" "${pin[@]}" "$venv/bin/python" "${@:2}"); }
+ours() {
+    (cd "$repo" && timed "$1" "${pin[@]}" cargo bench -q -p support --bench peers_compare -- "${@:2}")
+}
 
 for r in $(seq 1 "$reps"); do
     echo "== round $r"
