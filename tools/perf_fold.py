@@ -7,11 +7,14 @@
 
 Each sample goes to the first phase its stack names (innermost first: the Winograd or direct
 forward, the im2col forward, the backward, Adam, ...) and to the kind of its innermost
-frame that is not inlined library code (GEMM, memmove, memset, im2col, ...). Prints percentages of
+frame that is not inlined library code (GEMM, memmove, memset, im2col, ...). Inlined frames
+do not decide the phase. Prints percentages of
 all samples: by phase, by kind, and by both.
 """
 import sys, collections, re
 phase_rules = [
+    ("winograd_backward::", "conv bwd (Winograd, layers 2+)"),
+    ("direct::backward", "conv bwd (direct, layer 1)"),
     ("winograd::", "conv fwd (Winograd, layers 2+)"),
     ("direct::", "conv fwd (direct, layer 1)"),
     ("fused::forward_image", "conv fwd (im2col+gemm)"),
@@ -53,6 +56,9 @@ def flush():
     if lk is None: lk = leaf_kind(stack[0])
     ph = "other"
     for fr in stack:
+        # An inlined frame (e.g. winograd::load inside the backward kernel) names a helper, not
+        # the phase; its caller's frame follows.
+        if "(inlined)" in fr: continue
         hit = None
         for pat, name in phase_rules:
             if pat in fr: hit = name; break
