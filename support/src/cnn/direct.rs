@@ -238,17 +238,8 @@ mod tests {
     use crate::cnn::fused::{conv2d_pool, fused_backward, fused_forward, im2col_backward};
     use crate::cnn::pool::PoolSpec;
     use crate::cnn::tensor_io::tests::{finite_diff_check, rand_vec};
+    use crate::cnn::winograd::tests::geometry;
     use dfdx::prelude::*;
-
-    fn geometry(h: usize, w: usize, c: usize, o: usize) -> FusedGeometry {
-        let spec = ConvSpec::new((3, 3), o, 1, Padding::Valid);
-        FusedGeometry::new(
-            ConvGeometry::new(h, w, c, &spec).unwrap(),
-            PoolSpec::square(2),
-            true,
-        )
-        .unwrap()
-    }
 
     /// `got` within `tol` times the largest magnitude in `want` of `want`, element by element.
     fn assert_near(got: &[f32], want: &[f32], tol: f32, what: &str) {

@@ -332,7 +332,7 @@ pub(crate) fn scratch_len(fg: &FusedGeometry) -> (usize, usize) {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::cnn::conv::{ConvGeometry, ConvSpec, Padding};
     use crate::cnn::direct;
@@ -340,8 +340,9 @@ mod tests {
     use crate::cnn::pool::PoolSpec;
     use crate::cnn::tensor_io::tests::rand_vec;
 
-    /// A 3x3 'valid' convolution of `o` filters over `h x w x c` images, then a 2x2 pool.
-    fn geometry(h: usize, w: usize, c: usize, o: usize) -> FusedGeometry {
+    /// A 3x3 'valid' convolution of `o` filters over `h x w x c` images, then ReLU and a 2x2
+    /// pool (the geometry of the Winograd and direct paths; their tests share it).
+    pub(crate) fn geometry(h: usize, w: usize, c: usize, o: usize) -> FusedGeometry {
         let spec = ConvSpec {
             kernel: (3, 3),
             filters: o,

@@ -243,21 +243,10 @@ pub(crate) fn kernel_gradient(du: &[f32], c: usize, o: usize) -> Vec<f32> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cnn::conv::{ConvGeometry, ConvSpec, Padding};
     use crate::cnn::fused::{fused_backward, fused_forward, im2col_backward};
-    use crate::cnn::pool::PoolSpec;
     use crate::cnn::tensor_io::tests::rand_vec;
+    use crate::cnn::winograd::tests::geometry;
     use crate::cnn::winograd::{applies, transform_kernel};
-
-    fn geometry(h: usize, w: usize, c: usize, o: usize) -> FusedGeometry {
-        let spec = ConvSpec::new((3, 3), o, 1, Padding::Valid);
-        FusedGeometry::new(
-            ConvGeometry::new(h, w, c, &spec).unwrap(),
-            PoolSpec::square(2),
-            true,
-        )
-        .unwrap()
-    }
 
     /// The three gradients by their definition, in f64, for `n` images: the pooled gradient goes
     /// to the convolution output its arg-max code names (nowhere for [`DEAD`]), then
