@@ -22,11 +22,13 @@ use super::model::Param;
 use super::plan::{ConvStep, Plan, Step};
 use crate::error::Result;
 
+/// One image's activations, ping and pong, and the arg-max codes the kernels write (unused
+/// here).
+type Buffers = (Vec<f32>, Vec<f32>, Vec<u16>);
+
 thread_local! {
-    /// One image's activations, ping and pong, and the arg-max codes the kernels write (unused
-    /// here), reused across calls.
-    static ACTIVATIONS: RefCell<(Vec<f32>, Vec<f32>, Vec<u16>)> =
-        const { RefCell::new((Vec::new(), Vec::new(), Vec::new())) };
+    /// Each thread's [`Buffers`], reused across calls.
+    static ACTIVATIONS: RefCell<Buffers> = const { RefCell::new((Vec::new(), Vec::new(), Vec::new())) };
 }
 
 /// A dense layer: indices of its kernel (`inputs x units`, row-major) and bias in the weights.
@@ -132,9 +134,9 @@ fn image_features(kernels: &[(ForwardKernel, &[f32])], x: &[f32], features: &mut
         features.copy_from_slice(x);
         return;
     };
-    ACTIVATIONS.with(|cell| {
-        let mut bufs = cell.borrow_mut();
-        let (ping, pong, idx) = &mut *bufs;
+    // A thread that is already inside this function (were a kernel ever to run rayon tasks)
+    // takes fresh buffers instead of the borrowed ones.
+    let mut run = |(ping, pong, idx): &mut Buffers| {
         let (mut input, mut output) = (std::mem::take(ping), std::mem::take(pong));
         let mut from_x = true;
         let longest = kernels.iter().map(|(k, _)| k.geometry().out_len()).max();
@@ -164,6 +166,10 @@ fn image_features(kernels: &[(ForwardKernel, &[f32])], x: &[f32], features: &mut
         };
         last.forward_image(src, last_bias, features, &mut idx[..fg.out_len()]);
         (*ping, *pong) = (input, output);
+    };
+    ACTIVATIONS.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut bufs) => run(&mut bufs),
+        Err(_) => run(&mut Buffers::default()),
     });
 }
 
