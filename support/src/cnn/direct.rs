@@ -49,7 +49,8 @@ fn forward_image_body(fg: &FusedGeometry, im: Image<'_>) {
         1 => forward_channels::<1>(fg, im),
         2 => forward_channels::<2>(fg, im),
         3 => forward_channels::<3>(fg, im),
-        _ => forward_channels::<4>(fg, im),
+        4 => forward_channels::<4>(fg, im),
+        c => unreachable!("{c} channels on the direct path"),
     }
 }
 

@@ -97,8 +97,15 @@ impl TapelessPlan {
     }
 
     /// The output layer's values (logits) of the `n` images in `data` (`n x h x w`, as the
-    /// model's input), row after row, with the weights `params`.
-    pub(crate) fn logits(&self, params: &[Param], n: usize, data: &[f32]) -> Vec<f32> {
+    /// model's input), row after row, with the weights `params`, `batch` images at a time (the
+    /// kernels are prepared once for all of them).
+    pub(crate) fn logits(
+        &self,
+        params: &[Param],
+        n: usize,
+        data: &[f32],
+        batch: usize,
+    ) -> Vec<f32> {
         let kernels: Vec<(ForwardKernel, &[f32])> = self
             .convs
             .iter()
@@ -110,21 +117,26 @@ impl TapelessPlan {
             })
             .collect();
         let in_len = data.len() / n;
-        let mut h = vec![0.0f32; n * self.features];
-        h.par_chunks_mut(self.features)
-            .zip(data.par_chunks(in_len))
-            .for_each(|(features, x)| image_features(&kernels, x, features));
-        for d in &self.dense {
-            h = dense(
-                &h,
-                n,
-                &params[d.kernel].values,
-                &params[d.bias].values,
-                d.units,
-                d.relu,
-            );
+        let mut out = Vec::with_capacity(n * self.dense.last().map_or(0, |d| d.units));
+        for chunk in data.chunks(batch * in_len) {
+            let m = chunk.len() / in_len;
+            let mut h = vec![0.0f32; m * self.features];
+            h.par_chunks_mut(self.features)
+                .zip(chunk.par_chunks(in_len))
+                .for_each(|(features, x)| image_features(&kernels, x, features));
+            for d in &self.dense {
+                h = dense(
+                    &h,
+                    m,
+                    &params[d.kernel].values,
+                    &params[d.bias].values,
+                    d.units,
+                    d.relu,
+                );
+            }
+            out.extend(h);
         }
-        h
+        out
     }
 }
 

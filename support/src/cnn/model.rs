@@ -753,11 +753,7 @@ impl Model {
         let Some(plan) = TapelessPlan::new(&self.plan, h, w)? else {
             return self.logits_on_tape(n, data);
         };
-        let mut out = Vec::with_capacity(n * self.config.output_units());
-        for chunk in data.chunks(PREDICT_BATCH * h * w) {
-            out.extend(plan.logits(&self.params, chunk.len() / (h * w), chunk));
-        }
-        Ok(out)
+        Ok(plan.logits(&self.params, n, data, PREDICT_BATCH))
     }
 
     /// [`Model::logits`] by the tape's forward pass, for any layers.
