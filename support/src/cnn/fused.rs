@@ -292,20 +292,26 @@ pub(crate) fn fused_backward(
         let (c, o) = (g.in_c, g.filters);
         let u = winograd::transform_kernel(w, c, o);
         let (sv, sm) = winograd_backward::scratch_len(fg);
-        let (du, db, dx) = backward_batch(n, g, 16 * c * o, need_dx, |i, du, db, dx| {
-            let im = winograd_backward::ImageGrad {
-                x: &x[i * g.in_len()..(i + 1) * g.in_len()],
-                u: &u,
-                dout: &dout[i * ol..(i + 1) * ol],
-                idx: &idx[i * ol..(i + 1) * ol],
-                du,
-                db,
-                dx,
-            };
-            with_scratch(sv, sm, |v, m| {
-                winograd_backward::backward_image(fg, (im, (v, m)))
-            })
-        });
+        let (du, db, dx) = backward_batch(
+            n,
+            g,
+            winograd::ELEMENTS * c * o,
+            need_dx,
+            |i, du, db, dx| {
+                let im = winograd_backward::ImageGrad {
+                    x: &x[i * g.in_len()..(i + 1) * g.in_len()],
+                    u: &u,
+                    dout: &dout[i * ol..(i + 1) * ol],
+                    idx: &idx[i * ol..(i + 1) * ol],
+                    du,
+                    db,
+                    dx,
+                };
+                with_scratch(sv, sm, |v, m| {
+                    winograd_backward::backward_image(fg, (im, (v, m)))
+                })
+            },
+        );
         return (winograd_backward::kernel_gradient(&du, c, o), db, dx);
     }
     if direct::applies(fg) && !need_dx {

@@ -116,8 +116,14 @@ pub(crate) mod tests {
                 .cloned()
                 .unwrap_or_else(|| rand_vec(shape.num_elements(), seed + 3));
             let rt = dev.tensor_from_vec(r.clone(), shape);
+            // The loss's value summed in f64: an f32 sum's rounding would be divided by the step.
+            let value: f64 = out
+                .as_vec()
+                .iter()
+                .zip(&r)
+                .map(|(&o, &ri)| o as f64 * ri as f64)
+                .sum();
             let loss = (out * rt).sum();
-            let value = loss.array() as f64;
             let mut grads = loss.backward();
             let mut g = [vec![], vec![], vec![]];
             for (slot, t) in g.iter_mut().take(1).zip([&xt]) {

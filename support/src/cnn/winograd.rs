@@ -1,25 +1,38 @@
 //! The forward pass of the fused 3x3 convolution + ReLU + 2x2 max pool by Winograd's minimal
-//! filtering, F(2x2, 3x3) (Lavin & Gray, "Fast Algorithms for Convolutional Neural Networks",
-//! 2016): `Y = Aᵀ [(G g Gᵀ) ⊙ (Bᵀ d B)] A` turns each 4x4 input tile `d` into a 2x2 output tile
-//! with 16 multiplications per (input, output) channel pair instead of 36, a 2.25x cut in the
-//! multiply-adds of the convolution.
+//! filtering, F(4x4, 3x3) (Lavin & Gray, "Fast Algorithms for Convolutional Neural Networks",
+//! 2016, the transforms of their section 4.2, interpolation points 0, ±1, ±2 and ∞), and the
+//! vector helpers the fast paths share.
 //!
-//! A 2x2 output tile is exactly one window of a 2x2, stride-2 pooling, so the pooling (and ReLU,
-//! and the bias, which is constant over a window) happen in registers on the transformed output:
-//! the full convolution output never exists. Across channels the 16 elementwise products are 16
-//! matrix products `V[e] (tiles x C) · U[e] (C x O)`, done by `gemm`.
+//! Each 6x6 input tile `d` gives a 4x4 output tile `Y = Aᵀ [U ⊙ V] A`, with `U = G g Gᵀ` (the
+//! kernel) and `V = Bᵀ d B`, in 36 multiplications per (input, output) channel pair where the
+//! direct convolution takes 144: a 4x cut in the multiply-adds, and 1.78x fewer than F(2x2, 3x3)
+//! (64), which this module computed before 2026-12-02's fourth session. Across channels the 36
+//! elementwise products are 36 matrix products `V[e] (tiles x C) · U[e] (C x O)`, done by `gemm`.
+//!
+//! A 4x4 output tile is four windows of the 2x2, stride-2 pooling, so the pooling (and ReLU, and
+//! the bias, which is constant over a window) happen in registers on the transformed output: the
+//! full convolution output never exists. Where the pooled output has an odd number of rows or
+//! columns, the last tiles hold windows past its edge: their input pixels past the image read as
+//! zeros and their outputs are not written.
 //!
 //! The forward pass; its adjoint, the backward pass for the same layers, is in
-//! [`super::winograd_backward`] and reads the arg-max codes this writes. Results differ from the
-//! direct convolution by float rounding only (the transforms use the exact constants 0, ±1 and
-//! ±1/2).
+//! [`super::winograd_backward`] and reads the arg-max codes this writes. The constants are not all
+//! powers of two (`G` has sixths), so results differ from the direct convolution by more rounding
+//! than F(2x2, 3x3)'s: about 1e-5 of the output's scale, against 1e-6 (measured with 64 and 128
+//! input channels); the tests bound it.
 
 use super::fused::{FusedGeometry, DEAD};
 use super::matmul::{matmul, MatRef};
 
-/// Floats of transformed input and product (`16 x tiles x (C + O)`) one band may use: 256 KiB,
-/// half the smallest per-core L2 of the x86 servers we measured (AMD EPYC 7003: 512 KiB).
-const BAND_BUDGET: usize = 1 << 16;
+/// Transformed elements per tile (6x6).
+pub(crate) const ELEMENTS: usize = 36;
+
+/// Floats of transformed input and products (`36 x tiles x (C + O)`) a forward band may use:
+/// 256 KiB, half the smallest per-core L2 of the x86 servers we measured (AMD EPYC 7003: 512 KiB).
+const FORWARD_BUDGET: usize = 1 << 16;
+
+/// Fewest tiles per band, whatever the budget: the rows of each of the 36 matrix products.
+const MIN_TILES: usize = 16;
 
 /// Whether the Winograd path computes this fused op: 3x3 kernel, stride 1, no padding, 2x2 pool of
 /// stride 2, ReLU, and enough input channels for the 16 products to be worth their transforms
@@ -36,24 +49,64 @@ pub(crate) fn applies(fg: &FusedGeometry) -> bool {
 /// Fewest input channels for which [`applies`] is true.
 pub(crate) const MIN_CHANNELS: usize = 8;
 
-/// `U[e][c][o] = (G g Gᵀ)[e]` for every input channel `c` and filter `o`, from an HWIO kernel;
-/// `G = [[1, 0, 0], [1/2, 1/2, 1/2], [1/2, -1/2, 1/2], [0, 0, 1]]`.
+/// Tile rows and columns of one image: each tile covers 2x2 pooled windows.
+pub(crate) fn tiles(fg: &FusedGeometry) -> (usize, usize) {
+    (fg.ph.div_ceil(2), fg.pw.div_ceil(2))
+}
+
+/// Tile rows per band: as many as fit `budget` floats of transformed input and products, but at
+/// least [`MIN_TILES`] tiles.
+pub(crate) fn band_rows(fg: &FusedGeometry, budget: usize) -> usize {
+    let (th, tw) = tiles(fg);
+    let per_row = ELEMENTS * tw * (fg.conv.in_c + fg.conv.filters);
+    (budget / per_row).max(MIN_TILES.div_ceil(tw)).clamp(1, th)
+}
+
+/// Scratch floats for a band of `budget`: transformed input (plus one pixel of zeros for the
+/// reads past the image) and products.
+pub(crate) fn scratch_for(fg: &FusedGeometry, budget: usize) -> (usize, usize) {
+    let t = band_rows(fg, budget) * tiles(fg).1;
+    (
+        ELEMENTS * t * fg.conv.in_c + fg.conv.in_c,
+        ELEMENTS * t * fg.conv.filters,
+    )
+}
+
+/// Scratch floats [`forward_image`] needs: transformed input and products of one band.
+pub(crate) fn scratch_len(fg: &FusedGeometry) -> (usize, usize) {
+    scratch_for(fg, FORWARD_BUDGET)
+}
+
+/// `G z` for one column of three kernel values:
+/// `G = [[1/4, 0, 0], [-1/6, -1/6, -1/6], [-1/6, 1/6, -1/6], [1/24, 1/12, 1/6], [1/24, -1/12, 1/6], [0, 0, 1]]`.
+pub(crate) fn g_times(z: [f32; 3]) -> [f32; 6] {
+    let (a, b, c) = (z[0], z[1], z[2]);
+    [
+        a / 4.0,
+        -(a + b + c) / 6.0,
+        -(a - b + c) / 6.0,
+        a / 24.0 + b / 12.0 + c / 6.0,
+        a / 24.0 - b / 12.0 + c / 6.0,
+        c,
+    ]
+}
+
+/// `U[e][c][o] = (G g Gᵀ)[e]` for every input channel `c` and filter `o`, from an HWIO kernel.
 pub(crate) fn transform_kernel(w: &[f32], c: usize, o: usize) -> Vec<f32> {
     assert_eq!(w.len(), 9 * c * o, "kernel of 3x3x{c}x{o}");
-    let mut u = vec![0.0f32; 16 * c * o];
-    let g_rows = |a: f32, b: f32, cc: f32| [a, 0.5 * (a + b + cc), 0.5 * (a - b + cc), cc];
-    for ci in 0..c {
-        for oi in 0..o {
-            let g = |kh: usize, kw: usize| w[((kh * 3 + kw) * c + ci) * o + oi];
-            // G g: 4x3, built column by column.
-            let cols: [[f32; 4]; 3] =
-                std::array::from_fn(|kw| g_rows(g(0, kw), g(1, kw), g(2, kw)));
-            let gg: [[f32; 3]; 4] = std::array::from_fn(|r| std::array::from_fn(|kw| cols[kw][r]));
-            // (G g) Gᵀ: 4x4, row by row.
-            for (r, row) in gg.iter().enumerate() {
-                for (s, v) in g_rows(row[0], row[1], row[2]).into_iter().enumerate() {
-                    u[((r * 4 + s) * c + ci) * o + oi] = v;
-                }
+    let co = c * o;
+    let mut u = vec![0.0f32; ELEMENTS * co];
+    for j in 0..co {
+        let g = |kh: usize, kw: usize| w[(kh * 3 + kw) * co + j];
+        // G g: 6x3, column by column.
+        let cols: [[f32; 6]; 3] = [0, 1, 2].map(|kw| g_times([g(0, kw), g(1, kw), g(2, kw)]));
+        // (G g) Gᵀ: 6x6, row by row.
+        for r in 0..6 {
+            for (s, v) in g_times([cols[0][r], cols[1][r], cols[2][r]])
+                .into_iter()
+                .enumerate()
+            {
+                u[(r * 6 + s) * co + j] = v;
             }
         }
     }
@@ -93,25 +146,33 @@ pub(crate) fn store(s: &mut [f32], at: usize, v: &Lanes) {
     }
 }
 
-/// `[f(0), f(1), ..., f(N - 1)]` for N = 4, 8 or 16, written out. `std::array::from_fn` is not
-/// always inlined, and out of line it runs as baseline x86-64 (SSE2) code instead of the AVX2 of
-/// the kernel that calls it (measured: 8% of a training step in `core::array::try_from_fn`).
+/// `[f(0), f(1), ..., f(N - 1)]` for N = 4, 6, 8, 16 or 36, written out. `std::array::from_fn` is
+/// not always inlined, and out of line it runs as baseline x86-64 (SSE2) code instead of the AVX2
+/// of the kernel that calls it (measured: 8% of a training step in `core::array::try_from_fn`).
+/// The same goes for closures, so a closure written in the call, `array_of!(6, |i| ...)`, is not
+/// called at all: its body is written out N times with `i` bound to 0, 1, ... (measured: out of
+/// line, the 6x6 tile transforms' closures took 12% of their layers' time).
 macro_rules! array_of {
     (@calls $f:ident; $($i:literal)*) => { [$($f($i as usize)),*] };
-    (4, $f:expr) => {{
-        #[allow(unused_mut)]
-        let mut f = $f;
-        array_of!(@calls f; 0 1 2 3)
-    }};
+    (@inline $i:tt, $body:expr; $($n:literal)*) => { [$({
+        #[allow(clippy::identity_op, clippy::erasing_op)]
+        let $i: usize = $n;
+        $body
+    }),*] };
+    ($n:tt, |$i:tt $(: $t:ty)?| $body:expr) => { array_of!(@each $n, $i, $body) };
+    (@each 4, $i:tt, $body:expr) => { array_of!(@inline $i, $body; 0 1 2 3) };
+    (@each 6, $i:tt, $body:expr) => { array_of!(@inline $i, $body; 0 1 2 3 4 5) };
+    (@each 8, $i:tt, $body:expr) => { array_of!(@inline $i, $body; 0 1 2 3 4 5 6 7) };
+    (@each 16, $i:tt, $body:expr) => {
+        array_of!(@inline $i, $body; 0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15)
+    };
+    (@each 36, $i:tt, $body:expr) => {
+        array_of!(@inline $i, $body; 0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23
+            24 25 26 27 28 29 30 31 32 33 34 35)
+    };
     (8, $f:expr) => {{
-        #[allow(unused_mut)]
-        let mut f = $f;
+        let f = $f;
         array_of!(@calls f; 0 1 2 3 4 5 6 7)
-    }};
-    (16, $f:expr) => {{
-        #[allow(unused_mut)]
-        let mut f = $f;
-        array_of!(@calls f; 0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15)
     }};
 }
 pub(crate) use array_of;
@@ -122,57 +183,35 @@ pub(crate) fn lanes(f: impl Fn(usize) -> f32) -> Lanes {
     array_of!(8, f)
 }
 
-/// `Bᵀ d B` of one 4x4 tile for all channels: `d[i * 4 + j]` holds pixel `(i, j)` of the tile
-/// (its `c` channels), `v[e]` receives transformed element `e`;
-/// `Bᵀ = [[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]]`.
+/// `Bᵀ d` for six values (one column or row of a tile), where
+/// `Bᵀ = [[4, 0, -5, 0, 1, 0], [0, -4, -4, 1, 1, 0], [0, 4, -4, -1, 1, 0],
+///        [0, -2, -1, 2, 1, 0], [0, 2, -1, -2, 1, 0], [0, 4, 0, -5, 0, 1]]`.
 #[inline(always)]
-fn input_tile(d: &[&[f32]; 16], v: &mut [&mut [f32]; 16], c: usize) {
-    for ch in (0..c).step_by(LANES) {
-        let x: [Lanes; 16] = array_of!(16, |e| load(d[e], ch));
-        // t = Bᵀ d, one column j at a time.
-        let mut t = [[0.0f32; LANES]; 16];
-        for j in 0..4 {
-            let (d0, d1, d2, d3) = (&x[j], &x[4 + j], &x[8 + j], &x[12 + j]);
-            t[j] = lanes(|l| d0[l] - d2[l]);
-            t[4 + j] = lanes(|l| d1[l] + d2[l]);
-            t[8 + j] = lanes(|l| d2[l] - d1[l]);
-            t[12 + j] = lanes(|l| d1[l] - d3[l]);
-        }
-        // v = t B, one row i at a time.
-        for i in 0..4 {
-            let (r0, r1, r2, r3) = (&t[4 * i], &t[4 * i + 1], &t[4 * i + 2], &t[4 * i + 3]);
-            store(v[4 * i], ch, &lanes(|l| r0[l] - r2[l]));
-            store(v[4 * i + 1], ch, &lanes(|l| r1[l] + r2[l]));
-            store(v[4 * i + 2], ch, &lanes(|l| r2[l] - r1[l]));
-            store(v[4 * i + 3], ch, &lanes(|l| r1[l] - r3[l]));
-        }
-    }
+pub(crate) fn bt_times(d: &[Lanes; 6]) -> [Lanes; 6] {
+    let [d0, d1, d2, d3, d4, d5] = d;
+    [
+        lanes(|l| 4.0 * d0[l] - 5.0 * d2[l] + d4[l]),
+        lanes(|l| (d3[l] + d4[l]) - 4.0 * (d1[l] + d2[l])),
+        lanes(|l| (d4[l] - d3[l]) + 4.0 * (d1[l] - d2[l])),
+        lanes(|l| (d4[l] - d2[l]) + 2.0 * (d3[l] - d1[l])),
+        lanes(|l| (d4[l] - d2[l]) + 2.0 * (d1[l] - d3[l])),
+        lanes(|l| 4.0 * d1[l] - 5.0 * d3[l] + d5[l]),
+    ]
 }
 
-/// `Aᵀ m A` of one tile for all filters (`Aᵀ = [[1, 1, 1, 0], [0, 1, -1, -1]]`), then bias, ReLU
-/// and the 2x2 max with its first arg-max code (row-major in the window, as the direct path
-/// codes it; [`DEAD`] where the maximum is not positive).
+/// `Aᵀ m` for six values, where
+/// `Aᵀ = [[1, 1, 1, 1, 1, 0], [0, 1, -1, 2, -2, 0], [0, 1, 1, 4, 4, 0], [0, 1, -1, 8, -8, 1]]`.
 #[inline(always)]
-fn output_tile(m: &[&[f32]; 16], b: &[f32], out: &mut [f32], idx: &mut [u16]) {
-    for oc in (0..out.len()).step_by(LANES) {
-        let v: [Lanes; 16] = array_of!(16, |e| load(m[e], oc));
-        // s = Aᵀ m: 2x4.
-        let mut s = [[0.0f32; LANES]; 8];
-        for j in 0..4 {
-            let (v0, v1, v2, v3) = (&v[j], &v[4 + j], &v[8 + j], &v[12 + j]);
-            s[j] = lanes(|l| v0[l] + v1[l] + v2[l]);
-            s[4 + j] = lanes(|l| v1[l] - v2[l] - v3[l]);
-        }
-        let y: [Lanes; 4] = array_of!(4, |p: usize| {
-            let r = &s[4 * (p / 2)..4 * (p / 2) + 4];
-            if p.is_multiple_of(2) {
-                lanes(|l| r[0][l] + r[1][l] + r[2][l])
-            } else {
-                lanes(|l| r[1][l] - r[2][l] - r[3][l])
-            }
-        });
-        pool_lanes(&y, &load(b, oc), out, idx, oc);
-    }
+pub(crate) fn at_times(m: &[Lanes; 6]) -> [Lanes; 4] {
+    let [m0, m1, m2, m3, m4, m5] = m;
+    let (a, b) = (lanes(|l| m1[l] + m2[l]), lanes(|l| m1[l] - m2[l]));
+    let (c, d) = (lanes(|l| m3[l] + m4[l]), lanes(|l| m3[l] - m4[l]));
+    [
+        lanes(|l| m0[l] + a[l] + c[l]),
+        lanes(|l| b[l] + 2.0 * d[l]),
+        lanes(|l| a[l] + 4.0 * c[l]),
+        lanes(|l| b[l] + 8.0 * d[l] + m5[l]),
+    ]
 }
 
 /// Bias, ReLU and the 2x2 max of a window's four convolution outputs `y` (row-major positions)
@@ -187,26 +226,35 @@ pub(crate) fn pool_lanes(
     idx: &mut [u16],
     oc: usize,
 ) {
+    // Branch-free with 32-bit masks, which compile to vector compares and blends; `u16` lanes
+    // selected with `if` compiled to a branch per lane (measured: a third of a Winograd layer's
+    // tile work, mispredicted half the time).
     let mut best = y[0];
-    let mut code = [0u16; LANES];
+    let mut code = [0u32; LANES];
     for (p, yp) in y.iter().enumerate().skip(1) {
-        for l in 0..LANES {
-            let gt = yp[l] > best[l];
-            code[l] = if gt { p as u16 } else { code[l] };
-            best[l] = if gt { yp[l] } else { best[l] };
-        }
+        let gt: [u32; LANES] = array_of!(8, |l| u32::from(yp[l] > best[l]).wrapping_neg());
+        code = array_of!(8, |l| (code[l] & !gt[l]) | (p as u32 & gt[l]));
+        best = lanes(|l| if yp[l] > best[l] { yp[l] } else { best[l] });
     }
     let z = lanes(|l| best[l] + bias[l]);
     store(out, oc, &lanes(|l| z[l].max(0.0)));
-    for (l, ix) in idx[oc..].iter_mut().take(LANES).enumerate() {
-        *ix = if z[l] > 0.0 { code[l] } else { DEAD };
+    let live: [u32; LANES] = array_of!(8, |l| u32::from(z[l] > 0.0).wrapping_neg());
+    let coded: [u32; LANES] = array_of!(8, |l| (code[l] & live[l]) | (u32::from(DEAD) & !live[l]));
+    for (ix, &k) in idx[oc..].iter_mut().zip(&coded) {
+        *ix = k as u16;
     }
 }
 
-/// Pooled tile rows per band: as many as fit `budget` floats of transformed input and products.
-pub(crate) fn band_rows(fg: &FusedGeometry, budget: usize) -> usize {
-    let per_row = 16 * fg.pw * (fg.conv.in_c + fg.conv.filters);
-    (budget / per_row).clamp(1, fg.ph)
+/// The pooled gradient `gv` of filters `oc..oc + LANES` routed to the window position its arg-max
+/// code in `idx` names: `[dY at position 0, ..., dY at position 3]` (row-major), all zero for
+/// [`DEAD`]. Branch-free: codes compared as 32-bit lanes and the gradient masked by bits.
+#[inline(always)]
+pub(crate) fn route_gradient(gv: &Lanes, idx: &[u16], oc: usize) -> [Lanes; 4] {
+    let code: [u32; LANES] = array_of!(8, |l| u32::from(idx.get(oc + l).copied().unwrap_or(DEAD)));
+    array_of!(4, |p: usize| {
+        let hit: [u32; LANES] = array_of!(8, |l| u32::from(code[l] == p as u32).wrapping_neg());
+        lanes(|l| f32::from_bits(gv[l].to_bits() & hit[l]))
+    })
 }
 
 /// One image's work for a fused forward pass: input `x`, kernel `w` (HWIO for the direct path,
@@ -250,8 +298,119 @@ macro_rules! avx2_fma_dispatch {
 }
 pub(crate) use avx2_fma_dispatch;
 
-// `forward_image(fg, im)`: the fused forward pass of one image by F(2x2, 3x3). Requires
-// [`applies`]. The tile transforms run as AVX2 code where the CPU has it.
+/// `Bᵀ d B` of one 6x6 tile for all channels: `d[i * 6 + j]` holds pixel `(i, j)` of the tile
+/// (its `c` channels), `v[e]` receives transformed element `e`.
+#[inline(always)]
+fn input_tile(d: &[&[f32]; ELEMENTS], v: &mut [&mut [f32]; ELEMENTS], c: usize) {
+    for ch in (0..c).step_by(LANES) {
+        // t = Bᵀ d, column by column (`t[j][i]`).
+        let t: [[Lanes; 6]; 6] = array_of!(6, |j: usize| bt_times(&array_of!(6, |i: usize| load(
+            d[6 * i + j],
+            ch
+        ))));
+        // v = t B, row by row.
+        for i in 0..6 {
+            let row = bt_times(&array_of!(6, |j: usize| t[j][i]));
+            for (j, vj) in row.iter().enumerate() {
+                store(v[6 * i + j], ch, vj);
+            }
+        }
+    }
+}
+
+/// `Bᵀ d B` of the tiles in tile rows `a..bnd` of one image `x`: `v` holds 36 planes (one per
+/// transformed element) of `tiles x C`, tile `(tr - a) * tw + tc` in row `t` of each. Pixels past
+/// the image read as `zeros` (`C` zeros).
+#[inline(always)]
+pub(crate) fn transform_band_inputs(
+    x: &[f32],
+    fg: &FusedGeometry,
+    (a, bnd): (usize, usize),
+    v: &mut [f32],
+    zeros: &[f32],
+) {
+    let (c, in_h, in_w) = (fg.conv.in_c, fg.conv.in_h, fg.conv.in_w);
+    let tw = tiles(fg).1;
+    let n = (bnd - a) * tw;
+    for tr in a..bnd {
+        for tc in 0..tw {
+            let t = (tr - a) * tw + tc;
+            let d: [&[f32]; ELEMENTS] = array_of!(36, |e: usize| {
+                let (r, col) = (4 * tr + e / 6, 4 * tc + e % 6);
+                if r < in_h && col < in_w {
+                    &x[(r * in_w + col) * c..][..c]
+                } else {
+                    zeros
+                }
+            });
+            let mut planes = v.chunks_exact_mut(n * c);
+            let mut vt: [&mut [f32]; ELEMENTS] = array_of!(36, |_| {
+                let plane = planes.next().expect("36 planes");
+                &mut plane[t * c..(t + 1) * c]
+            });
+            input_tile(&d, &mut vt, c);
+        }
+    }
+}
+
+/// The pooled windows `(pooled row, pooled column, window number)` of tile `(tr, tc)` that lie in
+/// the pooled output; window `q` is the tile's quarter `(q / 2, q % 2)`.
+pub(crate) fn windows(
+    fg: &FusedGeometry,
+    tr: usize,
+    tc: usize,
+) -> impl Iterator<Item = (usize, usize, usize)> {
+    let (ph, pw) = (fg.ph, fg.pw);
+    (0..4)
+        .map(move |q| (2 * tr + q / 2, 2 * tc + q % 2, q))
+        .filter(move |&(pr, pc, _)| pr < ph && pc < pw)
+}
+
+/// Row-major positions of window `q`'s four convolution outputs in a 4x4 tile.
+#[inline(always)]
+pub(crate) fn window_cells(q: usize) -> [usize; 4] {
+    let (r, c) = (2 * (q / 2), 2 * (q % 2));
+    [
+        4 * r + c,
+        4 * r + c + 1,
+        4 * (r + 1) + c,
+        4 * (r + 1) + c + 1,
+    ]
+}
+
+/// `Aᵀ m A` of tile `(tr, tc)` for all filters, then bias, ReLU and the 2x2 max with its first
+/// arg-max code for each of its windows in the pooled output (`out`, `idx`: one image's).
+#[inline(always)]
+fn output_tile(
+    m: &[&[f32]; ELEMENTS],
+    b: &[f32],
+    (out, idx): (&mut [f32], &mut [u16]),
+    fg: &FusedGeometry,
+    (tr, tc): (usize, usize),
+) {
+    let o = b.len();
+    for oc in (0..o).step_by(LANES) {
+        // s = Aᵀ m: 4x6, column by column (`s[j][p]`).
+        let s: [[Lanes; 4]; 6] = array_of!(6, |j: usize| at_times(&array_of!(6, |i: usize| load(
+            m[6 * i + j],
+            oc
+        ))));
+        // y = s A: 4x4, row by row.
+        let y: [[Lanes; 4]; 4] =
+            array_of!(4, |p: usize| at_times(&array_of!(6, |j: usize| s[j][p])));
+        let bias = load(b, oc);
+        for (pr, pc, q) in windows(fg, tr, tc) {
+            let at = (pr * fg.pw + pc) * o;
+            let cells = window_cells(q);
+            let win = array_of!(4, |p: usize| y[cells[p] / 4][cells[p] % 4]);
+            pool_lanes(&win, &bias, &mut out[at..at + o], &mut idx[at..at + o], oc);
+        }
+    }
+}
+
+// `forward_image(fg, (im, scratch))`: the fused forward pass of one image by F(4x4, 3x3), with
+// the kernel transformed by [`transform_kernel`]. Requires [`applies`]. The tile transforms run
+// as AVX2 code where the CPU has it.
 avx2_fma_dispatch!(forward_image, forward_image_body, (Image<'_>, Scratch<'_>));
 
 #[inline(always)]
@@ -264,71 +423,37 @@ fn forward_image_body(fg: &FusedGeometry, (im, (vbuf, mbuf)): (Image<'_>, Scratc
         idx,
     } = im;
     debug_assert!(applies(fg));
-    let g = &fg.conv;
-    let (c, o, pw) = (g.in_c, g.filters, fg.pw);
-    let rows = band_rows(fg, BAND_BUDGET);
+    let (c, o) = (fg.conv.in_c, fg.conv.filters);
+    let (th, tw) = tiles(fg);
+    let rows = band_rows(fg, FORWARD_BUDGET);
+    let (vbuf, zeros) = vbuf.split_at_mut(vbuf.len() - c);
+    zeros.fill(0.0);
     let mut a = 0;
-    while a < fg.ph {
-        let bnd = (a + rows).min(fg.ph);
-        let tiles = (bnd - a) * pw;
-        let v = &mut vbuf[..16 * tiles * c];
-        let m = &mut mbuf[..16 * tiles * o];
-        transform_band_inputs(x, fg, a, bnd, v);
-        for e in 0..16 {
+    while a < th {
+        let bnd = (a + rows).min(th);
+        let n = (bnd - a) * tw;
+        let v = &mut vbuf[..ELEMENTS * n * c];
+        let m = &mut mbuf[..ELEMENTS * n * o];
+        transform_band_inputs(x, fg, (a, bnd), v, zeros);
+        for e in 0..ELEMENTS {
             matmul(
-                &mut m[e * tiles * o..(e + 1) * tiles * o],
+                &mut m[e * n * o..(e + 1) * n * o],
                 o,
-                MatRef::row_major(&v[e * tiles * c..(e + 1) * tiles * c], tiles, c),
+                MatRef::row_major(&v[e * n * c..(e + 1) * n * c], n, c),
                 MatRef::row_major(&u[e * c * o..(e + 1) * c * o], c, o),
                 false,
             );
         }
-        for pr in a..bnd {
-            for pc in 0..pw {
-                let t = (pr - a) * pw + pc;
-                let mt: [&[f32]; 16] =
-                    array_of!(16, |e| &m[(e * tiles + t) * o..(e * tiles + t + 1) * o]);
-                let at = (pr * pw + pc) * o;
-                output_tile(&mt, b, &mut out[at..at + o], &mut idx[at..at + o]);
+        for tr in a..bnd {
+            for tc in 0..tw {
+                let t = (tr - a) * tw + tc;
+                let mt: [&[f32]; ELEMENTS] =
+                    array_of!(36, |e| &m[(e * n + t) * o..(e * n + t + 1) * o]);
+                output_tile(&mt, b, (&mut *out, &mut *idx), fg, (tr, tc));
             }
         }
         a = bnd;
     }
-}
-
-/// `Bᵀ d B` of the input tiles under pooled rows `a..bnd` of one image `x`: `v` holds 16 planes
-/// (one per transformed element) of `tiles x C`, tile `(pr - a) * pw + pc` in row `t` of each.
-#[inline(always)]
-pub(crate) fn transform_band_inputs(
-    x: &[f32],
-    fg: &FusedGeometry,
-    a: usize,
-    bnd: usize,
-    v: &mut [f32],
-) {
-    let (c, pw, in_w) = (fg.conv.in_c, fg.pw, fg.conv.in_w);
-    let tiles = (bnd - a) * pw;
-    for pr in a..bnd {
-        for pc in 0..pw {
-            let t = (pr - a) * pw + pc;
-            let d: [&[f32]; 16] = array_of!(16, |e: usize| {
-                let (i, j) = (e / 4, e % 4);
-                &x[((2 * pr + i) * in_w + 2 * pc + j) * c..][..c]
-            });
-            let mut planes = v.chunks_exact_mut(tiles * c);
-            let mut vt: [&mut [f32]; 16] = array_of!(16, |_| {
-                let plane = planes.next().expect("16 planes");
-                &mut plane[t * c..(t + 1) * c]
-            });
-            input_tile(&d, &mut vt, c);
-        }
-    }
-}
-
-/// Scratch floats [`forward_image`] needs: transformed input and products of one band.
-pub(crate) fn scratch_len(fg: &FusedGeometry) -> (usize, usize) {
-    let tiles = band_rows(fg, BAND_BUDGET) * fg.pw;
-    (16 * tiles * fg.conv.in_c, 16 * tiles * fg.conv.filters)
 }
 
 #[cfg(test)]
@@ -463,25 +588,56 @@ pub(crate) mod tests {
 
     #[test]
     fn kernel_transform_is_g_g_gt() {
-        // One channel pair, written out: G g Gᵀ with G = [[1,0,0],[.5,.5,.5],[.5,-.5,.5],[0,0,1]].
+        // One channel pair, written out: G g Gᵀ with Lavin & Gray's 6x3 G.
         let w: Vec<f32> = (1..=9).map(|v| v as f32).collect();
         let u = transform_kernel(&w, 1, 1);
+        let (a, b, c) = (1.0 / 4.0, 1.0 / 6.0, 1.0 / 12.0);
         let gm = [
-            [1.0, 0.0, 0.0],
-            [0.5, 0.5, 0.5],
-            [0.5, -0.5, 0.5],
+            [a, 0.0, 0.0],
+            [-b, -b, -b],
+            [-b, b, -b],
+            [1.0 / 24.0, c, b],
+            [1.0 / 24.0, -c, b],
             [0.0, 0.0, 1.0],
         ];
-        for r in 0..4 {
-            for s in 0..4 {
+        for r in 0..6 {
+            for s in 0..6 {
                 let mut want = 0.0f32;
                 for i in 0..3 {
                     for j in 0..3 {
                         want += gm[r][i] * w[i * 3 + j] * gm[s][j];
                     }
                 }
-                assert!((u[r * 4 + s] - want).abs() < 1e-6, "({r},{s})");
+                assert!((u[r * 6 + s] - want).abs() < 1e-5, "({r},{s})");
             }
+        }
+    }
+
+    #[test]
+    fn one_dimensional_transforms_compute_a_correlation() {
+        // Aᵀ [(G g) ⊙ (Bᵀ d)] = the 4 outputs of the 'valid' correlation of 6 values with 3.
+        let d: [f32; 6] = [0.3, -1.2, 2.0, 0.7, -0.4, 1.1];
+        let g: [f32; 3] = [0.5, -0.25, 2.0];
+        let bd = bt_times(&array_of!(6, |i: usize| [d[i]; LANES]));
+        let gg = g_times(g);
+        let m: [Lanes; 6] = array_of!(6, |e: usize| [gg[e] * bd[e][0]; LANES]);
+        let y = at_times(&m);
+        for (i, yi) in y.iter().enumerate() {
+            let want: f32 = (0..3).map(|k| d[i + k] * g[k]).sum();
+            assert!((yi[0] - want).abs() < 1e-5, "{i}: {} vs {want}", yi[0]);
+        }
+    }
+
+    #[test]
+    fn tiles_cover_odd_pooled_sizes_and_bands_hold_enough_tiles() {
+        // 77x77 convolution output, pooled 38x38: 19x19 tiles; 62x62 pooled 31x31: 16x16 tiles,
+        // half of the last row and column past the edge.
+        assert_eq!(tiles(&geometry(79, 79, 32, 64)), (19, 19));
+        assert_eq!(tiles(&geometry(64, 64, 32, 64)), (16, 16));
+        for fg in [geometry(18, 18, 128, 128), geometry(79, 79, 32, 64)] {
+            let (th, tw) = tiles(&fg);
+            let rows = band_rows(&fg, FORWARD_BUDGET);
+            assert!(rows * tw >= MIN_TILES.min(th * tw));
         }
     }
 

@@ -1,46 +1,46 @@
-//! The backward pass of the fused 3x3 convolution + ReLU + 2x2 max pool by F(2x2, 3x3): the exact
+//! The backward pass of the fused 3x3 convolution + ReLU + 2x2 max pool by F(4x4, 3x3): the exact
 //! adjoint of [`super::winograd`]'s forward pass, for the same layers ([`super::winograd::applies`]).
 //!
-//! The forward pass computes each 2x2 output tile as `Y = Aᵀ [U ⊙ V] A`, with `U = G g Gᵀ` (the
-//! kernel) and `V = Bᵀ d B` (the 4x4 input tile), the products summed over input channels. Its
+//! The forward pass computes each 4x4 output tile as `Y = Aᵀ [U ⊙ V] A`, with `U = G g Gᵀ` (the
+//! kernel) and `V = Bᵀ d B` (the 6x6 input tile), the products summed over input channels. Its
 //! adjoint, from the tile's gradient `dY`:
-//! - `dM = A dY Aᵀ`, 4x4 per tile and filter. A 2x2 tile is one pooling window, so `dY` comes
-//!   straight from the pooled gradient and the arg-max codes (at most one non-zero per filter,
-//!   none where ReLU was dead): no full-size gradient to zero and scatter into, no ReLU mask pass.
-//! - kernel: `dU[e] += V[e]ᵀ · dM[e]` (C x tiles times tiles x O) for the 16 elements `e`, summed
+//! - `dM = A dY Aᵀ`, 6x6 per tile and filter. A 4x4 tile is four pooling windows, so `dY` comes
+//!   straight from the pooled gradient and the arg-max codes (at most one non-zero per window and
+//!   filter, none where ReLU was dead or the window lies past the pooled output): no full-size
+//!   gradient to zero and scatter into, no ReLU mask pass.
+//! - kernel: `dU[e] += V[e]ᵀ · dM[e]` (C x tiles times tiles x O) for the 36 elements `e`, summed
 //!   over the batch, then once `dg = Gᵀ dU G` ([`kernel_gradient`]);
 //! - input: `dV[e] = dM[e] · U[e]ᵀ` (tiles x O times O x C), then `dd = B dV Bᵀ` added onto the
-//!   4x4 input tile (neighbouring tiles overlap by two rows or columns).
+//!   6x6 input tile's pixels inside the image (neighbouring tiles overlap by two rows or columns).
 //!
-//! 16 products per tile and channel pair instead of im2col's 36, for the kernel and the input
-//! gradient alike (2.25x fewer multiply-adds), and no im2col/col2im copies. The gradients are
-//! those of the forward pass as the Winograd path computes it, so they differ from the im2col
-//! backward pass by float rounding only.
+//! 36 products per tile and channel pair instead of im2col's 144, for the kernel and the input
+//! gradient alike, and no im2col/col2im copies. The gradients are those of the forward pass as
+//! the Winograd path computes it, so they differ from the im2col backward pass by float rounding
+//! only.
 
-use super::fused::{FusedGeometry, DEAD};
+use super::fused::FusedGeometry;
 use super::matmul::{matmul, MatRef};
 use super::winograd::{
-    array_of, avx2_fma_dispatch, band_rows, lanes, load, store, transform_band_inputs, Lanes,
-    Scratch, LANES,
+    array_of, avx2_fma_dispatch, band_rows, lanes, load, route_gradient, scratch_for, store, tiles,
+    transform_band_inputs, window_cells, windows, Lanes, Scratch, ELEMENTS, LANES,
 };
 
-/// Floats of transformed input and tile gradients (`16 x tiles x (C + O)`) one band may use. Larger
-/// than the forward pass's band: the kernel-gradient products sum over the band's tiles, and
-/// short sums (a band of one pooled row has 18–38 tiles in the default model) waste `gemm`'s time
-/// on loading and storing its accumulators.
-const BAND_BUDGET: usize = 1 << 17;
+/// Floats of transformed input and tile gradients (`36 x tiles x (C + O)`) a backward band may
+/// use: more than the forward pass's, because the kernel-gradient products sum over the
+/// band's tiles, and short sums waste `gemm`'s time on loading and storing its accumulators.
+const BAND_BUDGET: usize = 1 << 18;
 
 /// One image's work for the backward pass.
 pub(crate) struct ImageGrad<'a> {
     /// The image's input (NHWC, one image).
     pub x: &'a [f32],
-    /// The kernel transformed by [`super::winograd::transform_kernel`].
+    /// The kernel transformed by [`transform_kernel`].
     pub u: &'a [f32],
     /// Gradient of the pooled output.
     pub dout: &'a [f32],
     /// Arg-max codes the forward pass wrote.
     pub idx: &'a [u16],
-    /// Accumulates the gradient of the transformed kernel, `16 x C x O`.
+    /// Accumulates the gradient of the transformed kernel, `36 x C x O`.
     pub du: &'a mut [f32],
     /// Accumulates the bias gradient.
     pub db: &'a mut [f32],
@@ -51,12 +51,11 @@ pub(crate) struct ImageGrad<'a> {
 /// Scratch floats [`backward_image`] needs: transformed input (reused for its gradient) and tile
 /// gradients of one band.
 pub(crate) fn scratch_len(fg: &FusedGeometry) -> (usize, usize) {
-    let tiles = band_rows(fg, BAND_BUDGET) * fg.pw;
-    (16 * tiles * fg.conv.in_c, 16 * tiles * fg.conv.filters)
+    scratch_for(fg, BAND_BUDGET)
 }
 
-// `backward_image(fg, (im, scratch))`: one image's backward pass by F(2x2, 3x3). Requires
-// `winograd::applies`. The tile transforms run as AVX2 code where the CPU has it.
+// `backward_image(fg, (im, scratch))`: one image's backward pass by F(4x4, 3x3). Requires
+// `winograd::applies`.
 avx2_fma_dispatch!(
     backward_image,
     backward_image_body,
@@ -75,31 +74,36 @@ fn backward_image_body(fg: &FusedGeometry, (im, (vbuf, mbuf)): (ImageGrad<'_>, S
         mut dx,
     } = im;
     debug_assert!(super::winograd::applies(fg));
-    let (c, o, pw) = (fg.conv.in_c, fg.conv.filters, fg.pw);
+    let (c, o) = (fg.conv.in_c, fg.conv.filters);
+    let (th, tw) = tiles(fg);
     let rows = band_rows(fg, BAND_BUDGET);
+    let (vbuf, zeros) = vbuf.split_at_mut(vbuf.len() - c);
+    zeros.fill(0.0);
     let mut a = 0;
-    while a < fg.ph {
-        let bnd = (a + rows).min(fg.ph);
-        let tiles = (bnd - a) * pw;
-        let v = &mut vbuf[..16 * tiles * c];
-        let m = &mut mbuf[..16 * tiles * o];
-        transform_band_inputs(x, fg, a, bnd, v);
-        for t in 0..tiles {
-            let at = (a * pw + t) * o;
-            let mut planes = m.chunks_exact_mut(tiles * o);
-            let mut mt: [&mut [f32]; 16] = array_of!(16, |_| {
-                let plane = planes.next().expect("16 planes");
-                &mut plane[t * o..(t + 1) * o]
-            });
-            tile_gradient(&dout[at..at + o], &idx[at..at + o], &mut mt, db);
+    while a < th {
+        let bnd = (a + rows).min(th);
+        let n = (bnd - a) * tw;
+        let v = &mut vbuf[..ELEMENTS * n * c];
+        let m = &mut mbuf[..ELEMENTS * n * o];
+        transform_band_inputs(x, fg, (a, bnd), v, zeros);
+        for tr in a..bnd {
+            for tc in 0..tw {
+                let t = (tr - a) * tw + tc;
+                let mut planes = m.chunks_exact_mut(n * o);
+                let mut mt: [&mut [f32]; ELEMENTS] = array_of!(36, |_| {
+                    let plane = planes.next().expect("36 planes");
+                    &mut plane[t * o..(t + 1) * o]
+                });
+                tile_gradient((dout, idx), &mut mt, db, fg, (tr, tc));
+            }
         }
-        for e in 0..16 {
-            let ve = &mut v[e * tiles * c..(e + 1) * tiles * c];
-            let me = MatRef::row_major(&m[e * tiles * o..(e + 1) * tiles * o], tiles, o);
+        for e in 0..ELEMENTS {
+            let ve = &mut v[e * n * c..(e + 1) * n * c];
+            let me = MatRef::row_major(&m[e * n * o..(e + 1) * n * o], n, o);
             matmul(
                 &mut du[e * c * o..(e + 1) * c * o],
                 o,
-                MatRef::row_major(ve, tiles, c).t(),
+                MatRef::row_major(ve, n, c).t(),
                 me,
                 true,
             );
@@ -110,12 +114,12 @@ fn backward_image_body(fg: &FusedGeometry, (im, (vbuf, mbuf)): (ImageGrad<'_>, S
             }
         }
         if let Some(dx) = dx.as_deref_mut() {
-            for pr in a..bnd {
-                for pc in 0..pw {
-                    let t = (pr - a) * pw + pc;
-                    let dv: [&[f32]; 16] =
-                        array_of!(16, |e| &v[(e * tiles + t) * c..(e * tiles + t + 1) * c]);
-                    input_tile_gradient(&dv, dx, fg, pr, pc);
+            for tr in a..bnd {
+                for tc in 0..tw {
+                    let t = (tr - a) * tw + tc;
+                    let dv: [&[f32]; ELEMENTS] =
+                        array_of!(36, |e| &v[(e * n + t) * c..(e * n + t + 1) * c]);
+                    input_tile_gradient(&dv, dx, fg, (tr, tc));
                 }
             }
         }
@@ -123,82 +127,72 @@ fn backward_image_body(fg: &FusedGeometry, (im, (vbuf, mbuf)): (ImageGrad<'_>, S
     }
 }
 
-/// `dM = A dY Aᵀ` of one tile for all filters into `m[e]`, where `dY` holds the pooled gradient
-/// `dout` at the window position its arg-max code names (nothing for [`DEAD`]); adds `dY`'s sum
-/// to the bias gradient. `A = [[1, 0], [1, 1], [1, -1], [0, -1]]`.
+/// `dM = A dY Aᵀ` of tile `(tr, tc)` for all filters into `m[e]`, where `dY` holds the pooled
+/// gradient at the window position its arg-max code names (nothing for [`DEAD`] or for windows
+/// past the pooled output); adds `dY`'s sum to the bias gradient.
 #[inline(always)]
-fn tile_gradient(dout: &[f32], idx: &[u16], m: &mut [&mut [f32]; 16], db: &mut [f32]) {
-    for oc in (0..dout.len()).step_by(LANES) {
-        let gv = load(dout, oc);
-        let code: [u16; LANES] = array_of!(8, |l| idx.get(oc + l).copied().unwrap_or(DEAD));
-        // dY, row-major window positions; branch-free.
-        let y: [Lanes; 4] = array_of!(4, |p: usize| lanes(|l| if code[l] == p as u16 {
-            gv[l]
-        } else {
-            0.0
-        }));
+fn tile_gradient(
+    (dout, idx): (&[f32], &[u16]),
+    m: &mut [&mut [f32]; ELEMENTS],
+    db: &mut [f32],
+    fg: &FusedGeometry,
+    (tr, tc): (usize, usize),
+) {
+    let o = db.len();
+    for oc in (0..o).step_by(LANES) {
+        // dY, 4x4 row-major; branch-free within a window.
+        let mut y = [[0.0f32; LANES]; 16];
+        let mut sum = [0.0f32; LANES];
+        for (pr, pc, q) in windows(fg, tr, tc) {
+            let at = (pr * fg.pw + pc) * o;
+            let gv = load(&dout[at..at + o], oc);
+            let routed = route_gradient(&gv, &idx[at..at + o], oc);
+            for (p, cell) in window_cells(q).into_iter().enumerate() {
+                y[cell] = routed[p];
+            }
+            sum =
+                lanes(|l| sum[l] + ((routed[0][l] + routed[1][l]) + (routed[2][l] + routed[3][l])));
+        }
         let bsum = load(db, oc);
-        store(
-            db,
-            oc,
-            &lanes(|l| bsum[l] + ((y[0][l] + y[1][l]) + (y[2][l] + y[3][l]))),
-        );
-        // t = dY Aᵀ (2x4): each row (y0, y0 + y1, y0 - y1, -y1).
-        let row = |y0: &Lanes, y1: &Lanes| -> [Lanes; 4] {
-            [
-                *y0,
-                lanes(|l| y0[l] + y1[l]),
-                lanes(|l| y0[l] - y1[l]),
-                lanes(|l| -y1[l]),
-            ]
-        };
-        let (t0, t1) = (row(&y[0], &y[1]), row(&y[2], &y[3]));
-        // dM = A t: rows t0, t0 + t1, t0 - t1, -t1.
-        for s in 0..4 {
-            store(m[s], oc, &t0[s]);
-            store(m[4 + s], oc, &lanes(|l| t0[s][l] + t1[s][l]));
-            store(m[8 + s], oc, &lanes(|l| t0[s][l] - t1[s][l]));
-            store(m[12 + s], oc, &lanes(|l| -t1[s][l]));
+        store(db, oc, &lanes(|l| bsum[l] + sum[l]));
+        // t = dY Aᵀ: 4x6, row by row (`t[p][f]`).
+        let t: [[Lanes; 6]; 4] = array_of!(4, |p: usize| a_times(
+            &array_of!(4, |q: usize| y[4 * p + q])
+        ));
+        // dM = A t: 6x6, column by column.
+        for f in 0..6 {
+            let col = a_times(&array_of!(4, |p: usize| t[p][f]));
+            for (e, v) in col.iter().enumerate() {
+                store(m[6 * e + f], oc, v);
+            }
         }
     }
 }
 
-/// `B y` of four transformed values `y` (the adjoint of the input transform along one axis):
-/// `(y0, y1 - y2 + y3, y1 + y2 - y0, -y3)`.
-#[inline(always)]
-fn b_times(y0: &Lanes, y1: &Lanes, y2: &Lanes, y3: &Lanes) -> [Lanes; 4] {
-    [
-        *y0,
-        lanes(|l| y1[l] - y2[l] + y3[l]),
-        lanes(|l| y1[l] + y2[l] - y0[l]),
-        lanes(|l| -y3[l]),
-    ]
-}
-
-/// Adds `B dV Bᵀ` of the tile at pooled position `(pr, pc)` onto its 4x4 input pixels in `dx`,
+/// Adds `B dV Bᵀ` of tile `(tr, tc)` onto its 6x6 input pixels in `dx` (those inside the image),
 /// for all channels; `dv[e]` holds transformed element `e`.
 #[inline(always)]
 fn input_tile_gradient(
-    dv: &[&[f32]; 16],
+    dv: &[&[f32]; ELEMENTS],
     dx: &mut [f32],
     fg: &FusedGeometry,
-    pr: usize,
-    pc: usize,
+    (tr, tc): (usize, usize),
 ) {
-    let (c, in_w) = (fg.conv.in_c, fg.conv.in_w);
+    let (c, in_h, in_w) = (fg.conv.in_c, fg.conv.in_h, fg.conv.in_w);
+    let rows = (in_h - 4 * tr).min(6);
+    let cols = (in_w - 4 * tc).min(6);
     for ch in (0..c).step_by(LANES) {
-        let y: [Lanes; 16] = array_of!(16, |e| load(dv[e], ch));
-        // w = dV Bᵀ, row by row.
-        let mut w = [[0.0f32; LANES]; 16];
-        for r in 0..4 {
-            let row = b_times(&y[4 * r], &y[4 * r + 1], &y[4 * r + 2], &y[4 * r + 3]);
-            w[4 * r..4 * r + 4].copy_from_slice(&row);
-        }
-        // dd = B w, column by column, added onto the pixels.
-        for j in 0..4 {
-            let col = b_times(&w[j], &w[4 + j], &w[8 + j], &w[12 + j]);
-            for (i, add) in col.iter().enumerate() {
-                let at = ((2 * pr + i) * in_w + 2 * pc + j) * c;
+        // w = dV Bᵀ, row by row (`w[e][j]`).
+        let w: [[Lanes; 6]; 6] = array_of!(6, |e: usize| b_times(&array_of!(6, |f: usize| load(
+            dv[6 * e + f],
+            ch
+        ))));
+        // dd = B w, column by column (`wt[j][e] = w[e][j]`), added onto the pixels.
+        let wt: [[Lanes; 6]; 6] = array_of!(6, |j: usize| array_of!(6, |e: usize| w[e][j]));
+        for (j, wj) in wt.iter().enumerate().take(cols) {
+            let col = b_times(wj);
+            for (i, add) in col.iter().enumerate().take(rows) {
+                let at = ((4 * tr + i) * in_w + 4 * tc + j) * c;
                 let px = &mut dx[at..at + c];
                 let cur = load(px, ch);
                 store(px, ch, &lanes(|l| cur[l] + add[l]));
@@ -207,31 +201,65 @@ fn input_tile_gradient(
     }
 }
 
+/// `A y` for four values (the adjoint of [`at_times`]).
+#[inline(always)]
+fn a_times(y: &[Lanes; 4]) -> [Lanes; 6] {
+    let [y0, y1, y2, y3] = y;
+    let (p, q) = (lanes(|l| y0[l] + y2[l]), lanes(|l| y1[l] + y3[l]));
+    let (r, s) = (
+        lanes(|l| y0[l] + 4.0 * y2[l]),
+        lanes(|l| 2.0 * y1[l] + 8.0 * y3[l]),
+    );
+    [
+        *y0,
+        lanes(|l| p[l] + q[l]),
+        lanes(|l| p[l] - q[l]),
+        lanes(|l| r[l] + s[l]),
+        lanes(|l| r[l] - s[l]),
+        *y3,
+    ]
+}
+
+/// `B y` for six values (the adjoint of [`bt_times`]).
+#[inline(always)]
+fn b_times(y: &[Lanes; 6]) -> [Lanes; 6] {
+    let [y0, y1, y2, y3, y4, y5] = y;
+    [
+        lanes(|l| 4.0 * y0[l]),
+        lanes(|l| 4.0 * (y2[l] - y1[l]) + 2.0 * (y4[l] - y3[l]) + 4.0 * y5[l]),
+        lanes(|l| -5.0 * y0[l] - 4.0 * (y1[l] + y2[l]) - (y3[l] + y4[l])),
+        lanes(|l| (y1[l] - y2[l]) + 2.0 * (y3[l] - y4[l]) - 5.0 * y5[l]),
+        lanes(|l| y0[l] + (y1[l] + y2[l]) + (y3[l] + y4[l])),
+        *y5,
+    ]
+}
+
+/// `Gᵀ z` for six values (the adjoint of [`g_times`]).
+fn gt_times(z: [f32; 6]) -> [f32; 3] {
+    [
+        z[0] / 4.0 - (z[1] + z[2]) / 6.0 + (z[3] + z[4]) / 24.0,
+        (z[2] - z[1]) / 6.0 + (z[3] - z[4]) / 12.0,
+        (z[3] + z[4] - z[1] - z[2]) / 6.0 + z[5],
+    ]
+}
+
 /// The HWIO kernel gradient `dg = Gᵀ dU G` from the gradient of the transformed kernel
-/// (`16 x C x O`, as [`super::winograd::transform_kernel`] lays it out).
+/// (`36 x C x O`, laid out as [`transform_kernel`] writes it).
 pub(crate) fn kernel_gradient(du: &[f32], c: usize, o: usize) -> Vec<f32> {
     let co = c * o;
     assert_eq!(
         du.len(),
-        16 * co,
-        "transformed kernel gradient of 16x{c}x{o}"
+        ELEMENTS * co,
+        "transformed kernel gradient of 36x{c}x{o}"
     );
-    // Gᵀ z for four values z: (z0 + (z1 + z2) / 2, (z1 - z2) / 2, (z1 + z2) / 2 + z3).
-    let gt = |z: [f32; 4]| {
-        [
-            z[0] + 0.5 * (z[1] + z[2]),
-            0.5 * (z[1] - z[2]),
-            0.5 * (z[1] + z[2]) + z[3],
-        ]
-    };
     let mut dw = vec![0.0f32; 9 * co];
     for j in 0..co {
         let z = |e: usize| du[e * co + j];
-        // Gᵀ dU: 3x4, column by column.
-        let cols: [[f32; 3]; 4] =
-            std::array::from_fn(|s| gt([z(s), z(4 + s), z(8 + s), z(12 + s)]));
+        // Gᵀ dU: 3x6, column by column.
+        let cols: [[f32; 3]; 6] =
+            [0, 1, 2, 3, 4, 5].map(|s| gt_times([0, 6, 12, 18, 24, 30].map(|r| z(r + s))));
         for kh in 0..3 {
-            let row = gt([cols[0][kh], cols[1][kh], cols[2][kh], cols[3][kh]]);
+            let row = gt_times(cols.map(|col| col[kh]));
             for (kw, v) in row.into_iter().enumerate() {
                 dw[(kh * 3 + kw) * co + j] = v;
             }
@@ -243,10 +271,10 @@ pub(crate) fn kernel_gradient(du: &[f32], c: usize, o: usize) -> Vec<f32> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cnn::fused::{fused_backward, fused_forward, im2col_backward};
+    use crate::cnn::fused::{fused_backward, fused_forward, im2col_backward, DEAD};
     use crate::cnn::tensor_io::tests::rand_vec;
     use crate::cnn::winograd::tests::geometry;
-    use crate::cnn::winograd::{applies, transform_kernel};
+    use crate::cnn::winograd::{applies, at_times, bt_times, g_times, transform_kernel};
 
     /// The three gradients by their definition, in f64, for `n` images: the pooled gradient goes
     /// to the convolution output its arg-max code names (nowhere for [`DEAD`]), then
@@ -361,12 +389,55 @@ mod tests {
         }
     }
 
+    /// `<f(a), b> == <a, f_adjoint(b)>` for random `a` and `b`.
+    fn assert_adjoint<const N: usize, const M: usize>(
+        f: impl Fn(&[Lanes; N]) -> [Lanes; M],
+        f_adj: impl Fn(&[Lanes; M]) -> [Lanes; N],
+        seed: u64,
+    ) {
+        let a = rand_vec(N, seed);
+        let b = rand_vec(M, seed + 1);
+        let fa = f(&array_of_n(|i| [a[i]; LANES]));
+        let fb = f_adj(&array_of_n(|i| [b[i]; LANES]));
+        let lhs: f32 = (0..M).map(|i| fa[i][0] * b[i]).sum();
+        let rhs: f32 = (0..N).map(|i| a[i] * fb[i][0]).sum();
+        assert!(
+            (lhs - rhs).abs() < 1e-5 * lhs.abs().max(1.0),
+            "{lhs} vs {rhs}"
+        );
+    }
+
+    fn array_of_n<const N: usize>(f: impl Fn(usize) -> Lanes) -> [Lanes; N] {
+        std::array::from_fn(f)
+    }
+
+    #[test]
+    fn backward_transforms_are_the_adjoints_of_the_forward_ones() {
+        for seed in [1, 5, 9] {
+            assert_adjoint(bt_times, b_times, seed);
+            assert_adjoint(at_times, a_times, seed);
+            let w = rand_vec(3, seed);
+            let z = rand_vec(6, seed + 1);
+            let lhs: f32 = g_times([w[0], w[1], w[2]])
+                .iter()
+                .zip(&z)
+                .map(|(a, b)| a * b)
+                .sum();
+            let rhs: f32 = gt_times([z[0], z[1], z[2], z[3], z[4], z[5]])
+                .iter()
+                .zip(&w)
+                .map(|(a, b)| a * b)
+                .sum();
+            assert!((lhs - rhs).abs() < 1e-5, "{lhs} vs {rhs}");
+        }
+    }
+
     #[test]
     fn kernel_gradient_is_the_adjoint_of_the_kernel_transform() {
         // <transform_kernel(w), du> = <w, kernel_gradient(du)> for any w and du.
         let (c, o) = (3, 5);
         let w = rand_vec(9 * c * o, 7);
-        let du = rand_vec(16 * c * o, 8);
+        let du = rand_vec(ELEMENTS * c * o, 8);
         let lhs: f64 = transform_kernel(&w, c, o)
             .iter()
             .zip(&du)
