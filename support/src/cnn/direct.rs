@@ -21,8 +21,10 @@
 //! (never for a first layer), [`super::fused::fused_backward`] takes the im2col path instead.
 //! Checked against the im2col path and by finite differences in this module's tests.
 
-use super::fused::{FusedGeometry, DEAD};
-use super::winograd::{array_of, avx2_fma_dispatch, load, pool_lanes, store, Image, Lanes, LANES};
+use super::fused::FusedGeometry;
+use super::winograd::{
+    array_of, avx2_fma_dispatch, load, pool_lanes, route_gradient, store, Image, Lanes, LANES,
+};
 
 /// Most input channels for which [`applies`] is true (above it, the im2col GEMM or Winograd pays).
 pub(crate) const MAX_CHANNELS: usize = 4;
@@ -167,15 +169,9 @@ fn backward_channels<const C: usize>(fg: &FusedGeometry, im: ImageGrad<'_>) {
             let mut bacc = [0.0f32; LANES];
             for pc in 0..pw {
                 let gv = load(&gr[pc * o..(pc + 1) * o], oc);
-                let code = load_codes(&kr[pc * o..(pc + 1) * o], oc);
-                let mut y = [[0.0f32; LANES]; 4];
-                for (p, yp) in y.iter_mut().enumerate() {
-                    for l in 0..LANES {
-                        yp[l] = if code[l] == p as u16 { gv[l] } else { 0.0 };
-                    }
-                }
+                let y = route_gradient(&gv, &kr[pc * o..(pc + 1) * o], oc);
                 for l in 0..LANES {
-                    bacc[l] += if code[l] == DEAD { 0.0 } else { gv[l] };
+                    bacc[l] += (y[0][l] + y[1][l]) + (y[2][l] + y[3][l]);
                 }
                 // The window's 4x4 input patch: patch[i][j][ci] = x[2pr + i][2pc + j][ci].
                 let mut patch = [[[0.0f32; C]; 4]; 4];
@@ -207,21 +203,6 @@ fn backward_channels<const C: usize>(fg: &FusedGeometry, im: ImageGrad<'_>) {
     }
 }
 
-/// The arg-max codes of filters `oc..oc + LANES` ([`DEAD`] past the end of `s`).
-#[inline(always)]
-fn load_codes(s: &[u16], oc: usize) -> [u16; LANES] {
-    match s.get(oc..oc + LANES) {
-        Some(full) => full.try_into().expect("LANES codes"),
-        None => {
-            let mut v = [DEAD; LANES];
-            for (d, k) in v.iter_mut().zip(&s[oc..]) {
-                *d = *k;
-            }
-            v
-        }
-    }
-}
-
 /// `s[oc..oc + LANES] += v` (as far as `s` reaches).
 #[inline(always)]
 fn add_lanes(s: &mut [f32], oc: usize, v: &Lanes) {
@@ -236,7 +217,7 @@ fn add_lanes(s: &mut [f32], oc: usize, v: &Lanes) {
 mod tests {
     use super::*;
     use crate::cnn::conv::{ConvGeometry, ConvSpec, Padding};
-    use crate::cnn::fused::{conv2d_pool, fused_backward, fused_forward, im2col_backward};
+    use crate::cnn::fused::{conv2d_pool, fused_backward, fused_forward, im2col_backward, DEAD};
     use crate::cnn::pool::PoolSpec;
     use crate::cnn::tensor_io::tests::{finite_diff_check, rand_vec};
     use crate::cnn::winograd::tests::geometry;

@@ -5,9 +5,10 @@
 //!
 //! Each 6x6 input tile `d` gives a 4x4 output tile `Y = Aᵀ [U ⊙ V] A`, with `U = G g Gᵀ` (the
 //! kernel) and `V = Bᵀ d B`, in 36 multiplications per (input, output) channel pair where the
-//! direct convolution takes 144: a 4x cut in the multiply-adds, and 1.78x fewer than F(2x2, 3x3)
-//! (64), which this module computed before 2026-12-02's fourth session. Across channels the 36
-//! elementwise products are 36 matrix products `V[e] (tiles x C) · U[e] (C x O)`, done by `gemm`.
+//! direct convolution takes 144: a 4x cut in the multiply-adds, and 1.78x fewer than the 64 of
+//! F(2x2, 3x3), which this module computed before (BENCHMARKS.md compares the two). Across
+//! channels the 36 elementwise products are 36 matrix products `V[e] (tiles x C) · U[e] (C x O)`,
+//! done by `gemm`.
 //!
 //! A 4x4 output tile is four windows of the 2x2, stride-2 pooling, so the pooling (and ReLU, and
 //! the bias, which is constant over a window) happen in registers on the transformed output: the
@@ -18,7 +19,7 @@
 //! The forward pass; its adjoint, the backward pass for the same layers, is in
 //! [`super::winograd_backward`] and reads the arg-max codes this writes. The constants are not all
 //! powers of two (`G` has sixths), so results differ from the direct convolution by more rounding
-//! than F(2x2, 3x3)'s: about 1e-5 of the output's scale, against 1e-6 (measured with 64 and 128
+//! than F(2x2, 3x3)'s: up to 7e-6 of the output's scale against 7e-7 (measured with 64 and 128
 //! input channels); the tests bound it.
 
 use super::fused::{FusedGeometry, DEAD};
@@ -35,7 +36,7 @@ const FORWARD_BUDGET: usize = 1 << 16;
 const MIN_TILES: usize = 16;
 
 /// Whether the Winograd path computes this fused op: 3x3 kernel, stride 1, no padding, 2x2 pool of
-/// stride 2, ReLU, and enough input channels for the 16 products to be worth their transforms
+/// stride 2, ReLU, and enough input channels for the 36 products to be worth their transforms
 /// (the first layer of a grey-image model, one channel, stays on im2col).
 pub(crate) fn applies(fg: &FusedGeometry) -> bool {
     let g = &fg.conv;
