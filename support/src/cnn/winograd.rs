@@ -63,6 +63,28 @@ pub(crate) fn band_rows(fg: &FusedGeometry, budget: usize) -> usize {
     (budget / per_row).max(MIN_TILES.div_ceil(tw)).clamp(1, th)
 }
 
+/// The bands of one image: `(a, bnd, tiles)` for tile rows `a..bnd`, `tiles` in all, as many
+/// rows per band as [`band_rows`] allows for `budget`.
+pub(crate) fn bands(
+    fg: &FusedGeometry,
+    budget: usize,
+) -> impl Iterator<Item = (usize, usize, usize)> {
+    let (th, tw) = tiles(fg);
+    let rows = band_rows(fg, budget);
+    (0..th).step_by(rows).map(move |a| {
+        let bnd = (a + rows).min(th);
+        (a, bnd, (bnd - a) * tw)
+    })
+}
+
+/// Splits the last `c` floats off a transformed-input buffer and zeros them: the pixel that
+/// [`transform_band_inputs`] reads past the image.
+pub(crate) fn split_zeros(vbuf: &mut [f32], c: usize) -> (&mut [f32], &[f32]) {
+    let (v, zeros) = vbuf.split_at_mut(vbuf.len() - c);
+    zeros.fill(0.0);
+    (v, zeros)
+}
+
 /// Scratch floats for a band of `budget`: transformed input (plus one pixel of zeros for the
 /// reads past the image) and products.
 pub(crate) fn scratch_for(fg: &FusedGeometry, budget: usize) -> (usize, usize) {
@@ -425,14 +447,9 @@ fn forward_image_body(fg: &FusedGeometry, (im, (vbuf, mbuf)): (Image<'_>, Scratc
     } = im;
     debug_assert!(applies(fg));
     let (c, o) = (fg.conv.in_c, fg.conv.filters);
-    let (th, tw) = tiles(fg);
-    let rows = band_rows(fg, FORWARD_BUDGET);
-    let (vbuf, zeros) = vbuf.split_at_mut(vbuf.len() - c);
-    zeros.fill(0.0);
-    let mut a = 0;
-    while a < th {
-        let bnd = (a + rows).min(th);
-        let n = (bnd - a) * tw;
+    let tw = tiles(fg).1;
+    let (vbuf, zeros) = split_zeros(vbuf, c);
+    for (a, bnd, n) in bands(fg, FORWARD_BUDGET) {
         let v = &mut vbuf[..ELEMENTS * n * c];
         let m = &mut mbuf[..ELEMENTS * n * o];
         transform_band_inputs(x, fg, (a, bnd), v, zeros);
@@ -453,7 +470,6 @@ fn forward_image_body(fg: &FusedGeometry, (im, (vbuf, mbuf)): (Image<'_>, Scratc
                 output_tile(&mt, b, (&mut *out, &mut *idx), fg, (tr, tc));
             }
         }
-        a = bnd;
     }
 }
 

@@ -21,8 +21,8 @@
 use super::fused::FusedGeometry;
 use super::matmul::{matmul, MatRef};
 use super::winograd::{
-    array_of, avx2_fma_dispatch, band_rows, lanes, load, route_gradient, scratch_for, store, tiles,
-    transform_band_inputs, window_cells, windows, Lanes, Scratch, ELEMENTS, LANES,
+    array_of, avx2_fma_dispatch, bands, lanes, load, route_gradient, scratch_for, split_zeros,
+    store, tiles, transform_band_inputs, window_cells, windows, Lanes, Scratch, ELEMENTS, LANES,
 };
 
 /// Floats of transformed input and tile gradients (`36 x tiles x (C + O)`) a backward band may
@@ -75,14 +75,9 @@ fn backward_image_body(fg: &FusedGeometry, (im, (vbuf, mbuf)): (ImageGrad<'_>, S
     } = im;
     debug_assert!(super::winograd::applies(fg));
     let (c, o) = (fg.conv.in_c, fg.conv.filters);
-    let (th, tw) = tiles(fg);
-    let rows = band_rows(fg, BAND_BUDGET);
-    let (vbuf, zeros) = vbuf.split_at_mut(vbuf.len() - c);
-    zeros.fill(0.0);
-    let mut a = 0;
-    while a < th {
-        let bnd = (a + rows).min(th);
-        let n = (bnd - a) * tw;
+    let tw = tiles(fg).1;
+    let (vbuf, zeros) = split_zeros(vbuf, c);
+    for (a, bnd, n) in bands(fg, BAND_BUDGET) {
         let v = &mut vbuf[..ELEMENTS * n * c];
         let m = &mut mbuf[..ELEMENTS * n * o];
         transform_band_inputs(x, fg, (a, bnd), v, zeros);
@@ -123,7 +118,6 @@ fn backward_image_body(fg: &FusedGeometry, (im, (vbuf, mbuf)): (ImageGrad<'_>, S
                 }
             }
         }
-        a = bnd;
     }
 }
 
