@@ -57,7 +57,7 @@ pub(crate) fn tiles(fg: &FusedGeometry) -> (usize, usize) {
 
 /// Tile rows per band: as many as fit `budget` floats of transformed input and products, but at
 /// least [`MIN_TILES`] tiles.
-pub(crate) fn band_rows(fg: &FusedGeometry, budget: usize) -> usize {
+fn band_rows(fg: &FusedGeometry, budget: usize) -> usize {
     let (th, tw) = tiles(fg);
     let per_row = ELEMENTS * tw * (fg.conv.in_c + fg.conv.filters);
     (budget / per_row).max(MIN_TILES.div_ceil(tw)).clamp(1, th)
