@@ -341,6 +341,28 @@ fn input_tile(d: &[&[f32]; ELEMENTS], v: &mut [&mut [f32]; ELEMENTS], c: usize) 
     }
 }
 
+/// Tile `t`'s row in each of the 36 planes of `buf`, where every plane holds `n` tiles of `width`
+/// values: the tile's transformed elements (or products, or their gradients).
+#[inline(always)]
+pub(crate) fn tile_rows(buf: &[f32], n: usize, width: usize, t: usize) -> [&[f32]; ELEMENTS] {
+    array_of!(36, |e: usize| &buf[(e * n + t) * width..][..width])
+}
+
+/// [`tile_rows`], writable.
+#[inline(always)]
+pub(crate) fn tile_rows_mut(
+    buf: &mut [f32],
+    n: usize,
+    width: usize,
+    t: usize,
+) -> [&mut [f32]; ELEMENTS] {
+    let mut planes = buf.chunks_exact_mut(n * width);
+    array_of!(36, |_| {
+        let plane = planes.next().expect("36 planes");
+        &mut plane[t * width..(t + 1) * width]
+    })
+}
+
 /// `Bᵀ d B` of the tiles in tile rows `a..bnd` of one image `x`: `v` holds 36 planes (one per
 /// transformed element) of `tiles x C`, tile `(tr - a) * tw + tc` in row `t` of each. Pixels past
 /// the image read as `zeros` (`C` zeros).
@@ -366,12 +388,7 @@ pub(crate) fn transform_band_inputs(
                     zeros
                 }
             });
-            let mut planes = v.chunks_exact_mut(n * c);
-            let mut vt: [&mut [f32]; ELEMENTS] = array_of!(36, |_| {
-                let plane = planes.next().expect("36 planes");
-                &mut plane[t * c..(t + 1) * c]
-            });
-            input_tile(&d, &mut vt, c);
+            input_tile(&d, &mut tile_rows_mut(v, n, c, t), c);
         }
     }
 }
@@ -465,9 +482,13 @@ fn forward_image_body(fg: &FusedGeometry, (im, (vbuf, mbuf)): (Image<'_>, Scratc
         for tr in a..bnd {
             for tc in 0..tw {
                 let t = (tr - a) * tw + tc;
-                let mt: [&[f32]; ELEMENTS] =
-                    array_of!(36, |e| &m[(e * n + t) * o..(e * n + t + 1) * o]);
-                output_tile(&mt, b, (&mut *out, &mut *idx), fg, (tr, tc));
+                output_tile(
+                    &tile_rows(m, n, o, t),
+                    b,
+                    (&mut *out, &mut *idx),
+                    fg,
+                    (tr, tc),
+                );
             }
         }
     }

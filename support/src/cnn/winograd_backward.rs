@@ -22,7 +22,8 @@ use super::fused::FusedGeometry;
 use super::matmul::{matmul, MatRef};
 use super::winograd::{
     array_of, avx2_fma_dispatch, bands, lanes, load, route_gradient, scratch_for, split_zeros,
-    store, tiles, transform_band_inputs, window_cells, windows, Lanes, Scratch, ELEMENTS, LANES,
+    store, tile_rows, tile_rows_mut, tiles, transform_band_inputs, window_cells, windows, Lanes,
+    Scratch, ELEMENTS, LANES,
 };
 
 /// Floats of transformed input and tile gradients (`36 x tiles x (C + O)`) a backward band may
@@ -84,12 +85,13 @@ fn backward_image_body(fg: &FusedGeometry, (im, (vbuf, mbuf)): (ImageGrad<'_>, S
         for tr in a..bnd {
             for tc in 0..tw {
                 let t = (tr - a) * tw + tc;
-                let mut planes = m.chunks_exact_mut(n * o);
-                let mut mt: [&mut [f32]; ELEMENTS] = array_of!(36, |_| {
-                    let plane = planes.next().expect("36 planes");
-                    &mut plane[t * o..(t + 1) * o]
-                });
-                tile_gradient((dout, idx), &mut mt, db, fg, (tr, tc));
+                tile_gradient(
+                    (dout, idx),
+                    &mut tile_rows_mut(m, n, o, t),
+                    db,
+                    fg,
+                    (tr, tc),
+                );
             }
         }
         for e in 0..ELEMENTS {
@@ -112,9 +114,7 @@ fn backward_image_body(fg: &FusedGeometry, (im, (vbuf, mbuf)): (ImageGrad<'_>, S
             for tr in a..bnd {
                 for tc in 0..tw {
                     let t = (tr - a) * tw + tc;
-                    let dv: [&[f32]; ELEMENTS] =
-                        array_of!(36, |e| &v[(e * n + t) * c..(e * n + t + 1) * c]);
-                    input_tile_gradient(&dv, dx, fg, (tr, tc));
+                    input_tile_gradient(&tile_rows(v, n, c, t), dx, fg, (tr, tc));
                 }
             }
         }
