@@ -21,9 +21,9 @@
 use super::fused::FusedGeometry;
 use super::matmul::{matmul, MatRef};
 use super::winograd::{
-    array_of, avx2_fma_dispatch, bands, lanes, load, route_gradient, scratch_for, split_zeros,
-    store, tile_rows, tile_rows_mut, tiles, transform_band_inputs, window_cells, windows, Lanes,
-    Scratch, ELEMENTS, LANES,
+    array_of, avx2_fma_dispatch, bands, element, lanes, load, route_gradient, scratch_for,
+    split_edge, store, tiles, transform_band_inputs, window_cells, windows, with_width, Lanes,
+    Scratch, Width, ELEMENTS, LANES,
 };
 
 /// Floats of transformed input and tile gradients (`36 x tiles x (C + O)`) a backward band may
@@ -76,63 +76,95 @@ fn backward_image_body(fg: &FusedGeometry, (im, (vbuf, mbuf)): (ImageGrad<'_>, S
     } = im;
     debug_assert!(super::winograd::applies(fg));
     let (c, o) = (fg.conv.in_c, fg.conv.filters);
-    let tw = tiles(fg).1;
-    let (vbuf, zeros) = split_zeros(vbuf, c);
+    let (vbuf, edge) = split_edge(vbuf, c);
     for (a, bnd, n) in bands(fg, BAND_BUDGET) {
         let v = &mut vbuf[..ELEMENTS * n * c];
         let m = &mut mbuf[..ELEMENTS * n * o];
-        transform_band_inputs(x, fg, (a, bnd), v, zeros);
-        for tr in a..bnd {
-            for tc in 0..tw {
-                let t = (tr - a) * tw + tc;
-                tile_gradient(
-                    (dout, idx),
-                    &mut tile_rows_mut(m, n, o, t),
-                    db,
-                    fg,
-                    (tr, tc),
-                );
-            }
-        }
+        transform_band_inputs(x, fg, (a, bnd), v, edge);
+        with_width!(o, band_gradients((dout, idx), m, db, fg, (a, bnd)));
         for e in 0..ELEMENTS {
-            let ve = &mut v[e * n * c..(e + 1) * n * c];
-            let me = MatRef::row_major(&m[e * n * o..(e + 1) * n * o], n, o);
+            let me = element(m, e, n, o);
             matmul(
                 &mut du[e * c * o..(e + 1) * c * o],
                 o,
-                MatRef::row_major(ve, n, c).t(),
+                element(v, e, n, c).t(),
                 me,
                 true,
             );
             if dx.is_some() {
-                // V[e] is spent: its buffer takes dV[e].
+                // V[e] is spent: its rows take dV[e].
                 let ue = MatRef::row_major(&u[e * c * o..(e + 1) * c * o], c, o);
-                matmul(ve, c, me, ue.t(), false);
+                matmul(&mut v[e * c..], ELEMENTS * c, me, ue.t(), false);
             }
         }
         if let Some(dx) = dx.as_deref_mut() {
-            for tr in a..bnd {
-                for tc in 0..tw {
-                    let t = (tr - a) * tw + tc;
-                    input_tile_gradient(&tile_rows(v, n, c, t), dx, fg, (tr, tc));
-                }
-            }
+            with_width!(c, band_input_gradients(v, dx, fg, (a, bnd)));
         }
     }
 }
 
-/// `dM = A dY Aᵀ` of tile `(tr, tc)` for all filters into `m[e]`, where `dY` holds the pooled
-/// gradient at the window position its arg-max code names (nothing for [`DEAD`] or for windows
-/// past the pooled output); adds `dY`'s sum to the bias gradient.
+/// [`tile_gradient`] for the tiles in tile rows `a..bnd`, into the blocks of `m`.
+#[inline(always)]
+fn band_gradients(
+    o: impl Width,
+    (dout, idx): (&[f32], &[u16]),
+    m: &mut [f32],
+    db: &mut [f32],
+    fg: &FusedGeometry,
+    (a, bnd): (usize, usize),
+) {
+    let block = ELEMENTS * o.get();
+    let tw = tiles(fg).1;
+    for tr in a..bnd {
+        for tc in 0..tw {
+            let t = (tr - a) * tw + tc;
+            tile_gradient(
+                o,
+                (dout, idx),
+                &mut m[t * block..][..block],
+                db,
+                fg,
+                (tr, tc),
+            );
+        }
+    }
+}
+
+/// [`input_tile_gradient`] for the tiles in tile rows `a..bnd`, from the blocks of `dv`.
+#[inline(always)]
+fn band_input_gradients(
+    c: impl Width,
+    dv: &[f32],
+    dx: &mut [f32],
+    fg: &FusedGeometry,
+    (a, bnd): (usize, usize),
+) {
+    let block = ELEMENTS * c.get();
+    let tw = tiles(fg).1;
+    for tr in a..bnd {
+        for tc in 0..tw {
+            let t = (tr - a) * tw + tc;
+            input_tile_gradient(c, &dv[t * block..][..block], dx, fg, (tr, tc));
+        }
+    }
+}
+
+/// `dM = A dY Aᵀ` of tile `(tr, tc)` for all `o` filters into the tile's block `m` (element `e`
+/// at `e * o`), where `dY` holds the pooled gradient at the window position its arg-max code
+/// names (nothing for [`DEAD`] or for windows past the pooled output); adds `dY`'s sum to the
+/// bias gradient.
 #[inline(always)]
 fn tile_gradient(
+    o: impl Width,
     (dout, idx): (&[f32], &[u16]),
-    m: &mut [&mut [f32]; ELEMENTS],
+    m: &mut [f32],
     db: &mut [f32],
     fg: &FusedGeometry,
     (tr, tc): (usize, usize),
 ) {
-    let o = db.len();
+    let o = o.get();
+    let m = &mut m[..ELEMENTS * o];
+    let db = &mut db[..o];
     for oc in (0..o).step_by(LANES) {
         // dY, 4x4 row-major; branch-free within a window.
         let mut y = [[0.0f32; LANES]; 16];
@@ -157,28 +189,31 @@ fn tile_gradient(
         for f in 0..6 {
             let col = a_times(&array_of!(4, |p: usize| t[p][f]));
             for (e, v) in col.iter().enumerate() {
-                store(m[6 * e + f], oc, v);
+                store(&mut m[(6 * e + f) * o..][..o], oc, v);
             }
         }
     }
 }
 
 /// Adds `B dV Bᵀ` of tile `(tr, tc)` onto its 6x6 input pixels in `dx` (those inside the image),
-/// for all channels; `dv[e]` holds transformed element `e`.
+/// for all `c` channels; `dv` is the tile's block (transformed element `e` at `e * c`).
 #[inline(always)]
 fn input_tile_gradient(
-    dv: &[&[f32]; ELEMENTS],
+    c: impl Width,
+    dv: &[f32],
     dx: &mut [f32],
     fg: &FusedGeometry,
     (tr, tc): (usize, usize),
 ) {
-    let (c, in_h, in_w) = (fg.conv.in_c, fg.conv.in_h, fg.conv.in_w);
+    let (in_h, in_w) = (fg.conv.in_h, fg.conv.in_w);
+    let c = c.get();
+    let dv = &dv[..ELEMENTS * c];
     let rows = (in_h - 4 * tr).min(6);
     let cols = (in_w - 4 * tc).min(6);
     for ch in (0..c).step_by(LANES) {
         // w = dV Bᵀ, row by row (`w[e][j]`).
         let w: [[Lanes; 6]; 6] = array_of!(6, |e: usize| b_times(&array_of!(6, |f: usize| load(
-            dv[6 * e + f],
+            &dv[(6 * e + f) * c..][..c],
             ch
         ))));
         // dd = B w, column by column (`wt[j][e] = w[e][j]`), added onto the pixels.
@@ -334,8 +369,11 @@ mod tests {
     fn gradients_match_the_definition_and_the_im2col_path() {
         // Odd and even sizes (the last convolution row or column unread by the pool), channel and
         // filter counts that are not multiples of the vector width, several bands (the last two:
-        // 2 and 4), two images (sums across images).
+        // 2 and 4), two images (sums across images), and the counts the tile transforms are
+        // compiled for (`with_width!`: 32, 64, 128).
         let sizes = [
+            (19, 18, 32, 64),
+            (13, 15, 128, 128),
             (9, 8, 8, 4),
             (12, 11, 9, 5),
             (19, 18, 11, 10),
