@@ -24,7 +24,7 @@ pub use crate::generator::{ClassMode, ColorMode, FlowOptions, ImageDataGenerator
 pub use crate::interpretation::ClassificationInterpretation;
 pub use crate::resize::Interpolation;
 pub use crate::saved_model::SavedModel;
-pub use crate::training::{ClassWeight, FitOptions, History, ProgressLines};
+pub use crate::training::{ClassWeight, FitOptions, History, LrSchedule, ProgressLines};
 pub use crate::{
     dataset, ensemble, held_out, imread, inference, plot, prepare, resize, stats, training,
 };
