@@ -58,6 +58,18 @@ pub(crate) fn tiles(fg: &FusedGeometry) -> (usize, usize) {
     (fg.ph.div_ceil(2), fg.pw.div_ceil(2))
 }
 
+/// The tiles of tile rows `a..bnd`, row by row: `(t, (tr, tc))`, where `t` is the tile's place in
+/// its band (its block in the band's buffers).
+pub(crate) fn band_tiles(
+    fg: &FusedGeometry,
+    (a, bnd): (usize, usize),
+) -> impl Iterator<Item = (usize, (usize, usize))> {
+    let tw = tiles(fg).1;
+    (a..bnd)
+        .flat_map(move |tr| (0..tw).map(move |tc| (tr, tc)))
+        .enumerate()
+}
+
 /// Tile rows per band: as many as fit `budget` floats of transformed input and products, but at
 /// least [`MIN_TILES`] tiles.
 fn band_rows(fg: &FusedGeometry, budget: usize) -> usize {
@@ -397,32 +409,28 @@ fn band_inputs(
     c: impl Width,
     x: &[f32],
     fg: &FusedGeometry,
-    (a, bnd): (usize, usize),
+    band: (usize, usize),
     v: &mut [f32],
     edge: &mut [f32],
 ) {
     let (in_h, in_w) = (fg.conv.in_h, fg.conv.in_w);
     let width = c.get();
     let (block, row) = (ELEMENTS * width, 6 * width);
-    let tw = tiles(fg).1;
-    for tr in a..bnd {
-        for tc in 0..tw {
-            let t = (tr - a) * tw + tc;
-            let (r0, c0) = (4 * tr, 4 * tc);
-            let pixel = |r: usize| (r * in_w + c0) * width;
-            let out = &mut v[t * block..][..block];
-            if r0 + 6 <= in_h && c0 + 6 <= in_w {
-                let rows = array_of!(6, |i: usize| &x[pixel(r0 + i)..][..row]);
-                input_tile(&rows, out, c);
-            } else {
-                edge.fill(0.0);
-                let inside = (in_w - c0).min(6) * width;
-                for i in 0..(in_h - r0).min(6) {
-                    edge[i * row..][..inside].copy_from_slice(&x[pixel(r0 + i)..][..inside]);
-                }
-                let rows = array_of!(6, |i: usize| &edge[i * row..][..row]);
-                input_tile(&rows, out, c);
+    for (t, (tr, tc)) in band_tiles(fg, band) {
+        let (r0, c0) = (4 * tr, 4 * tc);
+        let pixel = |r: usize| (r * in_w + c0) * width;
+        let out = &mut v[t * block..][..block];
+        if r0 + 6 <= in_h && c0 + 6 <= in_w {
+            let rows = array_of!(6, |i: usize| &x[pixel(r0 + i)..][..row]);
+            input_tile(&rows, out, c);
+        } else {
+            edge.fill(0.0);
+            let inside = (in_w - c0).min(6) * width;
+            for i in 0..(in_h - r0).min(6) {
+                edge[i * row..][..inside].copy_from_slice(&x[pixel(r0 + i)..][..inside]);
             }
+            let rows = array_of!(6, |i: usize| &edge[i * row..][..row]);
+            input_tile(&rows, out, c);
         }
     }
 }
@@ -494,22 +502,12 @@ fn band_outputs(
     b: &[f32],
     (out, idx): (&mut [f32], &mut [u16]),
     fg: &FusedGeometry,
-    (a, bnd): (usize, usize),
+    band: (usize, usize),
 ) {
     let block = ELEMENTS * o.get();
-    let tw = tiles(fg).1;
-    for tr in a..bnd {
-        for tc in 0..tw {
-            let t = (tr - a) * tw + tc;
-            output_tile(
-                o,
-                &m[t * block..][..block],
-                b,
-                (&mut *out, &mut *idx),
-                fg,
-                (tr, tc),
-            );
-        }
+    for (t, tile) in band_tiles(fg, band) {
+        let m = &m[t * block..][..block];
+        output_tile(o, m, b, (&mut *out, &mut *idx), fg, tile);
     }
 }
 

@@ -21,9 +21,9 @@
 use super::fused::FusedGeometry;
 use super::matmul::{matmul, MatRef};
 use super::winograd::{
-    array_of, avx2_fma_dispatch, bands, element, lanes, load, route_gradient, scratch_for,
-    split_edge, store, tiles, transform_band_inputs, window_cells, windows, with_width, Lanes,
-    Scratch, Width, ELEMENTS, LANES,
+    array_of, avx2_fma_dispatch, band_tiles, bands, element, lanes, load, route_gradient,
+    scratch_for, split_edge, store, transform_band_inputs, window_cells, windows, with_width,
+    Lanes, Scratch, Width, ELEMENTS, LANES,
 };
 
 /// Floats of transformed input and tile gradients (`36 x tiles x (C + O)`) a backward band may
@@ -111,22 +111,12 @@ fn band_gradients(
     m: &mut [f32],
     db: &mut [f32],
     fg: &FusedGeometry,
-    (a, bnd): (usize, usize),
+    band: (usize, usize),
 ) {
     let block = ELEMENTS * o.get();
-    let tw = tiles(fg).1;
-    for tr in a..bnd {
-        for tc in 0..tw {
-            let t = (tr - a) * tw + tc;
-            tile_gradient(
-                o,
-                (dout, idx),
-                &mut m[t * block..][..block],
-                db,
-                fg,
-                (tr, tc),
-            );
-        }
+    for (t, tile) in band_tiles(fg, band) {
+        let m = &mut m[t * block..][..block];
+        tile_gradient(o, (dout, idx), m, db, fg, tile);
     }
 }
 
@@ -137,15 +127,11 @@ fn band_input_gradients(
     dv: &[f32],
     dx: &mut [f32],
     fg: &FusedGeometry,
-    (a, bnd): (usize, usize),
+    band: (usize, usize),
 ) {
     let block = ELEMENTS * c.get();
-    let tw = tiles(fg).1;
-    for tr in a..bnd {
-        for tc in 0..tw {
-            let t = (tr - a) * tw + tc;
-            input_tile_gradient(c, &dv[t * block..][..block], dx, fg, (tr, tc));
-        }
+    for (t, tile) in band_tiles(fg, band) {
+        input_tile_gradient(c, &dv[t * block..][..block], dx, fg, tile);
     }
 }
 
