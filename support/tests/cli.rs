@@ -230,6 +230,10 @@ fn train_args(out: &Path, epochs: usize) -> Vec<String> {
         "1000",
         "--seed",
         "5",
+        // A constant rate: a cosine schedule spans the run's epochs, so a resume must keep
+        // them, and these tests resume a run started for 50 epochs with fewer.
+        "--lr-schedule",
+        "constant",
     ]
     .iter()
     .map(|s| s.to_string())

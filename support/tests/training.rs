@@ -1,6 +1,6 @@
 //! `training::fit` on the shipped sample: checkpoints and resuming (bitwise the uninterrupted
 //! run, other settings refused), early stopping with restored best weights, determinism, and
-//! the optional levers (cosine learning-rate decay, a moving average of the weights).
+//! the levers (cosine learning-rate decay, a moving average of the weights).
 
 use std::path::{Path, PathBuf};
 
@@ -210,6 +210,9 @@ fn overshooting(epochs: usize) -> FitOptions {
         .patience(2)
         .seed(11)
         .ema_momentum(None)
+        // A constant rate, so that a run told to end at the best epoch takes the same steps
+        // (a cosine schedule spans the epochs it is given).
+        .lr_schedule(LrSchedule::Constant)
 }
 
 fn overshooting_config() -> ModelConfig {
