@@ -85,7 +85,9 @@ pub const DEFAULT_EMA_MOMENTUM: f32 = 0.99;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum LrSchedule {
-    /// The configuration's learning rate throughout.
+    /// The configuration's learning rate throughout. The enum's own default, as in Keras, where a
+    /// rate is constant unless a schedule is given; [`FitOptions::default`] uses
+    /// [`Cosine`](Self::Cosine).
     #[default]
     Constant,
     /// Keras's `CosineDecay` (alpha 0) over all the steps of `epochs` epochs: from the
