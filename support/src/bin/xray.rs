@@ -104,7 +104,7 @@ enum Command {
     /// Train the CNN on a folder of class subfolders.
     ///
     /// The defaults train the recommended model (160x160 inputs, four conv blocks, Adam 1e-3
-    /// decayed along a cosine over 10 epochs, a moving average of the weights); `--input-size 130
+    /// decayed along a cosine over 14 epochs, a moving average of the weights); `--input-size 130
     /// --filters 32,64,64 --zoom 0.1 --patience 3 --lr-schedule constant` gives the tutorial's
     /// model at its constant rate, with the mild augmentation's zoom.
     Train(TrainArgs),
