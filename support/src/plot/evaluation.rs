@@ -284,6 +284,61 @@ pub fn score_distributions<L: BinaryLabel>(
     })
 }
 
+/// A pixel rectangle `(left, top, right, bottom)` in a chart's plotting area.
+type PixelBox = (i32, i32, i32, i32);
+
+/// Where plotters draws an upper-right legend of these lines in a plotting area `plot_w` wide:
+/// its series-label layout (0.3.7) is the widest line plus a 30-pixel swatch and 10-pixel
+/// margins, lines 1.25 font heights apart, 5 pixels from the corner. Two pixels of slack
+/// cover the difference between our font measure and plotters'.
+fn legend_box(lines: &[String], size: f64, plot_w: i32) -> Result<PixelBox> {
+    let mut widest = 0;
+    let mut height = 0;
+    for line in lines {
+        let (w, h) = super::canvas::text_box(line, size).map_err(plot_err)?;
+        widest = widest.max(w as i32);
+        height = height.max(h as i32);
+    }
+    let w = widest + 30 + 2 * 10;
+    let h = (f64::from(height) * 1.25 * lines.len() as f64).ceil() as i32 + 2 * 10;
+    Ok((plot_w - w - 5 - 2, 5 - 2, plot_w - 5 + 2, 5 + h + 2))
+}
+
+/// A threshold's label: the line's x, the row's top and the label's size, in plotting-area
+/// pixels.
+struct LabelSpot {
+    line_x: i32,
+    top: i32,
+    size: (i32, i32),
+}
+
+impl LabelSpot {
+    /// The label's top-left corner: beside its line on the preferred side (right when
+    /// `prefer_right`), else on the other, where it stays inside the plot and off the legend;
+    /// if neither side is clear, on the preferred side just below the legend.
+    fn place(&self, plot_w: i32, legend: PixelBox, prefer_right: bool) -> (i32, i32) {
+        let (w, h) = self.size;
+        let right = self.line_x + 4;
+        let left = self.line_x - 4 - w;
+        let fits = |x: i32, y: i32| {
+            let inside = x >= 2 && x + w <= plot_w - 2;
+            let (l, t, r, b) = legend;
+            let clear = x + w < l || x > r || y + h < t || y > b;
+            inside && clear
+        };
+        let sides = if prefer_right {
+            [right, left]
+        } else {
+            [left, right]
+        };
+        if let Some(&x) = sides.iter().find(|&&x| fits(x, self.top)) {
+            return (x, self.top);
+        }
+        let x = sides[0].clamp(2, (plot_w - 2 - w).max(2));
+        (x, self.top.max(legend.3 + 2))
+    }
+}
+
 /// One panel of [`score_distributions`].
 fn draw_score_panel<L: BinaryLabel>(
     area: &Area<'_>,
@@ -354,19 +409,28 @@ fn draw_score_panel<L: BinaryLabel>(
             .map_err(plot_err)?;
     }
     // Labels after all the lines, on a white backing, so that a nearby threshold's line does
-    // not run through them. They stack downwards from the top, beside their line on the side
-    // with more room.
+    // not run through them. They stack downwards from the top, beside their line, on the side
+    // with more room unless that side runs into the legend (drawn last, upper right).
+    let root = chart.plotting_area().strip_coord_spec();
+    let (ox, oy) = root.get_base_pixel();
+    let (plot_w, _) = root.dim_in_pixel();
+    let legend = legend_box(
+        &class_names.map(|name| format!("true {name}")),
+        13.0,
+        plot_w as i32,
+    )?;
     for (row, (&(t, label), color)) in thresholds.iter().zip(THRESHOLD_COLORS).enumerate() {
         let x = f64::from(t);
         let (w, h) = super::canvas::text_box(label, 13.0).map_err(plot_err)?;
-        let (w, h) = (w as i32, h as i32);
         let (ax, ay) = chart.backend_coord(&(x, top * (0.97 - 0.09 * row as f64)));
-        let left = if x <= 0.6 { ax + 4 } else { ax - 4 - w };
-        let root = chart.plotting_area().strip_coord_spec();
-        let (ox, oy) = root.get_base_pixel();
-        let (left, top_px) = (left - ox, ay - oy);
+        let spot = LabelSpot {
+            line_x: ax - ox,
+            top: ay - oy,
+            size: (w as i32, h as i32),
+        };
+        let (left, top_px) = spot.place(plot_w as i32, legend, x <= 0.6);
         root.draw(&Rectangle::new(
-            [(left - 2, top_px), (left + w + 1, top_px + h)],
+            [(left - 2, top_px), (left + w as i32 + 1, top_px + h as i32)],
             WHITE.mix(0.85).filled(),
         ))
         .map_err(plot_err)?;
@@ -547,6 +611,66 @@ mod tests {
             widest_gap >= 12,
             "the line runs through the label: gaps of {widest_gap} px"
         );
+    }
+
+    /// Red label pixels in the top panel, leaving out the columns of the dashed red line.
+    fn red_label_pixels(px: &image::RgbImage) -> usize {
+        let red = |p: [u8; 3]| p[0] > 180 && p[1] < 80 && p[2] < 80;
+        (0..720u32)
+            .filter(|&x| count(px, (x, x + 1), (0, 300), red) < 60)
+            .map(|x| count(px, (x, x + 1), (0, 300), red))
+            .sum()
+    }
+
+    #[test]
+    fn a_threshold_label_near_the_legend_moves_clear_of_it() {
+        // Notebook 04's seed 42 chose 0.556 on validation: drawn to the right of its line, its
+        // label ran under the legend and read "validation threshold 0.5".
+        let (labels, probs) = split_scores([(100, -2.0, 1.5), (100, 2.0, 1.5)], 5);
+        let splits = [ScoreSplit::new("test", &labels, &probs)];
+        let drawn = |t: f32, label: &str| {
+            score_distributions(
+                &splits,
+                ["NORMAL", "PNEUMONIA"],
+                &[(0.5, "0.5"), (t, label)],
+            )
+            .unwrap()
+        };
+        let clear = red_label_pixels(&decode(&drawn(0.3, "validation threshold 0.556")));
+        let near = drawn(0.556, "validation threshold 0.556");
+        save(&near, "score_label_near_legend.png");
+        let shown = red_label_pixels(&decode(&near));
+        assert!(clear > 100, "the label is drawn: {clear} red pixels");
+        assert!(
+            shown * 100 >= clear * 97,
+            "the label near the legend shows {shown} red pixels, in the open {clear}"
+        );
+    }
+
+    #[test]
+    fn label_spots_avoid_the_legend_and_the_edges() {
+        let legend = (500, 3, 640, 60);
+        let spot = |line_x, top| LabelSpot {
+            line_x,
+            top,
+            size: (170, 16),
+        };
+        // Room on the right: stays there.
+        assert_eq!(spot(100, 10).place(640, legend, true), (104, 10));
+        // The right side runs into the legend: the left.
+        assert_eq!(spot(350, 10).place(640, legend, true), (176, 10));
+        // Below the legend the right side is free again.
+        assert_eq!(spot(350, 80).place(640, legend, true), (354, 80));
+        // Near the right edge the left is preferred and free.
+        assert_eq!(spot(600, 100).place(640, legend, false), (426, 100));
+        // Neither side clear (too close to the left edge for the left side, the legend on
+        // the right; a label this wide): below the legend.
+        let wide = LabelSpot {
+            line_x: 150,
+            top: 10,
+            size: (400, 16),
+        };
+        assert_eq!(wide.place(640, legend, true), (154, 62));
     }
 
     #[test]
