@@ -32,8 +32,9 @@ use super::matmul::{matmul, MatRef};
 pub(crate) const ELEMENTS: usize = 36;
 
 /// Floats of transformed input and products (`36 x tiles x (C + O)`) a forward band may use:
-/// 256 KiB, half the smallest per-core L2 of the x86 servers we measured (AMD EPYC 7003: 512 KiB).
-const FORWARD_BUDGET: usize = 1 << 16;
+/// 1 MiB. Longer products keep `gemm` busier than a band that fits L2: on an EPYC 7003 (512 KiB
+/// of L2 per core) 1 MiB made inference 3-4% faster than 256 KiB (BENCHMARKS.md, 2026-12-03).
+const FORWARD_BUDGET: usize = 1 << 18;
 
 /// Fewest tiles per band, whatever the budget: the rows of each of the 36 matrix products.
 const MIN_TILES: usize = 16;
@@ -613,10 +614,12 @@ pub(crate) mod tests {
     fn both_fast_paths_match_the_convolution_by_definition_then_relu_and_pool() {
         // Through `fused_forward`, which picks the path: Winograd for 8 channels or more, the
         // direct loops for 1 to 4. Odd and even sizes (the last convolution row or column
-        // unread by the pool), several bands (40x37 with 16+24 channels needs more than one),
-        // channel and filter counts that are not multiples of the vector width, and the counts
-        // the tile transforms are compiled for (`with_width!`: 32, 64, 128).
+        // unread by the pool), several bands (102x101 with 8+5 channels needs more than one,
+        // checked below), channel and filter counts that are not multiples of the vector width,
+        // and the counts the tile transforms are compiled for (`with_width!`: 32, 64, 128).
+        assert!(bands(&geometry(102, 101, 8, 5), FORWARD_BUDGET).count() > 1);
         let sizes = [
+            (102, 101, 8, 5),
             (19, 18, 32, 64),
             (13, 15, 64, 32),
             (18, 18, 128, 128),

@@ -27,9 +27,11 @@ use super::winograd::{
 };
 
 /// Floats of transformed input and tile gradients (`36 x tiles x (C + O)`) a backward band may
-/// use: more than the forward pass's, because the kernel-gradient products sum over the
-/// band's tiles, and short sums waste `gemm`'s time on loading and storing its accumulators.
-const BAND_BUDGET: usize = 1 << 18;
+/// use: 4 MiB, more than the forward pass's and more than L2, because the kernel-gradient
+/// products sum over the band's tiles, and short sums waste `gemm`'s time on loading and storing
+/// its accumulators. On an EPYC 7003, 4 MiB took 7% off a training step's CPU time against
+/// 1 MiB; 8 and 16 MiB gained nothing more (BENCHMARKS.md, 2026-12-03).
+const BAND_BUDGET: usize = 1 << 20;
 
 /// One image's work for the backward pass.
 pub(crate) struct ImageGrad<'a> {
@@ -354,10 +356,12 @@ mod tests {
     #[test]
     fn gradients_match_the_definition_and_the_im2col_path() {
         // Odd and even sizes (the last convolution row or column unread by the pool), channel and
-        // filter counts that are not multiples of the vector width, several bands (the last two:
-        // 2 and 4), two images (sums across images), and the counts the tile transforms are
-        // compiled for (`with_width!`: 32, 64, 128).
+        // filter counts that are not multiples of the vector width, several bands (150x149 with
+        // 16+9 channels needs more than one, checked below), two images (sums across images),
+        // and the counts the tile transforms are compiled for (`with_width!`: 32, 64, 128).
+        assert!(bands(&geometry(150, 149, 16, 9), BAND_BUDGET).count() > 1);
         let sizes = [
+            (150, 149, 16, 9),
             (19, 18, 32, 64),
             (13, 15, 128, 128),
             (9, 8, 8, 4),
