@@ -617,8 +617,8 @@ mod tests {
     fn red_label_pixels(px: &image::RgbImage) -> usize {
         let red = |p: [u8; 3]| p[0] > 180 && p[1] < 80 && p[2] < 80;
         (0..720u32)
-            .filter(|&x| count(px, (x, x + 1), (0, 300), red) < 60)
             .map(|x| count(px, (x, x + 1), (0, 300), red))
+            .filter(|&n| n < 60)
             .sum()
     }
 
