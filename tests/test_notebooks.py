@@ -34,6 +34,20 @@ def test_notebook_runs_without_error_or_panic(path):
     notebooks.execute(path, inplace=False)
 
 
+def test_kernels_build_cells_as_fast_as_the_cli(tmp_path):
+    # evcxr's own profile (opt-level 2, debug assertions) made a notebook's training step 2.3x
+    # slower than the CLI's; both kernels must override it.
+    import json
+
+    notebooks.write_kernel_spec(tmp_path, tmp_path / "build", "-spec-test")
+    specs = sorted(tmp_path.glob("*/kernel.json"))
+    assert len(specs) == 2, specs
+    for spec in specs:
+        env = json.loads(spec.read_text())["env"]
+        assert env["CARGO_PROFILE_DEV_OPT_LEVEL"] == "3", spec
+        assert env["CARGO_PROFILE_DEV_DEBUG_ASSERTIONS"] == "false", spec
+
+
 def test_problems_finds_errors_and_panics():
     import nbformat
 

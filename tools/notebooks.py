@@ -68,8 +68,13 @@ def write_kernel_spec(kernels: Path | None = None, evcxr_tmpdir: Path | None = N
             "EVCXR_CONFIG_DIR": str(NOTEBOOKS / "evcxr"),
             # evcxr builds with debug assertions on; gemm's inner kernels are full of them, which
             # made training in a notebook 2.4x slower than in the CLI (82 vs 198 img/s for a
-            # step of the recommended model). Overflow checks stay on.
+            # step of the recommended model). Overflow checks stay on (about 6% of a step).
             "CARGO_PROFILE_DEV_DEBUG_ASSERTIONS": "false",
+            # evcxr also builds at opt-level 2, which does not inline the SIMD kernels' helpers:
+            # a training step 2.3x slower than the CLI's and inference 3.5x (`train_step` built
+            # with evcxr's profile: 84 against 191 img/s; BENCHMARKS.md, 2026-12-03). Settings
+            # from the environment take precedence over the generated Cargo.toml's.
+            "CARGO_PROFILE_DEV_OPT_LEVEL": "3",
         },
     }
     # Set explicitly in both, so a value exported in the shell that starts Jupyter changes nothing.
