@@ -72,7 +72,7 @@ def write_kernel_spec(kernels: Path | None = None, evcxr_tmpdir: Path | None = N
             "CARGO_PROFILE_DEV_DEBUG_ASSERTIONS": "false",
             # evcxr also builds at opt-level 2, which does not inline the SIMD kernels' helpers:
             # a training step 2.3x slower than the CLI's and inference 3.5x (`train_step` built
-            # with evcxr's profile: 84 against 191 img/s; BENCHMARKS.md, 2026-12-03). Settings
+            # with evcxr's profile: 79 against 191 img/s; BENCHMARKS.md, 2026-12-03). Settings
             # from the environment take precedence over the generated Cargo.toml's.
             "CARGO_PROFILE_DEV_OPT_LEVEL": "3",
         },

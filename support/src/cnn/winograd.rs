@@ -617,7 +617,6 @@ pub(crate) mod tests {
         // unread by the pool), several bands (102x101 with 8+5 channels needs more than one,
         // checked below), channel and filter counts that are not multiples of the vector width,
         // and the counts the tile transforms are compiled for (`with_width!`: 32, 64, 128).
-        assert!(bands(&geometry(102, 101, 8, 5), FORWARD_BUDGET).count() > 1);
         let sizes = [
             (102, 101, 8, 5),
             (19, 18, 32, 64),
@@ -632,6 +631,12 @@ pub(crate) mod tests {
             (40, 37, 1, 32),
             (10, 14, 4, 8),
         ];
+        assert!(
+            sizes
+                .iter()
+                .any(|&(h, w, c, o)| bands(&geometry(h, w, c, o), FORWARD_BUDGET).count() > 1),
+            "some size spans several bands"
+        );
         for (i, &(h, w, c, o)) in sizes.iter().enumerate() {
             let fg = geometry(h, w, c, o);
             assert_eq!(applies(&fg), c >= MIN_CHANNELS);

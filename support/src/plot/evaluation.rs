@@ -373,7 +373,10 @@ fn draw_score_panel<L: BinaryLabel>(
         .axis_desc_style(text(14.0))
         .draw()
         .map_err(plot_err)?;
+    // One size for the legend and the threshold labels, which must be placed around it.
+    const LABEL_SIZE: f64 = 13.0;
     let bin_width = 1.0 / SCORE_BINS as f64;
+    let mut legend_lines = Vec::with_capacity(2);
     for (((n, shares), name), color) in class_shares
         .iter()
         .zip(class_names)
@@ -389,13 +392,15 @@ fn draw_score_panel<L: BinaryLabel>(
             outline.push(((k + 1) as f64 * bin_width, h));
         }
         outline.push((1.0, 0.0));
+        let line = format!("true {name}");
         chart
             .draw_series(
                 AreaSeries::new(outline, 0.0, color.mix(0.25)).border_style(color.stroke_width(2)),
             )
             .map_err(plot_err)?
-            .label(format!("true {name}"))
+            .label(line.clone())
             .legend(legend_line(color, 2));
+        legend_lines.push(line);
     }
     for (&(t, _), color) in thresholds.iter().zip(THRESHOLD_COLORS) {
         let x = f64::from(t);
@@ -414,14 +419,10 @@ fn draw_score_panel<L: BinaryLabel>(
     let root = chart.plotting_area().strip_coord_spec();
     let (ox, oy) = root.get_base_pixel();
     let (plot_w, _) = root.dim_in_pixel();
-    let legend = legend_box(
-        &class_names.map(|name| format!("true {name}")),
-        13.0,
-        plot_w as i32,
-    )?;
+    let legend = legend_box(&legend_lines, LABEL_SIZE, plot_w as i32)?;
     for (row, (&(t, label), color)) in thresholds.iter().zip(THRESHOLD_COLORS).enumerate() {
         let x = f64::from(t);
-        let (w, h) = super::canvas::text_box(label, 13.0).map_err(plot_err)?;
+        let (w, h) = super::canvas::text_box(label, LABEL_SIZE).map_err(plot_err)?;
         let (ax, ay) = chart.backend_coord(&(x, top * (0.97 - 0.09 * row as f64)));
         let spot = LabelSpot {
             line_x: ax - ox,
@@ -437,13 +438,13 @@ fn draw_score_panel<L: BinaryLabel>(
         root.draw(&Text::new(
             label.to_string(),
             (left, top_px),
-            text(13.0)
+            text(LABEL_SIZE)
                 .color(&color)
                 .pos(Pos::new(HPos::Left, VPos::Top)),
         ))
         .map_err(plot_err)?;
     }
-    draw_legend(&mut chart, SeriesLabelPosition::UpperRight, 13.0)
+    draw_legend(&mut chart, SeriesLabelPosition::UpperRight, LABEL_SIZE)
 }
 
 #[cfg(test)]
