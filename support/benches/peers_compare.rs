@@ -17,10 +17,10 @@ use std::time::Instant;
 
 use ndarray::Array2;
 use rayon::prelude::*;
-use support::cnn::{Model, ModelConfig};
 use support::generator::ImageDataGenerator;
 use support::imread::imread_resized_fast;
 use support::imread::{image_dims, imread};
+use support::model::{Model, ModelConfig};
 use support::resize::{resize_area_extent, resize_fast, resize_u8};
 use support::training::{fit, FitOptions, Silent};
 

@@ -9,7 +9,7 @@
 
 use std::time::Instant;
 
-use support::cnn::{Model, ModelConfig};
+use support::model::{Model, ModelConfig};
 
 mod common;
 use common::{cpu_seconds, peak_rss_mib};

@@ -12,9 +12,9 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
-use crate::cnn::{Model, ModelConfig};
 use crate::dataset::{patient_folds, patients_per_class};
 use crate::error::Result;
+use crate::model::{Model, ModelConfig};
 use crate::training::{self, FitOptions, Progress, RunSettings};
 
 /// What one fold's model did on its held-out patients.

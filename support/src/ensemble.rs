@@ -20,16 +20,16 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use crate::cnn::calibration::apply_temperature;
-use crate::cnn::metrics::best_threshold;
 use crate::dataset::LabelSource;
 use crate::error::{Error, Result};
-use crate::held_out::{held_out_scan, recorded_split};
 use crate::history::{ValidationScores, ValidationSplit};
 use crate::inference::{
     predict_files_classes_tta, predict_labelled_tta, predict_scan, Predictions,
 };
+use crate::metrics::best_threshold;
+use crate::metrics::calibration::apply_temperature;
 use crate::saved_model::SavedModel;
+use crate::split::{held_out_scan, recorded_split};
 
 /// Where an ensemble's decision threshold comes from.
 #[derive(Debug, Clone, PartialEq)]
@@ -187,7 +187,7 @@ impl Ensemble {
     }
 
     /// The averaged predictions for the images every member's training held out of
-    /// `train_dir` (see [`crate::held_out`]); refused unless all members held out the same ones.
+    /// `train_dir` (see [`crate::split`]); refused unless all members held out the same ones.
     pub fn predict_held_out(&self, train_dir: impl AsRef<Path>, tta: usize) -> Result<Predictions> {
         let split = shared_split(&self.members, &self.names)?;
         let scan = held_out_scan(split, train_dir)?;
@@ -358,8 +358,8 @@ fn choose_threshold(members: &[SavedModel], names: &[String]) -> Result<(f32, Th
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cnn::{Model, ModelConfig};
     use crate::history::{History, ValidationScores};
+    use crate::model::{Model, ModelConfig};
 
     /// An untrained two-class model whose history records `probs` for the validation labels
     /// `[0, 0, 1, 1]` drawn with split seed `seed`.

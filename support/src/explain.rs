@@ -3,7 +3,7 @@
 //! saliency laid over it ([`Explanation::plot`]).
 //!
 //! ```no_run
-//! # use support::cnn::{Model, ModelConfig};
+//! # use support::model::{Model, ModelConfig};
 //! # use support::training::FitOptions;
 //! # let model = Model::new(ModelConfig::default(), 42)?;
 //! # let options = FitOptions::default();
@@ -17,8 +17,8 @@ use std::path::{Path, PathBuf};
 
 use ndarray::Array2;
 
-use crate::cnn::Model;
 use crate::error::{Error, Result};
+use crate::model::Model;
 use crate::plot::Figure;
 use crate::preprocessing::Preprocessing;
 
@@ -185,7 +185,7 @@ impl Explanation {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cnn::ModelConfig;
+    use crate::model::ModelConfig;
     use crate::training::FitOptions;
 
     fn sample_file(class: &str, name: &str) -> PathBuf {

@@ -76,7 +76,7 @@ pub struct History {
     #[serde(default)]
     pub temperature: Option<f32>,
     /// Which images the validation split held out, so they can be found again (see
-    /// [`crate::held_out`]); `None` in models saved before it was recorded, and for models not
+    /// [`crate::split`]); `None` in models saved before it was recorded, and for models not
     /// trained by `fit` on a patient split.
     #[serde(default)]
     pub validation_split: Option<ValidationSplit>,

@@ -8,17 +8,17 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::cnn::intervals::BootstrapOptions;
+use crate::metrics::intervals::BootstrapOptions;
 use ndarray::Array2;
 
 use crate::augment::{test_time_transforms, Transform};
-use crate::cnn::metrics::Evaluation;
-use crate::cnn::multiclass::{self, MulticlassConfusion, MulticlassReport};
-use crate::cnn::report::EvaluationReport;
-use crate::cnn::Model;
 use crate::dataset::{scan_classes, ClassScan, LabelSource};
 use crate::error::{Error, Result};
 use crate::generator::{ClassMode, DirectoryIterator, FlowOptions};
+use crate::metrics::multiclass::{self, MulticlassConfusion, MulticlassReport};
+use crate::metrics::report::EvaluationReport;
+use crate::metrics::Evaluation;
+use crate::model::Model;
 use crate::preprocessing::Preprocessing;
 use crate::saved_model::SavedModel;
 

@@ -85,7 +85,7 @@ pub struct ClassificationInterpretation {
 
 /// Binary cross-entropy of probability `p` for an image of class `label`, clipped as Keras does.
 fn binary_cross_entropy(label: usize, p: f32) -> f32 {
-    crate::cnn::loss::binary_cross_entropy(label as f64, f64::from(p)) as f32
+    crate::metrics::loss::binary_cross_entropy(label as f64, f64::from(p)) as f32
 }
 
 impl ClassificationInterpretation {

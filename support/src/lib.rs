@@ -11,7 +11,6 @@
 
 pub mod allocator;
 pub mod augment;
-pub mod cnn;
 pub mod cross_validation;
 pub mod dataset;
 pub mod ensemble;
@@ -19,11 +18,13 @@ mod error;
 pub mod explain;
 mod files;
 pub mod generator;
-pub mod held_out;
 pub mod history;
 pub mod imread;
 pub mod inference;
 pub mod interpretation;
+pub mod metrics;
+pub mod model;
+mod ops;
 pub mod plot;
 pub mod prelude;
 pub mod prepare;
@@ -31,6 +32,7 @@ pub mod preprocessing;
 pub mod resize;
 pub mod saved_model;
 mod scaled_decode;
+pub mod split;
 pub mod stats;
 pub mod training;
 

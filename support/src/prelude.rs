@@ -15,17 +15,18 @@
 //! ```
 
 pub use crate::augment::{FillMode, Transform};
-pub use crate::cnn::intervals::BootstrapOptions;
-pub use crate::cnn::{calibration, Activation, Layer, Model, ModelConfig, Padding};
 pub use crate::dataset::{DataSource, LabelSource};
 pub use crate::ensemble::Ensemble;
 pub use crate::explain::explain;
 pub use crate::generator::{ClassMode, ColorMode, FlowOptions, ImageDataGenerator, Subset};
 pub use crate::interpretation::ClassificationInterpretation;
+pub use crate::metrics::calibration;
+pub use crate::metrics::intervals::BootstrapOptions;
+pub use crate::model::{Activation, Layer, Model, ModelConfig, Padding};
 pub use crate::resize::Interpolation;
 pub use crate::saved_model::SavedModel;
 pub use crate::training::{ClassWeight, FitOptions, History, LrSchedule, ProgressLines};
 pub use crate::{
-    dataset, ensemble, held_out, imread, inference, plot, prepare, resize, stats, training,
+    dataset, ensemble, imread, inference, plot, prepare, resize, split, stats, training,
 };
 pub use crate::{Error, Result};

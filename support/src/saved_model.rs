@@ -9,12 +9,12 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::cnn::calibration::{apply_temperature, fit_temperature};
-use crate::cnn::{Model, ModelConfig};
 use crate::dataset::LabelSource;
 use crate::error::{Error, Result};
 use crate::files::write_atomic;
 use crate::history::History;
+use crate::metrics::calibration::{apply_temperature, fit_temperature};
+use crate::model::{Model, ModelConfig};
 use crate::preprocessing::Preprocessing;
 
 /// The format name both a model's and a checkpoint's description record.
@@ -171,17 +171,7 @@ impl SavedModel {
                 ),
             ));
         }
-        let mut history = card.history;
-        // Models saved before histories recorded their validation split: its training
-        // checkpoints still do.
-        if let Some(h) = history.as_mut().filter(|h| h.validation_split.is_none()) {
-            h.validation_split = crate::training::recorded_validation_split(
-                &dir.join("checkpoints"),
-                &card.config,
-                h,
-                card.label_source,
-            );
-        }
+        let history = card.history;
         let model = Model::load_safetensors(dir.join(WEIGHTS_FILE), card.config)?;
         Ok(SavedModel {
             model,

@@ -10,10 +10,10 @@ use std::path::{Path, PathBuf};
 
 use image::{DynamicImage, GrayImage, ImageBuffer, ImageFormat, Luma, Rgba};
 use rand::{RngCore, SeedableRng};
-use support::cnn::{Model, ModelConfig};
 use support::dataset::{list_images, scan_classes, ClassScan};
 use support::generator::{found_line, FlowOptions, ImageDataGenerator};
 use support::imread::{decode_gray, image_dims, imread, MAX_PIXELS};
+use support::model::{Model, ModelConfig};
 use support::prepare::resize_folder;
 use support::preprocessing::Preprocessing;
 use support::resize::{resize_u8, Interpolation};

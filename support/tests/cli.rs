@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use support::cnn::metrics::best_threshold;
-use support::cnn::ModelConfig;
+use support::metrics::best_threshold;
+use support::model::ModelConfig;
 use support::saved_model::SavedModel;
 use support::training::{self, FitOptions, ResumeCheckpoint};
 

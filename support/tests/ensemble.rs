@@ -4,11 +4,11 @@
 
 use std::path::{Path, PathBuf};
 
-use support::cnn::{Model, ModelConfig};
 use support::ensemble::{Ensemble, ThresholdSource};
-use support::held_out::predict_held_out;
 use support::inference::{self, Predictions};
+use support::model::{Model, ModelConfig};
 use support::saved_model::SavedModel;
+use support::split::predict_held_out;
 use support::training::{self, FitOptions, Silent};
 use support::Error;
 

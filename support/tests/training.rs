@@ -4,9 +4,9 @@
 
 use std::path::{Path, PathBuf};
 
-use support::cnn::calibration::apply_temperature;
-use support::cnn::metrics::best_threshold;
-use support::cnn::{Model, ModelConfig};
+use support::metrics::best_threshold;
+use support::metrics::calibration::apply_temperature;
+use support::model::{Model, ModelConfig};
 use support::saved_model::SavedModel;
 use support::training::{
     self, ClassWeight, FitOptions, History, LrSchedule, Progress, ResumeCheckpoint, Silent,
@@ -498,9 +498,9 @@ fn three_class_config() -> ModelConfig {
 
 #[test]
 fn three_classes_from_file_names_train_and_evaluate() {
-    use support::cnn::multiclass::{macro_roc_auc, MulticlassConfusion};
     use support::dataset::LabelSource;
     use support::generator::{ClassMode, FlowOptions, ImageDataGenerator};
+    use support::metrics::multiclass::{macro_roc_auc, MulticlassConfusion};
 
     let generator = ImageDataGenerator::builder()
         .rescale(1.0 / 255.0)
@@ -559,9 +559,9 @@ fn three_classes_from_file_names_train_and_evaluate() {
 
 #[test]
 fn three_classes_fit_save_load_evaluate_and_predict() {
-    use support::cnn::intervals::BootstrapOptions;
     use support::dataset::LabelSource;
     use support::inference::THREE_CLASSES;
+    use support::metrics::intervals::BootstrapOptions;
 
     let config = three_class_config();
     // A three-class model on folder labels (two classes) is refused before training, with the hint.

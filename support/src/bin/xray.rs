@@ -20,15 +20,15 @@ use std::time::Duration;
 use clap::{Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 
-use support::cnn::calibration::{apply_temperature, reliability_bins, DEFAULT_BINS};
-use support::cnn::intervals::BootstrapOptions;
-use support::cnn::metrics::Evaluation;
-use support::cnn::multiclass::MulticlassReport;
-use support::cnn::report::{EvaluationReport, ImageRecord};
-use support::cnn::{Layer, Model, ModelConfig, DEFAULT_DENSE_UNITS, DEFAULT_DROPOUT};
 use support::dataset::{patients_per_class, scan_classes, LabelSource};
 use support::ensemble::{Ensemble, ThresholdSource};
 use support::generator::ImageDataGenerator;
+use support::metrics::calibration::{apply_temperature, reliability_bins, DEFAULT_BINS};
+use support::metrics::intervals::BootstrapOptions;
+use support::metrics::multiclass::MulticlassReport;
+use support::metrics::report::{EvaluationReport, ImageRecord};
+use support::metrics::Evaluation;
+use support::model::{Layer, Model, ModelConfig, DEFAULT_DENSE_UNITS, DEFAULT_DROPOUT};
 use support::resize::Interpolation;
 use support::saved_model::SavedModel;
 use support::training::{

@@ -11,11 +11,24 @@ use rand::SeedableRng;
 use rayon::prelude::*;
 
 use super::builder::ImageDataGenerator;
-use super::flow::ClassMode;
 use crate::augment::Transform;
 use crate::error::{Result, Skipped};
 use crate::imread;
 use crate::resize::Interpolation;
+
+/// What `Batch::y` holds (Keras's `class_mode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClassMode {
+    /// 0/1 labels for two classes.
+    Binary,
+    /// One row of K values per image, 1 at its class and 0 elsewhere (one-hot), row after row
+    /// in `Batch::y` (n x K values): what a K-class model's `train_on_batch` takes.
+    Categorical,
+    /// The class index, as a float.
+    Sparse,
+    /// No labels: `y` is empty (Keras's `class_mode=None`).
+    None,
+}
 
 /// One batch: images `(n, height, width, 1)`, labels `(n,)` and the files they came from.
 #[derive(Debug, Clone, PartialEq)]

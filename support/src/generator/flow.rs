@@ -7,6 +7,7 @@ use std::sync::{Arc, OnceLock};
 use rand::Rng;
 use rayon::prelude::*;
 
+pub use super::batch::ClassMode;
 use super::batch::Source;
 use super::builder::ImageDataGenerator;
 use super::iterator::DirectoryIterator;
@@ -23,20 +24,6 @@ use crate::resize::Interpolation;
 pub enum ColorMode {
     /// One channel, PIL's `convert('L')`.
     Grayscale,
-}
-
-/// What `Batch::y` holds (Keras's `class_mode`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ClassMode {
-    /// 0/1 labels for two classes.
-    Binary,
-    /// One row of K values per image, 1 at its class and 0 elsewhere (one-hot), row after row
-    /// in `Batch::y` (n x K values): what a K-class model's `train_on_batch` takes.
-    Categorical,
-    /// The class index, as a float.
-    Sparse,
-    /// No labels: `y` is empty (Keras's `class_mode=None`).
-    None,
 }
 
 /// Which part of a `validation_split` to read (Keras's `subset`).

@@ -15,8 +15,8 @@ use super::{
     finite_values, plot_err, text, tick_label, Colormap, Figure, Numeric, TAB_BLUE, TAB_GREEN,
     TAB_ORANGE, TAB_RED,
 };
-use crate::cnn::metrics::{auc, roc_curve, BinaryLabel, ConfusionMatrix};
 use crate::error::{Error, Result};
+use crate::metrics::{auc, roc_curve, BinaryLabel, ConfusionMatrix};
 
 /// Light grey of the grid lines.
 pub(super) const GRID: RGBColor = RGBColor(225, 225, 225);
@@ -611,7 +611,7 @@ fn curve_chart<'a, 'b>(
 
 /// A confusion-matrix heat map (rows: true class, columns: predicted) with counts and each count's share of its true class.
 ///
-/// Takes `[[tn, fp], [fn, tp]]` or a `&`[`ConfusionMatrix`](crate::cnn::metrics::ConfusionMatrix);
+/// Takes `[[tn, fp], [fn, tp]]` or a `&`[`ConfusionMatrix`](crate::metrics::ConfusionMatrix);
 /// `class_names` are the names of class 0 and class 1.
 ///
 /// [`confusion_matrix_at`] also states the threshold the predictions were made at.
@@ -667,10 +667,10 @@ fn confusion_figure(m: [[u64; 2]; 2], class_names: [&str; 2], title: &str) -> Re
 /// true classes, columns predicted ones, each cell its count and its share of the true class.
 ///
 /// `plot::multiclass_confusion_matrix(&cm, &["NORMAL", "PNEUMONIA_BACTERIA", "PNEUMONIA_VIRUS"])`
-/// with `cm` a [`MulticlassConfusion`](crate::cnn::multiclass::MulticlassConfusion); the title
+/// with `cm` a [`MulticlassConfusion`](crate::metrics::multiclass::MulticlassConfusion); the title
 /// says the classes are predicted as the most probable one.
 pub fn multiclass_confusion_matrix(
-    cm: &crate::cnn::multiclass::MulticlassConfusion,
+    cm: &crate::metrics::multiclass::MulticlassConfusion,
     class_names: &[&str],
 ) -> Result<Figure> {
     if class_names.len() != cm.classes() {
@@ -889,7 +889,7 @@ impl OperatingPoint {
 /// [`score_distributions`](super::score_distributions)).
 const POINT_COLORS: [RGBColor; 3] = [BLACK, TAB_RED, TAB_GREEN];
 
-/// The ROC curve from [`roc_curve`](crate::cnn::metrics::roc_curve)'s `fpr` and `tpr`, with
+/// The ROC curve from [`roc_curve`](crate::metrics::roc_curve)'s `fpr` and `tpr`, with
 /// its AUC in the legend (pass `f64::NAN` to leave it out) and the chance diagonal dashed.
 ///
 /// [`roc_curve_with_points`] also marks operating points; [`roc_from_predictions`] draws it
@@ -903,7 +903,7 @@ pub fn roc_curve_plot(fpr: &[f64], tpr: &[f64], auc: f64) -> Result<Figure> {
 /// `(threshold, label)` marked:
 /// `plot::roc_from_predictions(&labels, &probs, &[(0.5, "threshold 0.5"), (t, "validation threshold")])`.
 ///
-/// An empty label becomes "threshold" and the threshold. Errors like [`roc_curve`](crate::cnn::metrics::roc_curve)
+/// An empty label becomes "threshold" and the threshold. Errors like [`roc_curve`](crate::metrics::roc_curve)
 /// and [`OperatingPoint::from_predictions`].
 pub fn roc_from_predictions<L: BinaryLabel>(
     labels: &[L],
@@ -1026,13 +1026,13 @@ const CLASS_COLORS: [RGBColor; 6] = [
 /// with its AUC in the legend and the macro average in the title:
 /// `plot::roc_one_vs_rest(&labels, probs.view(), &class_names)` with `probs` the `N x K`
 /// softmax output. At most 6 classes; errors like
-/// [`one_vs_rest_roc_auc`](crate::cnn::multiclass::one_vs_rest_roc_auc).
+/// [`one_vs_rest_roc_auc`](crate::metrics::multiclass::one_vs_rest_roc_auc).
 pub fn roc_one_vs_rest(
     truth: &[usize],
     probs: ndarray::ArrayView2<f32>,
     class_names: &[&str],
 ) -> Result<Figure> {
-    let aucs = crate::cnn::multiclass::one_vs_rest_roc_auc(truth, probs)?;
+    let aucs = crate::metrics::multiclass::one_vs_rest_roc_auc(truth, probs)?;
     if class_names.len() != aucs.len() {
         return Err(Error::invalid(
             "class_names",
@@ -1681,7 +1681,7 @@ mod tests {
 
     #[test]
     fn multiclass_confusion_matrix_widens_cells_for_long_names() {
-        use crate::cnn::multiclass::MulticlassConfusion;
+        use crate::metrics::multiclass::MulticlassConfusion;
         let truth = [0, 0, 0, 0, 1, 1, 1, 2, 2, 2, 2, 2];
         let predicted = [0, 0, 0, 1, 1, 1, 2, 2, 2, 2, 2, 0];
         let cm = MulticlassConfusion::from_labels(&truth, &predicted, 3).unwrap();

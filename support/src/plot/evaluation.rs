@@ -11,9 +11,9 @@ use plotters::style::{Color, RGBColor, BLACK, WHITE};
 use super::charts::{draw_legend, unit_square_chart, GRID};
 use super::figure::{render, Area};
 use super::{plot_err, text, tick_label, Figure, TAB_BLUE, TAB_GREEN, TAB_ORANGE, TAB_RED};
-use crate::cnn::calibration::{ece_from_bins, reliability_bins, ReliabilityBin};
-use crate::cnn::metrics::{check_inputs, BinaryLabel};
 use crate::error::{Error, Result};
+use crate::metrics::calibration::{ece_from_bins, reliability_bins, ReliabilityBin};
+use crate::metrics::{check_inputs, BinaryLabel};
 
 /// Colours of the series of a reliability diagram, in order.
 const SERIES_COLORS: [RGBColor; 3] = [TAB_BLUE, TAB_ORANGE, TAB_RED];
@@ -450,7 +450,7 @@ fn draw_score_panel<L: BinaryLabel>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cnn::calibration::{apply_temperature, reliability_bins};
+    use crate::metrics::calibration::{apply_temperature, reliability_bins};
     use crate::plot::figure::tests::decode;
     use rand::rngs::StdRng;
     use rand::{Rng, SeedableRng};
@@ -517,7 +517,7 @@ mod tests {
     fn reliability_diagram_draws_curves_and_counts() {
         let (labels, probs) = overconfident(624, 1);
         let before = reliability_bins(&labels, &probs, 10).unwrap();
-        let t = crate::cnn::calibration::fit_temperature(&labels, &probs).unwrap();
+        let t = crate::metrics::calibration::fit_temperature(&labels, &probs).unwrap();
         let after = reliability_bins(&labels, &apply_temperature(&probs, t).unwrap(), 10).unwrap();
         let label = format!("temperature {t:.2}");
         let fig =

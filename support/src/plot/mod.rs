@@ -347,7 +347,7 @@ mod tests {
 
     /// Every figure function, drawn on small fixed data: (name, figure).
     fn every_figure() -> Vec<(&'static str, Figure)> {
-        use crate::cnn::calibration::reliability_bins;
+        use crate::metrics::calibration::reliability_bins;
         let labels: Vec<u8> = (0..40).map(|i| u8::from(i % 3 != 0)).collect();
         let probs: Vec<f32> = (0..40)
             .map(|i| {
@@ -355,7 +355,7 @@ mod tests {
                 base + 0.3 * ((i * 7 % 11) as f32 / 11.0 - 0.5)
             })
             .collect();
-        let (fpr, tpr, _) = crate::cnn::metrics::roc_curve(&labels, &probs).unwrap();
+        let (fpr, tpr, _) = crate::metrics::roc_curve(&labels, &probs).unwrap();
         let image = ndarray::Array2::from_shape_fn((48, 64), |(y, x)| ((x + y) % 17) as f32 / 16.0);
         let heat = ndarray::Array2::from_shape_fn((48, 64), |(y, x)| (x * y) as f32 / 3000.0);
         let loss = Curve::new(

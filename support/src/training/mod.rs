@@ -22,18 +22,16 @@ pub use options::{
     DEFAULT_ROTATION_RANGE, DEFAULT_SHEAR_RANGE, DEFAULT_SHIFT_RANGE, DEFAULT_ZOOM_RANGE,
 };
 pub use progress::{EpochLines, Progress, ProgressLines, Silent};
-pub(crate) use resume::files_fingerprint;
-pub(crate) use resume::recorded_validation_split;
 pub use resume::{ResumeCheckpoint, RunSettings};
 
-use crate::cnn::loss;
-use crate::cnn::metrics::{best_threshold, roc_auc_score};
-use crate::cnn::multiclass::{macro_roc_auc, predicted_classes};
-use crate::cnn::Model;
 use crate::dataset::{scan_classes, split_by_patient, ClassScan};
 use crate::error::{Error, Result};
 use crate::generator::{ClassMode, DirectoryIterator, FlowOptions, ImageDataGenerator};
 use crate::inference::{predict_iterator, Predictions};
+use crate::metrics::loss;
+use crate::metrics::multiclass::{macro_roc_auc, predicted_classes};
+use crate::metrics::{best_threshold, roc_auc_score};
+use crate::model::Model;
 use crate::preprocessing::Preprocessing;
 
 /// Trains `model` on the class folders of `train_dir` (see the module doc). With a checkpoint
@@ -177,7 +175,7 @@ pub(crate) fn fit_split(
             let y = if units == 1 {
                 batch.y.to_vec()
             } else {
-                crate::cnn::one_hot(&batch_labels, classes)?
+                crate::model::one_hot(&batch_labels, classes)?
             };
             let (loss, batch_probs) = model
                 .train_on_batch_with_proba(batch.x.view(), &y, sample_weights.as_deref())

@@ -70,7 +70,7 @@ pub struct FitOptions {
     pub ema_momentum: Option<f32>,
     /// Where each image's class comes from: its folder (two classes, NORMAL and PNEUMONIA) or
     /// its file name too (three: NORMAL, PNEUMONIA_BACTERIA, PNEUMONIA_VIRUS). The model must
-    /// have as many classes ([`ModelConfig::classes`](crate::cnn::ModelConfig::classes)).
+    /// have as many classes ([`ModelConfig::classes`](crate::model::ModelConfig::classes)).
     pub label_source: LabelSource,
 }
 
@@ -115,7 +115,7 @@ impl LrSchedule {
 /// patients of three seeds (README, "A shorter schedule", which also says what the test split
 /// had shown before).
 ///
-/// [`ModelConfig::recommended`]: crate::cnn::ModelConfig::recommended
+/// [`ModelConfig::recommended`]: crate::model::ModelConfig::recommended
 impl Default for FitOptions {
     fn default() -> Self {
         FitOptions {
@@ -155,7 +155,7 @@ pub const DEFAULT_ZOOM_RANGE: f32 = 0.2;
 /// out exposure differences between X-ray machines. Chosen on evidence: with the tutorial's model
 /// on the official split, standardisation raised test accuracy at 0.5 from 0.79 to 0.87 and ROC
 /// AUC from 0.943 to 0.954; the wider zoom (x and y drawn independently, so it also varies the
-/// aspect ratio) came with the larger model of [`ModelConfig::recommended`](crate::cnn::ModelConfig::recommended).
+/// aspect ratio) came with the larger model of [`ModelConfig::recommended`](crate::model::ModelConfig::recommended).
 pub fn default_augmentation() -> ImageDataGenerator {
     ImageDataGenerator::mild_augmentation_builder()
         .rotation_range(DEFAULT_ROTATION_RANGE)

@@ -12,13 +12,14 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::options::{ClassWeight, FitOptions, LrSchedule};
-use crate::cnn::Model;
 use crate::dataset::ClassScan;
 use crate::error::{Error, Result};
 use crate::files::write_atomic;
 use crate::history::History;
+use crate::model::Model;
 use crate::preprocessing::Preprocessing;
 use crate::saved_model::{model_error, read_json, FORMAT};
+use crate::split::files_fingerprint;
 
 const CHECKPOINT_FILE: &str = "checkpoint.json";
 
@@ -30,7 +31,7 @@ const CHECKPOINT_FILE: &str = "checkpoint.json";
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunSettings {
     /// The model's configuration.
-    pub model: crate::cnn::ModelConfig,
+    pub model: crate::model::ModelConfig,
     /// Seed of the split, batch order, augmentation and dropout.
     pub seed: u64,
     /// Seed of the validation split when it is not `seed` (absent in older checkpoints).
@@ -62,7 +63,7 @@ pub struct RunSettings {
 
 impl RunSettings {
     /// The settings of training `config` with `options` on the files of `scan`.
-    pub fn new(config: &crate::cnn::ModelConfig, options: &FitOptions, scan: &ClassScan) -> Self {
+    pub fn new(config: &crate::model::ModelConfig, options: &FitOptions, scan: &ClassScan) -> Self {
         RunSettings {
             model: config.clone(),
             seed: options.seed,
@@ -103,54 +104,6 @@ impl RunSettings {
         }
         Ok(())
     }
-}
-
-/// The training file list's fingerprint: class folder and file name of each file with its label,
-/// so the same data moved to another folder still matches.
-pub(crate) fn files_fingerprint(scan: &ClassScan) -> String {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for (file, label) in scan.files.iter().zip(&scan.labels) {
-        let tail: Vec<String> = file
-            .iter()
-            .rev()
-            .take(2)
-            .map(|c| c.to_string_lossy().into_owned())
-            .collect();
-        for byte in format!(
-            "{label}\t{}/{}\n",
-            tail.get(1).map_or("", String::as_str),
-            tail.first().map_or("", String::as_str)
-        )
-        .bytes()
-        {
-            hash ^= u64::from(byte);
-            hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
-        }
-    }
-    format!("{hash:016x}")
-}
-
-/// The validation split a finished run's checkpoint folder records, for models saved before
-/// their history recorded it ([`History::validation_split`]): read from `checkpoint.json` when
-/// it describes the same model (configuration and best epoch), else `None`.
-pub(crate) fn recorded_validation_split(
-    dir: &Path,
-    config: &crate::cnn::ModelConfig,
-    history: &History,
-    label_source: crate::dataset::LabelSource,
-) -> Option<crate::history::ValidationSplit> {
-    let bytes = std::fs::read(ResumeCheckpoint::card_path(dir)).ok()?;
-    let card: CheckpointCard = serde_json::from_slice(&bytes).ok()?;
-    let settings = card.settings?;
-    (settings.model == *config && card.history.best_epoch == history.best_epoch).then(|| {
-        crate::history::ValidationSplit {
-            seed: settings.split_seed.unwrap_or(settings.seed),
-            fraction: settings.validation_split,
-            label_source,
-            files: settings.files,
-            files_fingerprint: settings.files_fingerprint,
-        }
-    })
 }
 
 /// What `checkpoint.json` records.

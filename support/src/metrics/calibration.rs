@@ -12,9 +12,9 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::binary::{check_inputs, BinaryLabel};
 use super::intervals::f64_or_nan;
 use super::loss::{binary_cross_entropy_with_logits, sigmoid, EPSILON};
-use super::metrics::{check_inputs, BinaryLabel};
 use crate::error::{Error, Result};
 
 /// Bins used for ECE and reliability diagrams by default (Guo et al. use 15; 10 is the common choice).

@@ -57,8 +57,8 @@ pub(crate) fn global_average_pool<T: Tape<f32, Cpu>>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cnn::reference::tests::assert_close;
-    use crate::cnn::tensor_io::tests::{finite_diff_check, rand_vec};
+    use crate::ops::reference::tests::assert_close;
+    use crate::ops::tensor_io::tests::{finite_diff_check, rand_vec};
 
     #[test]
     fn equals_the_mean_over_height_and_width() {

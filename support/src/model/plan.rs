@@ -2,12 +2,12 @@
 //! the steps the forward pass runs (a `Conv2D` followed by `MaxPooling2D` becomes one fused
 //! step), the names, shapes and initial values of the weights, and the rows of the summary.
 
-use super::batch_norm::{DEFAULT_EPSILON, DEFAULT_MOMENTUM};
 use super::config::ModelConfig;
-use super::conv::{ConvGeometry, ConvSpec, Padding};
 use super::layers::{Activation, Layer};
-use super::pool::PoolSpec;
 use crate::error::{Error, Result};
+use crate::ops::batch_norm::{DEFAULT_EPSILON, DEFAULT_MOMENTUM};
+use crate::ops::conv::{ConvGeometry, ConvSpec, Padding};
+use crate::ops::pool::PoolSpec;
 
 /// The shape of one image's activations between two layers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -571,6 +571,20 @@ impl Plan {
             }
         }
         (trainable, fixed)
+    }
+}
+
+impl ModelConfig {
+    /// The layers compiled for this input size: the steps of the forward pass, the weights'
+    /// names and shapes, the summary rows; errors name the first layer that does not fit.
+    pub(crate) fn plan(&self) -> Result<Plan> {
+        Plan::new(self)
+    }
+
+    /// Checks every setting and that the layers fit the input size.
+    pub fn validate(&self) -> Result<()> {
+        self.check_settings()?;
+        self.plan().map(|_| ())
     }
 }
 

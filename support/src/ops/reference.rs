@@ -115,11 +115,11 @@ pub(crate) fn conv2d<T: Tape<f32, Cpu> + Merge<T>>(
 
 pub(super) mod tests {
     use super::*;
-    use crate::cnn::conv::Padding;
-    use crate::cnn::tensor_io::tests::{finite_diff_check, rand_vec};
+    use crate::ops::conv::Padding;
+    use crate::ops::tensor_io::tests::{finite_diff_check, rand_vec};
 
     /// Asserts that `got` and `want` agree value by value within `tolerance`.
-    pub(in crate::cnn) fn assert_close(got: &[f32], want: &[f32], tolerance: f32, what: &str) {
+    pub(crate) fn assert_close(got: &[f32], want: &[f32], tolerance: f32, what: &str) {
         assert_eq!(got.len(), want.len(), "{what}: lengths");
         for (a, b) in got.iter().zip(want) {
             assert!((a - b).abs() < tolerance, "{what}: {a} vs {b}");

@@ -4,8 +4,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::batch_norm::{DEFAULT_EPSILON, DEFAULT_MOMENTUM};
-pub use super::conv::Padding;
+use crate::ops::batch_norm::{DEFAULT_EPSILON, DEFAULT_MOMENTUM};
+pub use crate::ops::conv::Padding;
 
 /// What a layer applies to its output (Keras's `activation=`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]

@@ -3,8 +3,7 @@
 
 use rayon::prelude::*;
 
-use super::model::{Model, Param};
-use crate::error::{Error, Result};
+use super::param::Param;
 
 /// Adam's moment decay rates and epsilon (Keras's defaults).
 const BETA1: f32 = 0.9;
@@ -18,18 +17,18 @@ const CHUNK: usize = 1 << 14;
 /// parameter, and the weight average when one is kept.
 #[derive(Clone, Debug)]
 pub(super) struct Adam {
-    step: u64,
-    learning_rate: f32,
-    m: Vec<Vec<f32>>,
-    v: Vec<Vec<f32>>,
-    average: Option<WeightAverage>,
+    pub(super) step: u64,
+    pub(super) learning_rate: f32,
+    pub(super) m: Vec<Vec<f32>>,
+    pub(super) v: Vec<Vec<f32>>,
+    pub(super) average: Option<WeightAverage>,
 }
 
 /// An exponential moving average of the weights (Keras's optimizer option `use_ema`).
 #[derive(Clone, Debug)]
-struct WeightAverage {
-    momentum: f32,
-    weights: Vec<Vec<f32>>,
+pub(super) struct WeightAverage {
+    pub(super) momentum: f32,
+    pub(super) weights: Vec<Vec<f32>>,
 }
 
 impl Adam {
@@ -89,109 +88,13 @@ impl Adam {
     }
 }
 
-impl Model {
-    /// Adam's current step size: the configuration's learning rate unless a schedule changed it.
-    pub fn learning_rate(&self) -> f32 {
-        self.optimizer.learning_rate
-    }
-
-    /// Sets Adam's step size for the following steps (a learning-rate schedule calls this; the
-    /// configuration keeps the initial rate).
-    pub fn set_learning_rate(&mut self, learning_rate: f32) -> Result<()> {
-        if !(learning_rate.is_finite() && learning_rate >= 0.0) {
-            return Err(Error::invalid(
-                "learning_rate",
-                learning_rate,
-                "a finite number >= 0",
-            ));
-        }
-        self.optimizer.learning_rate = learning_rate;
-        Ok(())
-    }
-
-    /// Number of Adam steps taken so far.
-    pub fn steps(&self) -> u64 {
-        self.optimizer.steps()
-    }
-
-    /// Keeps an exponential moving average of the weights from now on (Keras's optimizer options
-    /// `use_ema=True, ema_momentum=m`): after every step, `average = m * average + (1 - m) *
-    /// weights`, starting from the current weights. Averaging damps the step-to-step wander of
-    /// the weights (Polyak & Juditsky, 1992). `None` stops averaging. See [`Model::averaged`].
-    pub fn use_ema(&mut self, momentum: Option<f32>) -> Result<()> {
-        match momentum {
-            Some(m) if !(m.is_finite() && (0.0..1.0).contains(&m)) => {
-                Err(Error::invalid("ema_momentum", m, "a number in [0, 1)"))
-            }
-            Some(momentum) => {
-                let weights = self.params.iter().map(|p| p.values.clone()).collect();
-                self.optimizer.average = Some(WeightAverage { momentum, weights });
-                Ok(())
-            }
-            None => {
-                self.optimizer.average = None;
-                Ok(())
-            }
-        }
-    }
-
-    /// The momentum of the weight average being kept, if any.
-    pub fn ema_momentum(&self) -> Option<f32> {
-        self.optimizer.average.as_ref().map(|e| e.momentum)
-    }
-
-    /// A copy whose weights are the moving average (see [`Model::use_ema`]), without an average
-    /// of its own; a plain copy when no average is kept.
-    pub fn averaged(&self) -> Model {
-        let mut out = self.clone();
-        if let Some(ema) = out.optimizer.average.take() {
-            // As in Keras, the average covers the trained weights; batch normalisation's moving
-            // statistics stay as training left them.
-            for (p, w) in out.params.iter_mut().zip(ema.weights) {
-                if p.trainable() {
-                    p.values = w;
-                }
-            }
-        }
-        out
-    }
-
-    /// The averaged weights, for training-state files.
-    pub(crate) fn ema_state(&self) -> Option<(f32, &[Vec<f32>])> {
-        self.optimizer
-            .average
-            .as_ref()
-            .map(|e| (e.momentum, e.weights.as_slice()))
-    }
-
-    /// Puts back a weight average read from a training-state file (shapes checked by the reader).
-    pub(crate) fn set_ema_state(&mut self, momentum: f32, weights: Vec<Vec<f32>>) {
-        self.optimizer.average = Some(WeightAverage { momentum, weights });
-    }
-
-    /// Adam's step count and moments, for training-state files.
-    pub(crate) fn adam_state(&self) -> (u64, &[Vec<f32>], &[Vec<f32>]) {
-        let o = &self.optimizer;
-        (o.step, &o.m, &o.v)
-    }
-
-    /// Puts back Adam's state read from a training-state file (shapes checked by the reader);
-    /// dropout continues from a generator seeded by the step count.
-    pub(crate) fn set_adam_state(&mut self, step: u64, m: Vec<Vec<f32>>, v: Vec<Vec<f32>>) {
-        let o = &mut self.optimizer;
-        (o.step, o.m, o.v) = (step, m, v);
-        self.reseed_dropout(step);
-    }
-}
-
 #[cfg(test)]
-pub(super) mod tests {
-    use super::super::model::tests::{small, toy_batch};
-    use super::super::Weights;
-    use super::*;
+pub(crate) mod tests {
+    use super::super::network::tests::{small, toy_batch};
+    use super::super::{Model, Weights};
 
     /// Asserts that the average `after` is `momentum * before + (1 - momentum) * weights`.
-    pub(in crate::cnn) fn assert_one_average_step(
+    pub(crate) fn assert_one_average_step(
         before: &Weights,
         after: &Weights,
         weights: &Weights,

@@ -25,7 +25,7 @@
 //! than F(2x2, 3x3)'s: up to 7e-6 of the output's scale against 7e-7 (measured with 64 and 128
 //! input channels); the tests bound it.
 
-use super::fused::{FusedGeometry, DEAD};
+use super::geometry::{FusedGeometry, DEAD};
 use super::matmul::{matmul, MatRef};
 
 /// Transformed elements per tile (6x6).
@@ -187,9 +187,9 @@ impl Width for usize {
 macro_rules! with_width {
     ($w:expr, $f:ident($($arg:expr),* $(,)?)) => {
         match $w {
-            32 => $f($crate::cnn::winograd::Fixed::<32>, $($arg),*),
-            64 => $f($crate::cnn::winograd::Fixed::<64>, $($arg),*),
-            128 => $f($crate::cnn::winograd::Fixed::<128>, $($arg),*),
+            32 => $f($crate::ops::winograd::Fixed::<32>, $($arg),*),
+            64 => $f($crate::ops::winograd::Fixed::<64>, $($arg),*),
+            128 => $f($crate::ops::winograd::Fixed::<128>, $($arg),*),
             w => $f(w, $($arg),*),
         }
     };
@@ -561,11 +561,11 @@ fn forward_image_body(fg: &FusedGeometry, (im, (vbuf, mbuf)): (Image<'_>, Scratc
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::cnn::conv::{ConvGeometry, ConvSpec, Padding};
-    use crate::cnn::direct;
-    use crate::cnn::fused::fused_forward;
-    use crate::cnn::pool::PoolSpec;
-    use crate::cnn::tensor_io::tests::rand_vec;
+    use crate::ops::conv::{ConvGeometry, ConvSpec, Padding};
+    use crate::ops::direct;
+    use crate::ops::fused::fused_forward;
+    use crate::ops::pool::PoolSpec;
+    use crate::ops::tensor_io::tests::rand_vec;
 
     /// A 3x3 'valid' convolution of `o` filters over `h x w x c` images, then ReLU and a 2x2
     /// pool (the geometry of the Winograd and direct paths; their tests share it).

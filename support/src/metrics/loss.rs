@@ -11,7 +11,7 @@ pub const EPSILON: f64 = 1e-7;
 /// The logistic function `1 / (1 + e^-z)`: a logit's probability, in the width it is given.
 ///
 /// ```
-/// use support::cnn::loss::sigmoid;
+/// use support::metrics::loss::sigmoid;
 /// assert_eq!(sigmoid(0.0f32), 0.5);
 /// assert!((sigmoid(2.0f64) - 0.880797).abs() < 1e-6);
 /// ```
@@ -26,7 +26,7 @@ pub fn sigmoid<F: NdFloat>(z: F) -> F {
 /// [`ClassificationInterpretation`](crate::interpretation::ClassificationInterpretation).
 ///
 /// ```
-/// use support::cnn::loss::binary_cross_entropy;
+/// use support::metrics::loss::binary_cross_entropy;
 /// assert!((binary_cross_entropy(1.0, 0.8) + 0.8f64.ln()).abs() < 1e-12);
 /// assert!((binary_cross_entropy(0.0, 1.0) - 1e7f64.ln()).abs() < 1e-6); // clipped
 /// ```
@@ -39,7 +39,7 @@ pub fn binary_cross_entropy(label: f64, p: f64) -> f64 {
 /// neither overflows nor loses digits for any logit: `max(z, 0) - z label + ln(1 + e^-|z|)`.
 ///
 /// The same formula as dfdx's `bce_with_logits`, which the training step differentiates on the
-/// tape in f32; this scalar version gives [`Model::loss_on_batch`](super::Model::loss_on_batch)
+/// tape in f32; this scalar version gives [`Model::loss_on_batch`](crate::model::Model::loss_on_batch)
 /// and temperature scaling the loss the training minimises. It equals [`binary_cross_entropy`]
 /// of `sigmoid(logit)` wherever that probability lies inside the clip range.
 pub fn binary_cross_entropy_with_logits(label: f64, logit: f64) -> f64 {

@@ -9,7 +9,8 @@ use std::path::Path;
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 
 use super::config::ModelConfig;
-use super::model::{Model, Param};
+use super::network::Model;
+use super::param::Param;
 use crate::error::{Error, Result};
 use crate::files::write_atomic;
 
@@ -270,7 +271,7 @@ pub fn saved_config(path: impl AsRef<Path>) -> Result<Option<ModelConfig>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cnn::optimizer::tests::assert_one_average_step;
+    use crate::model::optimizer::tests::assert_one_average_step;
     use ndarray::Array4;
 
     fn cfg(filters: &[usize], units: usize) -> ModelConfig {

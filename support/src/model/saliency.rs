@@ -4,7 +4,7 @@ use dfdx::prelude::*;
 use ndarray::{Array2, ArrayView2};
 use rand::{rngs::StdRng, Rng, SeedableRng};
 
-use super::model::{dfdx_err, take, Model, Pass};
+use super::network::{dfdx_err, take, Model, Pass};
 use crate::error::{Error, Result};
 
 impl Model {
@@ -95,7 +95,7 @@ impl Model {
 
 #[cfg(test)]
 mod tests {
-    use super::super::model::tests::{small, three_classes, toy_batch};
+    use super::super::network::tests::{small, three_classes, toy_batch};
     use super::*;
     use ndarray::Axis;
 

@@ -20,8 +20,8 @@ use rand::{Rng, SeedableRng};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use super::binary::{both_classes, check_inputs, check_threshold, BinaryLabel, ConfusionMatrix};
 use super::loss::sigmoid;
-use super::metrics::{both_classes, check_inputs, check_threshold, BinaryLabel, ConfusionMatrix};
 use crate::error::{Error, Result};
 
 /// Deserialises a number that may be `null` (how serde_json writes `NaN`) as `NaN`.
@@ -590,7 +590,7 @@ const AS241_F: [f64; 8] = [
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cnn::metrics::roc_auc_score;
+    use crate::metrics::roc_auc_score;
 
     /// Relative difference |a - b| / max(|b|, tiny).
     fn rel(a: f64, b: f64) -> f64 {

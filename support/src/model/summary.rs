@@ -1,6 +1,6 @@
 //! [`Model::summary`]: Keras's table of layers, output shapes and parameter counts.
 
-use super::model::Model;
+use super::network::Model;
 
 /// `1234567` as `1,234,567`, as Keras prints parameter counts.
 fn group_thousands(n: usize) -> String {

@@ -7,13 +7,13 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use super::binary::{BinaryLabel, ConfusionMatrix};
 use super::calibration::{
     brier_score, ece_from_bins, reliability_bins, ReliabilityBin, DEFAULT_BINS,
 };
 use super::intervals::{
     bootstrap_intervals, delong, f64_or_nan, BootstrapIntervals, BootstrapOptions, Interval,
 };
-use super::metrics::{BinaryLabel, ConfusionMatrix};
 use crate::error::{Error, Result};
 
 /// One evaluated image: its file name, true label and predicted probability of class 1.
@@ -210,7 +210,7 @@ mod tests {
             .iter()
             .map(|&l| {
                 let z = rng.gen_range(-3.0f32..2.0) + 2.5 * f32::from(l);
-                crate::cnn::loss::sigmoid(z)
+                crate::metrics::loss::sigmoid(z)
             })
             .collect();
         (labels, probs)

@@ -300,8 +300,8 @@ fn map_rows(data: &mut [f32], c: usize, f: impl Fn(&mut [f32]) + Sync) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cnn::reference::tests::assert_close;
-    use crate::cnn::tensor_io::tests::{finite_diff_check, rand_vec};
+    use crate::ops::reference::tests::assert_close;
+    use crate::ops::tensor_io::tests::{finite_diff_check, rand_vec};
 
     /// `gamma` and `beta` of `c` channels, away from zero so every term of the gradient counts.
     fn params(c: usize, seed: u64) -> (Vec<f32>, Vec<f32>) {

@@ -15,12 +15,13 @@ use std::cell::RefCell;
 
 use rayon::prelude::*;
 
-use super::conv::ConvGeometry;
-use super::fused::{ForwardKernel, FusedGeometry};
-use super::matmul::{matmul, MatRef};
-use super::model::Param;
+use super::param::Param;
 use super::plan::{ConvStep, Plan, Step};
 use crate::error::Result;
+use crate::ops::conv::ConvGeometry;
+use crate::ops::fused::ForwardKernel;
+use crate::ops::geometry::FusedGeometry;
+use crate::ops::matmul::{matmul, MatRef};
 
 /// One image's activations, ping and pong, and the arg-max codes the kernels write (unused
 /// here).
@@ -215,9 +216,9 @@ fn dense(h: &[f32], n: usize, kernel: &[f32], bias: &[f32], units: usize, relu: 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cnn::model::tests::{every_layer, small};
-    use crate::cnn::tensor_io::tests::rand_vec;
-    use crate::cnn::{Activation, Layer, Model, ModelConfig, Padding};
+    use crate::model::network::tests::{every_layer, small};
+    use crate::model::{Activation, Layer, Model, ModelConfig, Padding};
+    use crate::ops::tensor_io::tests::rand_vec;
 
     /// Builds `layers` on `h x w` images.
     fn config(h: usize, w: usize, layers: Vec<Layer>) -> ModelConfig {

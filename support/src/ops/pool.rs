@@ -140,7 +140,7 @@ pub(crate) fn max_pool2d<T: Tape<f32, Cpu>>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cnn::tensor_io::tests::{finite_diff_check, rand_vec};
+    use crate::ops::tensor_io::tests::{finite_diff_check, rand_vec};
 
     #[test]
     fn output_sizes_follow_keras_valid_pooling() {

@@ -21,7 +21,7 @@
 //! (never for a first layer), [`super::fused::fused_backward`] takes the im2col path instead.
 //! Checked against the im2col path and by finite differences in this module's tests.
 
-use super::fused::FusedGeometry;
+use super::geometry::FusedGeometry;
 use super::winograd::{
     array_of, avx2_fma_dispatch, load, pool_lanes, route_gradient, store, Image, Lanes, LANES,
 };
@@ -216,11 +216,12 @@ fn add_lanes(s: &mut [f32], oc: usize, v: &Lanes) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cnn::conv::{ConvGeometry, ConvSpec, Padding};
-    use crate::cnn::fused::{conv2d_pool, fused_backward, fused_forward, im2col_backward, DEAD};
-    use crate::cnn::pool::PoolSpec;
-    use crate::cnn::tensor_io::tests::{finite_diff_check, rand_vec};
-    use crate::cnn::winograd::tests::geometry;
+    use crate::ops::conv::{ConvGeometry, ConvSpec, Padding};
+    use crate::ops::fused::{conv2d_pool, fused_backward, fused_forward, im2col_backward};
+    use crate::ops::geometry::DEAD;
+    use crate::ops::pool::PoolSpec;
+    use crate::ops::tensor_io::tests::{finite_diff_check, rand_vec};
+    use crate::ops::winograd::tests::geometry;
     use dfdx::prelude::*;
 
     /// `got` within `tol` times the largest magnitude in `want` of `want`, element by element.

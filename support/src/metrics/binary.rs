@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 
-use super::multiclass::{format_report, ReportRow};
+use super::table::{format_report, ReportRow};
 
 /// A label of a binary problem: converts to `Some(false)` for 0, `Some(true)` for 1, `None` otherwise.
 pub trait BinaryLabel: Copy {

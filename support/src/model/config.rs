@@ -5,7 +5,6 @@
 use serde::{Deserialize, Serialize};
 
 use super::layers::{Activation, Layer};
-use super::plan::Plan;
 use crate::error::{Error, Result};
 
 /// A model: grey `input_height x input_width` images through a list of Keras layers, the last
@@ -219,14 +218,8 @@ impl ModelConfig {
         }
     }
 
-    /// The layers compiled for this input size: the steps of the forward pass, the weights'
-    /// names and shapes, the summary rows; errors name the first layer that does not fit.
-    pub(crate) fn plan(&self) -> Result<Plan> {
-        Plan::new(self)
-    }
-
-    /// Checks every setting and that the layers fit the input size.
-    pub fn validate(&self) -> Result<()> {
+    /// Checks every setting but the layers' fit to the input size (see `validate`).
+    pub(crate) fn check_settings(&self) -> Result<()> {
         if !(self.learning_rate.is_finite() && self.learning_rate > 0.0) {
             return Err(Error::invalid(
                 "learning_rate",
@@ -248,7 +241,7 @@ impl ModelConfig {
                 "1 to 4096 pixels per side",
             ));
         }
-        self.plan().map(|_| ())
+        Ok(())
     }
 }
 

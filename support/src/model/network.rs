@@ -16,53 +16,25 @@ use ndarray::{Array2, ArrayView4};
 use rand::{rngs::StdRng, Rng, SeedableRng};
 use rand_distr::Uniform;
 
-use super::batch_norm::{batch_norm_inference, batch_norm_training, update_moving, BatchStats};
 use super::config::ModelConfig;
 use super::fast_inference::TapelessPlan;
-use super::fused::conv2d_pool;
-use super::global_pool::global_average_pool;
-use super::loss::{
+use super::optimizer::Adam;
+use super::param::{Param, Weights};
+use super::plan::{ConvStep, Init, NormStep, Plan, Step};
+use crate::error::{Error, Result};
+use crate::metrics::loss::{
     binary_cross_entropy_with_logits, categorical_cross_entropy_with_logits, sigmoid, softmax,
 };
-use super::optimizer::Adam;
-use super::plan::{is_trainable, ConvStep, Init, NormStep, Plan, Step};
-use super::pool::max_pool2d;
-use super::tensor_io::Nhwc;
-use crate::error::{Error, Result};
+use crate::ops::batch_norm::{
+    batch_norm_inference, batch_norm_training, update_moving, BatchStats,
+};
+use crate::ops::fused::conv2d_pool;
+use crate::ops::global_pool::global_average_pool;
+use crate::ops::pool::max_pool2d;
+use crate::ops::tensor_io::Nhwc;
 
 /// Images per forward pass in [`Model::predict_proba`] and [`Model::loss_on_batch`] (bounds memory).
 pub const PREDICT_BATCH: usize = 32;
-
-/// One named weight array of the model, row-major (`kernel` HWIO, dense `kernel` `(in, out)`).
-#[derive(Clone, Debug, PartialEq)]
-pub struct Param {
-    /// Keras-like name, e.g. `conv2d_1.kernel`, `dense.bias` or
-    /// `batch_normalization.moving_mean`.
-    pub name: String,
-    /// Shape, e.g. `[3, 3, 32, 64]`.
-    pub shape: Vec<usize>,
-    /// Values, `shape.iter().product()` of them.
-    pub values: Vec<f32>,
-}
-
-impl Param {
-    /// Whether the optimiser trains it: every weight but batch normalisation's moving
-    /// statistics (Keras's non-trainable weights), which training updates as averages.
-    pub fn trainable(&self) -> bool {
-        is_trainable(&self.name)
-    }
-}
-
-/// A copy of all weights, for restoring the best epoch (see [`Model::weights`]).
-#[derive(Clone, Debug, PartialEq)]
-pub struct Weights(pub(crate) Vec<Param>);
-
-impl Weights {
-    /// The weight arrays in model order.
-    pub fn params(&self) -> &[Param] {
-        &self.0
-    }
-}
 
 /// A CNN with weights, optimizer state and dropout RNG; `Clone` snapshots all of it.
 #[derive(Clone, Debug)]
@@ -73,7 +45,7 @@ pub struct Model {
     pub(super) params: Vec<Param>,
     pub(super) optimizer: Adam,
     /// Draws the dropout masks.
-    rng: StdRng,
+    pub(super) rng: StdRng,
     pub(super) dev: Cpu,
 }
 
@@ -84,7 +56,7 @@ type Logits<T> = Tensor<(usize, usize), f32, Cpu, T>;
 pub(super) type NormUpdate = (NormStep, BatchStats);
 
 /// A batch loss on tape `T`.
-type Loss<T> = Tensor<Rank0, f32, Cpu, T>;
+pub(super) type Loss<T> = Tensor<Rank0, f32, Cpu, T>;
 
 /// A runtime-sized vector tensor without a tape.
 type Vector = Tensor<(usize,), f32, Cpu>;
@@ -121,7 +93,7 @@ impl Live {
     }
 
     /// The gradients of every weight (zeros for the fixed ones), in weight order.
-    fn take_gradients(
+    pub(super) fn take_gradients(
         &self,
         grads: &mut Gradients<f32, Cpu>,
         params: &[Param],
@@ -141,9 +113,9 @@ impl Live {
 /// How a forward pass runs: training (dropout masks, batch statistics) or inference.
 pub(super) struct Pass {
     /// One mask per `Dropout` step, `n * len` values each; `None` at inference.
-    masks: Option<Vec<Vec<f32>>>,
+    pub(super) masks: Option<Vec<Vec<f32>>>,
     /// Whether the first layer's input needs a gradient (saliency).
-    input_grad: bool,
+    pub(super) input_grad: bool,
 }
 
 impl Pass {
@@ -484,7 +456,7 @@ impl Model {
 
     /// The dropout masks of one training step over `n` images: for each `Dropout` step, 0 with
     /// its rate and `1 / (1 - rate)` otherwise (so the expected sum is unchanged).
-    fn dropout_masks(&mut self, n: usize) -> Vec<Vec<f32>> {
+    pub(super) fn dropout_masks(&mut self, n: usize) -> Vec<Vec<f32>> {
         let mut masks = vec![];
         for step in &self.plan.steps {
             if let Step::Dropout { rate, len } = *step {
@@ -507,7 +479,7 @@ impl Model {
     }
 
     /// Moves every batch normalisation's moving statistics towards this step's batch statistics.
-    fn update_moving_statistics(&mut self, stats: &[NormUpdate]) {
+    pub(super) fn update_moving_statistics(&mut self, stats: &[NormUpdate]) {
         for (step, batch) in stats {
             update_moving(
                 &mut self.params[step.mean].values,
@@ -550,201 +522,6 @@ impl Model {
         Ok((n, data))
     }
 
-    /// Checks labels against `n` images: one label in [0, 1] per image for a two-class model,
-    /// or one row of class probabilities (one-hot, summing to 1) per image for K classes.
-    fn targets(&self, n: usize, y: &[f32], sample_weights: Option<&[f32]>) -> Result<()> {
-        let k = self.config.output_units();
-        if y.len() != n * k {
-            return Err(Error::invalid(
-                "y",
-                format!("{} labels", y.len()),
-                if k == 1 {
-                    format!("{n}, one per image")
-                } else {
-                    format!(
-                        "{}, one row of {k} class probabilities (one-hot) per image",
-                        n * k
-                    )
-                },
-            ));
-        }
-        if let Some(v) = y.iter().find(|v| !(0.0..=1.0).contains(*v)) {
-            return Err(Error::invalid("y", v, "labels in [0, 1]"));
-        }
-        if k > 1 {
-            if let Some((i, row)) = y
-                .chunks(k)
-                .enumerate()
-                .find(|(_, row)| (row.iter().sum::<f32>() - 1.0).abs() > 1e-4)
-            {
-                return Err(Error::invalid(
-                    "y",
-                    format!("row {i} summing to {}", row.iter().sum::<f32>()),
-                    "rows of class probabilities that sum to 1 (one-hot labels)",
-                ));
-            }
-        }
-        if let Some(w) = sample_weights {
-            if w.len() != n {
-                return Err(Error::invalid(
-                    "sample_weights",
-                    format!("{} weights", w.len()),
-                    format!("{n}, one per image"),
-                ));
-            }
-            if let Some(v) = w.iter().find(|v| !(v.is_finite() && **v >= 0.0)) {
-                return Err(Error::invalid("sample_weights", v, "finite weights >= 0"));
-            }
-        }
-        Ok(())
-    }
-
-    /// The batch loss on the tape and the probabilities of `logits` (`(n, output_units)`):
-    /// binary cross-entropy of the sigmoid for one output, categorical cross-entropy of the
-    /// softmax for K; each image's loss times its weight, averaged (Keras's reduction).
-    fn loss_of<T: Tape<f32, Cpu>>(
-        &self,
-        logits: Tensor<(usize, usize), f32, Cpu, T>,
-        y: &[f32],
-        sample_weights: Option<&[f32]>,
-    ) -> Result<(Loss<T>, Vec<f32>)> {
-        let (n, k) = *logits.shape();
-        if k == 1 {
-            let logits = logits.try_reshape_like(&(n,)).map_err(dfdx_err)?;
-            let probs = logits.as_vec().into_iter().map(sigmoid).collect();
-            Ok((self.binary_loss_of(logits, y, sample_weights)?, probs))
-        } else {
-            let probs = softmax_rows(&logits.as_vec(), k);
-            Ok((self.categorical_loss_of(logits, y, sample_weights)?, probs))
-        }
-    }
-
-    /// Mean of `weight * binary_crossentropy(sigmoid(logit), y)` over the batch (Keras's reduction),
-    /// on the tape: dfdx's `bce_with_logits` is the formula of
-    /// [`binary_cross_entropy_with_logits`], in f32, with its gradient.
-    fn binary_loss_of<T: Tape<f32, Cpu>>(
-        &self,
-        logits: Tensor<(usize,), f32, Cpu, T>,
-        y: &[f32],
-        sample_weights: Option<&[f32]>,
-    ) -> Result<Tensor<Rank0, f32, Cpu, T>> {
-        let n = y.len();
-        let yt = self
-            .dev
-            .try_tensor_from_vec(y.to_vec(), (n,))
-            .map_err(dfdx_err)?;
-        let per = logits.try_bce_with_logits(yt).map_err(dfdx_err)?;
-        self.weighted_mean(per, sample_weights)
-    }
-
-    /// Mean of `weight * categorical_crossentropy(softmax(logits), y)` over the batch, on the
-    /// tape: `-sum_k y_k log_softmax(z)_k` per image, the formula of
-    /// [`categorical_cross_entropy_with_logits`], in f32, with its gradient.
-    fn categorical_loss_of<T: Tape<f32, Cpu>>(
-        &self,
-        logits: Tensor<(usize, usize), f32, Cpu, T>,
-        y: &[f32],
-        sample_weights: Option<&[f32]>,
-    ) -> Result<Tensor<Rank0, f32, Cpu, T>> {
-        let shape = *logits.shape();
-        let yt = self
-            .dev
-            .try_tensor_from_vec(y.to_vec(), shape)
-            .map_err(dfdx_err)?;
-        let per = logits
-            .try_log_softmax::<Axis<1>>()
-            .map_err(dfdx_err)?
-            .try_mul(yt)
-            .map_err(dfdx_err)?
-            .try_sum::<(usize,), Axis<1>>()
-            .map_err(dfdx_err)?
-            .try_negate()
-            .map_err(dfdx_err)?;
-        self.weighted_mean(per, sample_weights)
-    }
-
-    /// The mean over the batch of per-image losses, each times its weight when weights are given.
-    fn weighted_mean<T: Tape<f32, Cpu>>(
-        &self,
-        per: Tensor<(usize,), f32, Cpu, T>,
-        sample_weights: Option<&[f32]>,
-    ) -> Result<Tensor<Rank0, f32, Cpu, T>> {
-        let n = per.shape().0;
-        let mut per = per;
-        if let Some(w) = sample_weights {
-            let wt = self
-                .dev
-                .try_tensor_from_vec(w.to_vec(), (n,))
-                .map_err(dfdx_err)?;
-            per = per.try_mul(wt).map_err(dfdx_err)?;
-        }
-        per.try_mean().map_err(dfdx_err)
-    }
-
-    /// One Adam step on a batch `x` of shape `(n, height, width, 1)` with labels `y` and
-    /// optional per-image weights; returns the batch loss before the step. Dropout is active.
-    ///
-    /// `y` holds one label in [0, 1] per image for a two-class model, or, for K classes, one row
-    /// of K class probabilities per image, row after row (one-hot: [`one_hot`] makes them from
-    /// class indices), like Keras's `class_mode="categorical"`.
-    ///
-    /// A non-finite loss is an error and leaves the weights unchanged.
-    pub fn train_on_batch(
-        &mut self,
-        x: ArrayView4<f32>,
-        y: &[f32],
-        sample_weights: Option<&[f32]>,
-    ) -> Result<f32> {
-        self.train_on_batch_with_proba(x, y, sample_weights)
-            .map(|(loss, _)| loss)
-    }
-
-    /// [`Model::train_on_batch`] that also returns the probabilities of the step's forward pass
-    /// (dropout on), from which training accuracy and AUC are measured without a second pass:
-    /// one per image for two classes, one row of K per image otherwise.
-    pub fn train_on_batch_with_proba(
-        &mut self,
-        x: ArrayView4<f32>,
-        y: &[f32],
-        sample_weights: Option<&[f32]>,
-    ) -> Result<(f32, Vec<f32>)> {
-        let (n, data) = self.input(&x)?;
-        self.targets(n, y, sample_weights)?;
-        let masks = self.dropout_masks(n);
-        let live = self.live()?;
-        let (h, w) = (self.config.input_height(), self.config.input_width());
-        let xt = self
-            .dev
-            .try_tensor_from_vec(data, (n, h, w, 1))
-            .map_err(dfdx_err)?;
-        let pass = Pass {
-            masks: Some(masks),
-            input_grad: false,
-        };
-        let (logits, stats) = self.forward(xt.leaky_traced(), &live, &pass)?;
-        let (loss, probs) = self.loss_of(logits, y, sample_weights)?;
-        let value = loss.array();
-        if !value.is_finite() {
-            return Err(Error::Diverged {
-                epoch: None,
-                step: self.optimizer.steps() + 1,
-                loss: value,
-            });
-        }
-        let mut grads = loss.try_backward().map_err(dfdx_err)?;
-        let g = live.take_gradients(&mut grads, &self.params)?;
-        drop(grads);
-        drop(live);
-        self.optimizer.step(&mut self.params, &g);
-        self.update_moving_statistics(&stats);
-        Ok((value, probs))
-    }
-
-    /// Restarts the dropout masks' random stream from `seed` (`fit` does so at every epoch, so a
-    /// resumed run draws the same masks as an uninterrupted one).
-    pub(crate) fn reseed_dropout(&mut self, seed: u64) {
-        self.rng = StdRng::seed_from_u64(seed);
-    }
     /// Logits for a batch in inference mode (no dropout), `PREDICT_BATCH` images at a time:
     /// `output_units` per image, row after row. Without the tape where the layers allow it
     /// ([`TapelessPlan`]).
@@ -845,7 +622,7 @@ pub fn one_hot(labels: &[usize], classes: usize) -> Result<Vec<f32>> {
 }
 
 /// The softmax of each row of `k` logits, row after row.
-fn softmax_rows(logits: &[f32], k: usize) -> Vec<f32> {
+pub(super) fn softmax_rows(logits: &[f32], k: usize) -> Vec<f32> {
     logits.chunks(k).flat_map(softmax).collect()
 }
 
@@ -859,12 +636,12 @@ pub(super) fn take<S: Shape>(
 }
 
 #[cfg(test)]
-pub(super) mod tests {
+pub(crate) mod tests {
     use super::*;
     use ndarray::{Array4, Axis};
 
     /// A two-block model on 24x20 images, quick to train.
-    pub(in crate::cnn) fn small() -> ModelConfig {
+    pub(crate) fn small() -> ModelConfig {
         ModelConfig::builder()
             .input_size(24, 20)
             .conv_filters(&[4, 8])
@@ -875,12 +652,7 @@ pub(super) mod tests {
     }
 
     /// Images whose label is whether a bright square sits in the top half.
-    pub(in crate::cnn) fn toy_batch(
-        n: usize,
-        h: usize,
-        w: usize,
-        seed: u64,
-    ) -> (Array4<f32>, Vec<f32>) {
+    pub(crate) fn toy_batch(n: usize, h: usize, w: usize, seed: u64) -> (Array4<f32>, Vec<f32>) {
         let mut rng = StdRng::seed_from_u64(seed);
         let mut x = Array4::<f32>::zeros((n, h, w, 1));
         let mut y = vec![];
@@ -960,7 +732,7 @@ pub(super) mod tests {
         (x, y)
     }
 
-    pub(in crate::cnn) fn three_classes(dropout: f32) -> ModelConfig {
+    pub(crate) fn three_classes(dropout: f32) -> ModelConfig {
         ModelConfig::builder()
             .input_size(24, 20)
             .conv_filters(&[4, 8])
@@ -995,7 +767,7 @@ pub(super) mod tests {
         for row in p.rows() {
             assert!((row.sum() - 1.0).abs() < 1e-5);
         }
-        let predicted = crate::cnn::multiclass::predicted_classes(p.view());
+        let predicted = crate::metrics::multiclass::predicted_classes(p.view());
         let correct = predicted.iter().zip(&lt).filter(|(a, b)| a == b).count();
         assert!(correct >= 36, "only {correct}/48 right on new images");
         // predict_proba is the two-class answer; a K-class model refuses it.
@@ -1054,8 +826,8 @@ pub(super) mod tests {
 
     /// A model with every kind of layer on 24x20 images: batch normalisation on images and on
     /// features, a residual block with its own normalisations, global average pooling.
-    pub(in crate::cnn) fn every_layer(dropout: f32) -> ModelConfig {
-        use crate::cnn::{Activation, Layer};
+    pub(crate) fn every_layer(dropout: f32) -> ModelConfig {
+        use crate::model::{Activation, Layer};
         // Moving averages that settle within the few steps of a test.
         let norm = || Layer::BatchNormalization {
             momentum: 0.8,
@@ -1074,7 +846,7 @@ pub(super) mod tests {
                 Layer::Conv2D {
                     filters: 6,
                     kernel_size: 3,
-                    padding: crate::cnn::Padding::Same,
+                    padding: crate::model::Padding::Same,
                     activation: Activation::Linear,
                 },
                 norm(),

@@ -18,7 +18,7 @@
 //! the Winograd path computes it, so they differ from the im2col backward pass by float rounding
 //! only.
 
-use super::fused::FusedGeometry;
+use super::geometry::FusedGeometry;
 use super::matmul::{matmul, MatRef};
 use super::winograd::{
     array_of, avx2_fma_dispatch, band_tiles, bands, element, lanes, load, route_gradient,
@@ -288,10 +288,11 @@ pub(crate) fn kernel_gradient(du: &[f32], c: usize, o: usize) -> Vec<f32> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cnn::fused::{fused_backward, fused_forward, im2col_backward, DEAD};
-    use crate::cnn::tensor_io::tests::rand_vec;
-    use crate::cnn::winograd::tests::geometry;
-    use crate::cnn::winograd::{applies, at_times, bt_times, g_times, transform_kernel};
+    use crate::ops::fused::{fused_backward, fused_forward, im2col_backward};
+    use crate::ops::geometry::DEAD;
+    use crate::ops::tensor_io::tests::rand_vec;
+    use crate::ops::winograd::tests::geometry;
+    use crate::ops::winograd::{applies, at_times, bt_times, g_times, transform_kernel};
 
     /// The three gradients by their definition, in f64, for `n` images: the pooled gradient goes
     /// to the convolution output its arg-max code names (nowhere for [`DEAD`]), then

@@ -1,0 +1,18 @@
+//! Evaluation statistics over predicted probabilities and true labels; no model code.
+//!
+//! One concern per file: `binary` (confusion matrix, ROC curve and AUC, precision and recall,
+//! scikit-learn's `classification_report`), [`intervals`] (stratified bootstrap and DeLong
+//! intervals), [`multiclass`] (K-class confusion, per-class and one-vs-rest figures),
+//! [`calibration`] (reliability bins, ECE, temperature scaling), [`report`] (the serialisable
+//! evaluation report) and [`loss`] (the cross-entropy every part of the crate measures with).
+//! `table` formats the rows of a text report.
+
+mod binary;
+pub mod calibration;
+pub mod intervals;
+pub mod loss;
+pub mod multiclass;
+pub mod report;
+mod table;
+
+pub use binary::*;
