@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
-use support::cnn::{Model, ModelConfig};
+use support::model::{Model, ModelConfig};
 use support::dataset::ClassScan;
 use support::preprocessing::Preprocessing;
 use support::resize::Interpolation;

@@ -10,6 +10,7 @@
 //! shows where it goes wrong (fastai's top losses).
 
 pub mod allocator;
+pub mod archive;
 pub mod augment;
 pub mod cross_validation;
 pub mod dataset;

@@ -184,6 +184,26 @@ impl SavedModel {
     }
 }
 
+/// Where the shipped model lives in the repository, from its root.
+pub const SHIPPED_MODEL: &str = "models/pretrained";
+
+/// The shipped model's folder (the default configuration trained on the development copy):
+/// `$XRAY_MODEL` when set (and then only it), else `models/pretrained` under the current
+/// folder, else under the repository this crate was built from. `None` when the folder looked
+/// at holds no model.
+pub fn shipped_model_dir() -> Option<PathBuf> {
+    let holds_model = |dir: &PathBuf| dir.join(CONFIG_FILE).is_file();
+    if let Some(dir) = std::env::var_os("XRAY_MODEL") {
+        return Some(PathBuf::from(dir)).filter(holds_model);
+    }
+    let built_from = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join(SHIPPED_MODEL);
+    [PathBuf::from(SHIPPED_MODEL), built_from]
+        .into_iter()
+        .find(holds_model)
+}
+
 fn no_validation_scores() -> Error {
     Error::NoValidationScores
 }

@@ -26,19 +26,24 @@
 mod augmentation;
 mod canvas;
 mod charts;
+mod confusion;
+mod curves;
+mod distributions;
 mod figure;
 mod images;
+mod roc;
 
 pub use augmentation::{augmentation_grid, fill_mode_grid};
-pub use charts::{
-    confusion_matrix_at, confusion_matrix_plot, histogram, jointplot, learning_curves,
-    learning_curves_with, multiclass_confusion_matrix, roc_curve_plot, roc_curve_with_points,
-    roc_from_predictions, roc_one_vs_rest, Curve, EpochMarks, OperatingPoint,
-};
+pub use confusion::{confusion_matrix_at, confusion_matrix_plot, multiclass_confusion_matrix};
+pub use curves::{learning_curves, learning_curves_with, Curve, EpochMarks};
+pub use distributions::{histogram, jointplot};
 pub use figure::{figure_scale, set_figure_scale, with_figure_scale, Figure, FIGURE_SCALE_ENV};
 pub(crate) use images::image_beside_saliency;
 pub use images::{
     image_grid, image_grid_with, imshow, saliency_overlay, saliency_overlay_with, ImshowOptions,
+};
+pub use roc::{
+    roc_curve_plot, roc_curve_with_points, roc_from_predictions, roc_one_vs_rest, OperatingPoint,
 };
 
 use std::sync::OnceLock;

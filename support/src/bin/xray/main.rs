@@ -56,6 +56,12 @@ pub(crate) enum CliError {
         "no image files after the model folders (a folder holding model.json is read as a model)"
     )]
     NoImages,
+    /// `predict` was given no model folder and the shipped model is not where it is looked for.
+    #[error(
+        "no model folder given, and no shipped model found: set XRAY_MODEL to a model folder, \
+         or run from the repository's root (models/pretrained/)"
+    )]
+    NoModel,
     /// `train --seeds` with a seed twice: both members would be the same model.
     #[error("--seeds {0}: each seed once (two members with one seed are the same model)")]
     RepeatedSeed(String),
