@@ -79,11 +79,11 @@ impl fmt::Display for OnnxSummary {
         let (h, w) = self.input_size;
         write!(
             f,
-            "{}: ONNX (IR {IR_VERSION}, opset {OPSET_VERSION}), {:.1} MB, {} nodes, {} weights; \
+            "{}: ONNX (IR {IR_VERSION}, opset {OPSET_VERSION}), {:.1} kB, {} nodes, {} weights; \
              input '{INPUT_NAME}' float32 NHWC [{BATCH_DIM}, {h}, {w}, 1], output \
              '{OUTPUT_NAME}' [{BATCH_DIM}, {}]",
             self.path.display(),
-            self.bytes as f64 / 1e6,
+            self.bytes as f64 / 1e3,
             self.nodes,
             self.weights,
             self.outputs,
