@@ -16,7 +16,8 @@ if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
 fi
 # Playwright is for tests/test_browser.py; it drives the system's Chromium and downloads no browser.
-if ! .venv/bin/python -c "import nbclient, jupyterlab, pytest, playwright" 2>/dev/null; then
+# numpy, onnx and onnxruntime are for tests/test_onnx.py.
+if ! .venv/bin/python -c "import nbclient, jupyterlab, pytest, playwright, numpy, onnx, onnxruntime" 2>/dev/null; then
   .venv/bin/pip install -q -r notebooks/requirements.txt
 fi
 .venv/bin/python tools/notebooks.py kernel

@@ -7,7 +7,7 @@
 //! folders, [`inference`] runs a trained model over folders and files, [`cross_validation`] compares configurations by patient-grouped k-fold, [`saved_model`] keeps trained models on disk with their [`preprocessing`] and [`history`].
 //! [`held_out`] finds the validation patients a model's training held out again, and [`ensemble`] averages several models.
 //! [`explain`] shows where the model looked for one file (SmoothGrad), and [`interpretation`]
-//! shows where it goes wrong (fastai's top losses).
+//! shows where it goes wrong (fastai's top losses). [`export`] writes a trained model as ONNX.
 
 pub mod allocator;
 pub mod archive;
@@ -17,6 +17,7 @@ pub mod dataset;
 pub mod ensemble;
 mod error;
 pub mod explain;
+pub mod export;
 mod files;
 pub mod generator;
 pub mod history;
