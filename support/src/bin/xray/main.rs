@@ -8,7 +8,9 @@
 //! xray evaluate MODEL_DIR... DIR      metrics on a labelled split (report, confusion, ROC AUC);
 //!                                     several models: their ensemble; --held-out: on the
 //!                                     validation patients training held out of DIR; --tta N
-//! xray predict MODEL_DIR... IMAGE...  class and probabilities of each image (--tta N)
+//! xray predict [MODEL_DIR...] PATH... class and probabilities of images and folders (--tta N,
+//!                                     --format, --shard K/N; no model: the shipped one)
+//! xray export MODEL_DIR --onnx FILE   the model as an ONNX graph
 //! ```
 //! Errors print one line and exit with status 1 (2 for bad arguments); set `RUST_BACKTRACE=1`
 //! for a backtrace on a bug.
@@ -25,6 +27,7 @@ use support::{plot, Error};
 
 use commands::cv::{cv_command, CvArgs};
 use commands::evaluate::{evaluate_command, EvaluateArgs};
+use commands::export::{export_command, ExportArgs};
 use commands::predict::{predict_command, PredictArgs};
 use commands::stats::stats_command;
 use commands::train::{train_command, TrainArgs};
@@ -128,6 +131,8 @@ pub(crate) enum Command {
     /// The leading arguments that are folders holding model.json are the models (at least
     /// one); the rest are image files: `xray predict m1 m2 m3 a.jpeg b.jpeg`.
     Predict(PredictArgs),
+    /// Write a trained model as an ONNX graph, for ONNX Runtime and other ONNX readers.
+    Export(ExportArgs),
 }
 
 /// The most test-time augmentations `--tta` takes.
@@ -144,6 +149,7 @@ fn main() -> ExitCode {
         Command::Cv(args) => cv_command(&args),
         Command::Evaluate(args) => evaluate_command(&args),
         Command::Predict(args) => predict_command(&args),
+        Command::Export(args) => export_command(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
