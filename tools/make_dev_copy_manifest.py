@@ -49,7 +49,7 @@ def patient_id(name: str) -> str | None:
 
 def main() -> None:
     if len(sys.argv) != 2:
-        sys.exit("usage: make_dev_copy_manifest.py COPY_ROOT  (the folder holding train/ test/ val/)")
+        sys.exit("usage: make_dev_copy_manifest.py COPY_ROOT  (holding train/ test/ val/)")
     root = Path(sys.argv[1])
     lines: list[str] = []
     summary: list[str] = []
@@ -57,14 +57,17 @@ def main() -> None:
         parts = []
         for cls in CLASSES:
             folder = root / split / cls
-            names = sorted(p.name for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
+            names = sorted(
+                p.name for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")
+            )
             lines += [f"{split}/{cls}/{name}" for name in names]
             patients = {patient_id(n) or n for n in names}
             parts.append(f"{len(names)} {cls} ({len(patients)} patients)")
         summary.append(f"#   {split}: " + ", ".join(parts))
     header = [
         "# The development copy of the chest X-ray dataset: the files it keeps, one per line.",
-        "# Source: Kaggle \"Chest X-Ray Images (Pneumonia)\" (paultimothymooney/chest-xray-pneumonia),",
+        "# Source: Kaggle \"Chest X-Ray Images (Pneumonia)\""
+        " (paultimothymooney/chest-xray-pneumonia),",
         "# from Kermany, Zhang, Goldbaum (2018), doi:10.17632/rscbjbr9sj.2, CC BY 4.0.",
         "# Each line is SPLIT/CLASS/FILE relative to the download's chest_xray/ folder. The copy",
         "# keeps the official test and val splits whole and the official train split less about",
