@@ -112,7 +112,16 @@ pub struct Manifest {
     pub entries: Vec<ManifestEntry>,
 }
 
+/// The shipped manifest, `data/dev_copy_manifest.txt`, built in so that tools need no path.
+const SHIPPED: &str = include_str!("../../data/dev_copy_manifest.txt");
+
 impl Manifest {
+    /// The shipped manifest of the development copy (`data/dev_copy_manifest.txt`).
+    pub fn shipped() -> Manifest {
+        Manifest::parse(SHIPPED, Path::new("data/dev_copy_manifest.txt"))
+            .expect("the shipped manifest parses (checked by tests/dev_copy.rs)")
+    }
+
     /// Reads a manifest file (see [`Manifest::parse`]).
     pub fn read(path: impl AsRef<Path>) -> Result<Manifest> {
         let path = path.as_ref();

@@ -275,6 +275,11 @@ fn shipped_manifest_lists_the_documented_files_and_patients() {
         !text.contains("/work") && !text.contains("shared"),
         "no local paths"
     );
+    assert_eq!(
+        Manifest::shipped(),
+        manifest,
+        "the built-in copy is the file"
+    );
 }
 
 #[test]
