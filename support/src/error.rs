@@ -191,6 +191,34 @@ pub enum Error {
         #[source]
         source: Box<Error>,
     },
+    /// A line of a file list (the development copy's manifest) that cannot be used.
+    #[error("{}:{line}: {reason}", path.display())]
+    ManifestLine {
+        /// The manifest.
+        path: PathBuf,
+        /// The line number, from 1.
+        line: usize,
+        /// What is wrong with the line.
+        reason: String,
+    },
+    /// A download that lacks files the manifest names: nothing was written.
+    #[error(
+        "{}: {missing} of the manifest's {total} files are missing from the download (first: {}); \
+         nothing was written. Is this the Kaggle download \"Chest X-Ray Images (Pneumonia)\" \
+         (paultimothymooney/chest-xray-pneumonia), unpacked whole?",
+        root.display(),
+        first.join(", ")
+    )]
+    MissingFromDownload {
+        /// The download folder searched (the one that lacks the fewest files).
+        root: PathBuf,
+        /// How many manifest files it lacks.
+        missing: usize,
+        /// How many files the manifest names.
+        total: usize,
+        /// The first few missing files, relative to `root`.
+        first: Vec<String>,
+    },
 }
 
 /// `Result` with the crate's [`Error`].

@@ -14,6 +14,7 @@ pub mod archive;
 pub mod augment;
 pub mod cross_validation;
 pub mod dataset;
+pub mod dev_copy;
 pub mod ensemble;
 mod error;
 pub mod explain;

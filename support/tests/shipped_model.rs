@@ -36,14 +36,21 @@ fn figure(figures: &HashMap<String, f64>, prefix: &str) -> f64 {
         .filter(|(name, _)| name.starts_with(prefix))
         .map(|(_, &value)| value)
         .collect();
-    assert_eq!(hits.len(), 1, "one figure named '{prefix}...' in {figures:?}");
+    assert_eq!(
+        hits.len(),
+        1,
+        "one figure named '{prefix}...' in {figures:?}"
+    );
     hits[0]
 }
 
 #[test]
 fn the_card_states_the_figures_of_the_model_json() {
     let saved = SavedModel::load(repository().join(SHIPPED_MODEL)).unwrap();
-    let history = saved.history.as_ref().expect("the shipped model was trained by fit");
+    let history = saved
+        .history
+        .as_ref()
+        .expect("the shipped model was trained by fit");
     let best = history.best().expect("a best epoch");
     let figures = card_figures();
     assert_eq!(figure(&figures, "best epoch"), history.best_epoch as f64);

@@ -11,6 +11,7 @@
 //! xray predict [MODEL_DIR...] PATH... class and probabilities of images and folders (--tta N,
 //!                                     --format, --shard K/N; no model: the shipped one)
 //! xray export MODEL_DIR --onnx FILE   the model as an ONNX graph
+//! xray prepare-dev-copy DOWNLOAD      rebuild the development copy from the Kaggle download
 //! ```
 //! Errors print one line and exit with status 1 (2 for bad arguments); set `RUST_BACKTRACE=1`
 //! for a backtrace on a bug.
@@ -29,6 +30,7 @@ use commands::cv::{cv_command, CvArgs};
 use commands::evaluate::{evaluate_command, EvaluateArgs};
 use commands::export::{export_command, ExportArgs};
 use commands::predict::{predict_command, PredictArgs};
+use commands::prepare::{prepare_dev_copy_command, PrepareDevCopyArgs};
 use commands::stats::stats_command;
 use commands::train::{train_command, TrainArgs};
 use progress::Bar;
@@ -133,6 +135,12 @@ pub(crate) enum Command {
     Predict(PredictArgs),
     /// Write a trained model as an ONNX graph, for ONNX Runtime and other ONNX readers.
     Export(ExportArgs),
+    /// Rebuild the development copy of the dataset from the Kaggle download.
+    ///
+    /// Keeps exactly the files of the shipped manifest (data/dev_copy_manifest.txt): train and
+    /// test resized to 224x224 (PIL BILINEAR, RGB JPEG quality 75), val copied as published.
+    /// Writes nothing when the download lacks any of them.
+    PrepareDevCopy(PrepareDevCopyArgs),
 }
 
 /// The most test-time augmentations `--tta` takes.
@@ -150,6 +158,7 @@ fn main() -> ExitCode {
         Command::Evaluate(args) => evaluate_command(&args),
         Command::Predict(args) => predict_command(&args),
         Command::Export(args) => export_command(&args),
+        Command::PrepareDevCopy(args) => prepare_dev_copy_command(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
