@@ -87,13 +87,17 @@ fn bad_arguments_exit_with_status_2() {
             "--resume".as_ref(),
             "--overwrite".as_ref(),
         ],
-        vec!["predict".as_ref(), out_dir.as_os_str()],
     ];
     for args in cases {
         let out = run(xray().args(&args));
         assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
         assert!(!stderr(&out).contains("panicked"), "{args:?}");
     }
+    // `predict` takes one path (the shipped model predicts it): a missing one is refused by
+    // name before any model is loaded.
+    let out = run(xray().args(["predict".as_ref(), out_dir.as_os_str()]));
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("no such image or folder"), "{}", stderr(&out));
     assert!(!out_dir.exists(), "bad arguments must not start any work");
     // --help documents the exit statuses this test and the others check.
     let help = run(xray().arg("--help"));

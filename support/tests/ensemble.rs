@@ -108,48 +108,6 @@ fn held_out_predictions_are_the_validation_scores_training_recorded() {
 }
 
 #[test]
-fn models_saved_before_the_record_get_their_split_from_their_training_checkpoints() {
-    let dir = tempfile::tempdir().unwrap();
-    let config = tiny_config(48);
-    let options = tiny_options(5, 9)
-        .checkpoint_dir(dir.path().join("checkpoints"))
-        .build()
-        .unwrap();
-    let mut model = Model::new(config, 5).unwrap();
-    let history = training::fit(&mut model, sample("train"), &options, &mut Silent).unwrap();
-    let names = vec!["NORMAL".to_string(), "PNEUMONIA".to_string()];
-    let saved = SavedModel::from_fit(model, history, names, options.preprocessing());
-    saved.save(dir.path()).unwrap();
-    let recorded = saved.history.as_ref().unwrap().validation_split.clone();
-    assert_eq!(recorded.as_ref().map(|s| s.seed), Some(9));
-    // As an earlier version wrote it: no split in model.json.
-    forget_validation_split(dir.path());
-    let old = SavedModel::load(dir.path()).unwrap();
-    assert_eq!(old.history.as_ref().unwrap().validation_split, recorded);
-    let held_out = predict_held_out(&old, sample("train"), 1).unwrap();
-    let scores = saved.history.as_ref().unwrap().validation.clone().unwrap();
-    assert_close(&held_out.probs, &scores.probs, 1e-6);
-    // Checkpoints of another run (here: another configuration) are not taken for this model's.
-    let other = ModelConfig::builder()
-        .input_size(48, 48)
-        .conv_filters(&[4, 4])
-        .dense_units(8)
-        .build()
-        .unwrap();
-    let card = dir.path().join("model.json");
-    let mut json: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(&card).unwrap()).unwrap();
-    json["config"] = serde_json::to_value(&other).unwrap();
-    std::fs::write(&card, serde_json::to_vec(&json).unwrap()).unwrap();
-    let weights = Model::new(other, 1).unwrap();
-    weights
-        .save_safetensors(dir.path().join("model.safetensors"))
-        .unwrap();
-    let mismatched = SavedModel::load(dir.path()).unwrap();
-    assert_eq!(mismatched.history.unwrap().validation_split, None);
-}
-
-#[test]
 fn tta_of_one_is_plain_prediction_and_more_transforms_average_their_passes() {
     let saved = tiny_model(48, 3, 3);
     let test = sample("test");
