@@ -1,8 +1,11 @@
 //! A trained model on disk.
 //!
 //! A model folder holds `model.safetensors` (the weights) and `model.json` beside it: the
-//! architecture, input size, class names, decision threshold and preprocessing, so that
-//! prediction needs nothing else. Both are written to a temporary file and renamed. (The
+//! architecture, input size, class names, [`Decision`] (a two-class model's threshold and where
+//! it came from, as the fields `threshold` and `threshold_source`; see
+//! [`crate::metrics::decision`]) and preprocessing, so that prediction needs nothing else. A
+//! threshold that is not a probability in [0, 1] is refused on load, naming the file and the
+//! value, before any weights are read. Both are written to a temporary file and renamed. (The
 //! checkpoints training leaves to resume from are [`ResumeCheckpoint`](crate::training::ResumeCheckpoint)s.)
 
 use std::path::{Path, PathBuf};
@@ -14,6 +17,7 @@ use crate::error::{Error, Result};
 use crate::files::write_atomic;
 use crate::history::History;
 use crate::metrics::calibration::{apply_temperature, fit_temperature};
+use crate::metrics::{Decision, Threshold};
 use crate::model::{Model, ModelConfig};
 use crate::preprocessing::Preprocessing;
 
@@ -30,8 +34,8 @@ struct ModelCard {
     format: String,
     config: ModelConfig,
     class_names: Vec<String>,
-    threshold: f32,
-    threshold_source: String,
+    #[serde(flatten)]
+    decision: Decision,
     preprocessing: Preprocessing,
     /// Absent in files written before three-class models: the folders.
     #[serde(default, skip_serializing_if = "is_folder")]
@@ -43,7 +47,7 @@ fn is_folder(source: &LabelSource) -> bool {
     *source == LabelSource::Folder
 }
 
-/// A trained model with what prediction needs: class names, threshold, preprocessing.
+/// A trained model with what prediction needs: class names, decision, preprocessing.
 #[derive(Debug, Clone)]
 pub struct SavedModel {
     /// The network and its weights.
@@ -51,9 +55,10 @@ pub struct SavedModel {
     /// Class names in label order, e.g. NORMAL and PNEUMONIA, or NORMAL, PNEUMONIA_BACTERIA
     /// and PNEUMONIA_VIRUS.
     pub class_names: Vec<String>,
-    /// Decision threshold on the probability of class 1 (chosen on validation data; two-class
-    /// models only: a K-class model predicts its most probable class).
-    pub threshold: f32,
+    /// How the model picks a class: a threshold on the probability of class 1 for two classes
+    /// (chosen on validation data by `fit`), [`Decision::Argmax`] for K classes. Saving and
+    /// loading refuse a decision that does not fit the number of classes.
+    pub decision: Decision,
     /// How images are prepared for the model.
     pub preprocessing: Preprocessing,
     /// Where an image's class comes from (folder, or file name too): how `evaluate` labels a
@@ -66,18 +71,23 @@ pub struct SavedModel {
 
 impl SavedModel {
     /// The model [`fit`](crate::training::fit) trained, ready to save: class names, the
-    /// validation-chosen threshold, the preprocessing it was trained with (from
-    /// [`FitOptions::preprocessing`](crate::training::FitOptions::preprocessing)) and the history
-    /// (which holds the best epoch's validation scores).
+    /// decision fit chose on validation data (the history's), the preprocessing it was trained
+    /// with (from [`FitOptions::preprocessing`](crate::training::FitOptions::preprocessing)) and
+    /// the history (which holds the best epoch's validation scores).
     pub fn from_fit(
         model: Model,
         history: History,
         class_names: Vec<String>,
         preprocessing: Preprocessing,
     ) -> SavedModel {
+        // A history that gives a two-class model no threshold (not one fit writes): 0.5.
+        let decision = history
+            .decision
+            .for_classes(model.config().classes())
+            .unwrap_or_default();
         SavedModel {
             class_names,
-            threshold: history.threshold,
+            decision,
             preprocessing,
             label_source: LabelSource::Folder,
             history: Some(history),
@@ -96,8 +106,8 @@ impl SavedModel {
     /// Temperature scaling (Guo et al., ICML 2017): fits a temperature `T` to the best epoch's
     /// validation scores and divides the output layer's weights and bias by it, so the model's
     /// probabilities are `sigmoid(logit / T)` everywhere from now on; the threshold moves with
-    /// them (the same decisions, the same ROC AUC). Returns `T`, which the history records.
-    /// Refused without validation scores in the history.
+    /// them (the same decisions, the same ROC AUC) and keeps its source. Returns `T`, which the
+    /// history records. Refused without validation scores in the history.
     pub fn calibrate(&mut self) -> Result<f32> {
         if self.model.config().classes() != 2 {
             return Err(Error::invalid(
@@ -115,7 +125,10 @@ impl SavedModel {
         // A model calibrated before carries its old temperature in the weights: undo it too.
         let old = history.temperature.unwrap_or(1.0);
         self.model.scale_logits(old / t);
-        self.threshold = apply_temperature(&[history.threshold], t)?[0];
+        if let Decision::Threshold { value, .. } = &mut self.decision {
+            // The threshold is on the old temperature's scale: sigmoid(logit(value) * old / t).
+            *value = Threshold::new(apply_temperature(&[value.get()], t / old)?[0])?;
+        }
         history.temperature = Some(t);
         Ok(t)
     }
@@ -126,16 +139,18 @@ impl SavedModel {
     }
 
     /// Writes `model.safetensors` and `model.json` into `dir` (created if missing), atomically.
+    /// Refused before writing anything when the decision does not fit the number of classes
+    /// ([`Decision::Argmax`] for a two-class model).
     pub fn save(&self, dir: impl AsRef<Path>) -> Result<()> {
         let dir = dir.as_ref();
+        let decision = self.decision.for_classes(self.model.config().classes())?;
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         self.model.save_safetensors(dir.join(WEIGHTS_FILE))?;
         let card = ModelCard {
             format: FORMAT.into(),
             config: self.model.config().clone(),
             class_names: self.class_names.clone(),
-            threshold: self.threshold,
-            threshold_source: "Youden's J on the validation split of the best epoch".into(),
+            decision,
             preprocessing: self.preprocessing,
             label_source: self.label_source,
             history: self.history.clone(),
@@ -145,7 +160,10 @@ impl SavedModel {
         write_atomic(&dir.join(CONFIG_FILE), &json)
     }
 
-    /// Reads a model folder written by [`SavedModel::save`], checking the weights against the description.
+    /// Reads a model folder written by [`SavedModel::save`], checking the weights against the
+    /// description. The description is checked first (a threshold outside [0, 1], a two-class
+    /// model without one: an [`Error::Model`] naming `model.json`); a K-class model's decision
+    /// is [`Decision::Argmax`] whatever threshold its file holds.
     pub fn load(dir: impl AsRef<Path>) -> Result<SavedModel> {
         let dir = dir.as_ref();
         if !dir.is_dir() {
@@ -171,12 +189,22 @@ impl SavedModel {
                 ),
             ));
         }
-        let history = card.history;
+        let classes = card.config.classes();
+        let for_model = |decision: Decision| {
+            decision
+                .for_classes(classes)
+                .map_err(|e| model_error(dir.join(CONFIG_FILE), e.to_string()))
+        };
+        let decision = for_model(card.decision)?;
+        let mut history = card.history;
+        if let Some(h) = history.as_mut() {
+            h.decision = for_model(h.decision)?;
+        }
         let model = Model::load_safetensors(dir.join(WEIGHTS_FILE), card.config)?;
         Ok(SavedModel {
             model,
             class_names: card.class_names,
-            threshold: card.threshold,
+            decision,
             preprocessing: card.preprocessing,
             label_source: card.label_source,
             history,

@@ -13,6 +13,7 @@ use rand::{RngCore, SeedableRng};
 use support::dataset::{list_images, scan_classes, ClassScan};
 use support::generator::{found_line, FlowOptions, ImageDataGenerator};
 use support::imread::{decode_gray, image_dims, imread, MAX_PIXELS};
+use support::metrics::{Decision, Threshold};
 use support::model::{Model, ModelConfig};
 use support::prepare::resize_folder;
 use support::preprocessing::Preprocessing;
@@ -689,7 +690,7 @@ fn saved_model(dir: &Path) -> PathBuf {
     SavedModel {
         model: Model::new(small_config(12, &[2]), 5).unwrap(),
         class_names: vec!["NORMAL".into(), "PNEUMONIA".into()],
-        threshold: 0.4,
+        decision: Decision::user(Threshold::new(0.4).unwrap()),
         label_source: support::dataset::LabelSource::Folder,
         preprocessing: Preprocessing {
             rescale: 1.0 / 255.0,
@@ -724,7 +725,10 @@ fn edit_card(model_dir: &Path, edit: impl FnOnce(&mut serde_json::Value)) {
 fn a_truncated_model_file_is_reported() {
     let dir = tempfile::tempdir().unwrap();
     let model_dir = saved_model(dir.path());
-    assert_eq!(SavedModel::load(&model_dir).unwrap().threshold, 0.4);
+    assert_eq!(
+        SavedModel::load(&model_dir).unwrap().decision,
+        Decision::user(Threshold::new(0.4).unwrap())
+    );
     let weights = model_dir.join("model.safetensors");
     let bytes = fs::read(&weights).unwrap();
     fs::write(&weights, &bytes[..bytes.len() / 2]).unwrap();
@@ -831,7 +835,7 @@ fn broken_or_mismatched_checkpoints_are_reported() {
         epochs: vec![log],
         best_epoch: 1,
         stopped_early: false,
-        threshold: 0.5,
+        decision: Decision::default(),
         validation: None,
         temperature: None,
         validation_split: None,

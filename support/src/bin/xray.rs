@@ -21,13 +21,13 @@ use clap::{Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use support::dataset::{patients_per_class, scan_classes, LabelSource};
-use support::ensemble::{Ensemble, ThresholdSource};
+use support::ensemble::Ensemble;
 use support::generator::ImageDataGenerator;
 use support::metrics::calibration::{apply_temperature, reliability_bins, DEFAULT_BINS};
 use support::metrics::intervals::BootstrapOptions;
 use support::metrics::multiclass::MulticlassReport;
 use support::metrics::report::{EvaluationReport, ImageRecord};
-use support::metrics::Evaluation;
+use support::metrics::{Evaluation, Threshold, ThresholdSource};
 use support::model::{Layer, Model, ModelConfig, DEFAULT_DENSE_UNITS, DEFAULT_DROPOUT};
 use support::resize::Interpolation;
 use support::saved_model::SavedModel;
@@ -584,7 +584,7 @@ fn train_command(args: &TrainArgs) -> Result<()> {
 /// A one-line summary of an ensemble's validation predictions: ROC AUC and accuracy at 0.5 and
 /// at its threshold (two classes), or accuracy and macro ROC AUC (K classes).
 fn validation_summary(predictions: &inference::Predictions, ensemble: &Ensemble) -> Result<String> {
-    if !predictions.is_binary() {
+    let Some(threshold) = ensemble.threshold().filter(|_| predictions.is_binary()) else {
         let aucs = predictions.one_vs_rest_roc_auc()?;
         let right = predictions
             .predicted_classes()
@@ -597,9 +597,9 @@ fn validation_summary(predictions: &inference::Predictions, ensemble: &Ensemble)
             right as f64 / predictions.files.len().max(1) as f64,
             aucs.iter().sum::<f64>() / aucs.len().max(1) as f64
         ));
-    }
-    let at_half = predictions.evaluate(0.5)?;
-    let at_chosen = predictions.evaluate(ensemble.threshold())?;
+    };
+    let at_half = predictions.evaluate(Threshold::HALF)?;
+    let at_chosen = predictions.evaluate(threshold)?;
     Ok(format!(
         "ROC AUC {}, accuracy {:.3} at 0.5 and {:.3} at threshold {:.3}, {}",
         at_half
@@ -607,8 +607,8 @@ fn validation_summary(predictions: &inference::Predictions, ensemble: &Ensemble)
             .map_or_else(|| "undefined".to_string(), |a| format!("{a:.3}")),
         at_half.accuracy,
         at_chosen.accuracy,
-        ensemble.threshold(),
-        ensemble.threshold_source()
+        threshold,
+        ensemble.threshold_choice()
     ))
 }
 
@@ -715,10 +715,9 @@ fn train_planned(args: &TrainArgs, plan: TrainingPlan) -> Result<SavedModel> {
     })??
     .save(out.join(LEARNING_CURVES_PNG))?;
     let best = history.best().ok_or(CliError::NoEpochs)?;
-    let decision = if classes == 2 {
-        format!("threshold {:.3}", saved.threshold)
-    } else {
-        format!("{classes} classes: {}", class_names.join(", "))
+    let decision = match saved.decision.threshold() {
+        Some(threshold) => format!("threshold {threshold:.3}"),
+        None => format!("{classes} classes: {}", class_names.join(", ")),
     };
     println!(
         "saved {} (best epoch {}: val_loss {:.4}, val_acc {:.3}, val_auc {:.3}{}; {decision}{})",
@@ -992,21 +991,22 @@ fn evaluate_command(args: &EvaluateArgs) -> Result<()> {
         ensemble,
         predictions,
     };
-    if !evaluation.predictions.is_binary() {
+    let threshold = evaluation.ensemble.threshold();
+    let Some(threshold) = threshold.filter(|_| evaluation.predictions.is_binary()) else {
         return evaluate_classes(&evaluation, &bootstrap);
-    }
+    };
     let (ensemble, predictions) = (&evaluation.ensemble, &evaluation.predictions);
-    let at_half = predictions.evaluate(0.5)?;
-    let at_chosen = predictions.evaluate(ensemble.threshold())?;
+    let at_half = predictions.evaluate(Threshold::HALF)?;
+    let at_chosen = predictions.evaluate(threshold)?;
     let labels = predictions.labels_u8();
     let names = [
         ensemble.class_names()[0].as_str(),
         ensemble.class_names()[1].as_str(),
     ];
-    let report = |threshold: f32| {
+    let report = |threshold: Threshold| {
         EvaluationReport::new(&labels, &predictions.probs, threshold, names, &bootstrap)
     };
-    let mut reports = [report(0.5)?, report(ensemble.threshold())?];
+    let mut reports = [report(Threshold::HALF)?, report(threshold)?];
     if args.per_image {
         let records: Vec<ImageRecord> = predictions
             .files
@@ -1025,7 +1025,7 @@ fn evaluate_command(args: &EvaluateArgs) -> Result<()> {
         let output = EvaluateOutput {
             evaluated: evaluation.evaluated(),
             temperature,
-            threshold_source: ensemble.threshold_source().to_string(),
+            threshold_source: ensemble.threshold_choice().to_string(),
             reports,
         };
         print_json("report", &output)?;
@@ -1044,8 +1044,8 @@ fn evaluate_command(args: &EvaluateArgs) -> Result<()> {
         };
         println!(
             "\n== at threshold {:.3}, {}{caveat}\n{}\n{}",
-            ensemble.threshold(),
-            ensemble.threshold_source(),
+            threshold,
+            ensemble.threshold_choice(),
             reports[1],
             at_chosen.report
         );
@@ -1090,7 +1090,7 @@ fn evaluate_classes(evaluation: &EvaluationRun, bootstrap: &BootstrapOptions) ->
         .unwrap_or_default();
     let view_reports: Vec<EvaluationReport> = view_list
         .iter()
-        .map(|(_, p)| p.report(0.5, bootstrap))
+        .map(|(_, p)| p.report(Threshold::HALF, bootstrap))
         .collect::<support::Result<_>>()?;
     if args.json {
         let per_image = if args.per_image {
@@ -1187,12 +1187,12 @@ fn classes_figures(
     ];
     for (_, view) in views {
         let labels = view.labels_u8();
-        let evaluation = view.evaluate(0.5)?;
+        let evaluation = view.evaluate(Threshold::HALF)?;
         if let (Some((fpr, tpr, _)), Some(auc)) = (&evaluation.roc, evaluation.roc_auc) {
             let point = plot::OperatingPoint::from_predictions(
                 &labels,
                 &view.probs,
-                0.5,
+                Threshold::HALF,
                 "threshold 0.5".to_string(),
             )?;
             figures.push((
@@ -1232,16 +1232,17 @@ fn evaluation_figures(
         ensemble.class_names()[1].as_str(),
     ];
     let labels = predictions.labels_u8();
-    let chosen = match ensemble.threshold_source() {
-        ThresholdSource::Default(_) => format!("default threshold {:.2}", ensemble.threshold()),
-        _ => format!("validation threshold {:.2}", ensemble.threshold()),
+    let threshold = at_chosen.threshold;
+    let chosen = match ensemble.decision().source() {
+        Some(ThresholdSource::Default) => format!("default threshold {threshold:.2}"),
+        _ => format!("validation threshold {threshold:.2}"),
     };
     let mut figures = vec![(
         "confusion.png",
         plot::confusion_matrix_at(&at_chosen.confusion, names, at_chosen.threshold)?,
     )];
     if let (Some((fpr, tpr, _)), Some(auc)) = (&at_half.roc, at_half.roc_auc) {
-        let point = |t: f32, label: String| {
+        let point = |t: Threshold, label: String| {
             plot::OperatingPoint::from_predictions(&labels, &predictions.probs, t, label)
         };
         let points = [
@@ -1273,7 +1274,7 @@ fn evaluation_figures(
         None => plot::reliability_diagram(&[(split.to_string(), bins(&predictions.probs)?)])?,
     };
     figures.push(("reliability.png", reliability));
-    let thresholds = [(0.5, "0.5"), (ensemble.threshold(), chosen.as_str())];
+    let thresholds = [(Threshold::HALF, "0.5"), (threshold, chosen.as_str())];
     let validation = ensemble.validation_scores()?;
     let mut splits = Vec::new();
     // The held-out images are the validation images: one histogram of them is enough.
@@ -1321,12 +1322,12 @@ fn predict_command(args: &PredictArgs) -> Result<()> {
         match result {
             Ok(probs) if probs.len() == 2 => {
                 let p = probs[1];
-                let class = &names[usize::from(p >= ensemble.threshold())];
+                let class = &names[ensemble.decision().class_of(&probs)];
                 println!("{}\t{class}\tp({})={p:.4}", path.display(), names[1]);
             }
             Ok(probs) => {
                 // The most probable class, then every class's probability.
-                let best = (0..probs.len()).fold(0, |b, c| if probs[c] > probs[b] { c } else { b });
+                let best = ensemble.decision().class_of(&probs);
                 let each: Vec<String> = names
                     .iter()
                     .zip(&probs)
