@@ -464,6 +464,42 @@ mod tests {
     }
 
     #[test]
+    fn k_class_ensembles_decide_by_argmax() {
+        let three = |seed: u64| {
+            let config = ModelConfig::builder()
+                .input_size(16, 16)
+                .conv_filters(&[2])
+                .dense_units(2)
+                .classes(3)
+                .build()
+                .unwrap();
+            let history = History {
+                decision: Decision::Argmax,
+                ..History::default()
+            };
+            SavedModel::from_fit(
+                Model::new(config, seed).unwrap(),
+                history,
+                vec!["NORMAL".into(), "BACTERIA".into(), "VIRUS".into()],
+                crate::training::FitOptions::default().preprocessing(),
+            )
+        };
+        for members in [vec![three(1)], vec![three(1), three(2)]] {
+            let ensemble = Ensemble::new(members).unwrap();
+            assert_eq!(ensemble.decision(), Decision::Argmax);
+            assert_eq!(ensemble.threshold(), None);
+            assert_eq!(ensemble.threshold_choice(), &ThresholdChoice::Argmax);
+        }
+        // A K-class member given a threshold by hand still makes an Argmax ensemble.
+        let mut odd = three(3);
+        odd.decision = Decision::default();
+        assert_eq!(
+            Ensemble::new(vec![odd]).unwrap().decision(),
+            Decision::Argmax
+        );
+    }
+
+    #[test]
     fn mismatched_members_are_refused_naming_what_differs() {
         let a = member([0.1, 0.6, 0.4, 0.9], 1);
         let mut renamed = a.clone();

@@ -680,6 +680,31 @@ mod tests {
     }
 
     #[test]
+    fn misclassified_takes_a_checked_threshold() {
+        let p = Predictions {
+            class_names: vec!["NORMAL".into(), "PNEUMONIA".into()],
+            files: (0..3).map(|i| PathBuf::from(format!("{i}.jpeg"))).collect(),
+            labels: vec![0.0, 1.0, 1.0],
+            probs: vec![0.4, 0.4, 0.39],
+            class_probs: array![[0.6, 0.4], [0.6, 0.4], [0.61, 0.39]],
+            skipped: Vec::new(),
+        };
+        // p at the threshold predicts class 1.
+        let wrong = p.misclassified(Threshold::new(0.4).unwrap());
+        let files: Vec<&PathBuf> = wrong.iter().map(|(f, _, _)| f).collect();
+        assert_eq!(files, [&PathBuf::from("0.jpeg"), &PathBuf::from("2.jpeg")]);
+        assert_eq!(p.misclassified(Threshold::new(0.3).unwrap()).len(), 1);
+        // At 1.7 every positive would have been "missed": such a threshold cannot be made.
+        assert!(matches!(
+            Threshold::new(1.7),
+            Err(Error::InvalidArgument {
+                name: "threshold",
+                ..
+            })
+        ));
+    }
+
+    #[test]
     fn views_refuse_unknown_or_overlapping_classes_and_binary_metrics_refuse_k_classes() {
         let p = three_class_predictions();
         assert!(p

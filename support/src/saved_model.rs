@@ -231,3 +231,123 @@ pub(crate) fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T> 
         )
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::ThresholdSource;
+
+    /// An untrained model of `classes` classes with `decision`, and its history's.
+    fn saved(classes: usize, decision: Decision) -> SavedModel {
+        let config = ModelConfig::builder()
+            .input_size(12, 12)
+            .conv_filters(&[2])
+            .dense_units(2)
+            .classes(classes)
+            .build()
+            .unwrap();
+        let names = ["NORMAL", "PNEUMONIA_BACTERIA", "PNEUMONIA_VIRUS"];
+        SavedModel {
+            model: Model::new(config, 1).unwrap(),
+            class_names: names[..classes].iter().map(|s| s.to_string()).collect(),
+            decision,
+            preprocessing: crate::training::FitOptions::default().preprocessing(),
+            label_source: LabelSource::Folder,
+            history: Some(History {
+                decision,
+                ..History::default()
+            }),
+        }
+    }
+
+    /// `model.json` in `dir`, edited by `edit`.
+    fn edit_card(dir: &Path, edit: impl FnOnce(&mut serde_json::Value)) {
+        let path = dir.join(CONFIG_FILE);
+        let mut card: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        edit(&mut card);
+        std::fs::write(&path, serde_json::to_vec(&card).unwrap()).unwrap();
+    }
+
+    #[test]
+    fn the_decision_round_trips_through_model_json() {
+        let dir = tempfile::tempdir().unwrap();
+        for source in [
+            ThresholdSource::Validation,
+            ThresholdSource::User,
+            ThresholdSource::Default,
+        ] {
+            let decision = Decision::Threshold {
+                value: Threshold::new(0.375).unwrap(),
+                source,
+            };
+            saved(2, decision).save(dir.path()).unwrap();
+            let card: serde_json::Value =
+                serde_json::from_slice(&std::fs::read(dir.path().join(CONFIG_FILE)).unwrap())
+                    .unwrap();
+            // Still a readable number beside its source, in the model and in its history.
+            assert_eq!(card["threshold"], serde_json::json!(0.375));
+            assert_eq!(
+                card["threshold_source"],
+                serde_json::json!(source.to_string())
+            );
+            assert_eq!(card["history"]["threshold"], serde_json::json!(0.375));
+            let loaded = SavedModel::load(dir.path()).unwrap();
+            assert_eq!(loaded.decision, decision);
+            assert_eq!(loaded.history.unwrap().decision, decision);
+        }
+    }
+
+    #[test]
+    fn k_class_models_carry_argmax() {
+        let dir = tempfile::tempdir().unwrap();
+        saved(3, Decision::Argmax).save(dir.path()).unwrap();
+        let loaded = SavedModel::load(dir.path()).unwrap();
+        assert_eq!(loaded.decision, Decision::Argmax);
+        assert_eq!(loaded.history.unwrap().decision, Decision::Argmax);
+        // A threshold given to a K-class model is not one it can use: saved as argmax.
+        let mut odd = saved(3, Decision::default());
+        odd.history = None;
+        odd.save(dir.path()).unwrap();
+        assert_eq!(
+            SavedModel::load(dir.path()).unwrap().decision,
+            Decision::Argmax
+        );
+        // A two-class model without a threshold is refused before anything is written.
+        let none = tempfile::tempdir().unwrap();
+        let target = none.path().join("model");
+        assert!(saved(2, Decision::Argmax).save(&target).is_err());
+        assert!(!target.exists());
+    }
+
+    #[test]
+    fn model_json_of_the_first_format_version_still_loads() {
+        // What `xray-model/1` files written before decisions had a source hold: the threshold
+        // source as a sentence, none in the history, and 0.5 (unused) for K-class models.
+        let legacy = |dir: &Path| {
+            edit_card(dir, |card| {
+                card["threshold_source"] =
+                    serde_json::json!("Youden's J on the validation split of the best epoch");
+                let history = card["history"].as_object_mut().unwrap();
+                history.remove("threshold_source");
+            })
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let chosen = Decision::validation(Threshold::new(0.25).unwrap());
+        saved(2, chosen).save(dir.path()).unwrap();
+        legacy(dir.path());
+        let loaded = SavedModel::load(dir.path()).unwrap();
+        assert_eq!(
+            (loaded.decision, loaded.history.unwrap().decision),
+            (chosen, chosen)
+        );
+        saved(3, Decision::Argmax).save(dir.path()).unwrap();
+        legacy(dir.path());
+        let card: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(dir.path().join(CONFIG_FILE)).unwrap()).unwrap();
+        assert_eq!(card["threshold"], serde_json::json!(0.5));
+        let loaded = SavedModel::load(dir.path()).unwrap();
+        assert_eq!(loaded.decision, Decision::Argmax);
+        assert_eq!(loaded.history.unwrap().decision, Decision::Argmax);
+    }
+}

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use support::metrics::calibration::apply_temperature;
-use support::metrics::{best_threshold, Decision, Threshold};
+use support::metrics::{best_threshold, Decision, Threshold, ThresholdSource};
 use support::model::{Model, ModelConfig};
 use support::saved_model::SavedModel;
 use support::training::{
@@ -376,7 +376,10 @@ fn temperature_scaling_is_folded_into_the_model_and_keeps_its_decisions() {
         );
     }
     // Calibrating again fits the same temperature to the same raw scores: nothing changes.
+    let calibrated_threshold = threshold(&saved);
     assert!((saved.calibrate().unwrap() - t).abs() < 1e-6);
+    assert!((threshold(&saved).get() - calibrated_threshold.get()).abs() < 1e-5);
+    assert_eq!(saved.decision.source(), Some(ThresholdSource::Validation));
     let again = inference::evaluate(&saved, &test).unwrap().0;
     for (a, b) in again.probs.iter().zip(&scaled.probs) {
         assert!((a - b).abs() < 1e-5);
@@ -593,6 +596,8 @@ fn three_classes_fit_save_load_evaluate_and_predict() {
         assert!((0.0..=1.0).contains(&e.val_accuracy) && (0.0..=1.0).contains(&e.val_auc));
         assert!(e.val_loss > 0.3 && e.val_loss < 5.0, "{e}");
     }
+    // Three classes: the most probable class, no threshold.
+    assert_eq!(history.decision, Decision::Argmax);
     let scores = history.validation.as_ref().unwrap();
     assert_eq!(scores.probs.len(), 3 * scores.labels.len());
     assert!(scores.labels.iter().all(|&l| l < 3));
@@ -606,6 +611,8 @@ fn three_classes_fit_save_load_evaluate_and_predict() {
     let loaded = SavedModel::load(dir.path()).unwrap();
     assert_eq!(loaded.class_names, names);
     assert_eq!(loaded.label_source, LabelSource::FileName);
+    assert_eq!(loaded.decision, Decision::Argmax);
+    assert_eq!(loaded.history.as_ref().unwrap().decision, Decision::Argmax);
 
     let test = sample_train().join("../test");
     let predictions = inference::predict_labelled(&loaded, &test).unwrap();

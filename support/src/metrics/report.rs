@@ -363,6 +363,21 @@ mod tests {
     }
 
     #[test]
+    fn an_evaluation_at_a_threshold_outside_zero_to_one_cannot_be_made() {
+        // At 1.7 every image would be predicted class 0: the threshold is refused where it is
+        // made, so no report can be asked for at it, nor read back holding it.
+        let e = Threshold::new(1.7).unwrap_err();
+        assert!(
+            matches!(&e, Error::InvalidArgument { name: "threshold", value, .. } if value == "1.7"),
+            "{e}"
+        );
+        let mut json = serde_json::to_value(report()).unwrap();
+        json["threshold"] = serde_json::json!(1.7);
+        let e = serde_json::from_value::<EvaluationReport>(json).unwrap_err();
+        assert!(e.to_string().contains("invalid threshold = 1.7"), "{e}");
+    }
+
+    #[test]
     fn percent_is_tidy() {
         assert_eq!(percent(0.95), "95");
         assert_eq!(percent(0.999), "99.9");
