@@ -56,7 +56,7 @@ fn setup() -> &'static Setup {
         SavedModel {
             model: model.clone(),
             class_names: class_names.clone(),
-            threshold: 0.5,
+            decision: support::metrics::Decision::default(),
             preprocessing,
             label_source: support::dataset::LabelSource::Folder,
             history: None,
@@ -77,7 +77,7 @@ fn setup() -> &'static Setup {
             }],
             best_epoch: 1,
             stopped_early: false,
-            threshold: 0.5,
+            decision: support::metrics::Decision::default(),
             validation: None,
             temperature: None,
             validation_split: None,

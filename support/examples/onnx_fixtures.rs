@@ -17,6 +17,7 @@ use rand::{rngs::StdRng, Rng, SeedableRng};
 use safetensors::tensor::{Dtype, TensorView};
 use support::dataset::LabelSource;
 use support::export::save_onnx;
+use support::metrics::{Decision, Threshold};
 use support::model::{Activation, Layer, Model, ModelConfig, Padding};
 use support::preprocessing::Preprocessing;
 use support::resize::Interpolation;
@@ -50,7 +51,10 @@ fn main() -> Result<(), Box<dyn Error>> {
                     "PNEUMONIA_VIRUS".into(),
                 ],
             },
-            threshold: 0.42,
+            decision: match classes {
+                2 => Decision::user(Threshold::new(0.42)?),
+                _ => Decision::Argmax,
+            },
             preprocessing,
             label_source: LabelSource::Folder,
             history: None,
@@ -85,7 +89,7 @@ fn main() -> Result<(), Box<dyn Error>> {
             "images": files.len(),
             "layers": config.layers().iter().map(Layer::class_name).collect::<Vec<_>>(),
             "class_names": saved.class_names,
-            "threshold": saved.threshold,
+            "threshold": saved.decision.threshold().map(Threshold::get),
             "min_probability": lo,
             "max_probability": hi,
         }));

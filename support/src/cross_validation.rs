@@ -151,7 +151,7 @@ pub fn cross_validate(
         let mut model = Model::new(config.clone(), options.seed)?;
         let history = training::fit_split(&mut model, train, val, &options, &settings, progress)?;
         let predictions = training::predict_scan(&model, val, &options.preprocessing(), &options)?;
-        let evaluation = predictions.evaluate(0.5)?;
+        let evaluation = predictions.evaluate(crate::metrics::Threshold::HALF)?;
         results.push(FoldResult {
             fold: index + 1,
             train_images: train.files.len(),

@@ -1,18 +1,21 @@
 //! Several trained models as one: an [`Ensemble`] predicts with every member (each with its own
 //! input size and preprocessing) and averages their class probabilities image by image.
 //!
-//! Its decision threshold is chosen the way a single model's is, by Youden's J on validation
-//! data: the members' recorded validation probabilities, averaged, when every member held out
-//! the same images (`xray train --seeds` trains members that do); otherwise 0.5, and
-//! [`Ensemble::threshold_source`] says why.
+//! Its [`Decision`] is made the way a single model's is. Two classes: a threshold chosen by
+//! Youden's J on validation data, the members' recorded validation probabilities averaged, when
+//! every member held out the same images (`xray train --seeds` trains members that do);
+//! otherwise 0.5, and [`Ensemble::threshold_choice`] says why. K classes: the most probable
+//! class of the averaged probabilities.
 //!
 //! ```no_run
 //! use support::ensemble::Ensemble;
 //! # fn main() -> support::Result<()> {
 //! let ensemble = Ensemble::load(&["models/seed-1", "models/seed-2", "models/seed-3"])?;
 //! let predictions = ensemble.predict_directory("data/chest_xray/test", 1)?;
-//! let at_chosen = predictions.evaluate(ensemble.threshold())?;
-//! println!("{} ({})", at_chosen.report, ensemble.threshold_source());
+//! if let Some(threshold) = ensemble.threshold() {
+//!     let at_chosen = predictions.evaluate(threshold)?;
+//!     println!("{} ({})", at_chosen.report, ensemble.threshold_choice());
+//! }
 //! # Ok(())
 //! # }
 //! ```
@@ -26,16 +29,17 @@ use crate::history::{ValidationScores, ValidationSplit};
 use crate::inference::{
     predict_files_classes_tta, predict_labelled_tta, predict_scan, Predictions,
 };
-use crate::metrics::best_threshold;
 use crate::metrics::calibration::apply_temperature;
+use crate::metrics::{best_threshold, Decision, Threshold, ThresholdSource};
 use crate::saved_model::SavedModel;
 use crate::split::{held_out_scan, recorded_split};
 
-/// Where an ensemble's decision threshold comes from.
+/// How an ensemble's [`Decision`] was made: the detail behind its
+/// [`ThresholdSource`], for messages.
 #[derive(Debug, Clone, PartialEq)]
-pub enum ThresholdSource {
-    /// A single model's own threshold (chosen on its validation split).
-    Member,
+pub enum ThresholdChoice {
+    /// A single model's own decision, from the source it records.
+    Member(ThresholdSource),
     /// Youden's J on the members' validation probabilities, averaged over the members (who
     /// held out the same images).
     Validation {
@@ -44,17 +48,26 @@ pub enum ThresholdSource {
     },
     /// 0.5, because no validation set is shared by every member: the reason.
     Default(String),
+    /// K classes: no threshold, the most probable class.
+    Argmax,
 }
 
-impl fmt::Display for ThresholdSource {
+impl fmt::Display for ThresholdChoice {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            ThresholdSource::Member => write!(f, "chosen on the validation split (Youden's J)"),
-            ThresholdSource::Validation { images } => write!(
+            ThresholdChoice::Member(ThresholdSource::Validation) => {
+                write!(f, "chosen on the validation split (Youden's J)")
+            }
+            ThresholdChoice::Member(ThresholdSource::Default) => write!(f, "0.5 by default"),
+            ThresholdChoice::Member(ThresholdSource::User) => write!(f, "set by the user"),
+            ThresholdChoice::Validation { images } => write!(
                 f,
                 "chosen on the members' averaged probabilities for the {images} validation images they all held out (Youden's J)"
             ),
-            ThresholdSource::Default(reason) => write!(f, "0.5 by default: {reason}"),
+            ThresholdChoice::Default(reason) => write!(f, "0.5 by default: {reason}"),
+            ThresholdChoice::Argmax => {
+                write!(f, "no threshold: each image is predicted as its most probable class")
+            }
         }
     }
 }
@@ -64,8 +77,8 @@ impl fmt::Display for ThresholdSource {
 pub struct Ensemble {
     members: Vec<SavedModel>,
     names: Vec<String>,
-    threshold: f32,
-    threshold_source: ThresholdSource,
+    decision: Decision,
+    choice: ThresholdChoice,
 }
 
 impl Ensemble {
@@ -85,7 +98,8 @@ impl Ensemble {
 
     /// An ensemble of `members` (named "member 1", "member 2", ... in errors). Refused before any
     /// prediction with [`Error::EnsembleMismatch`]: no members, or members with other class
-    /// names, label sources or numbers of classes than the first.
+    /// names, label sources or numbers of classes than the first; a member whose decision does
+    /// not fit its number of classes is an [`Error::InvalidArgument`].
     pub fn new(members: Vec<SavedModel>) -> Result<Ensemble> {
         let names = (1..=members.len()).map(|i| format!("member {i}")).collect();
         Ensemble::named(members, names)
@@ -127,12 +141,12 @@ impl Ensemble {
                 return mismatch("classes", classes(member), classes(first));
             }
         }
-        let (threshold, threshold_source) = choose_threshold(&members, &names)?;
+        let (decision, choice) = choose_decision(&members, &names)?;
         Ok(Ensemble {
             members,
             names,
-            threshold,
-            threshold_source,
+            decision,
+            choice,
         })
     }
 
@@ -156,14 +170,20 @@ impl Ensemble {
         self.members[0].label_source
     }
 
-    /// The decision threshold on the averaged probability of class 1 (two classes).
-    pub fn threshold(&self) -> f32 {
-        self.threshold
+    /// How the ensemble picks a class from its averaged probabilities.
+    pub fn decision(&self) -> Decision {
+        self.decision
     }
 
-    /// Where [`Ensemble::threshold`] comes from.
-    pub fn threshold_source(&self) -> &ThresholdSource {
-        &self.threshold_source
+    /// The threshold on the averaged probability of class 1 (two classes); `None` for K
+    /// classes, which predict the most probable class.
+    pub fn threshold(&self) -> Option<Threshold> {
+        self.decision.threshold()
+    }
+
+    /// How [`Ensemble::decision`] was made, for messages.
+    pub fn threshold_choice(&self) -> &ThresholdChoice {
+        &self.choice
     }
 
     /// The validation labels and probabilities the members recorded in training (the best
@@ -336,23 +356,28 @@ fn averaged_validation(
     }))
 }
 
-/// The ensemble's threshold and where it comes from (see the module doc).
-fn choose_threshold(members: &[SavedModel], names: &[String]) -> Result<(f32, ThresholdSource)> {
-    if let [only] = members {
-        return Ok((only.threshold, ThresholdSource::Member));
+/// The ensemble's decision and how it was made (see the module doc).
+fn choose_decision(
+    members: &[SavedModel],
+    names: &[String],
+) -> Result<(Decision, ThresholdChoice)> {
+    let classes = members[0].model.config().classes();
+    if classes != 2 {
+        return Ok((Decision::Argmax, ThresholdChoice::Argmax));
     }
-    if members[0].model.config().classes() != 2 {
-        let reason = "unused: each image is predicted as its most probable class".to_string();
-        return Ok((0.5, ThresholdSource::Default(reason)));
+    if let [only] = members {
+        let decision = only.decision.for_classes(classes)?;
+        let source = decision.source().unwrap_or(ThresholdSource::Default);
+        return Ok((decision, ThresholdChoice::Member(source)));
     }
     match averaged_validation(members, names)? {
         Ok(scores) => Ok((
-            best_threshold(&scores.labels, &scores.probs)?,
-            ThresholdSource::Validation {
+            Decision::validation(best_threshold(&scores.labels, &scores.probs)?),
+            ThresholdChoice::Validation {
                 images: scores.labels.len(),
             },
         )),
-        Err(reason) => Ok((0.5, ThresholdSource::Default(reason))),
+        Err(reason) => Ok((Decision::default(), ThresholdChoice::Default(reason))),
     }
 }
 #[cfg(test)]
@@ -371,7 +396,7 @@ mod tests {
             .build()
             .unwrap();
         let history = History {
-            threshold: 0.25,
+            decision: Decision::validation(Threshold::new(0.25).unwrap()),
             validation: Some(ValidationScores {
                 labels: vec![0, 0, 1, 1],
                 probs: probs.to_vec(),
@@ -396,8 +421,15 @@ mod tests {
     #[test]
     fn one_member_keeps_its_own_threshold() {
         let ensemble = Ensemble::new(vec![member([0.1, 0.6, 0.4, 0.9], 1)]).unwrap();
-        assert_eq!(ensemble.threshold(), 0.25);
-        assert_eq!(ensemble.threshold_source(), &ThresholdSource::Member);
+        assert_eq!(ensemble.threshold(), Some(Threshold::new(0.25).unwrap()));
+        assert_eq!(
+            ensemble.threshold_choice(),
+            &ThresholdChoice::Member(ThresholdSource::Validation)
+        );
+        assert_eq!(
+            ensemble.threshold_choice().to_string(),
+            "chosen on the validation split (Youden's J)"
+        );
     }
 
     #[test]
@@ -407,27 +439,64 @@ mod tests {
         let b = member([0.5, 0.4, 0.7, 0.5], 1);
         let ensemble = Ensemble::new(vec![a.clone(), b]).unwrap();
         assert_eq!(
-            ensemble.threshold_source(),
-            &ThresholdSource::Validation { images: 4 }
+            ensemble.threshold_choice(),
+            &ThresholdChoice::Validation { images: 4 }
+        );
+        assert_eq!(
+            ensemble.decision().source(),
+            Some(ThresholdSource::Validation)
         );
         // The lowest score that still calls both positives positive, and no negative.
-        assert!(
-            (ensemble.threshold() - 0.55).abs() < 1e-6,
-            "{}",
-            ensemble.threshold()
-        );
+        let t = ensemble.threshold().unwrap();
+        assert!((t.get() - 0.55).abs() < 1e-6, "{t}");
         assert!(ensemble.shared_validation_split().is_some());
         let scores = ensemble.validation_scores().unwrap().unwrap();
         assert_eq!(scores.labels, [0, 0, 1, 1]);
         assert!((scores.probs[1] - 0.5).abs() < 1e-6);
         // Another split: no shared validation images, so 0.5, saying why.
         let other = Ensemble::new(vec![a, member([0.5, 0.4, 0.7, 0.5], 2)]).unwrap();
-        assert_eq!(other.threshold(), 0.5);
+        assert_eq!(other.decision(), Decision::default());
         assert!(
-            matches!(other.threshold_source(), ThresholdSource::Default(r) if r.contains("same validation images"))
+            matches!(other.threshold_choice(), ThresholdChoice::Default(r) if r.contains("same validation images"))
         );
         assert!(other.shared_validation_split().is_none());
         assert!(other.validation_scores().unwrap().is_none());
+    }
+
+    #[test]
+    fn k_class_ensembles_decide_by_argmax() {
+        let three = |seed: u64| {
+            let config = ModelConfig::builder()
+                .input_size(16, 16)
+                .conv_filters(&[2])
+                .dense_units(2)
+                .classes(3)
+                .build()
+                .unwrap();
+            let history = History {
+                decision: Decision::Argmax,
+                ..History::default()
+            };
+            SavedModel::from_fit(
+                Model::new(config, seed).unwrap(),
+                history,
+                vec!["NORMAL".into(), "BACTERIA".into(), "VIRUS".into()],
+                crate::training::FitOptions::default().preprocessing(),
+            )
+        };
+        for members in [vec![three(1)], vec![three(1), three(2)]] {
+            let ensemble = Ensemble::new(members).unwrap();
+            assert_eq!(ensemble.decision(), Decision::Argmax);
+            assert_eq!(ensemble.threshold(), None);
+            assert_eq!(ensemble.threshold_choice(), &ThresholdChoice::Argmax);
+        }
+        // A K-class member given a threshold by hand still makes an Argmax ensemble.
+        let mut odd = three(3);
+        odd.decision = Decision::default();
+        assert_eq!(
+            Ensemble::new(vec![odd]).unwrap().decision(),
+            Decision::Argmax
+        );
     }
 
     #[test]

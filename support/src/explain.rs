@@ -9,7 +9,7 @@
 //! # let options = FitOptions::default();
 //! let explanation = support::explain::explain(&model, "person1_virus_6.jpeg", &options.preprocessing())?;
 //! println!("p(PNEUMONIA) = {:.3}", explanation.probability);
-//! let fig = explanation.plot(&["NORMAL", "PNEUMONIA"], 0.5)?;
+//! let fig = explanation.plot(&["NORMAL", "PNEUMONIA"], support::metrics::Threshold::HALF)?;
 //! # Ok::<(), support::Error>(())
 //! ```
 
@@ -18,6 +18,7 @@ use std::path::{Path, PathBuf};
 use ndarray::Array2;
 
 use crate::error::{Error, Result};
+use crate::metrics::Threshold;
 use crate::model::Model;
 use crate::plot::Figure;
 use crate::preprocessing::Preprocessing;
@@ -103,19 +104,6 @@ pub fn explain_with(
     })
 }
 
-/// Checks a decision threshold: a probability in [0, 1].
-pub(crate) fn check_threshold(threshold: f32) -> Result<()> {
-    if threshold.is_finite() && (0.0..=1.0).contains(&threshold) {
-        Ok(())
-    } else {
-        Err(Error::invalid(
-            "threshold",
-            threshold,
-            "a probability in [0, 1]",
-        ))
-    }
-}
-
 /// Decimals to print probabilities and the threshold with: 3, or more (up to 6) where 3 would
 /// print a probability that differs from the threshold as equal to it, which would hide which
 /// side of the threshold it lies on.
@@ -131,8 +119,8 @@ pub(crate) fn separating_decimals(threshold: f32, probs: impl IntoIterator<Item 
 
 impl Explanation {
     /// The class predicted at `threshold`: 1 when `probability >= threshold`, else 0.
-    pub fn predicted(&self, threshold: f32) -> usize {
-        usize::from(self.probability >= threshold)
+    pub fn predicted(&self, threshold: Threshold) -> usize {
+        usize::from(threshold.predicts_positive(self.probability))
     }
 
     /// The file's true class when its folder is named after one of `class_names` (the dataset's
@@ -146,8 +134,7 @@ impl Explanation {
     /// saliency values (right), titled with the file, its true class when its folder says so,
     /// and the prediction at `threshold` with the probability. `class_names` are the names of
     /// class 0 and 1 (e.g. `predictions.class_names`).
-    pub fn plot<S: AsRef<str>>(&self, class_names: &[S], threshold: f32) -> Result<Figure> {
-        check_threshold(threshold)?;
+    pub fn plot<S: AsRef<str>>(&self, class_names: &[S], threshold: Threshold) -> Result<Figure> {
         if class_names.len() != 2 {
             return Err(Error::invalid(
                 "class_names",
@@ -164,7 +151,7 @@ impl Explanation {
             Some(t) => format!("{file} (true class {})", name(t)),
             None => file,
         };
-        let d = separating_decimals(threshold, [self.probability]);
+        let d = separating_decimals(threshold.get(), [self.probability]);
         let title = format!(
             "{first}\npredicted {}: p({}) = {:.d$} at threshold {:.d$}",
             name(self.predicted(threshold)),
@@ -278,9 +265,10 @@ mod tests {
             },
         )
         .unwrap();
+        // A threshold outside [0, 1] cannot reach `plot`: it is refused where it is made.
         for bad in [f32::NAN, -0.1, 1.5] {
             assert!(matches!(
-                e.plot(&["NORMAL", "PNEUMONIA"], bad),
+                Threshold::new(bad),
                 Err(Error::InvalidArgument {
                     name: "threshold",
                     ..
@@ -288,7 +276,7 @@ mod tests {
             ));
         }
         assert!(matches!(
-            e.plot(&["NORMAL"], 0.5),
+            e.plot(&["NORMAL"], Threshold::HALF),
             Err(Error::InvalidArgument {
                 name: "class_names",
                 ..
@@ -309,7 +297,7 @@ mod tests {
             input: image.clone(),
             saliency: saliency.clone(),
         };
-        let fig = e.plot(&["NORMAL", "PNEUMONIA"], 0.5).unwrap();
+        let fig = e.plot(&["NORMAL", "PNEUMONIA"], Threshold::HALF).unwrap();
         // The figure is the two-panel layout (tested in plot::images) with this title.
         let expected = crate::plot::image_beside_saliency(
             image.view(),
@@ -337,7 +325,12 @@ mod tests {
             360,
         )
         .unwrap();
-        assert_eq!(other.plot(&["NORMAL", "PNEUMONIA"], 0.8).unwrap(), expected);
+        assert_eq!(
+            other
+                .plot(&["NORMAL", "PNEUMONIA"], Threshold::new(0.8).unwrap())
+                .unwrap(),
+            expected
+        );
         // A probability that rounds to the threshold gets the decimals that tell them apart.
         let close = Explanation {
             probability: 0.56931,
@@ -352,7 +345,9 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            close.plot(&["NORMAL", "PNEUMONIA"], 0.56938).unwrap(),
+            close
+                .plot(&["NORMAL", "PNEUMONIA"], Threshold::new(0.56938).unwrap())
+                .unwrap(),
             expected
         );
         assert!(

@@ -2,6 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::metrics::Decision;
+
 /// JSON has no NaN or infinity: serde_json writes them as `null` (an AUC is NaN when an epoch
 /// saw one class only), so read `null` back as NaN instead of refusing the whole file.
 fn f32_or_nan<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<f32, D::Error> {
@@ -66,8 +68,12 @@ pub struct History {
     pub best_epoch: usize,
     /// True when early stopping ended training before the last epoch.
     pub stopped_early: bool,
-    /// The threshold chosen on the validation data of the best epoch (Youden's J).
-    pub threshold: f32,
+    /// The decision [`fit`](crate::training::fit) chose on the validation data of the best epoch:
+    /// Youden's J for two classes (0.5 by default when that split held one class), the most
+    /// probable class for K. In JSON, the fields `threshold` and `threshold_source` (see
+    /// [`crate::metrics::decision`]).
+    #[serde(flatten)]
+    pub decision: Decision,
     /// The validation labels and probabilities of the best epoch's weights.
     #[serde(default)]
     pub validation: Option<ValidationScores>,

@@ -17,7 +17,7 @@ use crate::error::{Error, Result};
 use crate::generator::{ClassMode, DirectoryIterator, FlowOptions};
 use crate::metrics::multiclass::{self, MulticlassConfusion, MulticlassReport};
 use crate::metrics::report::EvaluationReport;
-use crate::metrics::Evaluation;
+use crate::metrics::{Evaluation, Threshold};
 use crate::model::Model;
 use crate::preprocessing::Preprocessing;
 use crate::saved_model::SavedModel;
@@ -449,8 +449,8 @@ impl Predictions {
         Ok(view)
     }
 
-    /// Metrics at `threshold` (e.g. 0.5, or the threshold chosen on validation data).
-    pub fn evaluate(&self, threshold: f32) -> Result<Evaluation> {
+    /// Metrics at `threshold` (e.g. [`Threshold::HALF`], or the threshold chosen on validation data).
+    pub fn evaluate(&self, threshold: Threshold) -> Result<Evaluation> {
         self.require_binary("evaluate")?;
         let names: [&str; 2] = [
             self.class_names.first().map_or("0", String::as_str),
@@ -466,7 +466,11 @@ impl Predictions {
 
     /// Every metric at `threshold` with its bootstrap confidence interval (DeLong's too for the
     /// ROC AUC), and the calibration: what `xray evaluate` prints.
-    pub fn report(&self, threshold: f32, bootstrap: &BootstrapOptions) -> Result<EvaluationReport> {
+    pub fn report(
+        &self,
+        threshold: Threshold,
+        bootstrap: &BootstrapOptions,
+    ) -> Result<EvaluationReport> {
         self.require_binary("report")?;
         let names: [&str; 2] = [
             self.class_names.first().map_or("0", String::as_str),
@@ -489,11 +493,11 @@ impl Predictions {
 
     /// The files classified wrongly at `threshold`, with their probabilities (two-class
     /// predictions; none for K classes).
-    pub fn misclassified(&self, threshold: f32) -> Vec<(PathBuf, f32, f32)> {
+    pub fn misclassified(&self, threshold: Threshold) -> Vec<(PathBuf, f32, f32)> {
         self.files
             .iter()
             .zip(self.labels.iter().zip(&self.probs))
-            .filter(|(_, (&y, &p))| (p >= threshold) != (y >= 0.5))
+            .filter(|(_, (&y, &p))| threshold.predicts_positive(p) != (y >= 0.5))
             .map(|(f, (&y, &p))| (f.clone(), y, p))
             .collect()
     }
@@ -611,8 +615,15 @@ pub fn evaluate(
     dir: impl AsRef<Path>,
 ) -> Result<(Predictions, Evaluation, Evaluation)> {
     let predictions = predict_labelled(saved, dir)?;
-    let at_half = predictions.evaluate(0.5)?;
-    let at_chosen = predictions.evaluate(saved.threshold)?;
+    let at_half = predictions.evaluate(Threshold::HALF)?;
+    let threshold = saved.decision.threshold().ok_or_else(|| {
+        Error::invalid(
+            "decision",
+            "the most probable class",
+            "a threshold for a two-class model",
+        )
+    })?;
+    let at_chosen = predictions.evaluate(threshold)?;
     Ok((predictions, at_half, at_chosen))
 }
 
@@ -664,8 +675,33 @@ mod tests {
         }
         assert!(bv.is_binary() && !p.is_binary());
         // Bacterial vs viral: the viral image scores lowest, one bacterial image is below it.
-        let e = bv.evaluate(0.5).unwrap();
+        let e = bv.evaluate(Threshold::HALF).unwrap();
         assert_eq!((e.confusion.tp, e.confusion.fn_, e.confusion.tn), (1, 1, 1));
+    }
+
+    #[test]
+    fn misclassified_takes_a_checked_threshold() {
+        let p = Predictions {
+            class_names: vec!["NORMAL".into(), "PNEUMONIA".into()],
+            files: (0..3).map(|i| PathBuf::from(format!("{i}.jpeg"))).collect(),
+            labels: vec![0.0, 1.0, 1.0],
+            probs: vec![0.4, 0.4, 0.39],
+            class_probs: array![[0.6, 0.4], [0.6, 0.4], [0.61, 0.39]],
+            skipped: Vec::new(),
+        };
+        // p at the threshold predicts class 1.
+        let wrong = p.misclassified(Threshold::new(0.4).unwrap());
+        let files: Vec<&PathBuf> = wrong.iter().map(|(f, _, _)| f).collect();
+        assert_eq!(files, [&PathBuf::from("0.jpeg"), &PathBuf::from("2.jpeg")]);
+        assert_eq!(p.misclassified(Threshold::new(0.3).unwrap()).len(), 1);
+        // At 1.7 every positive would have been "missed": such a threshold cannot be made.
+        assert!(matches!(
+            Threshold::new(1.7),
+            Err(Error::InvalidArgument {
+                name: "threshold",
+                ..
+            })
+        ));
     }
 
     #[test]
@@ -678,7 +714,7 @@ mod tests {
             .two_class_view(&["NORMAL"], &["NORMAL"], ["a", "b"])
             .is_err());
         assert!(p.two_class_view(&[], &["NORMAL"], ["a", "b"]).is_err());
-        assert!(p.evaluate(0.5).is_err());
+        assert!(p.evaluate(Threshold::HALF).is_err());
         let mut other = p.clone();
         other.class_names[2] = "OTHER".into();
         assert!(other.pneumonia_views().unwrap().is_none());

@@ -11,7 +11,7 @@
 //! ```no_run
 //! # let predictions: support::inference::Predictions = unimplemented!();
 //! use support::interpretation::ClassificationInterpretation;
-//! let interp = ClassificationInterpretation::new(&predictions, 0.48)?;
+//! let interp = ClassificationInterpretation::new(&predictions, support::metrics::Threshold::new(0.48)?)?;
 //! for top in interp.top_losses(4) {
 //!     println!("{:?} {} p = {:.3}, loss {:.2}", top.mistake(), top.file.display(), top.probability, top.loss);
 //! }
@@ -25,8 +25,9 @@ use std::path::PathBuf;
 use ndarray::Array2;
 
 use crate::error::{Error, Result};
-use crate::explain::{check_threshold, separating_decimals};
+use crate::explain::separating_decimals;
 use crate::inference::Predictions;
+use crate::metrics::Threshold;
 use crate::plot::{image_grid_with, Figure, ImshowOptions};
 use crate::resize::Interpolation;
 
@@ -76,7 +77,7 @@ impl TopLoss {
 #[derive(Debug, Clone)]
 pub struct ClassificationInterpretation {
     class_names: [String; 2],
-    threshold: f32,
+    threshold: Threshold,
     files: Vec<PathBuf>,
     labels: Vec<usize>,
     probs: Vec<f32>,
@@ -90,12 +91,10 @@ fn binary_cross_entropy(label: usize, p: f32) -> f32 {
 
 impl ClassificationInterpretation {
     /// Interprets `predictions` (e.g. from [`predict_directory`](crate::inference::predict_directory))
-    /// at `threshold`. Refused with [`Error::InvalidArgument`]: a threshold outside [0, 1], no
-    /// predictions, files, labels and probabilities of different lengths, a label other than 0
-    /// or 1, a probability outside [0, 1] (or NaN), more than two class names. Missing class
-    /// names become "0" and "1".
-    pub fn new(predictions: &Predictions, threshold: f32) -> Result<Self> {
-        check_threshold(threshold)?;
+    /// at `threshold`. Refused with [`Error::InvalidArgument`]: no predictions, files, labels
+    /// and probabilities of different lengths, a label other than 0 or 1, a probability outside
+    /// [0, 1] (or NaN), more than two class names. Missing class names become "0" and "1".
+    pub fn new(predictions: &Predictions, threshold: Threshold) -> Result<Self> {
         let n = predictions.files.len();
         if n == 0 {
             return Err(Error::invalid(
@@ -165,7 +164,7 @@ impl ClassificationInterpretation {
     }
 
     /// The decision threshold: an image is predicted class 1 when its probability is at least this.
-    pub fn threshold(&self) -> f32 {
+    pub fn threshold(&self) -> Threshold {
         self.threshold
     }
 
@@ -181,7 +180,7 @@ impl ClassificationInterpretation {
 
     /// The class predicted for image `i` at the threshold.
     fn predicted(&self, i: usize) -> usize {
-        usize::from(self.probs[i] >= self.threshold)
+        usize::from(self.threshold.predicts_positive(self.probs[i]))
     }
 
     /// Indices of the misclassified images of one kind, highest loss first (ties in file order).
@@ -310,7 +309,8 @@ impl ClassificationInterpretation {
             .map(|top| read_shrunk(&top.file))
             .collect::<Result<Vec<_>>>()?;
         // Enough decimals that no probability prints equal to the threshold it differs from.
-        let decimals = separating_decimals(self.threshold, shown.iter().map(|t| t.probability));
+        let decimals =
+            separating_decimals(self.threshold.get(), shown.iter().map(|t| t.probability));
         let titles: Vec<String> = shown
             .iter()
             .map(|t| self.panel_title(t, decimals))
@@ -366,7 +366,7 @@ mod tests {
     fn losses_are_binary_cross_entropy_clipped_like_keras() {
         let interp = ClassificationInterpretation::new(
             &predictions(&[(1.0, 0.8), (0.0, 0.8), (1.0, 0.0)]),
-            0.5,
+            Threshold::HALF,
         )
         .unwrap();
         let l = interp.losses();
@@ -374,7 +374,7 @@ mod tests {
         assert!((l[1] - -(0.2f32.ln())).abs() < 1e-5);
         // p = 0 for a positive: clipped to 1e-7, loss ln(1e7).
         assert!((f64::from(l[2]) - 1e7f64.ln()).abs() < 1e-4);
-        assert_eq!(interp.threshold(), 0.5);
+        assert_eq!(interp.threshold(), Threshold::HALF);
         assert_eq!(
             interp.class_names(),
             &["NORMAL".to_string(), "PNEUMONIA".to_string()]
@@ -396,7 +396,7 @@ mod tests {
             (1.0, 0.9),
             (0.0, 0.1),
         ]);
-        let interp = ClassificationInterpretation::new(&p, 0.5).unwrap();
+        let interp = ClassificationInterpretation::new(&p, Threshold::HALF).unwrap();
         assert_eq!(interp.mistake_counts(), (3, 4));
         // k = 4: two of each kind, the highest-loss ones, sorted by loss overall.
         let top = interp.top_losses(4);
@@ -439,7 +439,8 @@ mod tests {
         // One false negative (low loss), five false positives.
         let mut pairs = vec![(1.0, 0.45)];
         pairs.extend([0.95, 0.9, 0.8, 0.7, 0.6].map(|p| (0.0, p)));
-        let interp = ClassificationInterpretation::new(&predictions(&pairs), 0.5).unwrap();
+        let interp =
+            ClassificationInterpretation::new(&predictions(&pairs), Threshold::HALF).unwrap();
         let top = interp.top_losses(4);
         // 1 negative (all there is) and 3 positives, the false negative last by loss.
         assert_eq!(names(&top), ["f1.jpeg", "f2.jpeg", "f3.jpeg", "f0.jpeg"]);
@@ -451,30 +452,35 @@ mod tests {
     fn the_threshold_decides_what_is_misclassified() {
         // p exactly at the threshold predicts class 1, as Predictions::misclassified does.
         let p = predictions(&[(0.0, 0.4), (1.0, 0.4), (1.0, 0.39)]);
-        let at = ClassificationInterpretation::new(&p, 0.4).unwrap();
+        let at = ClassificationInterpretation::new(&p, Threshold::new(0.4).unwrap()).unwrap();
         // f2 (missed at p 0.39, loss 0.94) before f0 (false alarm at p 0.4, loss 0.51).
         assert_eq!(names(&at.top_losses(10)), ["f2.jpeg", "f0.jpeg"]);
         assert_eq!(at.mistake_counts(), (1, 1));
-        let misclassified: Vec<PathBuf> = p.misclassified(0.4).into_iter().map(|m| m.0).collect();
+        let misclassified: Vec<PathBuf> = p
+            .misclassified(Threshold::new(0.4).unwrap())
+            .into_iter()
+            .map(|m| m.0)
+            .collect();
         let mut ours: Vec<PathBuf> = at.top_losses(10).into_iter().map(|t| t.file).collect();
         ours.sort();
         assert_eq!(ours, misclassified);
         // A lower threshold: both positives right, the negative wrong.
-        let low = ClassificationInterpretation::new(&p, 0.3).unwrap();
+        let low = ClassificationInterpretation::new(&p, Threshold::new(0.3).unwrap()).unwrap();
         assert_eq!(names(&low.top_losses(10)), ["f0.jpeg"]);
         // Threshold 0: every negative is a false positive; 1: every positive below 1 is missed.
-        let zero = ClassificationInterpretation::new(&p, 0.0).unwrap();
+        let zero = ClassificationInterpretation::new(&p, Threshold::new(0.0).unwrap()).unwrap();
         assert_eq!(zero.mistake_counts(), (0, 1));
-        let one = ClassificationInterpretation::new(&p, 1.0).unwrap();
+        let one = ClassificationInterpretation::new(&p, Threshold::new(1.0).unwrap()).unwrap();
         assert_eq!(one.mistake_counts(), (2, 0));
     }
 
     #[test]
     fn bad_input_is_refused() {
         let good = predictions(&[(0.0, 0.2), (1.0, 0.7)]);
+        // A threshold outside [0, 1] cannot reach `new`: it is refused where it is made.
         for t in [f32::NAN, -0.01, 1.01, f32::INFINITY] {
             assert!(matches!(
-                ClassificationInterpretation::new(&good, t),
+                Threshold::new(t),
                 Err(Error::InvalidArgument {
                     name: "threshold",
                     ..
@@ -483,7 +489,7 @@ mod tests {
         }
         let empty = predictions(&[]);
         assert!(matches!(
-            ClassificationInterpretation::new(&empty, 0.5),
+            ClassificationInterpretation::new(&empty, Threshold::HALF),
             Err(Error::InvalidArgument {
                 name: "predictions",
                 ..
@@ -492,7 +498,7 @@ mod tests {
         let mut short = predictions(&[(0.0, 0.2), (1.0, 0.7)]);
         short.probs.pop();
         assert!(matches!(
-            ClassificationInterpretation::new(&short, 0.5),
+            ClassificationInterpretation::new(&short, Threshold::HALF),
             Err(Error::InvalidArgument {
                 name: "predictions",
                 ..
@@ -500,27 +506,27 @@ mod tests {
         ));
         let odd_label = predictions(&[(0.5, 0.2)]);
         assert!(matches!(
-            ClassificationInterpretation::new(&odd_label, 0.5),
+            ClassificationInterpretation::new(&odd_label, Threshold::HALF),
             Err(Error::InvalidArgument { name: "labels", .. })
         ));
         for bad in [f32::NAN, 1.5, -0.5] {
             let bad_prob = predictions(&[(0.0, bad)]);
             assert!(matches!(
-                ClassificationInterpretation::new(&bad_prob, 0.5),
+                ClassificationInterpretation::new(&bad_prob, Threshold::HALF),
                 Err(Error::InvalidArgument { name: "probs", .. })
             ));
         }
         let mut three = predictions(&[(0.0, 0.2)]);
         three.class_names.push("COVID".into());
         assert!(matches!(
-            ClassificationInterpretation::new(&three, 0.5),
+            ClassificationInterpretation::new(&three, Threshold::HALF),
             Err(Error::InvalidArgument {
                 name: "class_names",
                 ..
             })
         ));
         // Nothing misclassified, or k = 0: no figure, a typed error.
-        let right = ClassificationInterpretation::new(&good, 0.5).unwrap();
+        let right = ClassificationInterpretation::new(&good, Threshold::HALF).unwrap();
         assert!(matches!(
             right.plot_top_losses(4),
             Err(Error::InvalidArgument {
@@ -533,7 +539,7 @@ mod tests {
             Err(Error::InvalidArgument { name: "k", .. })
         ));
         // A file that cannot be read names itself.
-        let wrong = ClassificationInterpretation::new(&good, 0.1).unwrap();
+        let wrong = ClassificationInterpretation::new(&good, Threshold::new(0.1).unwrap()).unwrap();
         assert!(matches!(wrong.plot_top_losses(4), Err(Error::Io { .. })));
     }
 
@@ -558,7 +564,7 @@ mod tests {
     #[test]
     fn plot_top_losses_titles_every_panel_and_states_the_threshold() {
         let p = sample_predictions();
-        let interp = ClassificationInterpretation::new(&p, 0.5).unwrap();
+        let interp = ClassificationInterpretation::new(&p, Threshold::HALF).unwrap();
         let top = interp.top_losses(6);
         assert_eq!(top.len(), 6);
         let fig = interp.plot_top_losses(6).unwrap();

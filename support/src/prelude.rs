@@ -3,7 +3,8 @@
 //! The modules the tutorial's sections use (`dataset`, `imread`, `stats`, `resize`, `prepare`,
 //! `plot`, `training`, `inference`), and the types a notebook names, in Keras's words where
 //! Keras has them: [`ImageDataGenerator`] with [`FlowOptions`], [`Model`] and [`ModelConfig`],
-//! [`FitOptions`] for `fit`, [`SavedModel`], and fastai's [`ClassificationInterpretation`].
+//! [`FitOptions`] for `fit`, [`SavedModel`] and its [`Decision`] (a [`Threshold`] for two
+//! classes), and fastai's [`ClassificationInterpretation`].
 //!
 //! ```
 //! use support::prelude::*;
@@ -22,6 +23,7 @@ pub use crate::generator::{ClassMode, ColorMode, FlowOptions, ImageDataGenerator
 pub use crate::interpretation::ClassificationInterpretation;
 pub use crate::metrics::calibration;
 pub use crate::metrics::intervals::BootstrapOptions;
+pub use crate::metrics::{Decision, Threshold};
 pub use crate::model::{Activation, Layer, Model, ModelConfig, Padding};
 pub use crate::resize::Interpolation;
 pub use crate::saved_model::SavedModel;

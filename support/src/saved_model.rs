@@ -1,8 +1,11 @@
 //! A trained model on disk.
 //!
 //! A model folder holds `model.safetensors` (the weights) and `model.json` beside it: the
-//! architecture, input size, class names, decision threshold and preprocessing, so that
-//! prediction needs nothing else. Both are written to a temporary file and renamed. (The
+//! architecture, input size, class names, [`Decision`] (a two-class model's threshold and where
+//! it came from, as the fields `threshold` and `threshold_source`; see
+//! [`crate::metrics::decision`]) and preprocessing, so that prediction needs nothing else. A
+//! threshold that is not a probability in [0, 1] is refused on load, naming the file and the
+//! value, before any weights are read. Both are written to a temporary file and renamed. (The
 //! checkpoints training leaves to resume from are [`ResumeCheckpoint`](crate::training::ResumeCheckpoint)s.)
 
 use std::path::{Path, PathBuf};
@@ -14,6 +17,7 @@ use crate::error::{Error, Result};
 use crate::files::write_atomic;
 use crate::history::History;
 use crate::metrics::calibration::{apply_temperature, fit_temperature};
+use crate::metrics::{Decision, Threshold};
 use crate::model::{Model, ModelConfig};
 use crate::preprocessing::Preprocessing;
 
@@ -30,8 +34,8 @@ struct ModelCard {
     format: String,
     config: ModelConfig,
     class_names: Vec<String>,
-    threshold: f32,
-    threshold_source: String,
+    #[serde(flatten)]
+    decision: Decision,
     preprocessing: Preprocessing,
     /// Absent in files written before three-class models: the folders.
     #[serde(default, skip_serializing_if = "is_folder")]
@@ -43,7 +47,7 @@ fn is_folder(source: &LabelSource) -> bool {
     *source == LabelSource::Folder
 }
 
-/// A trained model with what prediction needs: class names, threshold, preprocessing.
+/// A trained model with what prediction needs: class names, decision, preprocessing.
 #[derive(Debug, Clone)]
 pub struct SavedModel {
     /// The network and its weights.
@@ -51,9 +55,10 @@ pub struct SavedModel {
     /// Class names in label order, e.g. NORMAL and PNEUMONIA, or NORMAL, PNEUMONIA_BACTERIA
     /// and PNEUMONIA_VIRUS.
     pub class_names: Vec<String>,
-    /// Decision threshold on the probability of class 1 (chosen on validation data; two-class
-    /// models only: a K-class model predicts its most probable class).
-    pub threshold: f32,
+    /// How the model picks a class: a threshold on the probability of class 1 for two classes
+    /// (chosen on validation data by `fit`), [`Decision::Argmax`] for K classes. Saving and
+    /// loading refuse a decision that does not fit the number of classes.
+    pub decision: Decision,
     /// How images are prepared for the model.
     pub preprocessing: Preprocessing,
     /// Where an image's class comes from (folder, or file name too): how `evaluate` labels a
@@ -66,18 +71,23 @@ pub struct SavedModel {
 
 impl SavedModel {
     /// The model [`fit`](crate::training::fit) trained, ready to save: class names, the
-    /// validation-chosen threshold, the preprocessing it was trained with (from
-    /// [`FitOptions::preprocessing`](crate::training::FitOptions::preprocessing)) and the history
-    /// (which holds the best epoch's validation scores).
+    /// decision fit chose on validation data (the history's), the preprocessing it was trained
+    /// with (from [`FitOptions::preprocessing`](crate::training::FitOptions::preprocessing)) and
+    /// the history (which holds the best epoch's validation scores).
     pub fn from_fit(
         model: Model,
         history: History,
         class_names: Vec<String>,
         preprocessing: Preprocessing,
     ) -> SavedModel {
+        // A history that gives a two-class model no threshold (not one fit writes): 0.5.
+        let decision = history
+            .decision
+            .for_classes(model.config().classes())
+            .unwrap_or_default();
         SavedModel {
             class_names,
-            threshold: history.threshold,
+            decision,
             preprocessing,
             label_source: LabelSource::Folder,
             history: Some(history),
@@ -96,8 +106,8 @@ impl SavedModel {
     /// Temperature scaling (Guo et al., ICML 2017): fits a temperature `T` to the best epoch's
     /// validation scores and divides the output layer's weights and bias by it, so the model's
     /// probabilities are `sigmoid(logit / T)` everywhere from now on; the threshold moves with
-    /// them (the same decisions, the same ROC AUC). Returns `T`, which the history records.
-    /// Refused without validation scores in the history.
+    /// them (the same decisions, the same ROC AUC) and keeps its source. Returns `T`, which the
+    /// history records. Refused without validation scores in the history.
     pub fn calibrate(&mut self) -> Result<f32> {
         if self.model.config().classes() != 2 {
             return Err(Error::invalid(
@@ -115,7 +125,10 @@ impl SavedModel {
         // A model calibrated before carries its old temperature in the weights: undo it too.
         let old = history.temperature.unwrap_or(1.0);
         self.model.scale_logits(old / t);
-        self.threshold = apply_temperature(&[history.threshold], t)?[0];
+        if let Decision::Threshold { value, .. } = &mut self.decision {
+            // The threshold is on the old temperature's scale: sigmoid(logit(value) * old / t).
+            *value = Threshold::new(apply_temperature(&[value.get()], t / old)?[0])?;
+        }
         history.temperature = Some(t);
         Ok(t)
     }
@@ -126,16 +139,18 @@ impl SavedModel {
     }
 
     /// Writes `model.safetensors` and `model.json` into `dir` (created if missing), atomically.
+    /// Refused before writing anything when the decision does not fit the number of classes
+    /// ([`Decision::Argmax`] for a two-class model).
     pub fn save(&self, dir: impl AsRef<Path>) -> Result<()> {
         let dir = dir.as_ref();
+        let decision = self.decision.for_classes(self.model.config().classes())?;
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         self.model.save_safetensors(dir.join(WEIGHTS_FILE))?;
         let card = ModelCard {
             format: FORMAT.into(),
             config: self.model.config().clone(),
             class_names: self.class_names.clone(),
-            threshold: self.threshold,
-            threshold_source: "Youden's J on the validation split of the best epoch".into(),
+            decision,
             preprocessing: self.preprocessing,
             label_source: self.label_source,
             history: self.history.clone(),
@@ -145,7 +160,10 @@ impl SavedModel {
         write_atomic(&dir.join(CONFIG_FILE), &json)
     }
 
-    /// Reads a model folder written by [`SavedModel::save`], checking the weights against the description.
+    /// Reads a model folder written by [`SavedModel::save`], checking the weights against the
+    /// description. The description is checked first (a threshold outside [0, 1], a two-class
+    /// model without one: an [`Error::Model`] naming `model.json`); a K-class model's decision
+    /// is [`Decision::Argmax`] whatever threshold its file holds.
     pub fn load(dir: impl AsRef<Path>) -> Result<SavedModel> {
         let dir = dir.as_ref();
         if !dir.is_dir() {
@@ -171,12 +189,22 @@ impl SavedModel {
                 ),
             ));
         }
-        let history = card.history;
+        let classes = card.config.classes();
+        let for_model = |decision: Decision| {
+            decision
+                .for_classes(classes)
+                .map_err(|e| model_error(dir.join(CONFIG_FILE), e.to_string()))
+        };
+        let decision = for_model(card.decision)?;
+        let mut history = card.history;
+        if let Some(h) = history.as_mut() {
+            h.decision = for_model(h.decision)?;
+        }
         let model = Model::load_safetensors(dir.join(WEIGHTS_FILE), card.config)?;
         Ok(SavedModel {
             model,
             class_names: card.class_names,
-            threshold: card.threshold,
+            decision,
             preprocessing: card.preprocessing,
             label_source: card.label_source,
             history,
@@ -222,4 +250,124 @@ pub(crate) fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T> 
             format!("unreadable description (truncated or edited?): {e}"),
         )
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::ThresholdSource;
+
+    /// An untrained model of `classes` classes with `decision`, and its history's.
+    fn saved(classes: usize, decision: Decision) -> SavedModel {
+        let config = ModelConfig::builder()
+            .input_size(12, 12)
+            .conv_filters(&[2])
+            .dense_units(2)
+            .classes(classes)
+            .build()
+            .unwrap();
+        let names = ["NORMAL", "PNEUMONIA_BACTERIA", "PNEUMONIA_VIRUS"];
+        SavedModel {
+            model: Model::new(config, 1).unwrap(),
+            class_names: names[..classes].iter().map(|s| s.to_string()).collect(),
+            decision,
+            preprocessing: crate::training::FitOptions::default().preprocessing(),
+            label_source: LabelSource::Folder,
+            history: Some(History {
+                decision,
+                ..History::default()
+            }),
+        }
+    }
+
+    /// `model.json` in `dir`, edited by `edit`.
+    fn edit_card(dir: &Path, edit: impl FnOnce(&mut serde_json::Value)) {
+        let path = dir.join(CONFIG_FILE);
+        let mut card: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        edit(&mut card);
+        std::fs::write(&path, serde_json::to_vec(&card).unwrap()).unwrap();
+    }
+
+    #[test]
+    fn the_decision_round_trips_through_model_json() {
+        let dir = tempfile::tempdir().unwrap();
+        for source in [
+            ThresholdSource::Validation,
+            ThresholdSource::User,
+            ThresholdSource::Default,
+        ] {
+            let decision = Decision::Threshold {
+                value: Threshold::new(0.375).unwrap(),
+                source,
+            };
+            saved(2, decision).save(dir.path()).unwrap();
+            let card: serde_json::Value =
+                serde_json::from_slice(&std::fs::read(dir.path().join(CONFIG_FILE)).unwrap())
+                    .unwrap();
+            // Still a readable number beside its source, in the model and in its history.
+            assert_eq!(card["threshold"], serde_json::json!(0.375));
+            assert_eq!(
+                card["threshold_source"],
+                serde_json::json!(source.to_string())
+            );
+            assert_eq!(card["history"]["threshold"], serde_json::json!(0.375));
+            let loaded = SavedModel::load(dir.path()).unwrap();
+            assert_eq!(loaded.decision, decision);
+            assert_eq!(loaded.history.unwrap().decision, decision);
+        }
+    }
+
+    #[test]
+    fn k_class_models_carry_argmax() {
+        let dir = tempfile::tempdir().unwrap();
+        saved(3, Decision::Argmax).save(dir.path()).unwrap();
+        let loaded = SavedModel::load(dir.path()).unwrap();
+        assert_eq!(loaded.decision, Decision::Argmax);
+        assert_eq!(loaded.history.unwrap().decision, Decision::Argmax);
+        // A threshold given to a K-class model is not one it can use: saved as argmax.
+        let mut odd = saved(3, Decision::default());
+        odd.history = None;
+        odd.save(dir.path()).unwrap();
+        assert_eq!(
+            SavedModel::load(dir.path()).unwrap().decision,
+            Decision::Argmax
+        );
+        // A two-class model without a threshold is refused before anything is written.
+        let none = tempfile::tempdir().unwrap();
+        let target = none.path().join("model");
+        assert!(saved(2, Decision::Argmax).save(&target).is_err());
+        assert!(!target.exists());
+    }
+
+    #[test]
+    fn model_json_of_the_first_format_version_still_loads() {
+        // What `xray-model/1` files written before decisions had a source hold: the threshold
+        // source as a sentence, none in the history, and 0.5 (unused) for K-class models.
+        let legacy = |dir: &Path| {
+            edit_card(dir, |card| {
+                card["threshold_source"] =
+                    serde_json::json!("Youden's J on the validation split of the best epoch");
+                let history = card["history"].as_object_mut().unwrap();
+                history.remove("threshold_source");
+            })
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let chosen = Decision::validation(Threshold::new(0.25).unwrap());
+        saved(2, chosen).save(dir.path()).unwrap();
+        legacy(dir.path());
+        let loaded = SavedModel::load(dir.path()).unwrap();
+        assert_eq!(
+            (loaded.decision, loaded.history.unwrap().decision),
+            (chosen, chosen)
+        );
+        saved(3, Decision::Argmax).save(dir.path()).unwrap();
+        legacy(dir.path());
+        let card: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(dir.path().join(CONFIG_FILE)).unwrap()).unwrap();
+        assert_eq!(card["threshold"], serde_json::json!(0.5));
+        let loaded = SavedModel::load(dir.path()).unwrap();
+        assert_eq!(loaded.decision, Decision::Argmax);
+        assert_eq!(loaded.history.unwrap().decision, Decision::Argmax);
+    }
 }

@@ -13,6 +13,7 @@ use rand::{RngCore, SeedableRng};
 use support::dataset::{list_images, scan_classes, ClassScan};
 use support::generator::{found_line, FlowOptions, ImageDataGenerator};
 use support::imread::{decode_gray, image_dims, imread, MAX_PIXELS};
+use support::metrics::{Decision, Threshold};
 use support::model::{Model, ModelConfig};
 use support::prepare::resize_folder;
 use support::preprocessing::Preprocessing;
@@ -689,7 +690,7 @@ fn saved_model(dir: &Path) -> PathBuf {
     SavedModel {
         model: Model::new(small_config(12, &[2]), 5).unwrap(),
         class_names: vec!["NORMAL".into(), "PNEUMONIA".into()],
-        threshold: 0.4,
+        decision: Decision::user(Threshold::new(0.4).unwrap()),
         label_source: support::dataset::LabelSource::Folder,
         preprocessing: Preprocessing {
             rescale: 1.0 / 255.0,
@@ -724,7 +725,10 @@ fn edit_card(model_dir: &Path, edit: impl FnOnce(&mut serde_json::Value)) {
 fn a_truncated_model_file_is_reported() {
     let dir = tempfile::tempdir().unwrap();
     let model_dir = saved_model(dir.path());
-    assert_eq!(SavedModel::load(&model_dir).unwrap().threshold, 0.4);
+    assert_eq!(
+        SavedModel::load(&model_dir).unwrap().decision,
+        Decision::user(Threshold::new(0.4).unwrap())
+    );
     let weights = model_dir.join("model.safetensors");
     let bytes = fs::read(&weights).unwrap();
     fs::write(&weights, &bytes[..bytes.len() / 2]).unwrap();
@@ -743,6 +747,60 @@ fn a_truncated_model_file_is_reported() {
         SavedModel::load(dir.path().join("none")),
         Err(Error::MissingDir { .. })
     ));
+}
+
+/// Sets `key` at the top level of `model.json`.
+fn set_card_field(model_dir: &Path, key: &str, value: serde_json::Value) {
+    let path = model_dir.join("model.json");
+    let mut card: serde_json::Value = serde_json::from_slice(&fs::read(&path).unwrap()).unwrap();
+    card[key] = value;
+    fs::write(&path, serde_json::to_vec(&card).unwrap()).unwrap();
+}
+
+#[test]
+fn a_threshold_outside_zero_to_one_in_model_json_is_refused_before_the_weights_are_read() {
+    // `"threshold": 7` used to load, and the model then predicted every image NORMAL.
+    let dir = tempfile::tempdir().unwrap();
+    let model_dir = saved_model(dir.path());
+    // Without weights a load that got past the description would fail on them instead.
+    fs::remove_file(model_dir.join("model.safetensors")).unwrap();
+    let card = model_dir.join("model.json");
+    // NaN is written `null` by serde_json; a bare NaN is not JSON, refused all the same.
+    for (bad, named) in [
+        (serde_json::json!(7), "7"),
+        (serde_json::json!(-0.1), "-0.1"),
+        (serde_json::json!(1.7), "1.7"),
+        (serde_json::Value::Null, "NaN"),
+    ] {
+        set_card_field(&model_dir, "threshold", bad);
+        match SavedModel::load(&model_dir) {
+            Err(e @ Error::Model { .. }) => {
+                let message = e.to_string();
+                assert!(message.contains(&card.display().to_string()), "{message}");
+                assert!(
+                    message.contains(&format!("invalid threshold = {named}")),
+                    "{message}"
+                );
+            }
+            other => panic!("threshold {named}: expected a model error, got {other:?}"),
+        }
+    }
+    let json = fs::read_to_string(&card).unwrap();
+    fs::write(
+        &card,
+        json.replace(r#""threshold":null"#, r#""threshold":NaN"#),
+    )
+    .unwrap();
+    assert!(model_reason(SavedModel::load(&model_dir)).contains("unreadable description"));
+    fs::write(&card, &json).unwrap();
+    // A two-class model must have a threshold: "argmax" is for K classes.
+    set_card_field(&model_dir, "threshold", serde_json::json!(0.5));
+    set_card_field(&model_dir, "threshold_source", serde_json::json!("argmax"));
+    let reason = model_reason(SavedModel::load(&model_dir));
+    assert!(
+        reason.contains("a threshold for a two-class model"),
+        "{reason}"
+    );
 }
 
 #[test]
@@ -831,7 +889,7 @@ fn broken_or_mismatched_checkpoints_are_reported() {
         epochs: vec![log],
         best_epoch: 1,
         stopped_early: false,
-        threshold: 0.5,
+        decision: Decision::default(),
         validation: None,
         temperature: None,
         validation_split: None,

@@ -97,7 +97,11 @@ fn bad_arguments_exit_with_status_2() {
     // name before any model is loaded.
     let out = run(xray().args(["predict".as_ref(), out_dir.as_os_str()]));
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
-    assert!(stderr(&out).contains("no such image or folder"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("no such image or folder"),
+        "{}",
+        stderr(&out)
+    );
     assert!(!out_dir.exists(), "bad arguments must not start any work");
     // --help documents the exit statuses this test and the others check.
     let help = run(xray().arg("--help"));
@@ -294,8 +298,8 @@ fn assert_best_pair_consistent(checkpoint: &ResumeCheckpoint) {
     );
     let labels: Vec<u8> = val.labels.iter().map(|&y| y as u8).collect();
     assert_eq!(
-        best_threshold(&labels, &val.probs).unwrap(),
-        checkpoint.history.threshold
+        Some(best_threshold(&labels, &val.probs).unwrap()),
+        checkpoint.history.decision.threshold()
     );
 }
 
@@ -566,7 +570,12 @@ fn evaluate_reports_intervals_and_calibration_as_text_json_and_figures() {
     let reports = value["reports"].as_array().unwrap();
     assert_eq!(reports.len(), 2);
     assert_eq!(reports[0]["threshold"].as_f64(), Some(0.5));
-    assert!((reports[1]["threshold"].as_f64().unwrap() - f64::from(saved.threshold)).abs() < 1e-6);
+    assert!(
+        (reports[1]["threshold"].as_f64().unwrap()
+            - f64::from(saved.decision.threshold().unwrap().get()))
+        .abs()
+            < 1e-6
+    );
     let images = reports[0]["images"].as_u64().unwrap();
     assert_eq!(
         reports[0]["per_image"].as_array().unwrap().len() as u64,

@@ -4,8 +4,9 @@
 
 use std::path::{Path, PathBuf};
 
-use support::ensemble::{Ensemble, ThresholdSource};
+use support::ensemble::{Ensemble, ThresholdChoice};
 use support::inference::{self, Predictions};
+use support::metrics::Decision;
 use support::model::{Model, ModelConfig};
 use support::saved_model::SavedModel;
 use support::split::predict_held_out;
@@ -151,7 +152,7 @@ fn an_ensemble_averages_members_of_any_input_size_and_shares_their_validation_sp
         alone.predict_directory(&test, 1).unwrap().probs,
         a_test.probs
     );
-    assert_eq!(alone.threshold(), a.threshold);
+    assert_eq!(alone.decision(), a.decision);
     // Two: the mean of their probabilities, file by file.
     let pair = Ensemble::new(vec![a.clone(), b.clone()]).unwrap();
     let b_test = inference::predict_labelled(&b, &test).unwrap();
@@ -179,8 +180,8 @@ fn an_ensemble_averages_members_of_any_input_size_and_shares_their_validation_sp
         .labels
         .len();
     assert_eq!(
-        pair.threshold_source(),
-        &ThresholdSource::Validation { images }
+        pair.threshold_choice(),
+        &ThresholdChoice::Validation { images }
     );
     let held_out = pair.predict_held_out(sample("train"), 1).unwrap();
     assert_eq!(held_out.files.len(), images);
@@ -196,7 +197,7 @@ fn an_ensemble_averages_members_of_any_input_size_and_shares_their_validation_sp
     // A member validated on other patients: 0.5, and no held-out evaluation.
     let c = tiny_model(48, 5, 5);
     let mixed = Ensemble::new(vec![a, c]).unwrap();
-    assert_eq!(mixed.threshold(), 0.5);
+    assert_eq!(mixed.decision(), Decision::default());
     assert!(matches!(
         mixed.predict_held_out(sample("train"), 1),
         Err(Error::EnsembleMismatch {

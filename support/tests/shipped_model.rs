@@ -63,9 +63,13 @@ fn the_card_states_the_figures_of_the_model_json() {
         figure(&figures, "validation ROC AUC"),
         f64::from(best.val_auc)
     ));
+    let threshold = saved
+        .decision
+        .threshold()
+        .expect("a two-class model has a threshold");
     assert!(close(
         figure(&figures, "decision threshold"),
-        f64::from(saved.threshold)
+        f64::from(threshold.get())
     ));
     assert_eq!(saved.class_names, ["NORMAL", "PNEUMONIA"]);
 }
@@ -75,7 +79,11 @@ fn it_predicts_the_sample_test_images_as_its_card_says() {
     let saved = SavedModel::load(repository().join(SHIPPED_MODEL)).unwrap();
     let test = repository().join("data/sample/chest_xray/test");
     let predictions = inference::predict_labelled(&saved, &test).unwrap();
-    let accuracy = predictions.evaluate(saved.threshold).unwrap().accuracy;
+    let threshold = saved
+        .decision
+        .threshold()
+        .expect("a two-class model has a threshold");
+    let accuracy = predictions.evaluate(threshold).unwrap().accuracy;
     let stated = figure(&card_figures(), "accuracy on the shipped sample");
     assert!(
         (accuracy - stated).abs() < 5e-5,

@@ -4,8 +4,8 @@
 
 use std::path::{Path, PathBuf};
 
-use support::metrics::best_threshold;
 use support::metrics::calibration::apply_temperature;
+use support::metrics::{best_threshold, Decision, Threshold, ThresholdSource};
 use support::model::{Model, ModelConfig};
 use support::saved_model::SavedModel;
 use support::training::{
@@ -116,8 +116,8 @@ fn a_resumed_run_gives_the_uninterrupted_runs_weights() {
     };
     assert_eq!(without_timing(&history), without_timing(&uninterrupted));
     assert_eq!(
-        (history.best_epoch, history.threshold),
-        (uninterrupted.best_epoch, uninterrupted.threshold)
+        (history.best_epoch, history.decision),
+        (uninterrupted.best_epoch, uninterrupted.decision)
     );
 
     // Resuming a finished run runs no epoch and returns the same weights; a history without
@@ -270,8 +270,8 @@ fn early_stopping_stops_after_patience_and_restores_the_best_epoch() {
     assert!((mean_bce(&val.labels, &val.probs) - f64::from(best)).abs() < 1e-5);
     let labels: Vec<u8> = val.labels.iter().map(|&y| y as u8).collect();
     assert_eq!(
-        best_threshold(&labels, &val.probs).unwrap(),
-        history.threshold
+        Decision::validation(best_threshold(&labels, &val.probs).unwrap()),
+        history.decision
     );
 }
 
@@ -359,7 +359,8 @@ fn temperature_scaling_is_folded_into_the_model_and_keeps_its_decisions() {
     let mut saved = SavedModel::from_fit(model, history, names, options.preprocessing());
     let test = sample_train().parent().unwrap().join("test");
     let raw = inference::evaluate(&saved, &test).unwrap().0;
-    let raw_threshold = saved.threshold;
+    let threshold = |m: &SavedModel| m.decision.threshold().expect("a two-class model");
+    let raw_threshold = threshold(&saved);
 
     let t = saved.calibrate().unwrap();
     assert!(t > 0.0 && t != 1.0, "{t}");
@@ -369,10 +370,16 @@ fn temperature_scaling_is_folded_into_the_model_and_keeps_its_decisions() {
     for ((&got, &want), &before) in scaled.probs.iter().zip(&expected).zip(&raw.probs) {
         assert!((got - want).abs() < 1e-4, "{got} vs {want}");
         // The same decisions at the moved threshold.
-        assert_eq!(got >= saved.threshold, before >= raw_threshold);
+        assert_eq!(
+            threshold(&saved).predicts_positive(got),
+            raw_threshold.predicts_positive(before)
+        );
     }
     // Calibrating again fits the same temperature to the same raw scores: nothing changes.
+    let calibrated_threshold = threshold(&saved);
     assert!((saved.calibrate().unwrap() - t).abs() < 1e-6);
+    assert!((threshold(&saved).get() - calibrated_threshold.get()).abs() < 1e-5);
+    assert_eq!(saved.decision.source(), Some(ThresholdSource::Validation));
     let again = inference::evaluate(&saved, &test).unwrap().0;
     for (a, b) in again.probs.iter().zip(&scaled.probs) {
         assert!((a - b).abs() < 1e-5);
@@ -382,7 +389,7 @@ fn temperature_scaling_is_folded_into_the_model_and_keeps_its_decisions() {
     saved.save(dir.path()).unwrap();
     let loaded = SavedModel::load(dir.path()).unwrap();
     assert_eq!(loaded.temperature(), Some(t));
-    assert_eq!(loaded.threshold, saved.threshold);
+    assert_eq!(loaded.decision, saved.decision);
     assert_eq!(
         inference::evaluate(&loaded, &test).unwrap().0.probs,
         again.probs
@@ -589,6 +596,8 @@ fn three_classes_fit_save_load_evaluate_and_predict() {
         assert!((0.0..=1.0).contains(&e.val_accuracy) && (0.0..=1.0).contains(&e.val_auc));
         assert!(e.val_loss > 0.3 && e.val_loss < 5.0, "{e}");
     }
+    // Three classes: the most probable class, no threshold.
+    assert_eq!(history.decision, Decision::Argmax);
     let scores = history.validation.as_ref().unwrap();
     assert_eq!(scores.probs.len(), 3 * scores.labels.len());
     assert!(scores.labels.iter().all(|&l| l < 3));
@@ -602,6 +611,8 @@ fn three_classes_fit_save_load_evaluate_and_predict() {
     let loaded = SavedModel::load(dir.path()).unwrap();
     assert_eq!(loaded.class_names, names);
     assert_eq!(loaded.label_source, LabelSource::FileName);
+    assert_eq!(loaded.decision, Decision::Argmax);
+    assert_eq!(loaded.history.as_ref().unwrap().decision, Decision::Argmax);
 
     let test = sample_train().join("../test");
     let predictions = inference::predict_labelled(&loaded, &test).unwrap();
@@ -642,7 +653,10 @@ fn three_classes_fit_save_load_evaluate_and_predict() {
         .filter(|&&l| l > 0)
         .count();
     assert_eq!(views.bacteria_vs_virus.files.len(), pneumonia);
-    views.bacteria_vs_virus.report(0.5, &bootstrap).unwrap();
+    views
+        .bacteria_vs_virus
+        .report(Threshold::HALF, &bootstrap)
+        .unwrap();
     // predict_files_classes gives the same rows as the folder prediction.
     let rows = inference::predict_files_classes(&loaded, &predictions.files[..3]);
     for (row, expected) in rows.into_iter().zip(predictions.class_probs.rows()) {

@@ -215,9 +215,8 @@ pub fn metadata(saved: &SavedModel) -> Result<Vec<(String, String)>> {
         ("output", output_description(saved)),
         ("class_names", json("encoding the class names", &saved.class_names)?),
     ];
-    let binary = config.output_units() == 1;
-    if binary {
-        pairs.push(("threshold", saved.threshold.to_string()));
+    if let Some(threshold) = saved.decision.threshold() {
+        pairs.push(("threshold", threshold.get().to_string()));
         pairs.push((
             "decision",
             format!(

@@ -16,6 +16,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use super::decision::Threshold;
 use crate::error::{Error, Result};
 
 use super::table::{format_report, ReportRow};
@@ -107,14 +108,6 @@ fn to_classes<L: BinaryLabel>(labels: &[L]) -> Result<Vec<bool>> {
         .collect()
 }
 
-/// Rejects a NaN threshold.
-pub(crate) fn check_threshold(threshold: f32) -> Result<()> {
-    if threshold.is_nan() {
-        return Err(Error::invalid("threshold", threshold, "a number, e.g. 0.5"));
-    }
-    Ok(())
-}
-
 /// Counts of a binary classifier's outcomes; the positive class is 1 (PNEUMONIA).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct ConfusionMatrix {
@@ -171,13 +164,12 @@ impl ConfusionMatrix {
     pub fn at_threshold<L: BinaryLabel>(
         labels: &[L],
         probs: &[f32],
-        threshold: f32,
+        threshold: Threshold,
     ) -> Result<Self> {
-        check_threshold(threshold)?;
         let truth = check_inputs(labels, probs)?;
         let mut cm = ConfusionMatrix::default();
         for (t, &p) in truth.into_iter().zip(probs) {
-            cm.add(t, p >= threshold);
+            cm.add(t, threshold.predicts_positive(p));
         }
         Ok(cm)
     }
@@ -302,7 +294,7 @@ impl fmt::Display for ConfusionMatrix {
 pub fn classification_report<L: BinaryLabel>(
     labels: &[L],
     probs: &[f32],
-    threshold: f32,
+    threshold: Threshold,
     class_names: [&str; 2],
 ) -> Result<String> {
     Ok(ConfusionMatrix::at_threshold(labels, probs, threshold)?.report(class_names, 2))
@@ -386,8 +378,8 @@ pub fn auc(x: &[f64], y: &[f64]) -> f64 {
 /// Choose it on validation data, never on the test set it is then used on. Candidates are
 /// the ROC curve's finite thresholds (the observed scores), so the result is one of `probs`
 /// and predicting `prob >= threshold` reaches that J; on a tie the highest threshold wins.
-/// Errors when labels hold only one class.
-pub fn best_threshold<L: BinaryLabel>(labels: &[L], probs: &[f32]) -> Result<f32> {
+/// Errors when labels hold only one class, or when that score is not a probability in [0, 1].
+pub fn best_threshold<L: BinaryLabel>(labels: &[L], probs: &[f32]) -> Result<Threshold> {
     let (fpr, tpr, thresholds) = roc_curve(labels, probs)?;
     let mut best = (f64::NEG_INFINITY, thresholds[thresholds.len() - 1]);
     // Index 0 is the +inf threshold (predict nothing positive), skipped so the result is a real score.
@@ -397,7 +389,7 @@ pub fn best_threshold<L: BinaryLabel>(labels: &[L], probs: &[f32]) -> Result<f32
             best = (j, thresholds[i]);
         }
     }
-    Ok(best.1)
+    Threshold::new(best.1)
 }
 
 /// All metrics of a classifier on one data set at one threshold, printable as a summary.
@@ -406,7 +398,7 @@ pub struct Evaluation {
     /// Names of class 0 and class 1.
     pub class_names: [String; 2],
     /// The threshold applied: predicted positive when `prob >= threshold`.
-    pub threshold: f32,
+    pub threshold: Threshold,
     /// Outcome counts at `threshold`.
     pub confusion: ConfusionMatrix,
     /// Fraction classified correctly.
@@ -432,7 +424,7 @@ impl Evaluation {
     pub fn new<L: BinaryLabel>(
         labels: &[L],
         probs: &[f32],
-        threshold: f32,
+        threshold: Threshold,
         class_names: [&str; 2],
     ) -> Result<Self> {
         let confusion = ConfusionMatrix::at_threshold(labels, probs, threshold)?;
@@ -504,7 +496,7 @@ mod tests {
     #[test]
     fn confusion_matrix_at_half() {
         // >= 0.5: predicted 1 for 0.8, 0.6, 0.9 -> tp = 2 (0.8, 0.9), fp = 1 (0.6).
-        let cm = ConfusionMatrix::at_threshold(&Y, &P, 0.5).unwrap();
+        let cm = ConfusionMatrix::at_threshold(&Y, &P, Threshold::HALF).unwrap();
         assert_eq!(
             cm,
             ConfusionMatrix {
@@ -526,7 +518,7 @@ mod tests {
     #[test]
     fn threshold_is_inclusive() {
         // Both 0.4 scores become positive at 0.4 exactly.
-        let cm = ConfusionMatrix::at_threshold(&Y, &P, 0.4).unwrap();
+        let cm = ConfusionMatrix::at_threshold(&Y, &P, Threshold::new(0.4).unwrap()).unwrap();
         assert_eq!(
             cm,
             ConfusionMatrix {
@@ -570,7 +562,8 @@ mod tests {
         assert_eq!(0usize.as_class(), Some(false));
         assert_eq!(2u8.as_class(), None);
         assert_eq!(0.5f64.as_class(), None);
-        let err = ConfusionMatrix::at_threshold(&[0u8, 2], &[0.1, 0.2], 0.5).unwrap_err();
+        let err =
+            ConfusionMatrix::at_threshold(&[0u8, 2], &[0.1, 0.2], Threshold::HALF).unwrap_err();
         assert!(
             matches!(err, Error::InvalidArgument { name: "labels", .. }),
             "{err}"
@@ -579,20 +572,12 @@ mod tests {
 
     #[test]
     fn bad_inputs_are_errors() {
-        let e = ConfusionMatrix::at_threshold::<u8>(&[], &[], 0.5).unwrap_err();
+        let e = ConfusionMatrix::at_threshold::<u8>(&[], &[], Threshold::HALF).unwrap_err();
         assert!(matches!(e, Error::InvalidArgument { name: "labels", .. }));
         let e = roc_curve(&[0u8, 1], &[0.1]).unwrap_err();
         assert!(matches!(e, Error::InvalidArgument { name: "probs", .. }));
         let e = roc_auc_score(&[0u8, 1], &[0.1, f32::NAN]).unwrap_err();
         assert!(e.to_string().contains("NaN at index 1"), "{e}");
-        let e = ConfusionMatrix::at_threshold(&[0u8, 1], &[0.1, 0.9], f32::NAN).unwrap_err();
-        assert!(matches!(
-            e,
-            Error::InvalidArgument {
-                name: "threshold",
-                ..
-            }
-        ));
     }
 
     #[test]
@@ -681,7 +666,8 @@ mod tests {
     #[test]
     fn undefined_ratios_are_nan() {
         // All negative labels, all predicted negative: recall, precision and F1 are 0/0.
-        let cm = ConfusionMatrix::at_threshold(&[0u8, 0, 0], &[0.1, 0.2, 0.3], 0.5).unwrap();
+        let cm =
+            ConfusionMatrix::at_threshold(&[0u8, 0, 0], &[0.1, 0.2, 0.3], Threshold::HALF).unwrap();
         assert!(cm.recall().is_nan());
         assert!(cm.precision().is_nan());
         assert!(cm.f1().is_nan());
@@ -693,7 +679,7 @@ mod tests {
     fn report_matches_scikit_learn() {
         // Output of sklearn.metrics.classification_report for Y and P >= 0.5.
         let want = "              precision    recall  f1-score   support\n\n      NORMAL       0.50      0.67      0.57         3\n   PNEUMONIA       0.67      0.50      0.57         4\n\n    accuracy                           0.57         7\n   macro avg       0.58      0.58      0.57         7\nweighted avg       0.60      0.57      0.57         7\n";
-        let got = classification_report(&Y, &P, 0.5, ["NORMAL", "PNEUMONIA"]).unwrap();
+        let got = classification_report(&Y, &P, Threshold::HALF, ["NORMAL", "PNEUMONIA"]).unwrap();
         assert_eq!(got, want, "\n{got}");
     }
 
@@ -731,29 +717,39 @@ mod tests {
     #[test]
     fn youden_threshold_by_hand() {
         // J per threshold: 0.9: .25, 0.8: .5, 0.6: .5-1/3, 0.4: .75-2/3, 0.35: 1-2/3 = 1/3, 0.1: 0.
-        assert_eq!(best_threshold(&Y, &P).unwrap(), 0.8);
+        assert_eq!(best_threshold(&Y, &P).unwrap().get(), 0.8);
         // Perfectly separable: the lowest positive score gives J = 1.
         assert_eq!(
-            best_threshold(&[0u8, 0, 1, 1], &[0.1, 0.3, 0.6, 0.7]).unwrap(),
+            best_threshold(&[0u8, 0, 1, 1], &[0.1, 0.3, 0.6, 0.7])
+                .unwrap()
+                .get(),
             0.6
         );
         // Ties in J: (0.9 -> tpr .5, fpr 0), (0.5 -> tpr 1, fpr .5): J both .5, highest wins.
         assert_eq!(
-            best_threshold(&[1u8, 0, 1, 0], &[0.9, 0.5, 0.5, 0.1]).unwrap(),
+            best_threshold(&[1u8, 0, 1, 0], &[0.9, 0.5, 0.5, 0.1])
+                .unwrap()
+                .get(),
             0.9
         );
     }
 
     #[test]
     fn evaluation_bundles_everything() {
-        let e = Evaluation::new(&Y, &P, 0.5, ["NORMAL", "PNEUMONIA"]).unwrap();
+        let e = Evaluation::new(&Y, &P, Threshold::HALF, ["NORMAL", "PNEUMONIA"]).unwrap();
         assert_eq!(e.confusion.tp, 2);
         assert!(close(e.roc_auc.unwrap(), 17.0 / 24.0));
         assert!(close(e.recall, 0.5));
         let text = e.to_string();
         assert!(text.contains("ROC AUC     0.7083"), "{text}");
         assert!(text.contains("weighted avg"), "{text}");
-        let one = Evaluation::new(&[1u8, 1], &[0.2, 0.9], 0.5, ["NORMAL", "PNEUMONIA"]).unwrap();
+        let one = Evaluation::new(
+            &[1u8, 1],
+            &[0.2, 0.9],
+            Threshold::HALF,
+            ["NORMAL", "PNEUMONIA"],
+        )
+        .unwrap();
         assert!(one.roc_auc.is_none() && one.roc.is_none());
         assert!(one.to_string().contains("undefined (only one class"));
     }

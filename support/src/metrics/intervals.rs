@@ -20,7 +20,8 @@ use rand::{Rng, SeedableRng};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::binary::{both_classes, check_inputs, check_threshold, BinaryLabel, ConfusionMatrix};
+use super::binary::{both_classes, check_inputs, BinaryLabel, ConfusionMatrix};
+use super::decision::Threshold;
 use super::loss::sigmoid;
 use crate::error::{Error, Result};
 
@@ -196,7 +197,7 @@ struct SortedSample {
 
 impl SortedSample {
     /// Sorts checked samples by score and finds the tie groups and the threshold's split.
-    fn new(truth: &[bool], probs: &[f32], threshold: f32) -> Self {
+    fn new(truth: &[bool], probs: &[f32], threshold: Threshold) -> Self {
         let mut order: Vec<usize> = (0..probs.len()).collect();
         order.sort_by(|&a, &b| probs[a].total_cmp(&probs[b]));
         let sorted: Vec<f32> = order.iter().map(|&i| probs[i]).collect();
@@ -209,7 +210,7 @@ impl SortedSample {
             group_ends,
             positives,
             negatives,
-            first_predicted_positive: sorted.partition_point(|&p| p < threshold),
+            first_predicted_positive: sorted.partition_point(|&p| !threshold.predicts_positive(p)),
             positive,
         }
     }
@@ -324,10 +325,9 @@ pub(crate) fn percentile_interval(
 pub fn bootstrap_intervals<L: BinaryLabel>(
     labels: &[L],
     probs: &[f32],
-    threshold: f32,
+    threshold: Threshold,
     options: &BootstrapOptions,
 ) -> Result<BootstrapIntervals> {
-    check_threshold(threshold)?;
     let truth = check_inputs(labels, probs)?;
     let sample = SortedSample::new(&truth, probs, threshold);
     let estimates = sample.statistics(&vec![1; truth.len()]);
@@ -697,9 +697,8 @@ mod tests {
     #[test]
     fn bad_inputs_are_refused() {
         let opts = BootstrapOptions::default();
-        assert!(bootstrap_intervals(&[0u8, 1], &[0.1], 0.5, &opts).is_err());
-        assert!(bootstrap_intervals(&[0u8, 1], &[0.1, 0.9], f32::NAN, &opts).is_err());
-        assert!(bootstrap_intervals(&[0u8, 2], &[0.1, 0.9], 0.5, &opts).is_err());
+        assert!(bootstrap_intervals(&[0u8, 1], &[0.1], Threshold::HALF, &opts).is_err());
+        assert!(bootstrap_intervals(&[0u8, 2], &[0.1, 0.9], Threshold::HALF, &opts).is_err());
         assert!(
             delong(&[0u8, 0, 1], &[0.1, 0.2, 0.9]).is_err(),
             "one positive"
@@ -716,8 +715,8 @@ mod tests {
     fn bootstrap_estimates_are_the_plain_metrics() {
         let (labels, probs) = synthetic(120, 80, 1);
         let opts = BootstrapOptions::new(200, 0.95, 3).unwrap();
-        let b = bootstrap_intervals(&labels, &probs, 0.5, &opts).unwrap();
-        let cm = ConfusionMatrix::at_threshold(&labels, &probs, 0.5).unwrap();
+        let b = bootstrap_intervals(&labels, &probs, Threshold::HALF, &opts).unwrap();
+        let cm = ConfusionMatrix::at_threshold(&labels, &probs, Threshold::HALF).unwrap();
         assert_eq!(b.accuracy.estimate, cm.accuracy());
         assert_eq!(b.sensitivity.estimate, cm.sensitivity());
         assert_eq!(b.specificity.estimate, cm.specificity());
@@ -743,7 +742,7 @@ mod tests {
         // Weights 2 on a sample are the same as the sample listed twice.
         let (labels, probs) = synthetic(30, 20, 2);
         let truth: Vec<bool> = labels.iter().map(|&l| l == 1).collect();
-        let sample = SortedSample::new(&truth, &probs, 0.5);
+        let sample = SortedSample::new(&truth, &probs, Threshold::HALF);
         let weights = sample.resample_weights(5, 0);
         let mut l2 = Vec::new();
         let mut p2 = Vec::new();
@@ -759,7 +758,7 @@ mod tests {
         assert!((sample.auc(&weights) - want).abs() < 1e-12);
         assert_eq!(
             sample.confusion(&weights),
-            ConfusionMatrix::at_threshold(&l2, &p2, 0.5).unwrap()
+            ConfusionMatrix::at_threshold(&l2, &p2, Threshold::HALF).unwrap()
         );
         // Stratified: each class keeps its count.
         let pos: u32 = sample.positives.iter().map(|&k| weights[k]).sum();
@@ -775,15 +774,24 @@ mod tests {
                 .num_threads(threads)
                 .build()
                 .unwrap()
-                .install(|| bootstrap_intervals(&labels, &probs, 0.4, &opts).unwrap())
+                .install(|| {
+                    bootstrap_intervals(&labels, &probs, Threshold::new(0.4).unwrap(), &opts)
+                        .unwrap()
+                })
         };
         let one = run(1);
         assert_eq!(one, run(3));
         assert_eq!(
             one,
-            bootstrap_intervals(&labels, &probs, 0.4, &opts).unwrap()
+            bootstrap_intervals(&labels, &probs, Threshold::new(0.4).unwrap(), &opts).unwrap()
         );
-        let other = bootstrap_intervals(&labels, &probs, 0.4, &opts.with_seed(12)).unwrap();
+        let other = bootstrap_intervals(
+            &labels,
+            &probs,
+            Threshold::new(0.4).unwrap(),
+            &opts.with_seed(12),
+        )
+        .unwrap();
         assert_ne!(
             one.accuracy, other.accuracy,
             "another seed, other resamples"
@@ -796,7 +804,7 @@ mod tests {
         // threshold 0.5), so the stratified variance equals the binomial p(1 - p) / n.
         let (labels, probs) = synthetic(2000, 2000, 5);
         let opts = BootstrapOptions::new(2000, 0.95, 7).unwrap();
-        let b = bootstrap_intervals(&labels, &probs, 0.5, &opts).unwrap();
+        let b = bootstrap_intervals(&labels, &probs, Threshold::HALF, &opts).unwrap();
         let p = b.accuracy.estimate;
         let normal = 1.96 * (p * (1.0 - p) / 4000.0).sqrt();
         let half = (b.accuracy.high - b.accuracy.low) / 2.0;
@@ -815,7 +823,7 @@ mod tests {
         let labels = [1u8, 1, 1, 0, 0, 0];
         let probs = [0.9, 0.2, 0.3, 0.1, 0.2, 0.3];
         let opts = BootstrapOptions::new(500, 0.95, 1).unwrap();
-        let b = bootstrap_intervals(&labels, &probs, 0.5, &opts).unwrap();
+        let b = bootstrap_intervals(&labels, &probs, Threshold::HALF, &opts).unwrap();
         assert_eq!(
             b.precision,
             Interval {
@@ -825,10 +833,11 @@ mod tests {
             }
         );
         // Undefined on the data itself: NaN estimate and interval.
-        let b = bootstrap_intervals(&labels, &probs, 0.95, &opts).unwrap();
+        let b = bootstrap_intervals(&labels, &probs, Threshold::new(0.95).unwrap(), &opts).unwrap();
         assert!(b.precision.estimate.is_nan() && b.precision.low.is_nan());
         // One class: sensitivity and AUC undefined, specificity defined.
-        let b = bootstrap_intervals(&[0u8, 0, 0], &[0.1, 0.6, 0.2], 0.5, &opts).unwrap();
+        let b =
+            bootstrap_intervals(&[0u8, 0, 0], &[0.1, 0.6, 0.2], Threshold::HALF, &opts).unwrap();
         assert!(b.sensitivity.estimate.is_nan() && b.roc_auc.estimate.is_nan());
         assert!((b.specificity.estimate - 2.0 / 3.0).abs() < 1e-12);
     }
@@ -884,7 +893,7 @@ mod tests {
         let (labels, probs) = synthetic(600, 400, 8);
         let d = delong(&labels, &probs).unwrap();
         let opts = BootstrapOptions::new(2000, 0.95, 2).unwrap();
-        let b = bootstrap_intervals(&labels, &probs, 0.5, &opts).unwrap();
+        let b = bootstrap_intervals(&labels, &probs, Threshold::HALF, &opts).unwrap();
         let ci = d.interval(0.95).unwrap();
         let ratio = (b.roc_auc.high - b.roc_auc.low) / (ci.high - ci.low);
         assert!(

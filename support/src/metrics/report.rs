@@ -11,6 +11,7 @@ use super::binary::{BinaryLabel, ConfusionMatrix};
 use super::calibration::{
     brier_score, ece_from_bins, reliability_bins, ReliabilityBin, DEFAULT_BINS,
 };
+use super::decision::Threshold;
 use super::intervals::{
     bootstrap_intervals, delong, f64_or_nan, BootstrapIntervals, BootstrapOptions, Interval,
 };
@@ -37,7 +38,7 @@ pub struct EvaluationReport {
     /// Number of images of class 0 and of class 1.
     pub class_counts: [u64; 2],
     /// The threshold: predicted class 1 when `probability >= threshold`.
-    pub threshold: f32,
+    pub threshold: Threshold,
     /// Outcome counts at the threshold.
     pub confusion: ConfusionMatrix,
     /// The bootstrap's settings.
@@ -67,7 +68,7 @@ impl EvaluationReport {
     pub fn new<L: BinaryLabel>(
         labels: &[L],
         probs: &[f32],
-        threshold: f32,
+        threshold: Threshold,
         class_names: [&str; 2],
         options: &BootstrapOptions,
     ) -> Result<Self> {
@@ -219,7 +220,14 @@ mod tests {
     fn report() -> EvaluationReport {
         let (labels, probs) = test_split();
         let options = BootstrapOptions::new(500, 0.95, 1).unwrap();
-        EvaluationReport::new(&labels, &probs, 0.5, ["NORMAL", "PNEUMONIA"], &options).unwrap()
+        EvaluationReport::new(
+            &labels,
+            &probs,
+            Threshold::HALF,
+            ["NORMAL", "PNEUMONIA"],
+            &options,
+        )
+        .unwrap()
     }
 
     #[test]
@@ -301,8 +309,14 @@ mod tests {
         assert!(json.contains(r#""fn":"#) && json.contains("img-623.jpeg"));
         // One class only: NaN metrics serialise as null and come back as NaN.
         let opts = BootstrapOptions::new(50, 0.9, 2).unwrap();
-        let one =
-            EvaluationReport::new(&[1u8, 1, 1], &[0.2, 0.7, 0.9], 0.5, ["N", "P"], &opts).unwrap();
+        let one = EvaluationReport::new(
+            &[1u8, 1, 1],
+            &[0.2, 0.7, 0.9],
+            Threshold::HALF,
+            ["N", "P"],
+            &opts,
+        )
+        .unwrap();
         assert!(one.metrics.specificity.estimate.is_nan() && one.roc_auc_delong.low.is_nan());
         let json = serde_json::to_string(&one).unwrap();
         assert!(
@@ -341,8 +355,26 @@ mod tests {
     #[test]
     fn bad_inputs_are_errors() {
         let opts = BootstrapOptions::default();
-        assert!(EvaluationReport::new(&[0u8, 1], &[0.2, 1.5], 0.5, ["N", "P"], &opts).is_err());
-        assert!(EvaluationReport::new::<u8>(&[], &[], 0.5, ["N", "P"], &opts).is_err());
+        assert!(
+            EvaluationReport::new(&[0u8, 1], &[0.2, 1.5], Threshold::HALF, ["N", "P"], &opts)
+                .is_err()
+        );
+        assert!(EvaluationReport::new::<u8>(&[], &[], Threshold::HALF, ["N", "P"], &opts).is_err());
+    }
+
+    #[test]
+    fn an_evaluation_at_a_threshold_outside_zero_to_one_cannot_be_made() {
+        // At 1.7 every image would be predicted class 0: the threshold is refused where it is
+        // made, so no report can be asked for at it, nor read back holding it.
+        let e = Threshold::new(1.7).unwrap_err();
+        assert!(
+            matches!(&e, Error::InvalidArgument { name: "threshold", value, .. } if value == "1.7"),
+            "{e}"
+        );
+        let mut json = serde_json::to_value(report()).unwrap();
+        json["threshold"] = serde_json::json!(1.7);
+        let e = serde_json::from_value::<EvaluationReport>(json).unwrap_err();
+        assert!(e.to_string().contains("invalid threshold = 1.7"), "{e}");
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! What every chart shares: the grid, the unit-square axes with a legend, padded ranges, and
-//! the checked threshold and its label.
+//! the threshold's label.
 
 use plotters::chart::{ChartBuilder, ChartContext, SeriesLabelPosition};
 use plotters::coord::cartesian::Cartesian2d;
@@ -11,7 +11,8 @@ use plotters::style::{Color, RGBColor, WHITE};
 use super::canvas::Canvas;
 use super::figure::Area;
 use super::{plot_err, text, tick_label};
-use crate::error::{Error, Result};
+use crate::error::Result;
+use crate::metrics::Threshold;
 
 /// Light grey of the grid lines.
 pub(super) const GRID: RGBColor = RGBColor(225, 225, 225);
@@ -36,21 +37,8 @@ pub(super) fn min_max(values: &[f64]) -> (f64, f64) {
 }
 
 /// A threshold as the figures print it: up to 3 decimals, no trailing zeros ("0.5", "0.223").
-pub(super) fn threshold_text(t: f32) -> String {
-    tick_label((f64::from(t) * 1000.0).round() / 1000.0)
-}
-
-/// Refuses thresholds that are not finite probabilities in [0, 1], naming the argument.
-pub(super) fn check_threshold(t: f32, name: &'static str) -> Result<f32> {
-    if t.is_finite() && (0.0..=1.0).contains(&t) {
-        Ok(t)
-    } else {
-        Err(Error::invalid(
-            name,
-            t,
-            "a probability threshold in [0, 1] (predicted positive when prob >= threshold)",
-        ))
-    }
+pub(super) fn threshold_text(t: Threshold) -> String {
+    tick_label((f64::from(t.get()) * 1000.0).round() / 1000.0)
 }
 
 /// Draws an x-y chart's grid (major lines only), tick labels (12 px) and axis titles
@@ -130,13 +118,20 @@ pub(super) type XyChart<'a, 'b> =
 mod tests {
     use super::super::{confusion::*, curves::*, distributions::*, roc::*};
     use super::*;
+    use crate::error::Error;
     use crate::metrics::ConfusionMatrix;
     use crate::plot::figure::render;
     use crate::plot::figure::tests::{decode, save_for_review};
     use crate::plot::{Colormap, Figure};
 
-    /// Asserts that `e` refuses a setting named "threshold".
-    fn assert_threshold_refused(e: &Error) {
+    /// A checked threshold.
+    fn t(value: f32) -> Threshold {
+        Threshold::new(value).unwrap()
+    }
+
+    /// Asserts that a threshold of `value` cannot be made: no figure can be asked for at it.
+    fn assert_threshold_refused(value: f32) {
+        let e = Threshold::new(value).unwrap_err();
         assert!(
             matches!(
                 e,
@@ -147,6 +142,7 @@ mod tests {
             ),
             "{e}"
         );
+        assert!(e.to_string().contains("[0, 1]"), "{e}");
     }
 
     /// Whether a pixel is a shade of matplotlib's blue (drawn over white, any opacity).
@@ -552,7 +548,7 @@ mod tests {
         };
         let names = ["NORMAL", "PNEUMONIA"];
         let plain = confusion_matrix_plot(&cm, names).unwrap();
-        let at = confusion_matrix_at(&cm, names, 0.2234).unwrap();
+        let at = confusion_matrix_at(&cm, names, t(0.2234)).unwrap();
         save_for_review(&at, "confusion_at.png");
         assert_eq!(plain.size(), at.size());
         // The title row (y 12..34) holds more ink: the threshold follows "Confusion matrix".
@@ -567,12 +563,10 @@ mod tests {
         let (b0, b1) = ink(&at);
         assert!(b1 - b0 > a1 - a0 + 100, "{a0}..{a1} vs {b0}..{b1}");
         assert!(b1 < at.width() - 4, "the title stays in the figure");
-        assert_eq!(threshold_text(0.2234), "0.223");
-        assert_eq!(threshold_text(0.5), "0.5");
+        assert_eq!(threshold_text(t(0.2234)), "0.223");
+        assert_eq!(threshold_text(Threshold::HALF), "0.5");
         for bad in [1.5, -0.1, f32::NAN, f32::INFINITY] {
-            let e = confusion_matrix_at(&cm, names, bad).unwrap_err();
-            assert_threshold_refused(&e);
-            assert!(e.to_string().contains("in [0, 1]"), "{e}");
+            assert_threshold_refused(bad);
         }
     }
 
@@ -643,33 +637,34 @@ mod tests {
     #[test]
     fn operating_points_come_from_predictions_and_are_checked() {
         let (labels, probs) = scored();
-        let p = OperatingPoint::from_predictions(&labels, &probs, 0.5, "").unwrap();
+        let p = OperatingPoint::from_predictions(&labels, &probs, Threshold::HALF, "").unwrap();
         assert_eq!((p.fpr, p.tpr), (0.25, 0.75));
         assert_eq!(p.label, "threshold 0.5");
         assert_eq!((p.sensitivity(), p.specificity()), (0.75, 0.75));
-        let q = OperatingPoint::from_predictions(&labels, &probs, 0.3, "validation").unwrap();
+        let q = OperatingPoint::from_predictions(&labels, &probs, t(0.3), "validation").unwrap();
         assert_eq!((q.fpr, q.tpr, q.label.as_str()), (0.5, 1.0, "validation"));
-        // Bad thresholds are refused, naming the threshold and the valid range.
+        // Bad thresholds are refused where they are made, naming the threshold and the range.
         for bad in [1.5, -0.5, f32::NAN, f32::INFINITY] {
-            let e = OperatingPoint::from_predictions(&labels, &probs, bad, "x").unwrap_err();
-            assert_threshold_refused(&e);
-            assert!(e.to_string().contains("[0, 1]"), "{e}");
-            assert!(roc_from_predictions(&labels, &probs, &[(bad, "x")]).is_err());
+            assert_threshold_refused(bad);
         }
-        let e = OperatingPoint::from_predictions(&[1u8, 1], &[0.2, 0.8], 0.5, "x").unwrap_err();
+        let half = Threshold::HALF;
+        let e = OperatingPoint::from_predictions(&[1u8, 1], &[0.2, 0.8], half, "x").unwrap_err();
         assert!(e.to_string().contains("both classes"), "{e}");
-        assert!(OperatingPoint::from_predictions(&labels, &probs[..3], 0.5, "x").is_err());
-        let e = OperatingPoint::new("x", 0.5, 1.2, 0.5).unwrap_err();
+        assert!(OperatingPoint::from_predictions(&labels, &probs[..3], half, "x").is_err());
+        let e = OperatingPoint::new("x", half, 1.2, 0.5).unwrap_err();
         assert!(
             matches!(e, Error::InvalidArgument { name: "fpr", .. }),
             "{e}"
         );
-        assert!(OperatingPoint::new("x", 0.5, 0.2, f64::NAN).is_err());
+        assert!(OperatingPoint::new("x", half, 0.2, f64::NAN).is_err());
         // Points built by hand are checked again when drawn.
         let mut hand = p.clone();
-        hand.threshold = 2.0;
+        hand.tpr = 2.0;
         let e = roc_curve_with_points(&[0.0, 1.0], &[0.0, 1.0], 0.5, &[hand]).unwrap_err();
-        assert_threshold_refused(&e);
+        assert!(
+            matches!(e, Error::InvalidArgument { name: "tpr", .. }),
+            "{e}"
+        );
         let four = vec![p; 4];
         assert!(roc_curve_with_points(&[0.0, 1.0], &[0.0, 1.0], 0.5, &four).is_err());
     }
@@ -680,7 +675,10 @@ mod tests {
         let fig = roc_from_predictions(
             &labels,
             &probs,
-            &[(0.5, "threshold 0.5"), (0.3, "validation threshold 0.3")],
+            &[
+                (Threshold::HALF, "threshold 0.5"),
+                (t(0.3), "validation threshold 0.3"),
+            ],
         )
         .unwrap();
         save_for_review(&fig, "roc_points.png");
@@ -717,15 +715,15 @@ mod tests {
         let fpr = [0.0, 0.05, 0.1, 0.12, 0.3, 1.0];
         let tpr = [0.0, 0.8, 0.9, 0.93, 0.98, 1.0];
         let points = [
-            OperatingPoint::new("threshold 0.5", 0.5, 0.1, 0.9).unwrap(),
-            OperatingPoint::new("validation threshold 0.42", 0.42, 0.12, 0.93).unwrap(),
+            OperatingPoint::new("threshold 0.5", Threshold::HALF, 0.1, 0.9).unwrap(),
+            OperatingPoint::new("validation threshold 0.42", t(0.42), 0.12, 0.93).unwrap(),
         ];
         let fig = roc_curve_with_points(&fpr, &tpr, 0.95, &points).unwrap();
         save_for_review(&fig, "roc_close_points.png");
         // A curve through the lower right forces labels above and left.
         let fpr2 = [0.0, 0.6, 0.85, 1.0];
         let tpr2 = [0.0, 0.3, 0.5, 1.0];
-        let low = [OperatingPoint::new("", 0.5, 0.85, 0.5).unwrap()];
+        let low = [OperatingPoint::new("", Threshold::HALF, 0.85, 0.5).unwrap()];
         let fig2 = roc_curve_with_points(&fpr2, &tpr2, 0.4, &low).unwrap();
         save_for_review(&fig2, "roc_poor.png");
         // The placement rule itself: a box on the polyline crosses it, one beside it does not.

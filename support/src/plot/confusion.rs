@@ -5,10 +5,12 @@ use plotters::element::{Rectangle, Text};
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 use plotters::style::{Color, FontTransform, ShapeStyle, BLACK, WHITE};
 
-use super::charts::*;
 use super::figure::render;
 use super::{plot_err, text, Colormap, Figure};
 use crate::error::{Error, Result};
+use crate::metrics::Threshold;
+
+use super::charts::*;
 
 /// A confusion-matrix heat map (rows: true class, columns: predicted) with counts and each count's share of its true class.
 ///
@@ -25,18 +27,18 @@ pub fn confusion_matrix_plot(
 
 /// [`confusion_matrix_plot`] of predictions `prob >= threshold`, the threshold in the title:
 /// `plot::confusion_matrix_at(&at_chosen.confusion, ["NORMAL", "PNEUMONIA"], at_chosen.threshold)`.
-///
-/// The threshold must be a finite probability in [0, 1] ([`Error::InvalidArgument`] otherwise).
 pub fn confusion_matrix_at(
     matrix: impl Into<[[u64; 2]; 2]>,
     class_names: [&str; 2],
-    threshold: f32,
+    threshold: Threshold,
 ) -> Result<Figure> {
-    let t = check_threshold(threshold, "threshold")?;
     confusion_figure(
         matrix.into(),
         class_names,
-        &format!("Confusion matrix at threshold {}", threshold_text(t)),
+        &format!(
+            "Confusion matrix at threshold {}",
+            threshold_text(threshold)
+        ),
     )
 }
 

@@ -7,10 +7,11 @@ use plotters::series::{DashedLineSeries, LineSeries};
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 use plotters::style::{Color, RGBColor};
 
-use super::charts::*;
 use super::figure::{render, Area};
 use super::{finite_values, plot_err, text, tick_label, Figure, TAB_BLUE, TAB_ORANGE};
 use crate::error::{Error, Result};
+
+use super::charts::*;
 
 /// One metric per epoch on training and validation data, e.g. Keras' `loss` and `val_loss`.
 #[derive(Debug, Clone, PartialEq, Default)]

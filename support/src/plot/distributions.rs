@@ -4,10 +4,11 @@ use plotters::chart::ChartBuilder;
 use plotters::element::{Circle, Rectangle};
 use plotters::style::{Color, WHITE};
 
-use super::charts::*;
 use super::figure::render;
 use super::{finite_values, plot_err, text, tick_label, Figure, Numeric, TAB_BLUE};
 use crate::error::{Error, Result};
+
+use super::charts::*;
 
 /// The `q`-th quantile (0..=1) of sorted values, interpolated linearly like numpy's default.
 pub(super) fn quantile(sorted: &[f64], q: f64) -> f64 {

@@ -13,7 +13,7 @@ use super::figure::{render, Area};
 use super::{plot_err, text, tick_label, Figure, TAB_BLUE, TAB_GREEN, TAB_ORANGE, TAB_RED};
 use crate::error::{Error, Result};
 use crate::metrics::calibration::{ece_from_bins, reliability_bins, ReliabilityBin};
-use crate::metrics::{check_inputs, BinaryLabel};
+use crate::metrics::{check_inputs, BinaryLabel, Threshold};
 
 /// Colours of the series of a reliability diagram, in order.
 const SERIES_COLORS: [RGBColor; 3] = [TAB_BLUE, TAB_ORANGE, TAB_RED];
@@ -240,11 +240,11 @@ impl<'a, L: BinaryLabel> ScoreSplit<'a, L> {
 /// Heights are the percentage of the class's images in each of [`SCORE_BINS`] bins, so classes
 /// and splits of different sizes compare; all panels share the y scale. Shows, e.g., why a
 /// threshold chosen on validation data misses on a test split whose scores have shifted:
-/// `thresholds = &[(0.5, "0.5"), (0.22, "validation threshold 0.22")]`.
+/// `thresholds = &[(Threshold::HALF, "0.5"), (chosen, "validation threshold 0.22")]`.
 pub fn score_distributions<L: BinaryLabel>(
     splits: &[ScoreSplit<'_, L>],
     class_names: [&str; 2],
-    thresholds: &[(f32, &str)],
+    thresholds: &[(Threshold, &str)],
 ) -> Result<Figure> {
     if splits.is_empty() || splits.len() > 4 {
         return Err(Error::invalid("splits", splits.len(), "1 to 4 splits"));
@@ -255,9 +255,6 @@ pub fn score_distributions<L: BinaryLabel>(
             thresholds.len(),
             format!("at most {} thresholds", THRESHOLD_COLORS.len()),
         ));
-    }
-    if let Some((t, _)) = thresholds.iter().find(|(t, _)| !(0.0..=1.0).contains(t)) {
-        return Err(Error::invalid("thresholds", t, "thresholds in [0, 1]"));
     }
     let mut shares = Vec::with_capacity(splits.len());
     for split in splits {
@@ -345,7 +342,7 @@ fn draw_score_panel<L: BinaryLabel>(
     split: &ScoreSplit<'_, L>,
     class_shares: &[(usize, Vec<f64>); 2],
     class_names: [&str; 2],
-    thresholds: &[(f32, &str)],
+    thresholds: &[(Threshold, &str)],
     top: f64,
 ) -> Result<()> {
     let caption = format!(
@@ -403,7 +400,7 @@ fn draw_score_panel<L: BinaryLabel>(
         legend_lines.push(line);
     }
     for (&(t, _), color) in thresholds.iter().zip(THRESHOLD_COLORS) {
-        let x = f64::from(t);
+        let x = f64::from(t.get());
         chart
             .draw_series(DashedLineSeries::new(
                 [(x, 0.0), (x, top)],
@@ -421,7 +418,7 @@ fn draw_score_panel<L: BinaryLabel>(
     let (plot_w, _) = root.dim_in_pixel();
     let legend = legend_box(&legend_lines, LABEL_SIZE, plot_w as i32)?;
     for (row, (&(t, label), color)) in thresholds.iter().zip(THRESHOLD_COLORS).enumerate() {
-        let x = f64::from(t);
+        let x = f64::from(t.get());
         let (w, h) = super::canvas::text_box(label, LABEL_SIZE).map_err(plot_err)?;
         let (ax, ay) = chart.backend_coord(&(x, top * (0.97 - 0.09 * row as f64)));
         let spot = LabelSpot {
@@ -565,7 +562,10 @@ mod tests {
             ScoreSplit::new("validation", &vl, &vp),
             ScoreSplit::new("test", &tl, &tp),
         ];
-        let thresholds = [(0.5, "0.5"), (0.22, "validation threshold 0.22")];
+        let thresholds = [
+            (Threshold::HALF, "0.5"),
+            (Threshold::new(0.22).unwrap(), "validation threshold 0.22"),
+        ];
         let fig = score_distributions(&splits, ["NORMAL", "PNEUMONIA"], &thresholds).unwrap();
         save(&fig, "score_distributions.png");
         assert_eq!(fig.size(), (720, 600));
@@ -595,7 +595,10 @@ mod tests {
     fn close_thresholds_do_not_run_through_each_others_labels() {
         let (labels, probs) = split_scores([(100, -2.0, 1.5), (100, 2.0, 1.5)], 4);
         let splits = [ScoreSplit::new("test", &labels, &probs)];
-        let thresholds = [(0.5, "0.5"), (0.51, "validation threshold 0.51")];
+        let thresholds = [
+            (Threshold::HALF, "0.5"),
+            (Threshold::new(0.51).unwrap(), "validation threshold 0.51"),
+        ];
         let fig = score_distributions(&splits, ["NORMAL", "PNEUMONIA"], &thresholds).unwrap();
         save(&fig, "score_close_thresholds.png");
         let px = decode(&fig);
@@ -633,7 +636,10 @@ mod tests {
             score_distributions(
                 &splits,
                 ["NORMAL", "PNEUMONIA"],
-                &[(0.5, "0.5"), (t, label)],
+                &[
+                    (Threshold::HALF, "0.5"),
+                    (Threshold::new(t).unwrap(), label),
+                ],
             )
             .unwrap()
         };
@@ -680,7 +686,8 @@ mod tests {
         let ok = [ScoreSplit::new("a", &labels, &[0.2, 0.8])];
         assert!(score_distributions(&ok, ["N", "P"], &[]).is_ok());
         assert!(score_distributions::<u8>(&[], ["N", "P"], &[]).is_err());
-        assert!(score_distributions(&ok, ["N", "P"], &[(1.5, "x")]).is_err());
+        // A threshold of 1.5 cannot be made, so it cannot be drawn.
+        assert!(Threshold::new(1.5).is_err());
         let bad = [ScoreSplit::new("b", &labels, &[0.2, 1.8])];
         let e = score_distributions(&bad, ["N", "P"], &[]).unwrap_err();
         assert!(e.to_string().contains("split 'b'"), "{e}");
@@ -688,6 +695,6 @@ mod tests {
         assert!(score_distributions(&short, ["N", "P"], &[]).is_err());
         // One class only still draws.
         let one = [ScoreSplit::new("d", &[1u8, 1], &[0.6, 0.9])];
-        assert!(score_distributions(&one, ["N", "P"], &[(0.5, "0.5")]).is_ok());
+        assert!(score_distributions(&one, ["N", "P"], &[(Threshold::HALF, "0.5")]).is_ok());
     }
 }

@@ -353,6 +353,7 @@ mod tests {
     /// Every figure function, drawn on small fixed data: (name, figure).
     fn every_figure() -> Vec<(&'static str, Figure)> {
         use crate::metrics::calibration::reliability_bins;
+        use crate::metrics::Threshold;
         let labels: Vec<u8> = (0..40).map(|i| u8::from(i % 3 != 0)).collect();
         let probs: Vec<f32> = (0..40)
             .map(|i| {
@@ -388,12 +389,24 @@ mod tests {
             ),
             (
                 "confusion",
-                confusion_matrix_at([[20, 6], [3, 30]], ["NORMAL", "PNEUMONIA"], 0.42).unwrap(),
+                confusion_matrix_at(
+                    [[20, 6], [3, 30]],
+                    ["NORMAL", "PNEUMONIA"],
+                    Threshold::new(0.42).unwrap(),
+                )
+                .unwrap(),
             ),
             (
                 "roc",
-                roc_from_predictions(&labels, &probs, &[(0.5, "threshold 0.5"), (0.4, "")])
-                    .unwrap(),
+                roc_from_predictions(
+                    &labels,
+                    &probs,
+                    &[
+                        (Threshold::HALF, "threshold 0.5"),
+                        (Threshold::new(0.4).unwrap(), ""),
+                    ],
+                )
+                .unwrap(),
             ),
             ("roc_plain", roc_curve_plot(&fpr, &tpr, f64::NAN).unwrap()),
             (
@@ -405,7 +418,7 @@ mod tests {
                 score_distributions(
                     &[ScoreSplit::new("test", &labels, &probs)],
                     ["NORMAL", "PNEUMONIA"],
-                    &[(0.5, "0.5")],
+                    &[(Threshold::HALF, "0.5")],
                 )
                 .unwrap(),
             ),

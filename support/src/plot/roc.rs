@@ -7,11 +7,12 @@ use plotters::series::LineSeries;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 use plotters::style::{Color, RGBColor, BLACK, WHITE};
 
-use super::charts::*;
 use super::figure::{render, Area};
 use super::{finite_values, plot_err, text, Figure, TAB_BLUE, TAB_GREEN, TAB_ORANGE, TAB_RED};
 use crate::error::{Error, Result};
-use crate::metrics::{auc, roc_curve, BinaryLabel, ConfusionMatrix};
+use crate::metrics::{auc, roc_curve, BinaryLabel, ConfusionMatrix, Threshold};
+
+use super::charts::*;
 
 /// One operating point of a classifier: predicting positive when `prob >= threshold` gives
 /// these false and true positive rates. [`roc_curve_with_points`] marks it on the ROC curve.
@@ -22,8 +23,8 @@ use crate::metrics::{auc, roc_curve, BinaryLabel, ConfusionMatrix};
 pub struct OperatingPoint {
     /// The name shown beside the point, e.g. "threshold 0.5" or "validation threshold 0.223".
     pub label: String,
-    /// The decision threshold, in [0, 1].
-    pub threshold: f32,
+    /// The decision threshold.
+    pub threshold: Threshold,
     /// False positive rate at the threshold, 1 - specificity.
     pub fpr: f64,
     /// True positive rate at the threshold, the sensitivity.
@@ -31,9 +32,9 @@ pub struct OperatingPoint {
 }
 
 impl OperatingPoint {
-    /// A point from its rates, checked: threshold, `fpr` and `tpr` finite and in [0, 1]. An
-    /// empty `label` becomes "threshold 0.5" (the threshold, up to 3 decimals).
-    pub fn new(label: impl Into<String>, threshold: f32, fpr: f64, tpr: f64) -> Result<Self> {
+    /// A point from its rates, checked: `fpr` and `tpr` finite and in [0, 1]. An empty `label`
+    /// becomes "threshold 0.5" (the threshold, up to 3 decimals).
+    pub fn new(label: impl Into<String>, threshold: Threshold, fpr: f64, tpr: f64) -> Result<Self> {
         let mut label = label.into();
         if label.is_empty() {
             label = format!("threshold {}", threshold_text(threshold));
@@ -50,15 +51,13 @@ impl OperatingPoint {
 
     /// The point of predicting positive when `prob >= threshold`, from true labels and
     /// predicted probabilities (like the confusion matrix at that threshold). Errors when the
-    /// threshold is not in [0, 1], when the inputs do not match, or when the labels hold only
-    /// one class (a rate would divide by zero).
+    /// inputs do not match, or when the labels hold only one class (a rate would divide by zero).
     pub fn from_predictions<L: BinaryLabel>(
         labels: &[L],
         probs: &[f32],
-        threshold: f32,
+        threshold: Threshold,
         label: impl Into<String>,
     ) -> Result<Self> {
-        check_threshold(threshold, "threshold")?;
         let cm = ConfusionMatrix::at_threshold(labels, probs, threshold)?;
         if cm.positives() == 0 || cm.negatives() == 0 {
             return Err(Error::invalid(
@@ -82,9 +81,8 @@ impl OperatingPoint {
         1.0 - self.fpr
     }
 
-    /// Checks the threshold and the rates.
+    /// Checks the rates.
     pub(super) fn check(&self) -> Result<()> {
-        check_threshold(self.threshold, "threshold")?;
         for (name, v) in [("fpr", self.fpr), ("tpr", self.tpr)] {
             if !(v.is_finite() && (0.0..=1.0).contains(&v)) {
                 return Err(Error::invalid(
@@ -114,14 +112,14 @@ pub fn roc_curve_plot(fpr: &[f64], tpr: &[f64], auc: f64) -> Result<Figure> {
 /// The ROC curve from labels and predicted probabilities, like scikit-learn's
 /// `RocCurveDisplay.from_predictions`, with its AUC and the operating point at each
 /// `(threshold, label)` marked:
-/// `plot::roc_from_predictions(&labels, &probs, &[(0.5, "threshold 0.5"), (t, "validation threshold")])`.
+/// `plot::roc_from_predictions(&labels, &probs, &[(Threshold::HALF, "threshold 0.5"), (t, "validation threshold")])`.
 ///
 /// An empty label becomes "threshold" and the threshold. Errors like [`roc_curve`](crate::metrics::roc_curve)
 /// and [`OperatingPoint::from_predictions`].
 pub fn roc_from_predictions<L: BinaryLabel>(
     labels: &[L],
     probs: &[f32],
-    thresholds: &[(f32, &str)],
+    thresholds: &[(Threshold, &str)],
 ) -> Result<Figure> {
     let (fpr, tpr, _) = roc_curve(labels, probs)?;
     let points = thresholds

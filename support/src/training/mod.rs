@@ -30,7 +30,7 @@ use crate::generator::{ClassMode, DirectoryIterator, FlowOptions, ImageDataGener
 use crate::inference::{predict_iterator, Predictions};
 use crate::metrics::loss;
 use crate::metrics::multiclass::{macro_roc_auc, predicted_classes};
-use crate::metrics::{best_threshold, roc_auc_score};
+use crate::metrics::{best_threshold, roc_auc_score, Decision};
 use crate::model::Model;
 use crate::preprocessing::Preprocessing;
 
@@ -228,10 +228,12 @@ pub(crate) fn fit_split(
         if improved {
             best = Some((val_loss, current.clone()));
             history.best_epoch = epoch;
-            history.threshold = if units == 1 {
-                best_threshold(&val.labels_u8(), &val.probs).unwrap_or(0.5)
+            history.decision = if units == 1 {
+                // A validation split of one class has no ROC curve: 0.5, by default.
+                best_threshold(&val.labels_u8(), &val.probs)
+                    .map_or_else(|_| Decision::default(), Decision::validation)
             } else {
-                0.5
+                Decision::Argmax
             };
             history.validation = Some(val_scores.validation());
         }
@@ -266,6 +268,8 @@ pub(crate) fn fit_split(
         }
     }
     history.stopped_early = history.epochs.len() < options.epochs;
+    // A K-class checkpoint written before decisions recorded their source holds 0.5, unused.
+    history.decision = history.decision.for_classes(classes).unwrap_or_default();
     match best {
         Some((_, best_model)) if options.restore_best_weights => *model = best_model,
         _ if model.ema_momentum().is_some() => *model = model.averaged(),

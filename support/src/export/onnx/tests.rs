@@ -10,6 +10,7 @@ use rand::{rngs::StdRng, Rng, SeedableRng};
 
 use super::*;
 use crate::dataset::LabelSource;
+use crate::metrics::{Decision, Threshold};
 use crate::model::{Model, ModelConfig, Weights};
 use crate::resize::Interpolation;
 
@@ -22,7 +23,11 @@ fn saved(model: Model) -> SavedModel {
     SavedModel {
         model,
         class_names,
-        threshold: 0.375,
+        decision: Decision::default_for(classes)
+            .threshold()
+            .map_or(Decision::Argmax, |_| {
+                Decision::user(Threshold::new(0.375).expect("a probability"))
+            }),
         preprocessing: Preprocessing {
             rescale: 1.0 / 255.0,
             interpolation: Interpolation::Bilinear,

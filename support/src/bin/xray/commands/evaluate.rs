@@ -5,12 +5,12 @@ use std::path::{Path, PathBuf};
 use super::train::{training_folder, LEARNING_CURVES_PNG};
 use crate::*;
 use support::dataset::LabelSource;
-use support::ensemble::{Ensemble, ThresholdSource};
+use support::ensemble::Ensemble;
 use support::metrics::calibration::{apply_temperature, reliability_bins, DEFAULT_BINS};
 use support::metrics::intervals::BootstrapOptions;
 use support::metrics::multiclass::MulticlassReport;
 use support::metrics::report::{EvaluationReport, ImageRecord};
-use support::metrics::Evaluation;
+use support::metrics::{Evaluation, Threshold, ThresholdSource};
 use support::saved_model::SavedModel;
 use support::training::{self};
 use support::{inference, plot};
@@ -213,21 +213,22 @@ pub(crate) fn evaluate_command(args: &EvaluateArgs) -> Result<()> {
         ensemble,
         predictions,
     };
-    if !evaluation.predictions.is_binary() {
+    let threshold = evaluation.ensemble.threshold();
+    let Some(threshold) = threshold.filter(|_| evaluation.predictions.is_binary()) else {
         return evaluate_classes(&evaluation, &bootstrap);
-    }
+    };
     let (ensemble, predictions) = (&evaluation.ensemble, &evaluation.predictions);
-    let at_half = predictions.evaluate(0.5)?;
-    let at_chosen = predictions.evaluate(ensemble.threshold())?;
+    let at_half = predictions.evaluate(Threshold::HALF)?;
+    let at_chosen = predictions.evaluate(threshold)?;
     let labels = predictions.labels_u8();
     let names = [
         ensemble.class_names()[0].as_str(),
         ensemble.class_names()[1].as_str(),
     ];
-    let report = |threshold: f32| {
+    let report = |threshold: Threshold| {
         EvaluationReport::new(&labels, &predictions.probs, threshold, names, &bootstrap)
     };
-    let mut reports = [report(0.5)?, report(ensemble.threshold())?];
+    let mut reports = [report(Threshold::HALF)?, report(threshold)?];
     if args.per_image {
         let records: Vec<ImageRecord> = predictions
             .files
@@ -246,7 +247,7 @@ pub(crate) fn evaluate_command(args: &EvaluateArgs) -> Result<()> {
         let output = EvaluateOutput {
             evaluated: evaluation.evaluated(),
             temperature,
-            threshold_source: ensemble.threshold_source().to_string(),
+            threshold_source: ensemble.threshold_choice().to_string(),
             reports,
         };
         print_json("report", &output)?;
@@ -265,8 +266,8 @@ pub(crate) fn evaluate_command(args: &EvaluateArgs) -> Result<()> {
         };
         println!(
             "\n== at threshold {:.3}, {}{caveat}\n{}\n{}",
-            ensemble.threshold(),
-            ensemble.threshold_source(),
+            threshold,
+            ensemble.threshold_choice(),
             reports[1],
             at_chosen.report
         );
@@ -314,7 +315,7 @@ pub(crate) fn evaluate_classes(
         .unwrap_or_default();
     let view_reports: Vec<EvaluationReport> = view_list
         .iter()
-        .map(|(_, p)| p.report(0.5, bootstrap))
+        .map(|(_, p)| p.report(Threshold::HALF, bootstrap))
         .collect::<support::Result<_>>()?;
     if args.json {
         let per_image = if args.per_image {
@@ -380,12 +381,12 @@ pub(crate) fn classes_figures(
     ];
     for (_, view) in views {
         let labels = view.labels_u8();
-        let evaluation = view.evaluate(0.5)?;
+        let evaluation = view.evaluate(Threshold::HALF)?;
         if let (Some((fpr, tpr, _)), Some(auc)) = (&evaluation.roc, evaluation.roc_auc) {
             let point = plot::OperatingPoint::from_predictions(
                 &labels,
                 &view.probs,
-                0.5,
+                Threshold::HALF,
                 "threshold 0.5".to_string(),
             )?;
             figures.push((
@@ -425,16 +426,17 @@ pub(crate) fn evaluation_figures(
         ensemble.class_names()[1].as_str(),
     ];
     let labels = predictions.labels_u8();
-    let chosen = match ensemble.threshold_source() {
-        ThresholdSource::Default(_) => format!("default threshold {:.2}", ensemble.threshold()),
-        _ => format!("validation threshold {:.2}", ensemble.threshold()),
+    let threshold = at_chosen.threshold;
+    let chosen = match ensemble.decision().source() {
+        Some(ThresholdSource::Default) => format!("default threshold {threshold:.2}"),
+        _ => format!("validation threshold {threshold:.2}"),
     };
     let mut figures = vec![(
         "confusion.png",
         plot::confusion_matrix_at(&at_chosen.confusion, names, at_chosen.threshold)?,
     )];
     if let (Some((fpr, tpr, _)), Some(auc)) = (&at_half.roc, at_half.roc_auc) {
-        let point = |t: f32, label: String| {
+        let point = |t: Threshold, label: String| {
             plot::OperatingPoint::from_predictions(&labels, &predictions.probs, t, label)
         };
         let points = [
@@ -466,7 +468,7 @@ pub(crate) fn evaluation_figures(
         None => plot::reliability_diagram(&[(split.to_string(), bins(&predictions.probs)?)])?,
     };
     figures.push(("reliability.png", reliability));
-    let thresholds = [(0.5, "0.5"), (ensemble.threshold(), chosen.as_str())];
+    let thresholds = [(Threshold::HALF, "0.5"), (threshold, chosen.as_str())];
     let validation = ensemble.validation_scores()?;
     let mut splits = Vec::new();
     // The held-out images are the validation images: one histogram of them is enough.

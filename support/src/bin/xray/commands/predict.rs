@@ -10,6 +10,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use crate::*;
 use support::archive::{predict_stream, ImageWalk, Shard};
 use support::ensemble::Ensemble;
+use support::metrics::Decision;
 use support::saved_model::{shipped_model_dir, CONFIG_FILE};
 
 #[derive(clap::Args)]
@@ -80,7 +81,7 @@ pub(crate) fn predict_command(args: &PredictArgs) -> Result<()> {
     let ensemble = load_models(model_dirs)?;
     let names = ensemble.class_names().to_vec();
     let shard = args.shard.unwrap_or_else(Shard::all);
-    let mut out = Printer::new(args.format, &names, ensemble.threshold());
+    let mut out = Printer::new(args.format, &names, ensemble.decision());
     out.header()?;
     let bar = ProgressBar::new_spinner();
     bar.set_style(
@@ -121,17 +122,17 @@ pub(crate) fn predict_command(args: &PredictArgs) -> Result<()> {
 struct Printer<'a> {
     format: Format,
     names: &'a [String],
-    threshold: f32,
+    decision: Decision,
     csv: Option<csv::Writer<std::io::Stdout>>,
 }
 
 impl<'a> Printer<'a> {
-    fn new(format: Format, names: &'a [String], threshold: f32) -> Self {
+    fn new(format: Format, names: &'a [String], decision: Decision) -> Self {
         let csv = (format == Format::Csv).then(|| csv::Writer::from_writer(std::io::stdout()));
         Printer {
             format,
             names,
-            threshold,
+            decision,
             csv,
         }
     }
@@ -147,13 +148,9 @@ impl<'a> Printer<'a> {
         Ok(())
     }
 
-    /// The predicted class: above the threshold for two classes, else the most probable.
+    /// The predicted class, as the model's decision makes it.
     fn class(&self, probs: &[f32]) -> usize {
-        if probs.len() == 2 {
-            usize::from(probs[1] >= self.threshold)
-        } else {
-            (0..probs.len()).fold(0, |b, c| if probs[c] > probs[b] { c } else { b })
-        }
+        self.decision.class_of(probs)
     }
 
     fn result(&mut self, path: &Path, result: support::Result<Vec<f32>>) -> support::Result<()> {

@@ -6,6 +6,7 @@ use super::run_args::*;
 use crate::*;
 use support::dataset::scan_classes;
 use support::ensemble::Ensemble;
+use support::metrics::Threshold;
 use support::model::{Model, ModelConfig};
 use support::saved_model::SavedModel;
 use support::training::{self, FitOptions, ResumeCheckpoint, RunSettings};
@@ -110,7 +111,7 @@ pub(crate) fn validation_summary(
     predictions: &inference::Predictions,
     ensemble: &Ensemble,
 ) -> Result<String> {
-    if !predictions.is_binary() {
+    let Some(threshold) = ensemble.threshold().filter(|_| predictions.is_binary()) else {
         let aucs = predictions.one_vs_rest_roc_auc()?;
         let right = predictions
             .predicted_classes()
@@ -123,9 +124,9 @@ pub(crate) fn validation_summary(
             right as f64 / predictions.files.len().max(1) as f64,
             aucs.iter().sum::<f64>() / aucs.len().max(1) as f64
         ));
-    }
-    let at_half = predictions.evaluate(0.5)?;
-    let at_chosen = predictions.evaluate(ensemble.threshold())?;
+    };
+    let at_half = predictions.evaluate(Threshold::HALF)?;
+    let at_chosen = predictions.evaluate(threshold)?;
     Ok(format!(
         "ROC AUC {}, accuracy {:.3} at 0.5 and {:.3} at threshold {:.3}, {}",
         at_half
@@ -133,8 +134,8 @@ pub(crate) fn validation_summary(
             .map_or_else(|| "undefined".to_string(), |a| format!("{a:.3}")),
         at_half.accuracy,
         at_chosen.accuracy,
-        ensemble.threshold(),
-        ensemble.threshold_source()
+        threshold,
+        ensemble.threshold_choice()
     ))
 }
 
@@ -241,10 +242,9 @@ pub(crate) fn train_planned(args: &TrainArgs, plan: TrainingPlan) -> Result<Save
     })??
     .save(out.join(LEARNING_CURVES_PNG))?;
     let best = history.best().ok_or(CliError::NoEpochs)?;
-    let decision = if classes == 2 {
-        format!("threshold {:.3}", saved.threshold)
-    } else {
-        format!("{classes} classes: {}", class_names.join(", "))
+    let decision = match saved.decision.threshold() {
+        Some(threshold) => format!("threshold {threshold:.3}"),
+        None => format!("{classes} classes: {}", class_names.join(", ")),
     };
     println!(
         "saved {} (best epoch {}: val_loss {:.4}, val_acc {:.3}, val_auc {:.3}{}; {decision}{})",
