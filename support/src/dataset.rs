@@ -438,14 +438,26 @@ pub fn split_by_patient(
 /// `seed` and dealt in turn to `k` folds; fold `i` is `(training, validation)` with the
 /// patients of fold `i` on the validation side. Every image is validated exactly once, and no
 /// patient is on both sides of any fold.
+///
+/// Refused before any fold is drawn: fewer than 2 folds, or more folds than some class has
+/// patients ([`Error::FoldsOverPatients`]), which would leave a fold without that class.
 pub fn patient_folds(scan: &ClassScan, k: usize, seed: u64) -> Result<Vec<(ClassScan, ClassScan)>> {
-    let fewest = scan.counts().into_iter().min().unwrap_or(0);
-    if k < 2 || k > fewest {
-        return Err(Error::invalid(
-            "folds",
-            k,
-            format!("at least 2 and at most the images of the smallest class ({fewest})"),
-        ));
+    if k < 2 {
+        return Err(Error::invalid("folds", k, "at least 2"));
+    }
+    // Folds deal patients, not images: a class needs a patient for every fold.
+    let patients = patients_per_class(scan);
+    if let Some((class, &count)) = scan
+        .class_names
+        .iter()
+        .zip(&patients)
+        .find(|(_, &count)| count < k)
+    {
+        return Err(Error::FoldsOverPatients {
+            folds: k,
+            class: class.clone(),
+            patients: count,
+        });
     }
     let mut fold_of: std::collections::HashMap<String, usize> = Default::default();
     for patients in shuffled_patients(scan, seed) {
@@ -724,6 +736,33 @@ mod tests {
         let (_, other) = split_by_patient(&scan, 0.2, 8).unwrap();
         assert_ne!(other.files, val.files);
         assert!(split_by_patient(&scan, 1.0, 7).is_err());
+    }
+
+    #[test]
+    fn folds_are_checked_against_each_class_s_patients_not_its_images() {
+        // Three NORMAL patients with two images each, five PNEUMONIA patients.
+        let mut files: Vec<PathBuf> = (0..3)
+            .flat_map(|p| (1..=2).map(move |i| format!("NORMAL/IM-{p:04}-000{i}.jpeg").into()))
+            .collect();
+        let mut labels = vec![0; files.len()];
+        files.extend((0..5).map(|p| PathBuf::from(format!("PNEUMONIA/person{p}_virus_1.jpeg"))));
+        labels.resize(files.len(), 1);
+        let scan = ClassScan {
+            class_names: vec!["NORMAL".into(), "PNEUMONIA".into()],
+            files,
+            labels,
+        };
+        // Four folds fit the six NORMAL images, not its three patients.
+        let err = patient_folds(&scan, 4, 1).unwrap_err();
+        assert!(
+            matches!(&err, Error::FoldsOverPatients { folds: 4, class, patients: 3 } if class == "NORMAL"),
+            "{err}"
+        );
+        assert!(err.to_string().contains("at most 3 folds"), "{err}");
+        for (train, val) in patient_folds(&scan, 3, 1).unwrap() {
+            assert!(!train.counts().contains(&0) && !val.counts().contains(&0));
+        }
+        assert!(patient_folds(&scan, 1, 1).is_err());
     }
 
     #[test]

@@ -141,6 +141,17 @@ pub enum Error {
         /// The validation fraction asked for.
         fraction: f64,
     },
+    /// More cross-validation folds than a class has patients: some fold would validate
+    /// without that class.
+    #[error("{folds} folds: class '{class}' has {patients} patients, and folds are dealt by patient, so every fold needs one of each class (at most {patients} folds)")]
+    FoldsOverPatients {
+        /// The folds asked for.
+        folds: usize,
+        /// The class with too few patients.
+        class: String,
+        /// Its patients.
+        patients: usize,
+    },
     /// No training image of an epoch could be read, so there is nothing to learn from.
     #[error("no training image could be read in epoch {epoch}")]
     NoImagesRead {

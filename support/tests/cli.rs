@@ -859,3 +859,37 @@ fn seeds_train_an_ensemble_judged_held_out_then_evaluated_and_predicted() {
         .arg("--held-out"));
     assert_one_line_error(&refused, "validation split");
 }
+
+// ---------------------------------------------------------------------------------------------
+// Misuse a new user found (issue "One shape for the library"): each refused before any work.
+
+/// Copies one sample image to `dir/name` for each name (folders made as needed).
+fn images_named(dir: &Path, names: &[&str]) {
+    let image = sample().join("test/NORMAL/IM-0017-0001.jpeg");
+    for name in names {
+        let path = dir.join(name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::copy(&image, &path).unwrap();
+    }
+}
+
+#[test]
+fn cv_needs_as_many_patients_of_each_class_as_folds() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    // Three NORMAL patients with two images each (six images), eight PNEUMONIA patients.
+    let mut names: Vec<String> = (0..3)
+        .flat_map(|p| (1..=2).map(move |i| format!("NORMAL/IM-{p:04}-000{i}.jpeg")))
+        .collect();
+    names.extend((0..8).map(|p| format!("PNEUMONIA/person{p}_virus_{p}.jpeg")));
+    images_named(&data, &names.iter().map(String::as_str).collect::<Vec<_>>());
+    let mut args: Vec<String> = train_args(Path::new("unused"), 1)[..2].to_vec();
+    args[0] = "cv".into();
+    args[1] = data.to_string_lossy().into_owned();
+    args.extend(train_args(Path::new("unused"), 1)[4..].iter().cloned());
+    args.extend(["--folds", "4"].map(String::from));
+    let out = run(xray().args(&args));
+    assert_one_line_error(&out, "NORMAL");
+    assert!(stderr(&out).contains("3 patients"), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("== fold"), "refused before training");
+}
