@@ -91,17 +91,14 @@ pub enum Error {
     /// Drawing a figure failed.
     #[error("plot: {0}")]
     Plot(String),
-    /// A checkpoint made with other settings than the run asked to resume it.
-    #[error("{}: cannot resume: the checkpoint was made with {setting} = {saved}, this run asks for {requested} (use the checkpoint's settings, or --overwrite to start over)", path.display())]
+    /// A checkpoint made with other settings than the run asked to resume it: every setting
+    /// that differs, old value and new.
+    #[error("{}: cannot resume: the checkpoint was made with other settings: {} (use the checkpoint's settings, or --overwrite to start over)", path.display(), changes.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "))]
     ResumeMismatch {
-        /// The checkpoint folder.
+        /// The checkpoint's description file.
         path: PathBuf,
-        /// The setting that differs.
-        setting: String,
-        /// Its value in the checkpoint.
-        saved: String,
-        /// Its value in this run.
-        requested: String,
+        /// The settings that differ, in alphabetical order of their names.
+        changes: Vec<SettingChange>,
     },
     /// A tensor or array operation of the numerical backend (dfdx, ndarray, rand_distr) failed;
     /// `operation` says which, `source` is the backend's own error.
@@ -202,6 +199,23 @@ pub enum Error {
         #[source]
         source: Box<Error>,
     },
+}
+
+/// One setting a resumed run asks to change: `seed 5 -> 6`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SettingChange {
+    /// The setting's name, a dotted path inside nested ones (`model.layers.3.config.filters`).
+    pub setting: String,
+    /// Its value in the checkpoint, as JSON.
+    pub saved: String,
+    /// Its value in this run, as JSON.
+    pub requested: String,
+}
+
+impl std::fmt::Display for SettingChange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {} -> {}", self.setting, self.saved, self.requested)
+    }
 }
 
 /// `Result` with the crate's [`Error`].

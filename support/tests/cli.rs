@@ -893,3 +893,33 @@ fn cv_needs_as_many_patients_of_each_class_as_folds() {
     assert!(stderr(&out).contains("3 patients"), "{}", stderr(&out));
     assert!(!stderr(&out).contains("== fold"), "refused before training");
 }
+
+#[test]
+fn a_refused_resume_lists_every_setting_that_differs() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("model");
+    let mut cosine = train_args(&out, 1);
+    let at = cosine.iter().position(|a| a == "constant").unwrap();
+    cosine[at] = "cosine".into();
+    let first = run(xray().args(&cosine));
+    assert!(first.status.success(), "{}", stderr(&first));
+    // Two epochs (which a cosine schedule spans) and another seed: both named, old -> new.
+    let mut changed = cosine.clone();
+    let at = changed.iter().position(|a| a == "--epochs").unwrap();
+    changed[at + 1] = "2".into();
+    let at = changed.iter().position(|a| a == "--seed").unwrap();
+    changed[at + 1] = "6".into();
+    changed.push("--resume".into());
+    let refused = run(xray().args(&changed));
+    assert_one_line_error(&refused, "seed 5 -> 6");
+    assert!(
+        stderr(&refused).contains("schedule_epochs 1 -> 2"),
+        "{}",
+        stderr(&refused)
+    );
+    // Other labels are named as such, not only as another file fingerprint.
+    let mut relabelled = cosine.clone();
+    relabelled.extend(["--labels", "file-name", "--resume"].map(String::from));
+    let refused = run(xray().args(&relabelled));
+    assert_one_line_error(&refused, r#"label_source "folder" -> "file-name""#);
+}
