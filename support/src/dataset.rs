@@ -228,58 +228,98 @@ impl ClassScan {
     }
 
     /// The same files labelled from `source`. With [`LabelSource::FileName`], a class folder
-    /// whose files all name a kind splits into `FOLDER_KIND` classes, one whose files name none
-    /// stays as it is, and one that mixes both is an error naming a file without a kind. Class
-    /// names come back sorted (as Keras sorts them), files grouped by class in that order.
+    /// whose files all name a kind splits into `FOLDER_KIND` classes and one whose files name
+    /// none stays as it is (NORMAL). Refused: a folder that mixes both
+    /// ([`Error::KindlessFileNames`], with how many files name no kind and the first few), and
+    /// a split where no file names a kind ([`Error::NoKindInFileNames`]), whose labels would
+    /// be the folders' under the name of file-name labels. Class names come back sorted (as
+    /// Keras sorts them), files grouped by class in that order.
     pub fn labelled_by(&self, source: LabelSource) -> Result<ClassScan> {
         if source == LabelSource::Folder {
             return Ok(self.clone());
         }
-        let kinds: Vec<Option<&str>> = self.files.iter().map(file_name_kind).collect();
-        let mut folder_has_kinds = vec![false; self.class_names.len()];
-        for (&label, kind) in self.labels.iter().zip(&kinds) {
-            folder_has_kinds[label] |= kind.is_some();
-        }
-        let mut new_class: Vec<String> = Vec::with_capacity(self.files.len());
-        for ((file, kind), &label) in self.files.iter().zip(&kinds).zip(&self.labels) {
-            let class = &self.class_names[label];
-            new_class.push(match (kind, folder_has_kinds[label]) {
-                (Some(kind), _) => format!("{class}_{kind}"),
-                (None, false) => class.clone(),
-                (None, true) => {
-                    return Err(Error::UnlabelledFileName {
-                        path: file.clone(),
-                        class: class.clone(),
-                        kinds: FILE_NAME_KINDS
-                            .iter()
-                            .map(|(part, _)| *part)
-                            .collect::<Vec<_>>()
-                            .join(", "),
-                    })
-                }
+        if !self.files.is_empty() && !self.files.iter().any(|f| file_name_kind(f).is_some()) {
+            // The first file of each class, to show what the names look like.
+            let examples = (0..self.class_names.len())
+                .filter_map(|class| self.labels.iter().position(|&l| l == class))
+                .take(EXAMPLES)
+                .map(|i| folder_and_name(&self.files[i]))
+                .collect();
+            return Err(Error::NoKindInFileNames {
+                path: split_folder(&self.files[0]),
+                files: self.files.len(),
+                examples,
+                kinds: kind_parts(),
             });
         }
-        let class_names: Vec<String> = new_class
-            .iter()
-            .cloned()
-            .collect::<std::collections::BTreeSet<_>>()
-            .into_iter()
-            .collect();
-        let mut files = Vec::with_capacity(self.files.len());
-        let mut labels = Vec::with_capacity(self.files.len());
-        for (label, name) in class_names.iter().enumerate() {
-            for (file, class) in self.files.iter().zip(&new_class) {
-                if class == name {
-                    files.push(file.clone());
-                    labels.push(label);
-                }
+        let classes = self.kinds_by_file()?;
+        Ok(ClassScan::grouped(
+            self.files.iter().cloned().zip(classes).collect(),
+        ))
+    }
+
+    /// Each file's class with the kind its name gives: `FOLDER_KIND` in a folder whose files
+    /// all name one, the folder's class in a folder whose files name none; a folder that mixes
+    /// both is refused with [`Error::KindlessFileNames`].
+    fn kinds_by_file(&self) -> Result<Vec<String>> {
+        let kinds: Vec<Option<&str>> = self.files.iter().map(file_name_kind).collect();
+        for (label, class) in self.class_names.iter().enumerate() {
+            let in_class = || {
+                self.files
+                    .iter()
+                    .zip(&self.labels)
+                    .zip(&kinds)
+                    .filter(move |((_, &l), _)| l == label)
+            };
+            let kindless: Vec<&PathBuf> = in_class()
+                .filter(|(_, kind)| kind.is_none())
+                .map(|((file, _), _)| file)
+                .collect();
+            let total = in_class().count();
+            if !kindless.is_empty() && kindless.len() < total {
+                return Err(Error::KindlessFileNames {
+                    path: kindless[0]
+                        .parent()
+                        .map(Path::to_path_buf)
+                        .unwrap_or_default(),
+                    class: class.clone(),
+                    kindless: kindless.len(),
+                    files: total,
+                    examples: kindless
+                        .iter()
+                        .take(EXAMPLES)
+                        .map(|f| file_name_lossy(f))
+                        .collect(),
+                    kinds: kind_parts(),
+                });
             }
         }
-        Ok(ClassScan {
+        Ok(self
+            .labels
+            .iter()
+            .zip(&kinds)
+            .map(|(&label, kind)| match kind {
+                Some(kind) => format!("{}_{kind}", self.class_names[label]),
+                None => self.class_names[label].clone(),
+            })
+            .collect())
+    }
+
+    /// A scan of `(file, class)` pairs: classes sorted, files grouped by class in that order
+    /// and sorted within it.
+    fn grouped(mut pairs: Vec<(PathBuf, String)>) -> ClassScan {
+        pairs.sort_by(|a, b| (&a.1, &a.0).cmp(&(&b.1, &b.0)));
+        let mut class_names: Vec<String> = pairs.iter().map(|(_, c)| c.clone()).collect();
+        class_names.dedup();
+        let labels = pairs
+            .iter()
+            .map(|(_, c)| class_names.partition_point(|n| n < c))
+            .collect();
+        ClassScan {
             class_names,
-            files,
+            files: pairs.into_iter().map(|(f, _)| f).collect(),
             labels,
-        })
+        }
     }
 
     /// How many files each class has, in class order.
@@ -319,6 +359,34 @@ pub fn file_name_kind(path: impl AsRef<Path>) -> Option<&'static str> {
         .iter()
         .find(|(part, _)| name.contains(part))
         .map(|&(_, kind)| kind)
+}
+
+/// How many files an error about file names shows.
+const EXAMPLES: usize = 3;
+
+/// The name parts that give a kind, for messages: `_bacteria_, _virus_`.
+fn kind_parts() -> String {
+    FILE_NAME_KINDS
+        .iter()
+        .map(|(part, _)| *part)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// `FOLDER/name` of a file, as a message shows it.
+fn folder_and_name(file: &Path) -> String {
+    match file.parent() {
+        Some(folder) => format!("{}/{}", file_name_lossy(folder), file_name_lossy(file)),
+        None => file_name_lossy(file),
+    }
+}
+
+/// The split folder a scanned file is in: the folder above its class folder.
+fn split_folder(file: &Path) -> PathBuf {
+    file.parent()
+        .and_then(Path::parent)
+        .map(Path::to_path_buf)
+        .unwrap_or_default()
 }
 
 /// Scans a split folder: `classes` picks and orders the class subfolders (`None`: all, sorted).
@@ -596,15 +664,34 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         touch(&dir.path().join("PNEUMONIA/person1_virus_6.jpeg"));
         touch(&dir.path().join("PNEUMONIA/unknown.jpeg"));
+        touch(&dir.path().join("PNEUMONIA/unnamed.jpeg"));
         touch(&dir.path().join("NORMAL/IM-0001-0001.jpeg"));
         let folders = scan_classes(dir.path(), None, false).unwrap();
         let err = folders.labelled_by(LabelSource::FileName).unwrap_err();
         assert!(
-            matches!(&err, Error::UnlabelledFileName { path, class, .. }
-                if path.ends_with("unknown.jpeg") && class == "PNEUMONIA"),
+            matches!(&err, Error::KindlessFileNames { path, class, kindless: 2, files: 3, examples, .. }
+                if path.ends_with("PNEUMONIA") && class == "PNEUMONIA"
+                    && examples == &["unknown.jpeg", "unnamed.jpeg"]),
             "{err}"
         );
         assert!(err.to_string().contains("_bacteria_, _virus_"), "{err}");
+    }
+
+    #[test]
+    fn file_name_labels_without_any_kind_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        touch(&dir.path().join("NORMAL/IM-0001-0001.jpeg"));
+        touch(&dir.path().join("PNEUMONIA/scan1.jpeg"));
+        touch(&dir.path().join("PNEUMONIA/scan2.jpeg"));
+        let folders = scan_classes(dir.path(), None, false).unwrap();
+        let err = folders.labelled_by(LabelSource::FileName).unwrap_err();
+        assert!(
+            matches!(&err, Error::NoKindInFileNames { path, files: 3, examples, .. }
+                if path == dir.path()
+                    && examples == &["NORMAL/IM-0001-0001.jpeg", "PNEUMONIA/scan1.jpeg"]),
+            "{err}"
+        );
+        assert!(err.to_string().contains("none of the 3 files"), "{err}");
     }
 
     #[test]

@@ -58,15 +58,40 @@ pub enum Error {
     },
     /// With labels from file names, a class folder where some names give a kind and some do not.
     #[error(
-        "{}: class folder '{class}' mixes files whose name gives the kind ({kinds}) with files \
-         whose name does not, such as this one; rename it or move it to its own folder",
-        path.display()
+        "{}: labels from file names, but {kindless} of the {files} files in class folder '{class}' \
+         name no kind ({kinds}), e.g. {}: rename them or move them to their own folder",
+        path.display(),
+        examples.join(", ")
     )]
-    UnlabelledFileName {
-        /// A file whose name gives no kind.
+    KindlessFileNames {
+        /// The class folder.
         path: PathBuf,
-        /// Its folder's class.
+        /// Its class.
         class: String,
+        /// How many of its files name no kind.
+        kindless: usize,
+        /// How many files it holds.
+        files: usize,
+        /// The first few files that name no kind.
+        examples: Vec<String>,
+        /// The name parts that give a kind.
+        kinds: String,
+    },
+    /// Labels from file names asked of a split where no file name gives a kind: the labels
+    /// would be the folders' under the name of file-name labels.
+    #[error(
+        "{}: labels from file names, but none of the {files} files names a kind ({kinds}), e.g. \
+         {}: name the kind in each pneumonia file (person1_bacteria_1.jpeg), or use folder labels",
+        path.display(),
+        examples.join(", ")
+    )]
+    NoKindInFileNames {
+        /// The split folder.
+        path: PathBuf,
+        /// How many files it holds.
+        files: usize,
+        /// The first file of each class.
+        examples: Vec<String>,
         /// The name parts that give a kind.
         kinds: String,
     },

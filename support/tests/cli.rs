@@ -923,3 +923,42 @@ fn a_refused_resume_lists_every_setting_that_differs() {
     let refused = run(xray().args(&relabelled));
     assert_one_line_error(&refused, r#"label_source "folder" -> "file-name""#);
 }
+
+#[test]
+fn file_name_labels_need_a_kind_in_every_pneumonia_file_name() {
+    let dir = tempfile::tempdir().unwrap();
+    // No file names a kind: --labels file-name would train two classes and call them three.
+    let plain = dir.path().join("plain");
+    let mut names: Vec<String> = (0..6)
+        .map(|i| format!("NORMAL/IM-{i:04}-0001.jpeg"))
+        .collect();
+    names.extend((0..6).map(|i| format!("PNEUMONIA/scan{i}.jpeg")));
+    images_named(
+        &plain,
+        &names.iter().map(String::as_str).collect::<Vec<_>>(),
+    );
+    let train = |data: &Path| {
+        let mut args = train_args(&dir.path().join("model"), 1);
+        args[1] = data.to_string_lossy().into_owned();
+        args.extend(["--labels".into(), "file-name".into()]);
+        run(xray().args(&args))
+    };
+    let out = train(&plain);
+    assert_one_line_error(&out, "none of the 12 files");
+    assert!(stderr(&out).contains("scan0.jpeg"), "{}", stderr(&out));
+    assert!(!dir.path().join("model/checkpoints").exists());
+    // Some do, some do not: how many do not, and the first few.
+    let mixed = dir.path().join("mixed");
+    names.extend((0..4).map(|i| format!("PNEUMONIA/person{i}_virus_{i}.jpeg")));
+    images_named(
+        &mixed,
+        &names.iter().map(String::as_str).collect::<Vec<_>>(),
+    );
+    let out = train(&mixed);
+    assert_one_line_error(&out, "6 of the 10 files");
+    assert!(
+        stderr(&out).contains("scan0.jpeg, scan1.jpeg, scan2.jpeg"),
+        "{}",
+        stderr(&out)
+    );
+}
