@@ -322,6 +322,37 @@ impl ClassScan {
         }
     }
 
+    /// The same files labelled by their class's position in `classes`, looked up by name, and
+    /// grouped in that order. Refused with [`Error::ClassMismatch`], naming `folder` and both
+    /// lists, unless this scan's classes are exactly `classes` (in any order): a folder of other
+    /// classes must not be read by position.
+    pub fn matched_to(&self, classes: &[String], folder: &Path) -> Result<ClassScan> {
+        let sorted = |names: &[String]| {
+            let mut names = names.to_vec();
+            names.sort();
+            names
+        };
+        if sorted(&self.class_names) != sorted(classes) {
+            return Err(Error::ClassMismatch {
+                path: folder.to_path_buf(),
+                found: self.class_names.clone(),
+                expected: classes.to_vec(),
+            });
+        }
+        let position: Vec<usize> = self
+            .class_names
+            .iter()
+            .map(|name| classes.iter().position(|c| c == name).unwrap_or(0))
+            .collect();
+        let mut order: Vec<usize> = (0..self.files.len()).collect();
+        order.sort_by_key(|&i| position[self.labels[i]]);
+        Ok(ClassScan {
+            class_names: classes.to_vec(),
+            files: order.iter().map(|&i| self.files[i].clone()).collect(),
+            labels: order.iter().map(|&i| position[self.labels[i]]).collect(),
+        })
+    }
+
     /// How many files each class has, in class order.
     pub fn counts(&self) -> Vec<usize> {
         let mut counts = vec![0; self.class_names.len()];
@@ -421,6 +452,49 @@ pub fn scan_classes(
         files,
         labels,
     })
+}
+
+/// Scans the labelled split folder `split_dir` for a model whose classes are `classes`, read
+/// from `source` as it was trained. A class folder named after one of the model's classes is
+/// that class whatever its files are called (NORMAL/, or PNEUMONIA_BACTERIA/ of a split already
+/// made by kind); the other folders are labelled from `source` (PNEUMONIA/ splits by the kinds
+/// its file names give, for a model trained on file-name labels). Labels are the model's class
+/// indices, looked up by name ([`ClassScan::matched_to`]); a folder whose classes differ from
+/// the model's (other names, a class missing or extra) is refused before any image is read.
+pub fn scan_for_model(
+    split_dir: impl AsRef<Path>,
+    classes: &[String],
+    source: LabelSource,
+) -> Result<ClassScan> {
+    let split_dir = split_dir.as_ref();
+    let scan = scan_classes(split_dir, None, false)?;
+    let named: Vec<bool> = scan
+        .labels
+        .iter()
+        .map(|&l| classes.contains(&scan.class_names[l]))
+        .collect();
+    let mut pairs: Vec<(PathBuf, String)> = Vec::with_capacity(scan.files.len());
+    let folder_classes = |part: &ClassScan| -> Vec<String> {
+        part.labels
+            .iter()
+            .map(|&l| part.class_names[l].clone())
+            .collect()
+    };
+    let by_folder = scan.subset(&named, true);
+    pairs.extend(
+        by_folder
+            .files
+            .iter()
+            .cloned()
+            .zip(folder_classes(&by_folder)),
+    );
+    let others = scan.subset(&named, false);
+    let other_classes = match source {
+        LabelSource::Folder => folder_classes(&others),
+        LabelSource::FileName => others.kinds_by_file()?,
+    };
+    pairs.extend(others.files.into_iter().zip(other_classes));
+    ClassScan::grouped(pairs).matched_to(classes, split_dir)
 }
 
 /// The patient a file belongs to, from the dataset's naming: the first numeric group after
@@ -692,6 +766,53 @@ mod tests {
             "{err}"
         );
         assert!(err.to_string().contains("none of the 3 files"), "{err}");
+    }
+
+    #[test]
+    fn folders_are_read_for_a_model_by_class_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let names =
+            |classes: &[&str]| -> Vec<String> { classes.iter().map(|c| c.to_string()).collect() };
+        for name in [
+            "joined/NORMAL/IM-0001-0001.jpeg",
+            "joined/PNEUMONIA/person1_virus_6.jpeg",
+            "joined/PNEUMONIA/person2_bacteria_3.jpeg",
+            "split/NORMAL/IM-0001-0001.jpeg",
+            "split/PNEUMONIA_BACTERIA/person2_bacteria_3.jpeg",
+            "split/PNEUMONIA_VIRUS/renamed.jpeg",
+            "covid/COVID/c.jpeg",
+            "covid/NORMAL/n.jpeg",
+        ] {
+            touch(&dir.path().join(name));
+        }
+        let three = names(&["NORMAL", "PNEUMONIA_BACTERIA", "PNEUMONIA_VIRUS"]);
+        // Folders named after the classes are the classes, whatever their files are called.
+        let split =
+            scan_for_model(dir.path().join("split"), &three, LabelSource::FileName).unwrap();
+        assert_eq!(split.class_names, three);
+        assert_eq!(split.labels, [0, 1, 2]);
+        // The others are labelled as the model was trained: PNEUMONIA/ by the file names.
+        let joined =
+            scan_for_model(dir.path().join("joined"), &three, LabelSource::FileName).unwrap();
+        assert_eq!(joined.labels, [0, 1, 2]);
+        assert!(joined.files[2].ends_with("person1_virus_6.jpeg"));
+        // Labels are the model's positions, looked up by name.
+        let reversed = names(&["PNEUMONIA", "NORMAL"]);
+        let by_name =
+            scan_for_model(dir.path().join("joined"), &reversed, LabelSource::Folder).unwrap();
+        assert_eq!(by_name.class_names, reversed);
+        assert_eq!(by_name.labels, [0, 0, 1]);
+        assert!(by_name.files[2].ends_with("IM-0001-0001.jpeg"));
+        // Other classes, or a class missing, are refused naming both lists.
+        let two = names(&["NORMAL", "PNEUMONIA"]);
+        let err = scan_for_model(dir.path().join("covid"), &two, LabelSource::Folder).unwrap_err();
+        assert!(
+            matches!(&err, Error::ClassMismatch { found, expected, .. }
+                if *found == names(&["COVID", "NORMAL"]) && *expected == two),
+            "{err}"
+        );
+        assert!(err.to_string().contains("missing PNEUMONIA"), "{err}");
+        assert!(scan_for_model(dir.path().join("split"), &two, LabelSource::Folder).is_err());
     }
 
     #[test]

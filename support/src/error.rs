@@ -155,6 +155,17 @@ pub enum Error {
         /// How many classes the model has.
         expected: usize,
     },
+    /// A labelled folder whose classes are not the model's (other names, a class missing or
+    /// extra): class folders are matched to a model's classes by name, never by position.
+    #[error("{}: the folder's classes are {} but the model's are {} ({})", path.display(), found.join(", "), expected.join(", "), class_differences(found, expected))]
+    ClassMismatch {
+        /// The folder.
+        path: PathBuf,
+        /// The classes it gives, as the model's label source reads them.
+        found: Vec<String>,
+        /// The model's classes.
+        expected: Vec<String>,
+    },
     /// Too few patients to hold out a validation split with both classes on each side.
     #[error("{}: too few patients to hold out {:.0}% for validation with both classes on each side", path.display(), fraction * 100.0)]
     TooFewPatients {
@@ -241,6 +252,28 @@ impl std::fmt::Display for SettingChange {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{} {} -> {}", self.setting, self.saved, self.requested)
     }
+}
+
+/// What [`Error::ClassMismatch`]'s lists differ by: `missing PNEUMONIA; not the model's: COVID`.
+fn class_differences(found: &[String], expected: &[String]) -> String {
+    let missing: Vec<&str> = expected
+        .iter()
+        .filter(|c| !found.contains(c))
+        .map(String::as_str)
+        .collect();
+    let extra: Vec<&str> = found
+        .iter()
+        .filter(|c| !expected.contains(c))
+        .map(String::as_str)
+        .collect();
+    let mut parts = Vec::new();
+    if !missing.is_empty() {
+        parts.push(format!("missing {}", missing.join(", ")));
+    }
+    if !extra.is_empty() {
+        parts.push(format!("not the model's: {}", extra.join(", ")));
+    }
+    parts.join("; ")
 }
 
 /// `Result` with the crate's [`Error`].

@@ -70,11 +70,14 @@ impl SavedModel {
     /// [`FitOptions::preprocessing`](crate::training::FitOptions::preprocessing)) and the history
     /// (which holds the best epoch's validation scores).
     pub fn from_fit(
-        model: Model,
+        mut model: Model,
         history: History,
         class_names: Vec<String>,
         preprocessing: Preprocessing,
     ) -> SavedModel {
+        // Names of another count than the model's classes stay out of the model (`save`
+        // writes them, and `load` refuses them).
+        let _ = model.set_class_names(class_names.clone());
         SavedModel {
             class_names,
             threshold: history.threshold,
@@ -172,7 +175,8 @@ impl SavedModel {
             ));
         }
         let history = card.history;
-        let model = Model::load_safetensors(dir.join(WEIGHTS_FILE), card.config)?;
+        let mut model = Model::load_safetensors(dir.join(WEIGHTS_FILE), card.config)?;
+        model.set_class_names(card.class_names.clone())?;
         Ok(SavedModel {
             model,
             class_names: card.class_names,

@@ -962,3 +962,112 @@ fn file_name_labels_need_a_kind_in_every_pneumonia_file_name() {
         stderr(&out)
     );
 }
+
+/// An untrained model saved into `dir` with these classes and labels (12x12 inputs).
+fn untrained_model(dir: &Path, classes: &[&str], labels: support::dataset::LabelSource) {
+    use support::preprocessing::Preprocessing;
+    let config = ModelConfig::builder()
+        .input_size(12, 12)
+        .conv_filters(&[2])
+        .dense_units(4)
+        .classes(classes.len())
+        .build()
+        .unwrap();
+    SavedModel {
+        model: support::model::Model::new(config, 5).unwrap(),
+        class_names: classes.iter().map(|c| c.to_string()).collect(),
+        threshold: 0.5,
+        label_source: labels,
+        preprocessing: Preprocessing {
+            rescale: 1.0 / 255.0,
+            interpolation: support::resize::Interpolation::Area,
+            samplewise_center: false,
+            samplewise_std_normalization: false,
+            equalize_histogram: false,
+        },
+        history: None,
+    }
+    .save(dir)
+    .unwrap();
+}
+
+#[test]
+fn evaluate_matches_class_folders_by_name_not_by_position() {
+    use support::dataset::LabelSource;
+    let dir = tempfile::tempdir().unwrap();
+    let two = dir.path().join("two");
+    untrained_model(&two, &["NORMAL", "PNEUMONIA"], LabelSource::Folder);
+    let evaluate = |model: &Path, data: &Path| {
+        run(xray()
+            .arg("evaluate")
+            .arg(model)
+            .arg(data)
+            .args(["--resamples", "20"]))
+    };
+    // COVID/ and NORMAL/: two classes, but not the model's; refused naming both lists.
+    let covid = dir.path().join("covid");
+    images_named(
+        &covid,
+        &[
+            "COVID/c1.jpeg",
+            "COVID/c2.jpeg",
+            "NORMAL/n1.jpeg",
+            "NORMAL/n2.jpeg",
+        ],
+    );
+    let refused = evaluate(&two, &covid);
+    assert_one_line_error(&refused, "COVID, NORMAL");
+    assert!(
+        stderr(&refused).contains("NORMAL, PNEUMONIA"),
+        "{}",
+        stderr(&refused)
+    );
+    // A missing class is refused the same way.
+    let normal_only = dir.path().join("normal-only");
+    images_named(&normal_only, &["NORMAL/n1.jpeg", "NORMAL/n2.jpeg"]);
+    assert_one_line_error(&evaluate(&two, &normal_only), "NORMAL, PNEUMONIA");
+
+    // A three-class model trained on file-name labels, on folders already split by kind: the
+    // folder names are its classes (not PNEUMONIA_BACTERIA_BACTERIA).
+    let three = dir.path().join("three");
+    let classes = ["NORMAL", "PNEUMONIA_BACTERIA", "PNEUMONIA_VIRUS"];
+    untrained_model(&three, &classes, LabelSource::FileName);
+    let split = dir.path().join("split");
+    images_named(
+        &split,
+        &[
+            "NORMAL/IM-0001-0001.jpeg",
+            "NORMAL/IM-0002-0001.jpeg",
+            "NORMAL/IM-0003-0001.jpeg",
+            "PNEUMONIA_BACTERIA/person1_bacteria_1.jpeg",
+            "PNEUMONIA_BACTERIA/person2_bacteria_2.jpeg",
+            "PNEUMONIA_BACTERIA/person3_bacteria_3.jpeg",
+            "PNEUMONIA_VIRUS/person4_virus_4.jpeg",
+            "PNEUMONIA_VIRUS/person5_virus_5.jpeg",
+            "PNEUMONIA_VIRUS/person6_virus_6.jpeg",
+        ],
+    );
+    let by_folder = evaluate(&three, &split);
+    assert!(by_folder.status.success(), "{}", stderr(&by_folder));
+    let report = String::from_utf8_lossy(&by_folder.stdout);
+    assert!(report.contains("PNEUMONIA_BACTERIA"), "{report}");
+    assert!(!report.contains("BACTERIA_BACTERIA"), "{report}");
+    // And on NORMAL/ and PNEUMONIA/, with the kinds read from the file names, as trained.
+    let joined = dir.path().join("joined");
+    images_named(
+        &joined,
+        &[
+            "NORMAL/IM-0001-0001.jpeg",
+            "NORMAL/IM-0002-0001.jpeg",
+            "NORMAL/IM-0003-0001.jpeg",
+            "PNEUMONIA/person1_bacteria_1.jpeg",
+            "PNEUMONIA/person2_bacteria_2.jpeg",
+            "PNEUMONIA/person3_bacteria_3.jpeg",
+            "PNEUMONIA/person4_virus_4.jpeg",
+            "PNEUMONIA/person5_virus_5.jpeg",
+            "PNEUMONIA/person6_virus_6.jpeg",
+        ],
+    );
+    let by_name = evaluate(&three, &joined);
+    assert!(by_name.status.success(), "{}", stderr(&by_name));
+}

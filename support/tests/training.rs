@@ -599,9 +599,16 @@ fn three_classes_fit_save_load_evaluate_and_predict() {
     let scores = history.validation.as_ref().unwrap();
     assert_eq!(scores.probs.len(), 3 * scores.labels.len());
     assert!(scores.labels.iter().all(|&l| l < 3));
+    // The model now knows its classes, and reads a folder by them.
+    let names: Vec<String> = THREE_CLASSES.iter().map(|s| s.to_string()).collect();
+    assert_eq!(model.class_names(), Some(names.as_slice()));
+    let folders = inference::predict_directory(&model, sample_train(), &options.preprocessing());
+    assert!(
+        matches!(folders, Err(Error::ClassMismatch { .. })),
+        "{folders:?}"
+    );
 
     let dir = tempfile::tempdir().unwrap();
-    let names: Vec<String> = THREE_CLASSES.iter().map(|s| s.to_string()).collect();
     let mut saved = SavedModel::from_fit(model, history, names.clone(), options.preprocessing())
         .labelled_by(LabelSource::FileName);
     assert!(saved.calibrate().is_err(), "softmax calibration is refused");
