@@ -105,6 +105,16 @@ pub enum Error {
         /// What is accepted.
         expected: String,
     },
+    /// A layer list file (`--layers`) that is not a list of layers this model builds.
+    #[error("{}: {}{reason}", path.display(), layer.map(|i| format!("layer {i}: ")).unwrap_or_default())]
+    LayerFile {
+        /// The file.
+        path: PathBuf,
+        /// The layer's position in the list, from 1, when one layer is at fault.
+        layer: Option<usize>,
+        /// What is wrong: the layer class, the key, its value and what was expected.
+        reason: String,
+    },
     /// A saved model that is broken or does not match its configuration.
     #[error("{}: model: {reason}", path.display())]
     Model {

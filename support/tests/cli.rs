@@ -164,7 +164,10 @@ fn missing_folders_and_models_exit_with_status_1_and_one_line() {
             .arg("--layers")
             .arg(layers))
     };
-    assert_one_line_error(&train_with(&layers), "invalid --layers");
+    assert_one_line_error(
+        &train_with(&layers),
+        "layers.json: layer 1: unknown layer class 'Conv3D'",
+    );
     std::fs::write(
         &layers,
         r#"[{"class_name": "Flatten"}, {"class_name": "Conv2D", "config": {"filters": 4, "kernel_size": 3}},
@@ -1070,4 +1073,51 @@ fn evaluate_matches_class_folders_by_name_not_by_position() {
     );
     let by_name = evaluate(&three, &joined);
     assert!(by_name.status.success(), "{}", stderr(&by_name));
+}
+
+/// `train_args` without its architecture flags, for a `--layers` file.
+fn train_args_without_architecture(out: &Path) -> Vec<String> {
+    let mut args = train_args(out, 1);
+    for flag in ["--filters", "--dense"] {
+        let at = args.iter().position(|a| a == flag).unwrap();
+        args.drain(at..at + 2);
+    }
+    args
+}
+
+#[test]
+fn layer_files_refuse_settings_the_model_would_drop_and_read_keras_forms() {
+    let dir = tempfile::tempdir().unwrap();
+    let layers = dir.path().join("layers.json");
+    let train_with = |json: &str, out: &str| {
+        std::fs::write(&layers, json).unwrap();
+        let mut args = train_args_without_architecture(&dir.path().join(out));
+        args.extend(["--layers".into(), layers.to_string_lossy().into_owned()]);
+        run(xray().args(&args))
+    };
+    let dense = r#"{"class_name": "Dense", "config": {"units": 1, "activation": "sigmoid"}}"#;
+    // A stride the model would not apply, and a key it does not know: refused, named.
+    let strided = format!(
+        r#"[{{"class_name": "Conv2D", "config": {{"filters": 4, "kernel_size": 3, "strides": 2}}}},
+            {{"class_name": "Flatten"}}, {dense}]"#
+    );
+    let out = train_with(&strided, "strided");
+    assert_one_line_error(&out, "strides 2: only 1 is supported");
+    assert!(stderr(&out).contains("Conv2D"), "{}", stderr(&out));
+    let misspelt = format!(
+        r#"[{{"class_name": "Conv2D", "config": {{"filters": 4, "kernel_sise": 3}}}},
+            {{"class_name": "Flatten"}}, {dense}]"#
+    );
+    let out = train_with(&misspelt, "misspelt");
+    assert_one_line_error(&out, "kernel_sise");
+    assert!(stderr(&out).contains("Conv2D"), "{}", stderr(&out));
+    // Keras's own forms: square lists, an empty config.
+    let keras = format!(
+        r#"[{{"class_name": "Conv2D", "config": {{"filters": 4, "kernel_size": [3, 3],
+              "strides": [1, 1], "padding": "valid", "use_bias": true, "activation": "relu"}}}},
+            {{"class_name": "MaxPooling2D", "config": {{"pool_size": [2, 2]}}}},
+            {{"class_name": "Flatten", "config": {{}}}}, {dense}]"#
+    );
+    let out = train_with(&keras, "keras");
+    assert!(out.status.success(), "{}", stderr(&out));
 }

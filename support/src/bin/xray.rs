@@ -28,7 +28,7 @@ use support::metrics::intervals::BootstrapOptions;
 use support::metrics::multiclass::MulticlassReport;
 use support::metrics::report::{EvaluationReport, ImageRecord};
 use support::metrics::Evaluation;
-use support::model::{Layer, Model, ModelConfig, DEFAULT_DENSE_UNITS, DEFAULT_DROPOUT};
+use support::model::{Model, ModelConfig, DEFAULT_DENSE_UNITS, DEFAULT_DROPOUT};
 use support::resize::Interpolation;
 use support::saved_model::SavedModel;
 use support::training::{
@@ -764,26 +764,13 @@ fn model_config(args: &RunArgs, classes: usize) -> Result<ModelConfig> {
         .input_size(args.input_size, args.input_size)
         .learning_rate(args.learning_rate);
     let builder = match &args.layers {
-        Some(path) => builder.layers(read_layers(path)?),
+        Some(path) => builder.layers(support::model::read_layers(path)?),
         None => builder
             .conv_filters(&args.filters)
             .dense_units(args.dense)
             .dropout(args.dropout),
     };
     builder.build().map_err(CliError::from)
-}
-
-/// The layer list of a `--layers` file.
-fn read_layers(path: &Path) -> Result<Vec<Layer>> {
-    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-    serde_json::from_str(&text).map_err(|e| {
-        Error::invalid(
-            "--layers",
-            format!("{}: {e}", path.display()),
-            "a JSON list of layers, each {\"class_name\": ..., \"config\": {...}} (see configs/)",
-        )
-        .into()
-    })
 }
 
 /// The training options the flags describe (no checkpoints).
