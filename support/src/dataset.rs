@@ -228,57 +228,128 @@ impl ClassScan {
     }
 
     /// The same files labelled from `source`. With [`LabelSource::FileName`], a class folder
-    /// whose files all name a kind splits into `FOLDER_KIND` classes, one whose files name none
-    /// stays as it is, and one that mixes both is an error naming a file without a kind. Class
-    /// names come back sorted (as Keras sorts them), files grouped by class in that order.
+    /// whose files all name a kind splits into `FOLDER_KIND` classes and one whose files name
+    /// none stays as it is (NORMAL). Refused: a folder that mixes both
+    /// ([`Error::KindlessFileNames`], with how many files name no kind and the first few), and
+    /// a split where no file names a kind ([`Error::NoKindInFileNames`]), whose labels would
+    /// be the folders' under the name of file-name labels. Class names come back sorted (as
+    /// Keras sorts them), files grouped by class in that order.
     pub fn labelled_by(&self, source: LabelSource) -> Result<ClassScan> {
         if source == LabelSource::Folder {
             return Ok(self.clone());
         }
-        let kinds: Vec<Option<&str>> = self.files.iter().map(file_name_kind).collect();
-        let mut folder_has_kinds = vec![false; self.class_names.len()];
-        for (&label, kind) in self.labels.iter().zip(&kinds) {
-            folder_has_kinds[label] |= kind.is_some();
-        }
-        let mut new_class: Vec<String> = Vec::with_capacity(self.files.len());
-        for ((file, kind), &label) in self.files.iter().zip(&kinds).zip(&self.labels) {
-            let class = &self.class_names[label];
-            new_class.push(match (kind, folder_has_kinds[label]) {
-                (Some(kind), _) => format!("{class}_{kind}"),
-                (None, false) => class.clone(),
-                (None, true) => {
-                    return Err(Error::UnlabelledFileName {
-                        path: file.clone(),
-                        class: class.clone(),
-                        kinds: FILE_NAME_KINDS
-                            .iter()
-                            .map(|(part, _)| *part)
-                            .collect::<Vec<_>>()
-                            .join(", "),
-                    })
-                }
+        if !self.files.is_empty() && !self.files.iter().any(|f| file_name_kind(f).is_some()) {
+            // The first file of each class, to show what the names look like.
+            let examples = (0..self.class_names.len())
+                .filter_map(|class| self.labels.iter().position(|&l| l == class))
+                .take(EXAMPLES)
+                .map(|i| folder_and_name(&self.files[i]))
+                .collect();
+            return Err(Error::NoKindInFileNames {
+                path: split_folder(&self.files[0]),
+                files: self.files.len(),
+                examples,
+                kinds: kind_parts(),
             });
         }
-        let class_names: Vec<String> = new_class
-            .iter()
-            .cloned()
-            .collect::<std::collections::BTreeSet<_>>()
-            .into_iter()
-            .collect();
-        let mut files = Vec::with_capacity(self.files.len());
-        let mut labels = Vec::with_capacity(self.files.len());
-        for (label, name) in class_names.iter().enumerate() {
-            for (file, class) in self.files.iter().zip(&new_class) {
-                if class == name {
-                    files.push(file.clone());
-                    labels.push(label);
-                }
+        let classes = self.kinds_by_file()?;
+        Ok(ClassScan::grouped(
+            self.files.iter().cloned().zip(classes).collect(),
+        ))
+    }
+
+    /// Each file's class with the kind its name gives: `FOLDER_KIND` in a folder whose files
+    /// all name one, the folder's class in a folder whose files name none; a folder that mixes
+    /// both is refused with [`Error::KindlessFileNames`].
+    fn kinds_by_file(&self) -> Result<Vec<String>> {
+        let kinds: Vec<Option<&str>> = self.files.iter().map(file_name_kind).collect();
+        for (label, class) in self.class_names.iter().enumerate() {
+            let in_class = || {
+                self.files
+                    .iter()
+                    .zip(&self.labels)
+                    .zip(&kinds)
+                    .filter(move |((_, &l), _)| l == label)
+            };
+            let kindless: Vec<&PathBuf> = in_class()
+                .filter(|(_, kind)| kind.is_none())
+                .map(|((file, _), _)| file)
+                .collect();
+            let total = in_class().count();
+            if !kindless.is_empty() && kindless.len() < total {
+                return Err(Error::KindlessFileNames {
+                    path: kindless[0]
+                        .parent()
+                        .map(Path::to_path_buf)
+                        .unwrap_or_default(),
+                    class: class.clone(),
+                    kindless: kindless.len(),
+                    files: total,
+                    examples: kindless
+                        .iter()
+                        .take(EXAMPLES)
+                        .map(|f| file_name_lossy(f))
+                        .collect(),
+                    kinds: kind_parts(),
+                });
             }
         }
-        Ok(ClassScan {
+        Ok(self
+            .labels
+            .iter()
+            .zip(&kinds)
+            .map(|(&label, kind)| match kind {
+                Some(kind) => format!("{}_{kind}", self.class_names[label]),
+                None => self.class_names[label].clone(),
+            })
+            .collect())
+    }
+
+    /// A scan of `(file, class)` pairs: classes sorted, files grouped by class in that order
+    /// and sorted within it.
+    fn grouped(mut pairs: Vec<(PathBuf, String)>) -> ClassScan {
+        pairs.sort_by(|a, b| (&a.1, &a.0).cmp(&(&b.1, &b.0)));
+        let mut class_names: Vec<String> = pairs.iter().map(|(_, c)| c.clone()).collect();
+        class_names.dedup();
+        let labels = pairs
+            .iter()
+            .map(|(_, c)| class_names.partition_point(|n| n < c))
+            .collect();
+        ClassScan {
             class_names,
-            files,
+            files: pairs.into_iter().map(|(f, _)| f).collect(),
             labels,
+        }
+    }
+
+    /// The same files labelled by their class's position in `classes`, looked up by name, and
+    /// grouped in that order. Refused with [`Error::ClassMismatch`], naming `folder` and both
+    /// lists, unless this scan's classes are exactly `classes` (in any order): a folder of other
+    /// classes must not be read by position.
+    pub fn matched_to(&self, classes: &[String], folder: &Path) -> Result<ClassScan> {
+        let sorted = |names: &[String]| {
+            let mut names = names.to_vec();
+            names.sort();
+            names
+        };
+        if sorted(&self.class_names) != sorted(classes) {
+            return Err(Error::ClassMismatch {
+                path: folder.to_path_buf(),
+                found: self.class_names.clone(),
+                expected: classes.to_vec(),
+            });
+        }
+        let position: Vec<usize> = self
+            .class_names
+            .iter()
+            .map(|name| classes.iter().position(|c| c == name).unwrap_or(0))
+            .collect();
+        let mut order: Vec<usize> = (0..self.files.len()).collect();
+        order.sort_by_key(|&i| position[self.labels[i]]);
+        Ok(ClassScan {
+            class_names: classes.to_vec(),
+            files: order.iter().map(|&i| self.files[i].clone()).collect(),
+            labels: order.iter().map(|&i| position[self.labels[i]]).collect(),
         })
     }
 
@@ -321,6 +392,34 @@ pub fn file_name_kind(path: impl AsRef<Path>) -> Option<&'static str> {
         .map(|&(_, kind)| kind)
 }
 
+/// How many files an error about file names shows.
+const EXAMPLES: usize = 3;
+
+/// The name parts that give a kind, for messages: `_bacteria_, _virus_`.
+fn kind_parts() -> String {
+    FILE_NAME_KINDS
+        .iter()
+        .map(|(part, _)| *part)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// `FOLDER/name` of a file, as a message shows it.
+fn folder_and_name(file: &Path) -> String {
+    match file.parent() {
+        Some(folder) => format!("{}/{}", file_name_lossy(folder), file_name_lossy(file)),
+        None => file_name_lossy(file),
+    }
+}
+
+/// The split folder a scanned file is in: the folder above its class folder.
+fn split_folder(file: &Path) -> PathBuf {
+    file.parent()
+        .and_then(Path::parent)
+        .map(Path::to_path_buf)
+        .unwrap_or_default()
+}
+
 /// Scans a split folder: `classes` picks and orders the class subfolders (`None`: all, sorted).
 /// An empty class folder or a split without classes is an error before any work starts.
 pub fn scan_classes(
@@ -353,6 +452,49 @@ pub fn scan_classes(
         files,
         labels,
     })
+}
+
+/// Scans the labelled split folder `split_dir` for a model whose classes are `classes`, read
+/// from `source` as it was trained. A class folder named after one of the model's classes is
+/// that class whatever its files are called (NORMAL/, or PNEUMONIA_BACTERIA/ of a split already
+/// made by kind); the other folders are labelled from `source` (PNEUMONIA/ splits by the kinds
+/// its file names give, for a model trained on file-name labels). Labels are the model's class
+/// indices, looked up by name ([`ClassScan::matched_to`]); a folder whose classes differ from
+/// the model's (other names, a class missing or extra) is refused before any image is read.
+pub fn scan_for_model(
+    split_dir: impl AsRef<Path>,
+    classes: &[String],
+    source: LabelSource,
+) -> Result<ClassScan> {
+    let split_dir = split_dir.as_ref();
+    let scan = scan_classes(split_dir, None, false)?;
+    let named: Vec<bool> = scan
+        .labels
+        .iter()
+        .map(|&l| classes.contains(&scan.class_names[l]))
+        .collect();
+    let mut pairs: Vec<(PathBuf, String)> = Vec::with_capacity(scan.files.len());
+    let folder_classes = |part: &ClassScan| -> Vec<String> {
+        part.labels
+            .iter()
+            .map(|&l| part.class_names[l].clone())
+            .collect()
+    };
+    let by_folder = scan.subset(&named, true);
+    pairs.extend(
+        by_folder
+            .files
+            .iter()
+            .cloned()
+            .zip(folder_classes(&by_folder)),
+    );
+    let others = scan.subset(&named, false);
+    let other_classes = match source {
+        LabelSource::Folder => folder_classes(&others),
+        LabelSource::FileName => others.kinds_by_file()?,
+    };
+    pairs.extend(others.files.into_iter().zip(other_classes));
+    ClassScan::grouped(pairs).matched_to(classes, split_dir)
 }
 
 /// The patient a file belongs to, from the dataset's naming: the first numeric group after
@@ -438,14 +580,26 @@ pub fn split_by_patient(
 /// `seed` and dealt in turn to `k` folds; fold `i` is `(training, validation)` with the
 /// patients of fold `i` on the validation side. Every image is validated exactly once, and no
 /// patient is on both sides of any fold.
+///
+/// Refused before any fold is drawn: fewer than 2 folds, or more folds than some class has
+/// patients ([`Error::FoldsOverPatients`]), which would leave a fold without that class.
 pub fn patient_folds(scan: &ClassScan, k: usize, seed: u64) -> Result<Vec<(ClassScan, ClassScan)>> {
-    let fewest = scan.counts().into_iter().min().unwrap_or(0);
-    if k < 2 || k > fewest {
-        return Err(Error::invalid(
-            "folds",
-            k,
-            format!("at least 2 and at most the images of the smallest class ({fewest})"),
-        ));
+    if k < 2 {
+        return Err(Error::invalid("folds", k, "at least 2"));
+    }
+    // Folds deal patients, not images: a class needs a patient for every fold.
+    let patients = patients_per_class(scan);
+    if let Some((class, &count)) = scan
+        .class_names
+        .iter()
+        .zip(&patients)
+        .find(|(_, &count)| count < k)
+    {
+        return Err(Error::FoldsOverPatients {
+            folds: k,
+            class: class.clone(),
+            patients: count,
+        });
     }
     let mut fold_of: std::collections::HashMap<String, usize> = Default::default();
     for patients in shuffled_patients(scan, seed) {
@@ -584,15 +738,81 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         touch(&dir.path().join("PNEUMONIA/person1_virus_6.jpeg"));
         touch(&dir.path().join("PNEUMONIA/unknown.jpeg"));
+        touch(&dir.path().join("PNEUMONIA/unnamed.jpeg"));
         touch(&dir.path().join("NORMAL/IM-0001-0001.jpeg"));
         let folders = scan_classes(dir.path(), None, false).unwrap();
         let err = folders.labelled_by(LabelSource::FileName).unwrap_err();
         assert!(
-            matches!(&err, Error::UnlabelledFileName { path, class, .. }
-                if path.ends_with("unknown.jpeg") && class == "PNEUMONIA"),
+            matches!(&err, Error::KindlessFileNames { path, class, kindless: 2, files: 3, examples, .. }
+                if path.ends_with("PNEUMONIA") && class == "PNEUMONIA"
+                    && examples == &["unknown.jpeg", "unnamed.jpeg"]),
             "{err}"
         );
         assert!(err.to_string().contains("_bacteria_, _virus_"), "{err}");
+    }
+
+    #[test]
+    fn file_name_labels_without_any_kind_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        touch(&dir.path().join("NORMAL/IM-0001-0001.jpeg"));
+        touch(&dir.path().join("PNEUMONIA/scan1.jpeg"));
+        touch(&dir.path().join("PNEUMONIA/scan2.jpeg"));
+        let folders = scan_classes(dir.path(), None, false).unwrap();
+        let err = folders.labelled_by(LabelSource::FileName).unwrap_err();
+        assert!(
+            matches!(&err, Error::NoKindInFileNames { path, files: 3, examples, .. }
+                if path == dir.path()
+                    && examples == &["NORMAL/IM-0001-0001.jpeg", "PNEUMONIA/scan1.jpeg"]),
+            "{err}"
+        );
+        assert!(err.to_string().contains("none of the 3 files"), "{err}");
+    }
+
+    #[test]
+    fn folders_are_read_for_a_model_by_class_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let names =
+            |classes: &[&str]| -> Vec<String> { classes.iter().map(|c| c.to_string()).collect() };
+        for name in [
+            "joined/NORMAL/IM-0001-0001.jpeg",
+            "joined/PNEUMONIA/person1_virus_6.jpeg",
+            "joined/PNEUMONIA/person2_bacteria_3.jpeg",
+            "split/NORMAL/IM-0001-0001.jpeg",
+            "split/PNEUMONIA_BACTERIA/person2_bacteria_3.jpeg",
+            "split/PNEUMONIA_VIRUS/renamed.jpeg",
+            "covid/COVID/c.jpeg",
+            "covid/NORMAL/n.jpeg",
+        ] {
+            touch(&dir.path().join(name));
+        }
+        let three = names(&["NORMAL", "PNEUMONIA_BACTERIA", "PNEUMONIA_VIRUS"]);
+        // Folders named after the classes are the classes, whatever their files are called.
+        let split =
+            scan_for_model(dir.path().join("split"), &three, LabelSource::FileName).unwrap();
+        assert_eq!(split.class_names, three);
+        assert_eq!(split.labels, [0, 1, 2]);
+        // The others are labelled as the model was trained: PNEUMONIA/ by the file names.
+        let joined =
+            scan_for_model(dir.path().join("joined"), &three, LabelSource::FileName).unwrap();
+        assert_eq!(joined.labels, [0, 1, 2]);
+        assert!(joined.files[2].ends_with("person1_virus_6.jpeg"));
+        // Labels are the model's positions, looked up by name.
+        let reversed = names(&["PNEUMONIA", "NORMAL"]);
+        let by_name =
+            scan_for_model(dir.path().join("joined"), &reversed, LabelSource::Folder).unwrap();
+        assert_eq!(by_name.class_names, reversed);
+        assert_eq!(by_name.labels, [0, 0, 1]);
+        assert!(by_name.files[2].ends_with("IM-0001-0001.jpeg"));
+        // Other classes, or a class missing, are refused naming both lists.
+        let two = names(&["NORMAL", "PNEUMONIA"]);
+        let err = scan_for_model(dir.path().join("covid"), &two, LabelSource::Folder).unwrap_err();
+        assert!(
+            matches!(&err, Error::ClassMismatch { found, expected, .. }
+                if *found == names(&["COVID", "NORMAL"]) && *expected == two),
+            "{err}"
+        );
+        assert!(err.to_string().contains("missing PNEUMONIA"), "{err}");
+        assert!(scan_for_model(dir.path().join("split"), &two, LabelSource::Folder).is_err());
     }
 
     #[test]
@@ -724,6 +944,33 @@ mod tests {
         let (_, other) = split_by_patient(&scan, 0.2, 8).unwrap();
         assert_ne!(other.files, val.files);
         assert!(split_by_patient(&scan, 1.0, 7).is_err());
+    }
+
+    #[test]
+    fn folds_are_checked_against_each_class_s_patients_not_its_images() {
+        // Three NORMAL patients with two images each, five PNEUMONIA patients.
+        let mut files: Vec<PathBuf> = (0..3)
+            .flat_map(|p| (1..=2).map(move |i| format!("NORMAL/IM-{p:04}-000{i}.jpeg").into()))
+            .collect();
+        let mut labels = vec![0; files.len()];
+        files.extend((0..5).map(|p| PathBuf::from(format!("PNEUMONIA/person{p}_virus_1.jpeg"))));
+        labels.resize(files.len(), 1);
+        let scan = ClassScan {
+            class_names: vec!["NORMAL".into(), "PNEUMONIA".into()],
+            files,
+            labels,
+        };
+        // Four folds fit the six NORMAL images, not its three patients.
+        let err = patient_folds(&scan, 4, 1).unwrap_err();
+        assert!(
+            matches!(&err, Error::FoldsOverPatients { folds: 4, class, patients: 3 } if class == "NORMAL"),
+            "{err}"
+        );
+        assert!(err.to_string().contains("at most 3 folds"), "{err}");
+        for (train, val) in patient_folds(&scan, 3, 1).unwrap() {
+            assert!(!train.counts().contains(&0) && !val.counts().contains(&0));
+        }
+        assert!(patient_folds(&scan, 1, 1).is_err());
     }
 
     #[test]

@@ -210,7 +210,8 @@ impl Ensemble {
     /// `train_dir` (see [`crate::split`]); refused unless all members held out the same ones.
     pub fn predict_held_out(&self, train_dir: impl AsRef<Path>, tta: usize) -> Result<Predictions> {
         let split = shared_split(&self.members, &self.names)?;
-        let scan = held_out_scan(split, train_dir)?;
+        let train_dir = train_dir.as_ref();
+        let scan = held_out_scan(split, train_dir)?.matched_to(self.class_names(), train_dir)?;
         self.average(|member| predict_scan(&member.model, &scan, &member.preprocessing, tta))
     }
 

@@ -58,15 +58,40 @@ pub enum Error {
     },
     /// With labels from file names, a class folder where some names give a kind and some do not.
     #[error(
-        "{}: class folder '{class}' mixes files whose name gives the kind ({kinds}) with files \
-         whose name does not, such as this one; rename it or move it to its own folder",
-        path.display()
+        "{}: labels from file names, but {kindless} of the {files} files in class folder '{class}' \
+         name no kind ({kinds}), e.g. {}: rename them or move them to their own folder",
+        path.display(),
+        examples.join(", ")
     )]
-    UnlabelledFileName {
-        /// A file whose name gives no kind.
+    KindlessFileNames {
+        /// The class folder.
         path: PathBuf,
-        /// Its folder's class.
+        /// Its class.
         class: String,
+        /// How many of its files name no kind.
+        kindless: usize,
+        /// How many files it holds.
+        files: usize,
+        /// The first few files that name no kind.
+        examples: Vec<String>,
+        /// The name parts that give a kind.
+        kinds: String,
+    },
+    /// Labels from file names asked of a split where no file name gives a kind: the labels
+    /// would be the folders' under the name of file-name labels.
+    #[error(
+        "{}: labels from file names, but none of the {files} files names a kind ({kinds}), e.g. \
+         {}: name the kind in each pneumonia file (person1_bacteria_1.jpeg), or use folder labels",
+        path.display(),
+        examples.join(", ")
+    )]
+    NoKindInFileNames {
+        /// The split folder.
+        path: PathBuf,
+        /// How many files it holds.
+        files: usize,
+        /// The first file of each class.
+        examples: Vec<String>,
         /// The name parts that give a kind.
         kinds: String,
     },
@@ -80,6 +105,16 @@ pub enum Error {
         /// What is accepted.
         expected: String,
     },
+    /// A layer list file (`--layers`) that is not a list of layers this model builds.
+    #[error("{}: {}{reason}", path.display(), layer.map(|i| format!("layer {i}: ")).unwrap_or_default())]
+    LayerFile {
+        /// The file.
+        path: PathBuf,
+        /// The layer's position in the list, from 1, when one layer is at fault.
+        layer: Option<usize>,
+        /// What is wrong: the layer class, the key, its value and what was expected.
+        reason: String,
+    },
     /// A saved model that is broken or does not match its configuration.
     #[error("{}: model: {reason}", path.display())]
     Model {
@@ -91,17 +126,14 @@ pub enum Error {
     /// Drawing a figure failed.
     #[error("plot: {0}")]
     Plot(String),
-    /// A checkpoint made with other settings than the run asked to resume it.
-    #[error("{}: cannot resume: the checkpoint was made with {setting} = {saved}, this run asks for {requested} (use the checkpoint's settings, or --overwrite to start over)", path.display())]
+    /// A checkpoint made with other settings than the run asked to resume it: every setting
+    /// that differs, old value and new.
+    #[error("{}: cannot resume: the checkpoint was made with other settings: {} (use the checkpoint's settings, or --overwrite to start over)", path.display(), changes.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "))]
     ResumeMismatch {
-        /// The checkpoint folder.
+        /// The checkpoint's description file.
         path: PathBuf,
-        /// The setting that differs.
-        setting: String,
-        /// Its value in the checkpoint.
-        saved: String,
-        /// Its value in this run.
-        requested: String,
+        /// The settings that differ, in alphabetical order of their names.
+        changes: Vec<SettingChange>,
     },
     /// A tensor or array operation of the numerical backend (dfdx, ndarray, rand_distr) failed;
     /// `operation` says which, `source` is the backend's own error.
@@ -133,6 +165,17 @@ pub enum Error {
         /// How many classes the model has.
         expected: usize,
     },
+    /// A labelled folder whose classes are not the model's (other names, a class missing or
+    /// extra): class folders are matched to a model's classes by name, never by position.
+    #[error("{}: the folder's classes are {} but the model's are {} ({})", path.display(), found.join(", "), expected.join(", "), class_differences(found, expected))]
+    ClassMismatch {
+        /// The folder.
+        path: PathBuf,
+        /// The classes it gives, as the model's label source reads them.
+        found: Vec<String>,
+        /// The model's classes.
+        expected: Vec<String>,
+    },
     /// Too few patients to hold out a validation split with both classes on each side.
     #[error("{}: too few patients to hold out {:.0}% for validation with both classes on each side", path.display(), fraction * 100.0)]
     TooFewPatients {
@@ -140,6 +183,17 @@ pub enum Error {
         path: PathBuf,
         /// The validation fraction asked for.
         fraction: f64,
+    },
+    /// More cross-validation folds than a class has patients: some fold would validate
+    /// without that class.
+    #[error("{folds} folds: class '{class}' has {patients} patients, and folds are dealt by patient, so every fold needs one of each class (at most {patients} folds)")]
+    FoldsOverPatients {
+        /// The folds asked for.
+        folds: usize,
+        /// The class with too few patients.
+        class: String,
+        /// Its patients.
+        patients: usize,
     },
     /// No training image of an epoch could be read, so there is nothing to learn from.
     #[error("no training image could be read in epoch {epoch}")]
@@ -219,6 +273,45 @@ pub enum Error {
         /// The first few missing files, relative to `root`.
         first: Vec<String>,
     },
+}
+
+/// One setting a resumed run asks to change: `seed 5 -> 6`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SettingChange {
+    /// The setting's name, a dotted path inside nested ones (`model.layers.3.config.filters`).
+    pub setting: String,
+    /// Its value in the checkpoint, as JSON.
+    pub saved: String,
+    /// Its value in this run, as JSON.
+    pub requested: String,
+}
+
+impl std::fmt::Display for SettingChange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {} -> {}", self.setting, self.saved, self.requested)
+    }
+}
+
+/// What [`Error::ClassMismatch`]'s lists differ by: `missing PNEUMONIA; not the model's: COVID`.
+fn class_differences(found: &[String], expected: &[String]) -> String {
+    let missing: Vec<&str> = expected
+        .iter()
+        .filter(|c| !found.contains(c))
+        .map(String::as_str)
+        .collect();
+    let extra: Vec<&str> = found
+        .iter()
+        .filter(|c| !expected.contains(c))
+        .map(String::as_str)
+        .collect();
+    let mut parts = Vec::new();
+    if !missing.is_empty() {
+        parts.push(format!("missing {}", missing.join(", ")));
+    }
+    if !extra.is_empty() {
+        parts.push(format!("not the model's: {}", extra.join(", ")));
+    }
+    parts.join("; ")
 }
 
 /// `Result` with the crate's [`Error`].

@@ -12,7 +12,7 @@ use crate::metrics::intervals::BootstrapOptions;
 use ndarray::Array2;
 
 use crate::augment::{test_time_transforms, Transform};
-use crate::dataset::{scan_classes, ClassScan, LabelSource};
+use crate::dataset::{scan_classes, scan_for_model, ClassScan, LabelSource};
 use crate::error::{Error, Result};
 use crate::generator::{ClassMode, DirectoryIterator, FlowOptions};
 use crate::metrics::multiclass::{self, MulticlassConfusion, MulticlassReport};
@@ -75,6 +75,10 @@ pub fn predict_directory_labelled(
 /// [`predict_directory_labelled`] with test-time augmentation: every image is predicted under
 /// the first `tta` transforms of [`test_time_transforms`] (the identity, then mild shifts, zooms
 /// and brightness changes) and the probabilities are averaged; `tta` 1 is plain prediction.
+///
+/// A model that knows its classes ([`Model::class_names`]: trained by `fit`, or loaded) reads
+/// the folder by their names ([`scan_for_model`]): a folder of other classes is refused. One
+/// that does not (only built) reads the folder's classes in their sorted order.
 pub fn predict_directory_tta(
     model: &Model,
     dir: impl AsRef<Path>,
@@ -82,14 +86,21 @@ pub fn predict_directory_tta(
     labels: LabelSource,
     tta: usize,
 ) -> Result<Predictions> {
-    let scan = scan_classes(dir.as_ref(), None, false)?.labelled_by(labels)?;
-    if scan.class_names.len() != model.config().classes() {
-        return Err(Error::ClassCount {
-            path: dir.as_ref().to_path_buf(),
-            classes: scan.class_names,
-            expected: model.config().classes(),
-        });
-    }
+    let dir = dir.as_ref();
+    let scan = match model.class_names() {
+        Some(classes) => scan_for_model(dir, classes, labels)?,
+        None => {
+            let scan = scan_classes(dir, None, false)?.labelled_by(labels)?;
+            if scan.class_names.len() != model.config().classes() {
+                return Err(Error::ClassCount {
+                    path: dir.to_path_buf(),
+                    classes: scan.class_names,
+                    expected: model.config().classes(),
+                });
+            }
+            scan
+        }
+    };
     predict_scan(model, &scan, preprocessing, tta)
 }
 
@@ -593,18 +604,14 @@ pub fn predict_labelled(saved: &SavedModel, dir: impl AsRef<Path>) -> Result<Pre
 }
 
 /// [`predict_labelled`] averaged over `tta` test-time transforms (see [`predict_directory_tta`]).
+/// The folder's classes are matched to the model's by name ([`scan_for_model`]).
 pub fn predict_labelled_tta(
     saved: &SavedModel,
     dir: impl AsRef<Path>,
     tta: usize,
 ) -> Result<Predictions> {
-    predict_directory_tta(
-        &saved.model,
-        dir,
-        &saved.preprocessing,
-        saved.label_source,
-        tta,
-    )
+    let scan = scan_for_model(dir, &saved.class_names, saved.label_source)?;
+    predict_scan(&saved.model, &scan, &saved.preprocessing, tta)
 }
 
 /// Evaluates a two-class saved model on the class folders of `dir` at 0.5 and at its saved

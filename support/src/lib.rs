@@ -39,6 +39,6 @@ pub mod split;
 pub mod stats;
 pub mod training;
 
-pub use error::{skipped_summary, Error, Result, Skipped};
+pub use error::{skipped_summary, Error, Result, SettingChange, Skipped};
 /// The `ndarray` version `support` uses, so notebooks need no `:dep` of their own.
 pub use ndarray;

@@ -75,7 +75,7 @@ impl SavedModel {
     /// with (from [`FitOptions::preprocessing`](crate::training::FitOptions::preprocessing)) and
     /// the history (which holds the best epoch's validation scores).
     pub fn from_fit(
-        model: Model,
+        mut model: Model,
         history: History,
         class_names: Vec<String>,
         preprocessing: Preprocessing,
@@ -85,6 +85,9 @@ impl SavedModel {
             .decision
             .for_classes(model.config().classes())
             .unwrap_or_default();
+        // Names of another count than the model's classes stay out of the model (`save`
+        // writes them, and `load` refuses them).
+        let _ = model.set_class_names(class_names.clone());
         SavedModel {
             class_names,
             decision,
@@ -200,7 +203,8 @@ impl SavedModel {
         if let Some(h) = history.as_mut() {
             h.decision = for_model(h.decision)?;
         }
-        let model = Model::load_safetensors(dir.join(WEIGHTS_FILE), card.config)?;
+        let mut model = Model::load_safetensors(dir.join(WEIGHTS_FILE), card.config)?;
+        model.set_class_names(card.class_names.clone())?;
         Ok(SavedModel {
             model,
             class_names: card.class_names,

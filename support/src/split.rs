@@ -73,6 +73,8 @@ pub fn predict_held_out(
     train_dir: impl AsRef<Path>,
     tta: usize,
 ) -> Result<Predictions> {
-    let scan = held_out_scan(recorded_split(saved)?, train_dir)?;
+    let train_dir = train_dir.as_ref();
+    let scan = held_out_scan(recorded_split(saved)?, train_dir)?
+        .matched_to(&saved.class_names, train_dir)?;
     predict_scan(&saved.model, &scan, &saved.preprocessing, tta)
 }

@@ -948,6 +948,53 @@ fn broken_or_mismatched_checkpoints_are_reported() {
     assert!(model_reason(ResumeCheckpoint::load_if_present(&ckpt)).contains("truncated"));
 }
 
+/// Class folders are matched to a model's classes by name, by every reader of a labelled
+/// folder: a folder of COVID/ and NORMAL/ is not a NORMAL/PNEUMONIA model's test split.
+#[test]
+fn a_folder_of_other_classes_is_refused_by_every_reader_for_a_model() {
+    use support::ensemble::Ensemble;
+    use support::inference::{predict_directory, predict_labelled};
+    use support::training::{fit, Silent};
+    let dir = tempfile::tempdir().unwrap();
+    let covid = dir.path().join("covid");
+    for name in [
+        "COVID/c1.png",
+        "COVID/c2.png",
+        "NORMAL/n1.png",
+        "NORMAL/n2.png",
+    ] {
+        write(&covid.join(name), &png(20, 20));
+    }
+    fn is_mismatch<T>(result: support::Result<T>) {
+        match result {
+            Err(Error::ClassMismatch {
+                found, expected, ..
+            }) => {
+                assert_eq!(found, ["COVID", "NORMAL"]);
+                assert_eq!(expected, ["NORMAL", "PNEUMONIA"]);
+            }
+            Err(other) => panic!("expected a class mismatch, got {other}"),
+            Ok(_) => panic!("expected a class mismatch, got a result"),
+        }
+    }
+    let saved = SavedModel::load(saved_model(dir.path())).unwrap();
+    is_mismatch(predict_labelled(&saved, &covid));
+    is_mismatch(
+        Ensemble::new(vec![saved.clone()])
+            .unwrap()
+            .predict_directory(&covid, 1),
+    );
+    // A loaded model knows its classes; one only built reads the folders in sorted order.
+    let model = &saved.model;
+    is_mismatch(predict_directory(model, &covid, &saved.preprocessing));
+    let built = Model::new(small_config(12, &[2]), 5).unwrap();
+    assert!(predict_directory(&built, &covid, &saved.preprocessing).is_ok());
+    // More training of a model that knows its classes: refused before any epoch.
+    let mut trained = saved.model.clone();
+    let options = FitOptions::builder().epochs(1).build().unwrap();
+    is_mismatch(fit(&mut trained, &covid, &options, &mut Silent));
+}
+
 // ---------------------------------------------------------------------------------------------
 // Inputs the fuzz targets (fuzz/) found crashing, kept as regression tests.
 

@@ -172,7 +172,10 @@ fn missing_folders_and_models_exit_with_status_1_and_one_line() {
             .arg("--layers")
             .arg(layers))
     };
-    assert_one_line_error(&train_with(&layers), "invalid --layers");
+    assert_one_line_error(
+        &train_with(&layers),
+        "layers.json: layer 1: unknown layer class 'Conv3D'",
+    );
     std::fs::write(
         &layers,
         r#"[{"class_name": "Flatten"}, {"class_name": "Conv2D", "config": {"filters": 4, "kernel_size": 3}},
@@ -871,4 +874,263 @@ fn seeds_train_an_ensemble_judged_held_out_then_evaluated_and_predicted() {
         .arg(sample())
         .arg("--held-out"));
     assert_one_line_error(&refused, "validation split");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Misuse a new user found (issue "One shape for the library"): each refused before any work.
+
+/// Copies one sample image to `dir/name` for each name (folders made as needed).
+fn images_named(dir: &Path, names: &[&str]) {
+    let image = sample().join("test/NORMAL/IM-0017-0001.jpeg");
+    for name in names {
+        let path = dir.join(name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::copy(&image, &path).unwrap();
+    }
+}
+
+#[test]
+fn cv_needs_as_many_patients_of_each_class_as_folds() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    // Three NORMAL patients with two images each (six images), eight PNEUMONIA patients.
+    let mut names: Vec<String> = (0..3)
+        .flat_map(|p| (1..=2).map(move |i| format!("NORMAL/IM-{p:04}-000{i}.jpeg")))
+        .collect();
+    names.extend((0..8).map(|p| format!("PNEUMONIA/person{p}_virus_{p}.jpeg")));
+    images_named(&data, &names.iter().map(String::as_str).collect::<Vec<_>>());
+    let mut args: Vec<String> = train_args(Path::new("unused"), 1)[..2].to_vec();
+    args[0] = "cv".into();
+    args[1] = data.to_string_lossy().into_owned();
+    args.extend(train_args(Path::new("unused"), 1)[4..].iter().cloned());
+    args.extend(["--folds", "4"].map(String::from));
+    let out = run(xray().args(&args));
+    assert_one_line_error(&out, "NORMAL");
+    assert!(stderr(&out).contains("3 patients"), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("== fold"), "refused before training");
+}
+
+#[test]
+fn a_refused_resume_lists_every_setting_that_differs() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("model");
+    let mut cosine = train_args(&out, 1);
+    let at = cosine.iter().position(|a| a == "constant").unwrap();
+    cosine[at] = "cosine".into();
+    let first = run(xray().args(&cosine));
+    assert!(first.status.success(), "{}", stderr(&first));
+    // Two epochs (which a cosine schedule spans) and another seed: both named, old -> new.
+    let mut changed = cosine.clone();
+    let at = changed.iter().position(|a| a == "--epochs").unwrap();
+    changed[at + 1] = "2".into();
+    let at = changed.iter().position(|a| a == "--seed").unwrap();
+    changed[at + 1] = "6".into();
+    changed.push("--resume".into());
+    let refused = run(xray().args(&changed));
+    assert_one_line_error(&refused, "seed 5 -> 6");
+    assert!(
+        stderr(&refused).contains("schedule_epochs 1 -> 2"),
+        "{}",
+        stderr(&refused)
+    );
+    // Other labels are named as such, not only as another file fingerprint.
+    let mut relabelled = cosine.clone();
+    relabelled.extend(["--labels", "file-name", "--resume"].map(String::from));
+    let refused = run(xray().args(&relabelled));
+    assert_one_line_error(&refused, r#"label_source "folder" -> "file-name""#);
+}
+
+#[test]
+fn file_name_labels_need_a_kind_in_every_pneumonia_file_name() {
+    let dir = tempfile::tempdir().unwrap();
+    // No file names a kind: --labels file-name would train two classes and call them three.
+    let plain = dir.path().join("plain");
+    let mut names: Vec<String> = (0..6)
+        .map(|i| format!("NORMAL/IM-{i:04}-0001.jpeg"))
+        .collect();
+    names.extend((0..6).map(|i| format!("PNEUMONIA/scan{i}.jpeg")));
+    images_named(
+        &plain,
+        &names.iter().map(String::as_str).collect::<Vec<_>>(),
+    );
+    let train = |data: &Path| {
+        let mut args = train_args(&dir.path().join("model"), 1);
+        args[1] = data.to_string_lossy().into_owned();
+        args.extend(["--labels".into(), "file-name".into()]);
+        run(xray().args(&args))
+    };
+    let out = train(&plain);
+    assert_one_line_error(&out, "none of the 12 files");
+    assert!(stderr(&out).contains("scan0.jpeg"), "{}", stderr(&out));
+    assert!(!dir.path().join("model/checkpoints").exists());
+    // Some do, some do not: how many do not, and the first few.
+    let mixed = dir.path().join("mixed");
+    names.extend((0..4).map(|i| format!("PNEUMONIA/person{i}_virus_{i}.jpeg")));
+    images_named(
+        &mixed,
+        &names.iter().map(String::as_str).collect::<Vec<_>>(),
+    );
+    let out = train(&mixed);
+    assert_one_line_error(&out, "6 of the 10 files");
+    assert!(
+        stderr(&out).contains("scan0.jpeg, scan1.jpeg, scan2.jpeg"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+/// An untrained model saved into `dir` with these classes and labels (12x12 inputs).
+fn untrained_model(dir: &Path, classes: &[&str], labels: support::dataset::LabelSource) {
+    use support::preprocessing::Preprocessing;
+    let config = ModelConfig::builder()
+        .input_size(12, 12)
+        .conv_filters(&[2])
+        .dense_units(4)
+        .classes(classes.len())
+        .build()
+        .unwrap();
+    SavedModel {
+        model: support::model::Model::new(config, 5).unwrap(),
+        class_names: classes.iter().map(|c| c.to_string()).collect(),
+        decision: support::metrics::Decision::default_for(classes.len()),
+        label_source: labels,
+        preprocessing: Preprocessing {
+            rescale: 1.0 / 255.0,
+            interpolation: support::resize::Interpolation::Area,
+            samplewise_center: false,
+            samplewise_std_normalization: false,
+            equalize_histogram: false,
+        },
+        history: None,
+    }
+    .save(dir)
+    .unwrap();
+}
+
+#[test]
+fn evaluate_matches_class_folders_by_name_not_by_position() {
+    use support::dataset::LabelSource;
+    let dir = tempfile::tempdir().unwrap();
+    let two = dir.path().join("two");
+    untrained_model(&two, &["NORMAL", "PNEUMONIA"], LabelSource::Folder);
+    let evaluate = |model: &Path, data: &Path| {
+        run(xray()
+            .arg("evaluate")
+            .arg(model)
+            .arg(data)
+            .args(["--resamples", "20"]))
+    };
+    // COVID/ and NORMAL/: two classes, but not the model's; refused naming both lists.
+    let covid = dir.path().join("covid");
+    images_named(
+        &covid,
+        &[
+            "COVID/c1.jpeg",
+            "COVID/c2.jpeg",
+            "NORMAL/n1.jpeg",
+            "NORMAL/n2.jpeg",
+        ],
+    );
+    let refused = evaluate(&two, &covid);
+    assert_one_line_error(&refused, "COVID, NORMAL");
+    assert!(
+        stderr(&refused).contains("NORMAL, PNEUMONIA"),
+        "{}",
+        stderr(&refused)
+    );
+    // A missing class is refused the same way.
+    let normal_only = dir.path().join("normal-only");
+    images_named(&normal_only, &["NORMAL/n1.jpeg", "NORMAL/n2.jpeg"]);
+    assert_one_line_error(&evaluate(&two, &normal_only), "NORMAL, PNEUMONIA");
+
+    // A three-class model trained on file-name labels, on folders already split by kind: the
+    // folder names are its classes (not PNEUMONIA_BACTERIA_BACTERIA).
+    let three = dir.path().join("three");
+    let classes = ["NORMAL", "PNEUMONIA_BACTERIA", "PNEUMONIA_VIRUS"];
+    untrained_model(&three, &classes, LabelSource::FileName);
+    let split = dir.path().join("split");
+    images_named(
+        &split,
+        &[
+            "NORMAL/IM-0001-0001.jpeg",
+            "NORMAL/IM-0002-0001.jpeg",
+            "NORMAL/IM-0003-0001.jpeg",
+            "PNEUMONIA_BACTERIA/person1_bacteria_1.jpeg",
+            "PNEUMONIA_BACTERIA/person2_bacteria_2.jpeg",
+            "PNEUMONIA_BACTERIA/person3_bacteria_3.jpeg",
+            "PNEUMONIA_VIRUS/person4_virus_4.jpeg",
+            "PNEUMONIA_VIRUS/person5_virus_5.jpeg",
+            "PNEUMONIA_VIRUS/person6_virus_6.jpeg",
+        ],
+    );
+    let by_folder = evaluate(&three, &split);
+    assert!(by_folder.status.success(), "{}", stderr(&by_folder));
+    let report = String::from_utf8_lossy(&by_folder.stdout);
+    assert!(report.contains("PNEUMONIA_BACTERIA"), "{report}");
+    assert!(!report.contains("BACTERIA_BACTERIA"), "{report}");
+    // And on NORMAL/ and PNEUMONIA/, with the kinds read from the file names, as trained.
+    let joined = dir.path().join("joined");
+    images_named(
+        &joined,
+        &[
+            "NORMAL/IM-0001-0001.jpeg",
+            "NORMAL/IM-0002-0001.jpeg",
+            "NORMAL/IM-0003-0001.jpeg",
+            "PNEUMONIA/person1_bacteria_1.jpeg",
+            "PNEUMONIA/person2_bacteria_2.jpeg",
+            "PNEUMONIA/person3_bacteria_3.jpeg",
+            "PNEUMONIA/person4_virus_4.jpeg",
+            "PNEUMONIA/person5_virus_5.jpeg",
+            "PNEUMONIA/person6_virus_6.jpeg",
+        ],
+    );
+    let by_name = evaluate(&three, &joined);
+    assert!(by_name.status.success(), "{}", stderr(&by_name));
+}
+
+/// `train_args` without its architecture flags, for a `--layers` file.
+fn train_args_without_architecture(out: &Path) -> Vec<String> {
+    let mut args = train_args(out, 1);
+    for flag in ["--filters", "--dense"] {
+        let at = args.iter().position(|a| a == flag).unwrap();
+        args.drain(at..at + 2);
+    }
+    args
+}
+
+#[test]
+fn layer_files_refuse_settings_the_model_would_drop_and_read_keras_forms() {
+    let dir = tempfile::tempdir().unwrap();
+    let layers = dir.path().join("layers.json");
+    let train_with = |json: &str, out: &str| {
+        std::fs::write(&layers, json).unwrap();
+        let mut args = train_args_without_architecture(&dir.path().join(out));
+        args.extend(["--layers".into(), layers.to_string_lossy().into_owned()]);
+        run(xray().args(&args))
+    };
+    let dense = r#"{"class_name": "Dense", "config": {"units": 1, "activation": "sigmoid"}}"#;
+    // A stride the model would not apply, and a key it does not know: refused, named.
+    let strided = format!(
+        r#"[{{"class_name": "Conv2D", "config": {{"filters": 4, "kernel_size": 3, "strides": 2}}}},
+            {{"class_name": "Flatten"}}, {dense}]"#
+    );
+    let out = train_with(&strided, "strided");
+    assert_one_line_error(&out, "strides 2: only 1 is supported");
+    assert!(stderr(&out).contains("Conv2D"), "{}", stderr(&out));
+    let misspelt = format!(
+        r#"[{{"class_name": "Conv2D", "config": {{"filters": 4, "kernel_sise": 3}}}},
+            {{"class_name": "Flatten"}}, {dense}]"#
+    );
+    let out = train_with(&misspelt, "misspelt");
+    assert_one_line_error(&out, "kernel_sise");
+    assert!(stderr(&out).contains("Conv2D"), "{}", stderr(&out));
+    // Keras's own forms: square lists, an empty config.
+    let keras = format!(
+        r#"[{{"class_name": "Conv2D", "config": {{"filters": 4, "kernel_size": [3, 3],
+              "strides": [1, 1], "padding": "valid", "use_bias": true, "activation": "relu"}}}},
+            {{"class_name": "MaxPooling2D", "config": {{"pool_size": [2, 2]}}}},
+            {{"class_name": "Flatten", "config": {{}}}}, {dense}]"#
+    );
+    let out = train_with(&keras, "keras");
+    assert!(out.status.success(), "{}", stderr(&out));
 }

@@ -165,7 +165,10 @@ fn a_resume_with_other_settings_is_refused_naming_the_setting() {
         let mut model = Model::new(config(), 1).unwrap();
         let error = training::fit(&mut model, sample_train(), &changed, &mut Silent).unwrap_err();
         match &error {
-            Error::ResumeMismatch { setting: named, .. } => assert_eq!(named, setting),
+            Error::ResumeMismatch { changes, .. } => {
+                let named: Vec<&str> = changes.iter().map(|c| c.setting.as_str()).collect();
+                assert_eq!(named, [setting]);
+            }
             other => panic!("expected a resume mismatch on {setting}, got {other}"),
         }
         assert!(error.to_string().contains(setting), "{error}");
@@ -186,10 +189,14 @@ fn a_resume_with_other_settings_is_refused_naming_the_setting() {
         &mut Silent,
     )
     .unwrap_err();
-    assert!(
-        matches!(error, Error::ResumeMismatch { ref setting, .. } if setting == "model"),
-        "{error}"
-    );
+    // The changed setting of the model is named down to the layer, old value and new.
+    match &error {
+        Error::ResumeMismatch { changes, .. } => {
+            let named: Vec<String> = changes.iter().map(ToString::to_string).collect();
+            assert_eq!(named, ["model.layers.2.config.filters 8 -> 4"]);
+        }
+        other => panic!("expected a resume mismatch on the model, got {other}"),
+    }
     let mut model = Model::new(config(), 1).unwrap();
     training::fit(
         &mut model,
@@ -601,9 +608,16 @@ fn three_classes_fit_save_load_evaluate_and_predict() {
     let scores = history.validation.as_ref().unwrap();
     assert_eq!(scores.probs.len(), 3 * scores.labels.len());
     assert!(scores.labels.iter().all(|&l| l < 3));
+    // The model now knows its classes, and reads a folder by them.
+    let names: Vec<String> = THREE_CLASSES.iter().map(|s| s.to_string()).collect();
+    assert_eq!(model.class_names(), Some(names.as_slice()));
+    let folders = inference::predict_directory(&model, sample_train(), &options.preprocessing());
+    assert!(
+        matches!(folders, Err(Error::ClassMismatch { .. })),
+        "{folders:?}"
+    );
 
     let dir = tempfile::tempdir().unwrap();
-    let names: Vec<String> = THREE_CLASSES.iter().map(|s| s.to_string()).collect();
     let mut saved = SavedModel::from_fit(model, history, names.clone(), options.preprocessing())
         .labelled_by(LabelSource::FileName);
     assert!(saved.calibrate().is_err(), "softmax calibration is refused");

@@ -22,7 +22,7 @@ mod train_step;
 mod weights_file;
 
 pub use config::{ModelConfig, ModelConfigBuilder, DEFAULT_DENSE_UNITS, DEFAULT_DROPOUT};
-pub use layers::{Activation, Layer, Padding};
+pub use layers::{read_layers, Activation, Layer, Padding};
 pub use network::{one_hot, Model, PREDICT_BATCH};
 pub use param::{Param, Weights};
 pub use weights_file::saved_config;

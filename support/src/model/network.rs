@@ -47,6 +47,8 @@ pub struct Model {
     /// Draws the dropout masks.
     pub(super) rng: StdRng,
     pub(super) dev: Cpu,
+    /// The classes of the outputs, in order, once known (see [`Model::class_names`]).
+    class_names: Option<Vec<String>>,
 }
 
 /// A batch's logits, `(n, output_units)`, on tape `T`.
@@ -192,6 +194,7 @@ impl Model {
             // The dropout stream differs from the initialisation stream of the same seed.
             rng: StdRng::seed_from_u64(seed ^ 0x9E37_79B9_7F4A_7C15),
             dev: Cpu::default(),
+            class_names: None,
         }
     }
 
@@ -218,6 +221,31 @@ impl Model {
     /// The configuration this model was built with.
     pub fn config(&self) -> &ModelConfig {
         &self.config
+    }
+
+    /// The classes of the model's outputs, in order, when it knows them: [`fit`](crate::training::fit)
+    /// records the training folder's, and a loaded [`SavedModel`](crate::saved_model::SavedModel)
+    /// has its own. A folder read for a model that knows its classes is matched to them by name;
+    /// `None` for a model only built, whose outputs mean nothing yet.
+    pub fn class_names(&self) -> Option<&[String]> {
+        self.class_names.as_deref()
+    }
+
+    /// Records the classes of the model's outputs, in order; refused unless there is one name
+    /// per class.
+    pub fn set_class_names(&mut self, names: Vec<String>) -> Result<()> {
+        if names.len() != self.config.classes() {
+            return Err(Error::invalid(
+                "class_names",
+                names.join(", "),
+                format!(
+                    "one name for each of the model's {} classes",
+                    self.config.classes()
+                ),
+            ));
+        }
+        self.class_names = Some(names);
+        Ok(())
     }
 
     /// Number of weights, batch normalisation's moving statistics included (Keras's total).

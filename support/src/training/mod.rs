@@ -44,7 +44,7 @@ pub fn fit(
     progress: &mut dyn Progress,
 ) -> Result<History> {
     options.validate()?;
-    let scan = training_scan(train_dir.as_ref(), options, model.config().classes())?;
+    let scan = model_scan(model, train_dir.as_ref(), options)?;
     let (train_scan, val_scan) = validation_split(&scan, train_dir.as_ref(), options)?;
     let settings = RunSettings::new(model.config(), options, &scan);
     let mut history = fit_split(model, &train_scan, &val_scan, options, &settings, progress)?;
@@ -55,7 +55,18 @@ pub fn fit(
         files: settings.files,
         files_fingerprint: settings.files_fingerprint,
     });
+    model.set_class_names(scan.class_names)?;
     Ok(history)
+}
+
+/// [`training_scan`] for `model`: when it knows its classes already (trained before, or
+/// loaded), the folder's are matched to them by name, so more training never swaps labels.
+fn model_scan(model: &Model, train_dir: &Path, options: &FitOptions) -> Result<ClassScan> {
+    let scan = training_scan(train_dir, options, model.config().classes())?;
+    match model.class_names() {
+        Some(classes) => scan.matched_to(classes, train_dir),
+        None => Ok(scan),
+    }
 }
 
 /// The training folder's files labelled as `options.label_source` says, checked to give a
@@ -311,7 +322,7 @@ pub fn predict_validation(
     train_dir: impl AsRef<Path>,
     options: &FitOptions,
 ) -> Result<Predictions> {
-    let scan = training_scan(train_dir.as_ref(), options, model.config().classes())?;
+    let scan = model_scan(model, train_dir.as_ref(), options)?;
     let (_, val_scan) = validation_split(&scan, train_dir.as_ref(), options)?;
     predict_scan(model, &val_scan, &options.preprocessing(), options)
 }

@@ -261,13 +261,13 @@ impl FitOptions {
         self
     }
 
-    /// Checks every setting, naming the first that is out of range.
     /// Where each image's class comes from (see [`FitOptions::label_source`]).
     pub fn label_source(mut self, source: LabelSource) -> Self {
         self.label_source = source;
         self
     }
 
+    /// Checks every setting, naming the first that is out of range.
     pub fn validate(&self) -> Result<()> {
         if self.epochs == 0 {
             return Err(Error::invalid("epochs", 0, "at least 1"));

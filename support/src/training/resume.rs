@@ -10,10 +10,11 @@
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use super::options::{ClassWeight, FitOptions, LrSchedule};
-use crate::dataset::ClassScan;
-use crate::error::{Error, Result};
+use crate::dataset::{ClassScan, LabelSource};
+use crate::error::{Error, Result, SettingChange};
 use crate::files::write_atomic;
 use crate::history::History;
 use crate::model::Model;
@@ -25,7 +26,7 @@ const CHECKPOINT_FILE: &str = "checkpoint.json";
 
 /// Everything that defines a training run's trajectory, recorded in every checkpoint: a resume
 /// with other settings would train or validate on something else (another split, other
-/// augmentation), so it is refused, naming the setting. The number of epochs and the patience
+/// augmentation, other labels), so it is refused, naming every setting that differs. The number of epochs and the patience
 /// may change on resume (training on for longer); with a cosine schedule the epochs shape the
 /// learning rate and are recorded too.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -55,6 +56,11 @@ pub struct RunSettings {
     pub augmentation: String,
     /// How files become model inputs.
     pub preprocessing: Preprocessing,
+    /// Where each image's class comes from. Absent in checkpoints written before it was
+    /// recorded, which read as folder labels: a run that used file-name labels then still fails
+    /// to resume, on the model's classes and the file fingerprint those labels changed.
+    #[serde(default)]
+    pub label_source: LabelSource,
     /// Number of training-folder images (before the validation split).
     pub files: usize,
     /// FNV-1a 64-bit hash of the training folder's `class/file name` list and labels.
@@ -78,31 +84,60 @@ impl RunSettings {
             ema_momentum: options.ema_momentum,
             augmentation: format!("{:?}", options.augmentation.augment_params()),
             preprocessing: options.preprocessing(),
+            label_source: options.label_source,
             files: scan.files.len(),
             files_fingerprint: files_fingerprint(scan),
         }
     }
 
     /// `Ok` when `requested` continues the run these settings describe; otherwise an
-    /// [`Error::ResumeMismatch`] naming the first setting that differs.
+    /// [`Error::ResumeMismatch`] listing every setting that differs, old value and new.
     pub fn check_resume(&self, requested: &RunSettings, checkpoint: &Path) -> Result<()> {
-        let as_map = |s: &RunSettings| match serde_json::to_value(s) {
-            Ok(serde_json::Value::Object(map)) => map,
-            _ => serde_json::Map::new(),
-        };
-        let (saved, wanted) = (as_map(self), as_map(requested));
-        for (key, value) in &saved {
-            let other = wanted.get(key).unwrap_or(&serde_json::Value::Null);
-            if value != other {
-                return Err(Error::ResumeMismatch {
-                    path: checkpoint.to_path_buf(),
-                    setting: key.clone(),
-                    saved: value.to_string(),
-                    requested: other.to_string(),
-                });
+        let as_json = |s: &RunSettings| serde_json::to_value(s).unwrap_or(Value::Null);
+        let mut changes = Vec::new();
+        differences("", &as_json(self), &as_json(requested), &mut changes);
+        if changes.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::ResumeMismatch {
+                path: checkpoint.to_path_buf(),
+                changes,
+            })
+        }
+    }
+}
+
+/// Appends to `out` every leaf where `saved` and `requested` differ, named by its dotted path
+/// below `path`: a changed layer reads `model.layers.3.config.filters 8 -> 16`, not the whole
+/// model. Lists of different lengths differ as a whole.
+fn differences(path: &str, saved: &Value, requested: &Value, out: &mut Vec<SettingChange>) {
+    let below = |key: &str| {
+        if path.is_empty() {
+            key.to_string()
+        } else {
+            format!("{path}.{key}")
+        }
+    };
+    match (saved, requested) {
+        (Value::Object(a), Value::Object(b)) => {
+            let keys: std::collections::BTreeSet<&String> = a.keys().chain(b.keys()).collect();
+            for key in keys {
+                let (x, y) = (a.get(key), b.get(key));
+                let null = &Value::Null;
+                differences(&below(key), x.unwrap_or(null), y.unwrap_or(null), out);
             }
         }
-        Ok(())
+        (Value::Array(a), Value::Array(b)) if a.len() == b.len() => {
+            for (i, (x, y)) in a.iter().zip(b).enumerate() {
+                differences(&below(&i.to_string()), x, y, out);
+            }
+        }
+        _ if saved != requested => out.push(SettingChange {
+            setting: path.to_string(),
+            saved: saved.to_string(),
+            requested: requested.to_string(),
+        }),
+        _ => {}
     }
 }
 
@@ -232,5 +267,53 @@ impl ResumeCheckpoint {
     /// The path of the description file in a checkpoint folder.
     pub fn card_path(dir: &Path) -> PathBuf {
         dir.join(CHECKPOINT_FILE)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::ModelConfig;
+
+    fn settings(options: &FitOptions) -> RunSettings {
+        let scan = ClassScan {
+            class_names: vec!["NORMAL".into(), "PNEUMONIA".into()],
+            files: vec!["NORMAL/a.jpeg".into(), "PNEUMONIA/b.jpeg".into()],
+            labels: vec![0, 1],
+        };
+        RunSettings::new(&ModelConfig::default(), options, &scan)
+    }
+
+    #[test]
+    fn every_changed_setting_is_listed_and_old_checkpoints_read_as_folder_labels() {
+        let saved = settings(&FitOptions::default().seed(5).epochs(3));
+        let requested = settings(
+            &FitOptions::default()
+                .seed(6)
+                .epochs(4)
+                .label_source(LabelSource::FileName),
+        );
+        let err = saved
+            .check_resume(&requested, Path::new("checkpoint.json"))
+            .unwrap_err();
+        let Error::ResumeMismatch { changes, .. } = &err else {
+            panic!("expected a resume mismatch, got {err}");
+        };
+        let listed: Vec<String> = changes.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            listed,
+            [
+                r#"label_source "folder" -> "file-name""#,
+                "schedule_epochs 3 -> 4",
+                "seed 5 -> 6"
+            ]
+        );
+        assert!(err.to_string().contains("seed 5 -> 6"), "{err}");
+        // A checkpoint written before the label source was recorded.
+        let mut old = serde_json::to_value(&saved).unwrap();
+        old.as_object_mut().unwrap().remove("label_source");
+        let old: RunSettings = serde_json::from_value(old).unwrap();
+        assert_eq!(old.label_source, LabelSource::Folder);
+        assert!(old.check_resume(&saved, Path::new("c")).is_ok());
     }
 }

@@ -1,16 +1,15 @@
 //! The model and training flags `train` and `cv` share, and what they build.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use clap::ValueEnum;
 
 use crate::*;
 use support::dataset::LabelSource;
 use support::generator::ImageDataGenerator;
-use support::model::{Layer, ModelConfig, DEFAULT_DENSE_UNITS, DEFAULT_DROPOUT};
+use support::model::{ModelConfig, DEFAULT_DENSE_UNITS, DEFAULT_DROPOUT};
 use support::resize::Interpolation;
 use support::training::{self, ClassWeight, FitOptions, LrSchedule};
-use support::Error;
 
 /// The model and training settings `train` and `cv` share.
 #[derive(clap::Args, Clone)]
@@ -188,26 +187,13 @@ pub(crate) fn model_config(args: &RunArgs, classes: usize) -> Result<ModelConfig
         .input_size(args.input_size, args.input_size)
         .learning_rate(args.learning_rate);
     let builder = match &args.layers {
-        Some(path) => builder.layers(read_layers(path)?),
+        Some(path) => builder.layers(support::model::read_layers(path)?),
         None => builder
             .conv_filters(&args.filters)
             .dense_units(args.dense)
             .dropout(args.dropout),
     };
     builder.build().map_err(CliError::from)
-}
-
-/// The layer list of a `--layers` file.
-pub(crate) fn read_layers(path: &Path) -> Result<Vec<Layer>> {
-    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-    serde_json::from_str(&text).map_err(|e| {
-        Error::invalid(
-            "--layers",
-            format!("{}: {e}", path.display()),
-            "a JSON list of layers, each {\"class_name\": ..., \"config\": {...}} (see configs/)",
-        )
-        .into()
-    })
 }
 
 /// The training options the flags describe (no checkpoints).
