@@ -130,6 +130,7 @@ pub fn cross_validate(
     progress: &mut dyn Progress,
 ) -> Result<CrossValidation> {
     options.validate()?;
+    config.check_memory(options.batch_size)?;
     if config.classes() != 2 {
         return Err(crate::error::Error::invalid(
             "cross_validate",
