@@ -97,6 +97,9 @@ pub struct AugmentParams {
     pub vertical_flip: bool,
     /// Brightness factor drawn from `[lo, hi]`, if any.
     pub brightness_range: Option<(f32, f32)>,
+    /// Gamma drawn from `[lo, hi]`, if any: each pixel becomes `max (x / max)^gamma`, another
+    /// exposure curve (above 1 darkens the mid-greys, below 1 lightens them; not in Keras).
+    pub gamma_range: Option<(f32, f32)>,
 }
 
 impl Default for AugmentParams {
@@ -111,6 +114,7 @@ impl Default for AugmentParams {
             horizontal_flip: false,
             vertical_flip: false,
             brightness_range: None,
+            gamma_range: None,
         }
     }
 }
@@ -158,6 +162,15 @@ impl AugmentParams {
                 ));
             }
         }
+        if let Some((lo, hi)) = self.gamma_range {
+            if !(lo.is_finite() && hi.is_finite() && lo > 0.0 && lo <= hi) {
+                return Err(Error::invalid(
+                    "gamma_range",
+                    format!("({lo}, {hi})"),
+                    "0 < lo <= hi (1 is no change)",
+                ));
+            }
+        }
         Ok(())
     }
 }
@@ -183,6 +196,9 @@ pub struct Transform {
     pub flip_vertical: bool,
     /// Multiply pixels by this factor (then clip), if any.
     pub brightness: Option<f32>,
+    /// Raise pixels (as a fraction of the brightest value) to this power, if any, after the
+    /// brightness factor.
+    pub gamma: Option<f32>,
 }
 
 impl Default for Transform {
@@ -198,6 +214,7 @@ impl Default for Transform {
             flip_horizontal: false,
             flip_vertical: false,
             brightness: None,
+            gamma: None,
         }
     }
 }
@@ -253,6 +270,9 @@ impl Transform {
         }
         if let Some(b) = self.brightness {
             parts.push(format!("bright {b:.2}"));
+        }
+        if let Some(g) = self.gamma {
+            parts.push(format!("gamma {g:.2}"));
         }
         let one_line = parts.join(", ");
         if parts.is_empty() {
@@ -433,6 +453,14 @@ pub fn random_transform<R: Rng + ?Sized>(
                 }
             },
         );
+    let gamma = params.gamma_range.map(|(lo, hi)| {
+        if lo == hi {
+            lo
+        } else {
+            // Log-uniform, so that 0.6 and 1/0.6 are equally likely around 1.
+            (rng.gen_range(lo.ln()..=hi.ln())).exp()
+        }
+    });
     Transform {
         theta,
         tx,
@@ -443,6 +471,7 @@ pub fn random_transform<R: Rng + ?Sized>(
         flip_horizontal,
         flip_vertical,
         brightness,
+        gamma,
     }
 }
 
@@ -477,7 +506,17 @@ pub fn apply_transform(
     if let Some(factor) = transform.brightness {
         apply_brightness(&mut out, factor, sampling.max_value);
     }
+    if let Some(gamma) = transform.gamma {
+        apply_gamma(&mut out, gamma, sampling.max_value);
+    }
     out
+}
+
+/// Raises every pixel, as a fraction of `max_value`, to the power `gamma`: `max (x / max)^gamma`,
+/// clipped to `[0, max_value]` first. Gamma above 1 darkens the mid-greys (a darker exposure),
+/// below 1 lightens them; black and the brightest value stay put.
+pub fn apply_gamma(image: &mut Array2<f32>, gamma: f32, max_value: f32) {
+    image.mapv_inplace(|v| max_value * (v.clamp(0.0, max_value) / max_value).powf(gamma));
 }
 
 /// Mirrors an image left-right in place.
@@ -917,6 +956,7 @@ mod tests {
             horizontal_flip: true,
             vertical_flip: true,
             brightness_range: Some((0.5, 1.5)),
+            gamma_range: Some((0.6, 1.6)),
         };
         params.validate().unwrap();
         let image = ramp(13, 11);
@@ -933,6 +973,8 @@ mod tests {
             assert!((0.9..=1.1).contains(&t.zx) && (0.9..=1.1).contains(&t.zy));
             let b = t.brightness.unwrap();
             assert!((0.5..=1.5).contains(&b));
+            let g = t.gamma.unwrap();
+            assert!((0.6 - 1e-6..=1.6 + 1e-6).contains(&g), "{g}");
             flips += usize::from(t.flip_horizontal);
             for fill_mode in [
                 FillMode::Nearest,
@@ -1024,5 +1066,33 @@ mod tests {
         );
         assert!(test_time_transforms(0, (10, 10)).is_err());
         assert!(test_time_transforms(10, (10, 10)).is_err());
+    }
+
+    #[test]
+    fn gamma_changes_the_mid_greys_and_keeps_black_and_white() {
+        let mut image = Array2::from_shape_vec((1, 4), vec![0.0, 63.75, 255.0, 300.0]).unwrap();
+        apply_gamma(&mut image, 2.0, 255.0);
+        assert_eq!(image[[0, 0]], 0.0);
+        assert!((image[[0, 1]] - 15.9375).abs() < 1e-3, "{}", image[[0, 1]]);
+        assert_eq!(image[[0, 2]], 255.0);
+        assert_eq!(image[[0, 3]], 255.0, "clipped first");
+        let t = Transform {
+            gamma: Some(0.5),
+            ..Transform::default()
+        };
+        assert_eq!(t.describe(), "gamma 0.50");
+        let out = apply_transform(
+            Array2::from_elem((2, 2), 64.0).view(),
+            &t,
+            &Sampling::default(),
+        );
+        assert!((out[[1, 1]] - 127.75).abs() < 0.01, "{}", out[[1, 1]]);
+        for bad in [(0.0, 1.0), (1.5, 0.5), (f32::NAN, 1.0)] {
+            let params = AugmentParams {
+                gamma_range: Some(bad),
+                ..AugmentParams::default()
+            };
+            assert!(params.validate().is_err(), "{bad:?}");
+        }
     }
 }

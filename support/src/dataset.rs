@@ -529,6 +529,25 @@ pub fn patient_id(path: impl AsRef<Path>) -> Option<String> {
         .then(|| format!("{}IM-{digits}", prefix.to_ascii_uppercase()))
 }
 
+/// The series a file's name places it in, for subgroup reports: `IM-` and `NORMAL2-IM-` (the
+/// dataset's two series of normal X-rays), `bacteria` and `virus` (pneumonia, from the kind in
+/// the name), `person` (a pneumonia file without a kind), or `other`.
+/// `NORMAL2-IM-1427-0001.jpeg` -> `NORMAL2-IM-`, `person1_virus_6.jpeg` -> `virus`.
+pub fn file_series(path: impl AsRef<Path>) -> String {
+    let path = path.as_ref();
+    match patient_id(path) {
+        Some(id) if id.starts_with("person") => match file_name_kind(path) {
+            Some(kind) => kind.to_ascii_lowercase(),
+            None => "person".to_string(),
+        },
+        Some(id) => match id.find("IM-") {
+            Some(at) => id[..at + 3].to_string(),
+            None => "other".to_string(),
+        },
+        None => "other".to_string(),
+    }
+}
+
 /// The number of distinct patients of each class (files without an id count as their own).
 pub fn patients_per_class(scan: &ClassScan) -> Vec<usize> {
     let mut seen: Vec<std::collections::HashSet<String>> =
@@ -691,6 +710,20 @@ fn file_name_lossy(path: &Path) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn file_series_come_from_the_dataset_naming() {
+        for (name, series) in [
+            ("NORMAL/IM-0115-0001.jpeg", "IM-"),
+            ("NORMAL/NORMAL2-IM-1427-0001.jpeg", "NORMAL2-IM-"),
+            ("PNEUMONIA/person1_bacteria_1.jpeg", "bacteria"),
+            ("PNEUMONIA/person1_virus_6.jpeg", "virus"),
+            ("PNEUMONIA/person7_12.jpeg", "person"),
+            ("x/scan.png", "other"),
+        ] {
+            assert_eq!(file_series(name), series, "{name}");
+        }
+    }
 
     fn touch(path: &Path) {
         fs::create_dir_all(path.parent().unwrap()).unwrap();

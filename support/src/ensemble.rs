@@ -23,7 +23,7 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use crate::dataset::LabelSource;
+use crate::dataset::{scan_for_model, ClassScan, LabelSource};
 use crate::error::{Error, Result};
 use crate::history::{ValidationScores, ValidationSplit};
 use crate::inference::{
@@ -209,10 +209,22 @@ impl Ensemble {
     /// The averaged predictions for the images every member's training held out of
     /// `train_dir` (see [`crate::split`]); refused unless all members held out the same ones.
     pub fn predict_held_out(&self, train_dir: impl AsRef<Path>, tta: usize) -> Result<Predictions> {
+        let scan = self.scan_held_out(train_dir)?;
+        self.average(|member| predict_scan(&member.model, &scan, &member.preprocessing, tta))
+    }
+
+    /// The images every member's training held out of `train_dir`, labelled as the members
+    /// read them; refused unless all members held out the same ones.
+    pub fn scan_held_out(&self, train_dir: impl AsRef<Path>) -> Result<ClassScan> {
         let split = shared_split(&self.members, &self.names)?;
         let train_dir = train_dir.as_ref();
-        let scan = held_out_scan(split, train_dir)?.matched_to(self.class_names(), train_dir)?;
-        self.average(|member| predict_scan(&member.model, &scan, &member.preprocessing, tta))
+        held_out_scan(split, train_dir)?.matched_to(self.class_names(), train_dir)
+    }
+
+    /// The labelled images of the class folders of `dir`, matched to the members' classes by
+    /// name and labelled as they were trained (see [`scan_for_model`]).
+    pub fn scan_directory(&self, dir: impl AsRef<Path>) -> Result<ClassScan> {
+        scan_for_model(dir, self.class_names(), self.label_source())
     }
 
     /// The averaged probability of every class (in [`Ensemble::class_names`] order) for each

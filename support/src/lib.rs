@@ -3,9 +3,9 @@
 //! Modules follow the tutorial: [`dataset`] lists folders and classes, [`imread`] reads one
 //! image as grey pixels, [`stats`] surveys image sizes, [`resize`] shrinks images the way
 //! scikit-image does, [`generator`] and [`augment`] are a Keras-like `ImageDataGenerator`,
-//! [`prepare`] resizes whole folders, [`plot`] draws figures that show inline in evcxr, [`cnn`] is the dfdx model, [`training`] fits it on
+//! [`prepare`] resizes whole folders, [`plot`] draws figures that show inline in evcxr, [`model`] is the dfdx model, [`training`] fits it on
 //! folders, [`inference`] runs a trained model over folders and files, [`cross_validation`] compares configurations by patient-grouped k-fold, [`saved_model`] keeps trained models on disk with their [`preprocessing`] and [`history`].
-//! [`held_out`] finds the validation patients a model's training held out again, and [`ensemble`] averages several models.
+//! [`split`] finds the validation patients a model's training held out again, [`ensemble`] averages several models, and [`stress`] measures a model on images changed as another X-ray machine would change them.
 //! [`explain`] shows where the model looked for one file (SmoothGrad), and [`interpretation`]
 //! shows where it goes wrong (fastai's top losses). [`export`] writes a trained model as ONNX.
 
@@ -37,6 +37,7 @@ pub mod saved_model;
 mod scaled_decode;
 pub mod split;
 pub mod stats;
+pub mod stress;
 pub mod training;
 
 pub use error::{skipped_summary, Error, Result, SettingChange, Skipped};

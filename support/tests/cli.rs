@@ -1134,3 +1134,116 @@ fn layer_files_refuse_settings_the_model_would_drop_and_read_keras_forms() {
     let out = train_with(&keras, "keras");
     assert!(out.status.success(), "{}", stderr(&out));
 }
+
+/// The shipped model, whose folder every clone has.
+fn shipped_model() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/pretrained")
+}
+
+#[test]
+fn stress_and_series_reports_agree_with_the_plain_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let figures = dir.path().join("figures");
+    let test = sample().join("test");
+    let out = run(xray()
+        .arg("evaluate")
+        .arg(shipped_model())
+        .arg(&test)
+        .args([
+            "--stress",
+            "--by",
+            "series",
+            "--json",
+            "--resamples",
+            "50",
+            "--plots",
+        ])
+        .arg(&figures));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let images = json["reports"][1]["images"].as_u64().unwrap();
+    // Series: every image in exactly one group, the groups the dataset's names give.
+    let groups = json["subgroups"]["rows"].as_array().unwrap();
+    let counted: u64 = groups.iter().map(|g| g["images"].as_u64().unwrap()).sum();
+    assert_eq!(counted, images);
+    for g in groups {
+        let name = g["group"].as_str().unwrap();
+        assert!(
+            ["IM-", "NORMAL2-IM-", "bacteria", "virus"].contains(&name),
+            "{name}"
+        );
+        assert!(g["correct"].as_u64().unwrap() <= g["images"].as_u64().unwrap());
+    }
+    let correct: u64 = groups.iter().map(|g| g["correct"].as_u64().unwrap()).sum();
+    let accuracy = json["reports"][1]["metrics"]["accuracy"]["estimate"]
+        .as_f64()
+        .unwrap();
+    assert!((correct as f64 / images as f64 - accuracy).abs() < 1e-9);
+    // Stress: the unchanged row is the plain report at the validation threshold.
+    let rows = json["stress"]["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 1 + support::stress::standard_changes().len());
+    assert_eq!(rows[0]["name"], "unchanged");
+    assert_eq!(
+        rows[0]["report"]["metrics"]["accuracy"]["estimate"].as_f64(),
+        Some(accuracy)
+    );
+    assert!(rows
+        .iter()
+        .all(|r| r["report"]["images"].as_u64() == Some(images)));
+    assert!(figures.join("stress.png").is_file());
+    // The text report names the worst case.
+    let text = run(xray()
+        .arg("evaluate")
+        .arg(shipped_model())
+        .arg(&test)
+        .args(["--stress", "--resamples", "20"]));
+    assert!(text.status.success(), "{}", stderr(&text));
+    assert_contains_all(
+        &String::from_utf8_lossy(&text.stdout),
+        &[
+            "Stress validation at threshold",
+            "worst accuracy: ",
+            "JPEG quality 30",
+        ],
+    );
+}
+
+#[test]
+fn stress_and_series_refuse_a_three_class_model_before_any_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("three");
+    untrained_model(
+        &model,
+        &["NORMAL", "PNEUMONIA_BACTERIA", "PNEUMONIA_VIRUS"],
+        support::dataset::LabelSource::FileName,
+    );
+    for flags in [&["--stress"][..], &["--by", "series"][..]] {
+        let out = run(xray()
+            .arg("evaluate")
+            .arg(&model)
+            .arg(sample().join("test"))
+            .args(flags));
+        assert_one_line_error(&out, "a 3-class model");
+    }
+}
+
+#[test]
+fn range_flags_take_two_numbers_either_way_and_refuse_bad_ranges_before_training() {
+    let dir = tempfile::tempdir().unwrap();
+    for (flag, values, needle) in [
+        ("--gamma", vec!["1.6", "0.6"], "gamma_range"),
+        ("--gamma", vec!["1.6,0.6"], "gamma_range"),
+        ("--gamma", vec!["0.6"], "--gamma"),
+        ("--brightness", vec!["1.2,0.8"], "brightness_range"),
+    ] {
+        let out = run(xray()
+            .arg("train")
+            .arg(sample())
+            .arg("--out")
+            .arg(dir.path().join("m"))
+            .arg(flag)
+            .args(&values));
+        assert_one_line_error(&out, needle);
+        assert!(!dir.path().join("m").exists(), "nothing written");
+    }
+}

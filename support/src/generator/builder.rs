@@ -128,6 +128,13 @@ impl ImageDataGeneratorBuilder {
         self
     }
 
+    /// Random gamma within `[lo, hi]`, drawn log-uniformly: each pixel becomes
+    /// `255 (x / 255)^gamma` before rescaling, another exposure curve (not in Keras).
+    pub fn gamma_range(mut self, lo: f32, hi: f32) -> Self {
+        self.inner.augment.gamma_range = Some((lo, hi));
+        self
+    }
+
     /// What points outside the image take after a transform (Keras's `fill_mode` and `cval`).
     pub fn fill_mode(mut self, mode: FillMode) -> Self {
         self.inner.sampling.fill_mode = mode;

@@ -5,7 +5,7 @@
 //! ROC curve and AUC, precision and recall, scikit-learn's `classification_report`), [`intervals`] (stratified bootstrap and DeLong
 //! intervals), [`multiclass`] (K-class confusion, per-class and one-vs-rest figures),
 //! [`calibration`] (reliability bins, ECE, temperature scaling), [`report`] (the serialisable
-//! evaluation report) and [`loss`] (the cross-entropy every part of the crate measures with).
+//! evaluation report), [`subgroups`] (metrics per series of files) and [`loss`] (the cross-entropy every part of the crate measures with).
 //! `table` formats the rows of a text report.
 
 mod binary;
@@ -15,6 +15,7 @@ pub mod intervals;
 pub mod loss;
 pub mod multiclass;
 pub mod report;
+pub mod subgroups;
 mod table;
 
 pub use binary::*;

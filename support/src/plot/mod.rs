@@ -3,8 +3,8 @@
 //! [`jointplot`], [`histogram`], [`learning_curves`] (with the best epoch and early stop:
 //! [`learning_curves_with`]), [`confusion_matrix_plot`] (with its threshold:
 //! [`confusion_matrix_at`]), [`roc_curve_plot`] (with operating points:
-//! [`roc_curve_with_points`], [`roc_from_predictions`]), [`reliability_diagram`] and
-//! [`score_distributions`].
+//! [`roc_curve_with_points`], [`roc_from_predictions`]), [`reliability_diagram`],
+//! [`score_distributions`] and [`stress_chart`].
 //!
 //! Every function returns a [`Figure`]; it shows inline in evcxr when it is a cell's last
 //! expression, and [`Figure::save`] writes it as a PNG.
@@ -32,6 +32,7 @@ mod distributions;
 mod figure;
 mod images;
 mod roc;
+mod stress;
 
 pub use augmentation::{augmentation_grid, fill_mode_grid};
 pub use confusion::{confusion_matrix_at, confusion_matrix_plot, multiclass_confusion_matrix};
@@ -45,6 +46,7 @@ pub use images::{
 pub use roc::{
     roc_curve_plot, roc_curve_with_points, roc_from_predictions, roc_one_vs_rest, OperatingPoint,
 };
+pub use stress::{stress_chart, StressPoint};
 
 use std::sync::OnceLock;
 

@@ -10,8 +10,10 @@ use support::metrics::calibration::{apply_temperature, reliability_bins, DEFAULT
 use support::metrics::intervals::BootstrapOptions;
 use support::metrics::multiclass::MulticlassReport;
 use support::metrics::report::{EvaluationReport, ImageRecord};
+use support::metrics::subgroups::SubgroupReport;
 use support::metrics::{Evaluation, Threshold, ThresholdSource};
 use support::saved_model::SavedModel;
+use support::stress::{self, StressReport};
 use support::training::{self};
 use support::{inference, plot};
 
@@ -50,9 +52,27 @@ pub(crate) struct EvaluateArgs {
     /// Bootstrap resamples for the confidence intervals.
     #[arg(long, default_value_t = 2000)]
     pub(crate) resamples: usize,
-    /// Seed of the bootstrap.
+    /// Seed of the bootstrap (and of the random --stress changes).
     #[arg(long, default_value_t = 0)]
     pub(crate) seed: u64,
+    /// Also evaluate on the same images changed as another X-ray machine would change them
+    /// (exposure, window, JPEG quality, blur, noise, framing, shift, rotation: the fixed list of
+    /// support::stress::standard_changes), at the validation threshold, with the worst case;
+    /// with --plots, stress.png. Two-class models; run it with --held-out to choose on it.
+    #[arg(long, conflicts_with = "tta")]
+    pub(crate) stress: bool,
+    /// Also report the metrics per group of files: `series` groups by the dataset's file
+    /// names (IM- and NORMAL2-IM- normals, bacterial and viral pneumonia), with counts,
+    /// Wilson intervals and each group's ROC AUC against the other class. Two-class models.
+    #[arg(long, value_enum)]
+    pub(crate) by: Option<GroupBy>,
+}
+
+/// What `evaluate --by` groups the images by.
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub(crate) enum GroupBy {
+    /// The series of the file name: IM-, NORMAL2-IM-, bacteria, virus.
+    Series,
 }
 
 /// What was evaluated, as `xray evaluate --json` records it.
@@ -85,6 +105,12 @@ pub(crate) struct EvaluateOutput<'a> {
     threshold_source: String,
     /// At 0.5, then at the threshold chosen on the validation split.
     reports: [EvaluationReport; 2],
+    /// With --by: the metrics per group at the validation threshold.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    subgroups: Option<SubgroupReport>,
+    /// With --stress: the metrics under each acquisition change at the validation threshold.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stress: Option<StressReport>,
 }
 
 /// What `xray evaluate --json` prints for a K-class model.
@@ -199,6 +225,14 @@ pub(crate) fn evaluate_command(args: &EvaluateArgs) -> Result<()> {
         writable_dir(out)?;
     }
     let tta = args.tta as usize;
+    if (args.stress || args.by.is_some()) && ensemble.class_names().len() != 2 {
+        return Err(support::Error::invalid(
+            if args.stress { "--stress" } else { "--by" },
+            format!("a {}-class model", ensemble.class_names().len()),
+            "a two-class model (its metrics are sensitivity and specificity at a threshold)",
+        )
+        .into());
+    }
     let (data, predictions) = if args.held_out {
         let train_dir = training_folder(dir);
         let predictions = ensemble.predict_held_out(&train_dir, tta)?;
@@ -243,12 +277,56 @@ pub(crate) fn evaluate_command(args: &EvaluateArgs) -> Result<()> {
         reports[0] = reports[0].clone().with_images(records)?;
     }
     let temperature = evaluation.single().and_then(SavedModel::temperature);
+    let subgroups = match args.by {
+        Some(GroupBy::Series) => {
+            let groups: Vec<String> = predictions
+                .files
+                .iter()
+                .map(support::dataset::file_series)
+                .collect();
+            Some(SubgroupReport::new(
+                "series",
+                &groups,
+                &labels,
+                &predictions.probs,
+                threshold,
+                names,
+            )?)
+        }
+        None => None,
+    };
+    let stress = if args.stress {
+        let scan = if args.held_out {
+            ensemble.scan_held_out(&data)?
+        } else {
+            ensemble.scan_directory(&data)?
+        };
+        if !args.json {
+            eprintln!(
+                "stress validation: {} images under {} changes",
+                scan.files.len(),
+                stress::standard_changes().len()
+            );
+        }
+        Some(stress::stress_test(
+            ensemble,
+            &scan,
+            &stress::standard_changes(),
+            threshold,
+            &bootstrap,
+            args.seed,
+        )?)
+    } else {
+        None
+    };
     if args.json {
         let output = EvaluateOutput {
             evaluated: evaluation.evaluated(),
             temperature,
             threshold_source: ensemble.threshold_choice().to_string(),
             reports,
+            subgroups,
+            stress: stress.clone(),
         };
         print_json("report", &output)?;
     } else {
@@ -271,6 +349,12 @@ pub(crate) fn evaluate_command(args: &EvaluateArgs) -> Result<()> {
             reports[1],
             at_chosen.report
         );
+        if let Some(subgroups) = &subgroups {
+            println!("\n== {}", subgroups.table());
+        }
+        if let Some(stress) = &stress {
+            println!("\n== {}", stress.table());
+        }
     }
     if let Some(out) = &args.plots {
         let split = if args.held_out {
@@ -282,7 +366,16 @@ pub(crate) fn evaluate_command(args: &EvaluateArgs) -> Result<()> {
             )
         };
         save_figures(out, args.figure_scale, || {
-            evaluation_figures(&evaluation, &at_half, &at_chosen, &split)
+            let mut figures = evaluation_figures(&evaluation, &at_half, &at_chosen, &split)?;
+            if let Some(stress) = &stress {
+                let images = if args.held_out {
+                    "validation patients".to_string()
+                } else {
+                    format!("{split} images")
+                };
+                figures.push(("stress.png", stress.plot(&images)?));
+            }
+            Ok(figures)
         })?;
     }
     Ok(())

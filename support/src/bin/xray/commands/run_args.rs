@@ -74,9 +74,15 @@ pub(crate) struct RunArgs {
     /// Augmentation: random zoom in [1 - Z, 1 + Z].
     #[arg(long, default_value_t = training::DEFAULT_ZOOM_RANGE)]
     pub(crate) zoom: f32,
-    /// Augmentation: random brightness factor in [LO, HI], e.g. 0.8,1.2.
-    #[arg(long, value_delimiter = ',', num_args = 2)]
+    /// Augmentation: random brightness factor in [LO, HI], e.g. `--brightness 0.8 1.2` or
+    /// `--brightness 0.8,1.2`.
+    #[arg(long, value_delimiter = ',', num_args = 1..=2, value_names = ["LO", "HI"])]
     pub(crate) brightness: Option<Vec<f32>>,
+    /// Augmentation: random gamma in [LO, HI], drawn log-uniformly, e.g. `--gamma 0.6 1.6` or
+    /// `--gamma 0.6,1.6`: each pixel becomes 255 (x / 255)^gamma, another exposure curve
+    /// (above 1 darker).
+    #[arg(long, value_delimiter = ',', num_args = 1..=2, value_names = ["LO", "HI"])]
+    pub(crate) gamma: Option<Vec<f32>>,
     /// Augmentation: random left-right flips (debatable for chest X-rays).
     #[arg(long)]
     pub(crate) horizontal_flip: bool,
@@ -222,6 +228,19 @@ pub(crate) fn fit_options(args: &RunArgs) -> Result<FitOptions> {
     Ok(options.build()?)
 }
 
+/// A range flag's two values (`LO HI` or `LO,HI`), refused naming the flag otherwise.
+fn range_pair(flag: &'static str, values: &[f32]) -> Result<(f32, f32)> {
+    match values {
+        [lo, hi] => Ok((*lo, *hi)),
+        other => Err(support::Error::invalid(
+            flag,
+            format!("{other:?}"),
+            "two numbers, LO and HI (e.g. 0.8 1.2 or 0.8,1.2)",
+        )
+        .into()),
+    }
+}
+
 /// The augmenting generator the flags describe.
 pub(crate) fn augmentation(args: &RunArgs) -> Result<ImageDataGenerator> {
     let mut builder = ImageDataGenerator::builder()
@@ -238,7 +257,12 @@ pub(crate) fn augmentation(args: &RunArgs) -> Result<ImageDataGenerator> {
             .zoom_range(args.zoom)
             .horizontal_flip(args.horizontal_flip);
         if let Some(b) = &args.brightness {
-            builder = builder.brightness_range(b[0], b[1]);
+            let (lo, hi) = range_pair("--brightness", b)?;
+            builder = builder.brightness_range(lo, hi);
+        }
+        if let Some(g) = &args.gamma {
+            let (lo, hi) = range_pair("--gamma", g)?;
+            builder = builder.gamma_range(lo, hi);
         }
     }
     Ok(builder.build()?)
