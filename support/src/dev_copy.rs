@@ -112,6 +112,79 @@ pub struct Manifest {
     pub entries: Vec<ManifestEntry>,
 }
 
+/// The images per split and class of the Kaggle download (Kermany et al.'s data as published on
+/// Kaggle, `chest_xray/`), to recognise it.
+const KAGGLE_COUNTS: [(Split, [usize; 2]); 3] = [
+    (Split::Train, [1341, 3875]),
+    (Split::Test, [234, 390]),
+    (Split::Val, [8, 8]),
+];
+
+// Defined here rather than in `dataset`, which the copy's manifest builds on: this module knows
+// the development copy, so it is the one that can recognise it.
+impl crate::dataset::DataDir {
+    /// Which data this is and how many images each split holds, without a machine path, for a
+    /// notebook's first output: "the development copy (the Kaggle download resized to 224 x 224,
+    /// data/dev_copy_manifest.txt): train 1,082 NORMAL + 3,678 PNEUMONIA; ...". The development
+    /// copy and the Kaggle download are recognised by their counts per split and class; any
+    /// other folder is "a dataset of your own".
+    pub fn describe(&self) -> Result<String> {
+        let mut counts = Vec::new();
+        for split in Split::ALL {
+            let dir = self.split(split.name());
+            if !dir.is_dir() {
+                continue;
+            }
+            let scan = crate::dataset::scan_classes(&dir, None, false)?;
+            counts.push((split, scan.class_names.clone(), scan.counts()));
+        }
+        let two_classes = |split: Split| {
+            counts
+                .iter()
+                .find(|(s, names, _)| *s == split && names.as_slice() == CLASSES)
+                .map(|(_, _, n)| [n[0], n[1]])
+        };
+        let manifest = Manifest::shipped();
+        let matches = |expected: &dyn Fn(Split) -> [usize; 2]| {
+            [Split::Train, Split::Test]
+                .into_iter()
+                .all(|split| two_classes(split) == Some(expected(split)))
+        };
+        let name = if self.source == crate::dataset::DataSource::Sample {
+            "the shipped sample (data/sample/chest_xray)".to_string()
+        } else if matches(&|split| {
+            [
+                manifest.count(split, CLASSES[0]),
+                manifest.count(split, CLASSES[1]),
+            ]
+        }) {
+            "the development copy (the Kaggle download resized to 224 x 224, data/dev_copy_manifest.txt)"
+                .to_string()
+        } else if matches(&|split| {
+            KAGGLE_COUNTS
+                .iter()
+                .find(|(s, _)| *s == split)
+                .map_or([0, 0], |(_, n)| *n)
+        }) {
+            "the Kaggle download (original resolution)".to_string()
+        } else {
+            "a dataset of your own".to_string()
+        };
+        let splits: Vec<String> = counts
+            .iter()
+            .map(|(split, names, n)| {
+                let parts: Vec<String> = names
+                    .iter()
+                    .zip(n)
+                    .map(|(c, k)| format!("{k} {c}"))
+                    .collect();
+                format!("{split} {}", parts.join(" + "))
+            })
+            .collect();
+        Ok(format!("{name}: {}", splits.join("; ")))
+    }
+}
+
 /// The shipped manifest, `data/dev_copy_manifest.txt`, built in so that tools need no path.
 const SHIPPED: &str = include_str!("../../data/dev_copy_manifest.txt");
 

@@ -17,6 +17,7 @@ use crate::error::{Error, Result};
 use crate::generator::{ClassMode, DirectoryIterator, FlowOptions};
 use crate::metrics::multiclass::{self, MulticlassConfusion, MulticlassReport};
 use crate::metrics::report::EvaluationReport;
+use crate::metrics::subgroups::SubgroupReport;
 use crate::metrics::{Evaluation, Threshold};
 use crate::model::Model;
 use crate::preprocessing::Preprocessing;
@@ -488,6 +489,26 @@ impl Predictions {
             self.class_names.get(1).map_or("1", String::as_str),
         ];
         EvaluationReport::new(&self.labels_u8(), &self.probs, threshold, names, bootstrap)
+    }
+
+    /// The metrics per file-name series ([`file_series`](crate::dataset::file_series): `IM-`
+    /// and `NORMAL2-IM-` normals, `bacteria` and `virus` pneumonias) at `threshold`, with
+    /// counts, Wilson intervals and each series' ROC AUC against the other class.
+    pub fn by_series(&self, threshold: Threshold) -> Result<SubgroupReport> {
+        self.require_binary("by_series")?;
+        let groups: Vec<String> = self.files.iter().map(crate::dataset::file_series).collect();
+        let names: [&str; 2] = [
+            self.class_names.first().map_or("0", String::as_str),
+            self.class_names.get(1).map_or("1", String::as_str),
+        ];
+        SubgroupReport::new(
+            "series",
+            &groups,
+            &self.labels_u8(),
+            &self.probs,
+            threshold,
+            names,
+        )
     }
 
     /// Refuses a K-class prediction where a two-class one is needed.

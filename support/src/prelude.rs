@@ -1,7 +1,7 @@
 //! Everything a notebook calls, in one line: `use support::prelude::*;`.
 //!
 //! The modules the tutorial's sections use (`dataset`, `imread`, `stats`, `resize`, `prepare`,
-//! `plot`, `training`, `inference`), and the types a notebook names, in Keras's words where
+//! `plot`, `training`, `inference`, and `stress` for a model's robustness), and the types a notebook names, in Keras's words where
 //! Keras has them: [`ImageDataGenerator`] with [`FlowOptions`], [`Model`] and [`ModelConfig`],
 //! [`FitOptions`] for `fit`, [`SavedModel`] and its [`Decision`] (a [`Threshold`] for two
 //! classes), and fastai's [`ClassificationInterpretation`].
@@ -29,6 +29,6 @@ pub use crate::resize::Interpolation;
 pub use crate::saved_model::SavedModel;
 pub use crate::training::{ClassWeight, FitOptions, History, LrSchedule, ProgressLines};
 pub use crate::{
-    dataset, ensemble, imread, inference, plot, prepare, resize, split, stats, training,
+    dataset, ensemble, imread, inference, plot, prepare, resize, split, stats, stress, training,
 };
 pub use crate::{Error, Result};

@@ -347,3 +347,80 @@ fn rebuild_a_real_folder_for_measurement() {
     let report = prepare_dev_copy(&download, &manifest_of(&refs), out).unwrap();
     eprintln!("{report}");
 }
+
+/// A dataset root with `counts[split] = [normal, pneumonia]` empty JPEG files per class.
+fn empty_dataset(root: &Path, counts: &[(&str, [usize; 2])]) {
+    for (split, n) in counts {
+        for (class, k) in ["NORMAL", "PNEUMONIA"].iter().zip(n) {
+            let dir = root.join(split).join(class);
+            std::fs::create_dir_all(&dir).unwrap();
+            for i in 0..*k {
+                std::fs::write(dir.join(format!("f{i}.jpeg")), b"").unwrap();
+            }
+        }
+    }
+}
+
+#[test]
+fn data_folders_say_which_dataset_they_are_with_their_counts() {
+    use support::dataset::{DataDir, DataSource};
+    let manifest = Manifest::shipped();
+    let count = |split, class| manifest.count(split, class);
+    let described = |counts: &[(&str, [usize; 2])]| {
+        let dir = tempfile::tempdir().unwrap();
+        empty_dataset(dir.path(), counts);
+        DataDir {
+            path: dir.path().to_path_buf(),
+            source: DataSource::Environment,
+        }
+        .describe()
+        .unwrap()
+    };
+    let dev = described(&[
+        (
+            "train",
+            [
+                count(Split::Train, "NORMAL"),
+                count(Split::Train, "PNEUMONIA"),
+            ],
+        ),
+        (
+            "test",
+            [
+                count(Split::Test, "NORMAL"),
+                count(Split::Test, "PNEUMONIA"),
+            ],
+        ),
+    ]);
+    assert!(dev.starts_with("the development copy"), "{dev}");
+    assert!(
+        dev.contains(&format!(
+            "test {} NORMAL + {} PNEUMONIA",
+            count(Split::Test, "NORMAL"),
+            count(Split::Test, "PNEUMONIA")
+        )),
+        "{dev}"
+    );
+    let kaggle = described(&[
+        ("train", [1341, 3875]),
+        ("test", [234, 390]),
+        ("val", [8, 8]),
+    ]);
+    assert!(kaggle.starts_with("the Kaggle download"), "{kaggle}");
+    assert!(kaggle.ends_with("val 8 NORMAL + 8 PNEUMONIA"), "{kaggle}");
+    let own = described(&[("train", [3, 4]), ("test", [1, 2])]);
+    assert_eq!(
+        own,
+        "a dataset of your own: train 3 NORMAL + 4 PNEUMONIA; test 1 NORMAL + 2 PNEUMONIA"
+    );
+    let sample = DataDir {
+        path: sample(),
+        source: DataSource::Sample,
+    }
+    .describe()
+    .unwrap();
+    assert!(
+        sample.starts_with("the shipped sample (data/sample/chest_xray): train "),
+        "{sample}"
+    );
+}

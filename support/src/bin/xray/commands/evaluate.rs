@@ -278,21 +278,7 @@ pub(crate) fn evaluate_command(args: &EvaluateArgs) -> Result<()> {
     }
     let temperature = evaluation.single().and_then(SavedModel::temperature);
     let subgroups = match args.by {
-        Some(GroupBy::Series) => {
-            let groups: Vec<String> = predictions
-                .files
-                .iter()
-                .map(support::dataset::file_series)
-                .collect();
-            Some(SubgroupReport::new(
-                "series",
-                &groups,
-                &labels,
-                &predictions.probs,
-                threshold,
-                names,
-            )?)
-        }
+        Some(GroupBy::Series) => Some(predictions.by_series(threshold)?),
         None => None,
     };
     let stress = if args.stress {
