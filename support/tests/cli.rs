@@ -457,6 +457,26 @@ fn cv_reports_every_fold_by_patient_as_json() {
     }
     // Progress goes to stderr, one section per fold.
     assert_eq!(stderr(&out).matches("== fold").count(), 3);
+    assert!(folds.iter().all(|f| f.get("stress").is_none()));
+    // With --stress every fold carries its worst cases under the standard changes.
+    let mut stressed = args.clone();
+    stressed.push("--stress".into());
+    let out = run(xray().args(&stressed));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let result: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let names: Vec<String> = support::stress::standard_changes()
+        .iter()
+        .map(|c| c.name())
+        .collect();
+    for fold in result["folds"].as_array().unwrap() {
+        let stress = &fold["stress"];
+        assert!((0.0..=1.0).contains(&stress["worst_accuracy"].as_f64().unwrap()));
+        assert!(stress["largest_specificity_loss"].as_f64().unwrap() >= 0.0);
+        for key in ["worst_accuracy_change", "worst_specificity_change"] {
+            let change = stress[key].as_str().unwrap().to_string();
+            assert!(names.contains(&change), "{change}");
+        }
+    }
     // Too many folds is refused before any training.
     let mut too_many = args.clone();
     too_many.retain(|a| a != "--json");

@@ -17,6 +17,11 @@ pub(crate) struct CvArgs {
     /// Print the results as JSON on stdout instead of a table.
     #[arg(long)]
     pub(crate) json: bool,
+    /// Also measure each fold's model on its held-out patients under the acquisition changes of
+    /// `evaluate --stress`, at the fold's own threshold: the worst accuracy and the largest loss
+    /// of specificity per fold.
+    #[arg(long)]
+    pub(crate) stress: bool,
     #[command(flatten)]
     pub(crate) run: RunArgs,
 }
@@ -26,11 +31,17 @@ pub(crate) fn cv_command(args: &CvArgs) -> Result<()> {
     let options = fit_options(&args.run)?;
     let config = model_config(&args.run, 2)?;
     training::training_scan(&train_dir, &options, config.classes())?;
-    let result = support::cross_validation::cross_validate(
+    let changes = if args.stress {
+        support::stress::standard_changes()
+    } else {
+        Vec::new()
+    };
+    let result = support::cross_validation::cross_validate_stressed(
         &config,
         &train_dir,
         args.folds,
         &options,
+        &changes,
         &mut Bar::default(),
     )?;
     if args.json {
