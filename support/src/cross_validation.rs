@@ -216,6 +216,7 @@ pub fn cross_validate_stressed(
 ) -> Result<CrossValidation> {
     options.validate()?;
     changes.iter().try_for_each(AcquisitionChange::validate)?;
+    config.check_memory(options.batch_size)?;
     if config.classes() != 2 {
         return Err(crate::error::Error::invalid(
             "cross_validate",

@@ -115,6 +115,20 @@ pub enum Error {
         /// What is wrong: the layer class, the key, its value and what was expected.
         reason: String,
     },
+    /// A model whose training would need more memory than the budget allows.
+    #[error("the model would need {} to train at {batch} image{} per step ({} of it weights, the largest array {largest}), over the budget of {}: use fewer units or filters, more pooling before the dense layers, or smaller batches", gib(*needed_bytes), if *batch == 1 { "" } else { "s" }, gib(*weight_bytes), gib(*budget_bytes))]
+    MemoryBudget {
+        /// Images per step.
+        batch: usize,
+        /// The bytes training would need (an estimate).
+        needed_bytes: u64,
+        /// The part of them the weights take.
+        weight_bytes: u64,
+        /// The largest weight array, with its shape.
+        largest: String,
+        /// The budget.
+        budget_bytes: u64,
+    },
     /// A saved model that is broken or does not match its configuration.
     #[error("{}: model: {reason}", path.display())]
     Model {
@@ -312,6 +326,16 @@ fn class_differences(found: &[String], expected: &[String]) -> String {
         parts.push(format!("not the model's: {}", extra.join(", ")));
     }
     parts.join("; ")
+}
+
+/// Bytes in GiB for a message: `256.0 GiB`, `8 GiB` for whole numbers.
+fn gib(bytes: u64) -> String {
+    let gib = bytes as f64 / f64::from(1u32 << 30);
+    if gib.fract() == 0.0 {
+        format!("{gib:.0} GiB")
+    } else {
+        format!("{gib:.1} GiB")
+    }
 }
 
 /// `Result` with the crate's [`Error`].

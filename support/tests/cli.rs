@@ -1267,3 +1267,32 @@ fn range_flags_take_two_numbers_either_way_and_refuse_bad_ranges_before_training
         assert!(!dir.path().join("m").exists(), "nothing written");
     }
 }
+
+#[test]
+fn a_model_past_the_memory_budget_is_refused_before_anything_is_allocated() {
+    let dir = tempfile::tempdir().unwrap();
+    let layers = dir.path().join("huge.json");
+    // 65536 units on an unpooled 1024x1024 image: 2^36 weights, over a terabyte to train.
+    std::fs::write(
+        &layers,
+        r#"[{"class_name": "Flatten"},
+            {"class_name": "Dense", "config": {"units": 65536, "activation": "relu"}},
+            {"class_name": "Dense", "config": {"units": 1, "activation": "sigmoid"}}]"#,
+    )
+    .unwrap();
+    let start = Instant::now();
+    let out = run(xray()
+        .arg("train")
+        .arg(sample())
+        .arg("--out")
+        .arg(dir.path().join("model"))
+        .args(["--input-size", "1024", "--layers"])
+        .arg(&layers));
+    assert_one_line_error(&out, "over the budget of 8 GiB");
+    assert!(stderr(&out).contains("dense.kernel"), "{}", stderr(&out));
+    assert!(
+        start.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        start.elapsed()
+    );
+}

@@ -440,6 +440,13 @@ fn errors_name_what_went_wrong() {
         }
         other => panic!("expected ClassCount, got {other:?}"),
     }
+    // Batches whose activations are past the memory budget: refused before any image is read.
+    let huge = FitOptions::default().batch_size(1 << 20);
+    let mut model = Model::new(config(), 1).unwrap();
+    match training::fit(&mut model, &three, &huge, &mut Silent) {
+        Err(Error::MemoryBudget { batch, .. }) => assert_eq!(batch, 1 << 20),
+        other => panic!("expected MemoryBudget, got {other:?}"),
+    }
     // One patient per class: no validation split can hold both classes.
     let tiny = copied_folder(&dir.path().join("tiny"), &["NORMAL", "PNEUMONIA"], 1);
     let err = training::fit(&mut model, &tiny, &FitOptions::default(), &mut Silent).unwrap_err();

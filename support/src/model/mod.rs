@@ -25,4 +25,5 @@ pub use config::{ModelConfig, ModelConfigBuilder, DEFAULT_DENSE_UNITS, DEFAULT_D
 pub use layers::{read_layers, Activation, Layer, Padding};
 pub use network::{one_hot, Model, PREDICT_BATCH};
 pub use param::{Param, Weights};
+pub use plan::MEMORY_BUDGET_BYTES;
 pub use weights_file::saved_config;

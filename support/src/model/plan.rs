@@ -9,6 +9,17 @@ use crate::ops::batch_norm::{DEFAULT_EPSILON, DEFAULT_MOMENTUM};
 use crate::ops::conv::{ConvGeometry, ConvSpec, Padding};
 use crate::ops::pool::PoolSpec;
 
+/// The most memory a model may ask for, in bytes: 8 GiB for its weights while training (each
+/// trainable array five times over: the values, their gradient, Adam's two moments and the
+/// moving average) plus one batch's activations (kept for the backward pass, and their
+/// gradients). What a laptop can spare; a model past it is a mistake (a Dense layer on an
+/// unpooled image) and is refused by its plan, before anything is allocated, instead of
+/// aborting in the allocator.
+pub const MEMORY_BUDGET_BYTES: u64 = 8 << 30;
+
+/// Copies of each trainable weight array training keeps (see [`MEMORY_BUDGET_BYTES`]).
+const TRAINABLE_COPIES: u128 = 5;
+
 /// The shape of one image's activations between two layers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Shape {
@@ -521,10 +532,66 @@ impl Plan {
             }
             i += 1;
         }
-        Ok(Plan {
+        let plan = Plan {
             steps,
             params: b.params,
             rows: b.rows,
+        };
+        // Training one image at a time is the least a model asks for.
+        plan.check_memory(config, 1)?;
+        Ok(plan)
+    }
+
+    /// The bytes of weights training keeps: every trainable array [`TRAINABLE_COPIES`] times,
+    /// the moving statistics once.
+    fn weight_bytes(&self) -> u128 {
+        self.params
+            .iter()
+            .map(|p| {
+                let values = p.shape.iter().map(|&d| d as u128).product::<u128>();
+                values
+                    * if is_trainable(&p.name) {
+                        TRAINABLE_COPIES
+                    } else {
+                        1
+                    }
+            })
+            .sum::<u128>()
+            * 4
+    }
+
+    /// An estimate of the bytes training `config` at `batch` images per step needs: the
+    /// weights' and, for every image, its input and every layer's output, with their gradients.
+    fn training_bytes(&self, config: &ModelConfig, batch: usize) -> u128 {
+        let per_image = (config.input_height() * config.input_width()) as u128
+            + self
+                .rows
+                .iter()
+                .map(|r| r.output.len() as u128)
+                .sum::<u128>();
+        self.weight_bytes() + 2 * 4 * per_image * batch as u128
+    }
+
+    /// Refuses with [`Error::MemoryBudget`] a model whose training at `batch` images per step
+    /// would need more than [`MEMORY_BUDGET_BYTES`].
+    fn check_memory(&self, config: &ModelConfig, batch: usize) -> Result<()> {
+        let needed = self.training_bytes(config, batch);
+        if needed <= u128::from(MEMORY_BUDGET_BYTES) {
+            return Ok(());
+        }
+        let largest = self
+            .params
+            .iter()
+            .max_by_key(|p| p.shape.iter().map(|&d| d as u128).product::<u128>())
+            .map(|p| format!("{} {:?}", p.name, p.shape))
+            .unwrap_or_default();
+        let clamp = |bytes: u128| u64::try_from(bytes).unwrap_or(u64::MAX);
+        Err(Error::MemoryBudget {
+            batch,
+            needed_bytes: clamp(needed),
+            weight_bytes: clamp(self.weight_bytes()),
+            largest,
+            budget_bytes: MEMORY_BUDGET_BYTES,
         })
     }
 
@@ -581,10 +648,18 @@ impl ModelConfig {
         Plan::new(self)
     }
 
-    /// Checks every setting and that the layers fit the input size.
+    /// Checks every setting, that the layers fit the input size, and that training one image
+    /// at a time fits [`MEMORY_BUDGET_BYTES`].
     pub fn validate(&self) -> Result<()> {
         self.check_settings()?;
         self.plan().map(|_| ())
+    }
+
+    /// Refuses with [`Error::MemoryBudget`] a model whose training at `batch` images per step
+    /// would need more than [`MEMORY_BUDGET_BYTES`] (weights and the batch's activations).
+    pub fn check_memory(&self, batch: usize) -> Result<()> {
+        self.check_settings()?;
+        self.plan()?.check_memory(self, batch)
     }
 }
 
@@ -673,6 +748,45 @@ mod tests {
         // Moving statistics: 8 + 8 + 8 + 4 channels, two arrays each.
         assert_eq!(plan.count().1, 2 * (8 + 8 + 8 + 4));
         assert_eq!(config.classes(), 3);
+    }
+
+    #[test]
+    fn a_model_past_the_memory_budget_is_refused_before_any_allocation() {
+        // A 65536-unit Dense layer on an unpooled 1024x1024 image: 2^36 weights, 256 GiB.
+        let huge = ModelConfig::builder()
+            .input_size(1024, 1024)
+            .layers(vec![
+                Layer::Flatten,
+                Layer::dense(65536, Activation::Relu),
+                Layer::output(2),
+            ])
+            .build();
+        let err = huge.unwrap_err();
+        let Error::MemoryBudget {
+            batch,
+            weight_bytes,
+            ref largest,
+            ..
+        } = err
+        else {
+            panic!("expected a memory budget error, got {err}");
+        };
+        assert_eq!(batch, 1);
+        assert_eq!(weight_bytes, 5 * 4 * ((1 << 36) + 65536 + 65536 + 1));
+        assert_eq!(largest, "dense.kernel [1048576, 65536]");
+        let text = err.to_string();
+        assert!(
+            text.contains("1280.0 GiB") && text.contains("8 GiB"),
+            "{text}"
+        );
+        // The recommended model fits at the batch sizes training uses, not at any.
+        let recommended = ModelConfig::recommended();
+        recommended.check_memory(32).unwrap();
+        let err = recommended.check_memory(1 << 16).unwrap_err();
+        assert!(
+            matches!(err, Error::MemoryBudget { batch: 65536, .. }),
+            "{err}"
+        );
     }
 
     #[test]

@@ -44,6 +44,7 @@ pub fn fit(
     progress: &mut dyn Progress,
 ) -> Result<History> {
     options.validate()?;
+    model.config().check_memory(options.batch_size)?;
     let scan = model_scan(model, train_dir.as_ref(), options)?;
     let (train_scan, val_scan) = validation_split(&scan, train_dir.as_ref(), options)?;
     let settings = RunSettings::new(model.config(), options, &scan);
