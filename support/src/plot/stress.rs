@@ -12,6 +12,9 @@ use super::{plot_err, text, tick_label, Figure, TAB_BLUE, TAB_ORANGE};
 use crate::error::{Error, Result};
 use crate::metrics::intervals::Interval;
 
+/// A metric the chart draws: its name, colour, vertical offset in its row, and how to read it.
+type Series = (&'static str, RGBColor, f64, fn(&StressPoint) -> Interval);
+
 /// One row of [`stress_chart`]: a change's name and two metrics with their intervals.
 #[derive(Debug, Clone, Copy)]
 pub struct StressPoint<'a> {
@@ -78,7 +81,7 @@ pub fn stress_chart(points: &[StressPoint<'_>], title: &str) -> Result<Figure> {
             .axis_desc_style(text(13.0))
             .draw()
             .map_err(plot_err)?;
-        let series: [(&str, RGBColor, f64, fn(&StressPoint) -> Interval); 2] = [
+        let series: [Series; 2] = [
             ("accuracy", TAB_BLUE, 0.13, |p| p.accuracy),
             ("specificity", TAB_ORANGE, -0.13, |p| p.specificity),
         ];
