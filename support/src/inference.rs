@@ -577,8 +577,12 @@ pub fn predict_files_classes_tta(
     ))
 }
 
-/// Each file's class probabilities averaged over its versions under `transforms` (one batch
-/// per file).
+/// Images per model call when predicting files: enough for the kernels to use every core.
+const FILES_BATCH: usize = 64;
+
+/// Each file's class probabilities averaged over its versions under `transforms`. Files are
+/// prepared in parallel, then predicted together, up to [`FILES_BATCH`] images per model call;
+/// a file that cannot be read keeps its error.
 fn predict_files_transformed(
     saved: &SavedModel,
     files: &[PathBuf],
@@ -597,24 +601,51 @@ fn predict_files_transformed(
                 .prepare_transformed(path, (height, width), transforms)
         })
         .collect();
-    inputs
-        .into_iter()
-        .map(|versions| {
-            let versions = versions?;
-            let n = versions.len();
-            let pixels: Vec<f32> = versions.iter().flat_map(|v| v.iter().copied()).collect();
-            let x = ndarray::Array4::from_shape_vec((n, height, width, 1), pixels)
-                .map_err(|e| Error::backend("shaping the model input", e))?;
-            let p = saved.model.predict(x.view())?;
-            let mean = |c: usize| p.column(c).sum() / n as f32;
-            Ok(match p.ncols() {
-                1 => {
-                    let p1 = mean(0);
-                    vec![1.0 - p1, p1]
+    let mut results: Vec<Option<Result<Vec<f32>>>> = Vec::with_capacity(files.len());
+    let mut ready = Vec::new();
+    for (i, input) in inputs.into_iter().enumerate() {
+        match input {
+            Ok(versions) => {
+                ready.push((i, versions));
+                results.push(None);
+            }
+            Err(e) => results.push(Some(Err(e))),
+        }
+    }
+    let versions = transforms.len().max(1);
+    for group in ready.chunks((FILES_BATCH / versions).max(1)) {
+        let pixels: Vec<f32> = group
+            .iter()
+            .flat_map(|(_, vs)| vs.iter().flat_map(|v| v.iter().copied()))
+            .collect();
+        let probs =
+            ndarray::Array4::from_shape_vec((group.len() * versions, height, width, 1), pixels)
+                .map_err(|e| Error::backend("shaping the model input", e))
+                .and_then(|x| saved.model.predict(x.view()));
+        for (g, (i, _)) in group.iter().enumerate() {
+            results[*i] = Some(match &probs {
+                Ok(p) => {
+                    let rows = p.slice(ndarray::s![g * versions..(g + 1) * versions, ..]);
+                    let mean = |c: usize| rows.column(c).sum() / versions as f32;
+                    Ok(match p.ncols() {
+                        1 => {
+                            let p1 = mean(0);
+                            vec![1.0 - p1, p1]
+                        }
+                        k => (0..k).map(mean).collect(),
+                    })
                 }
-                k => (0..k).map(mean).collect(),
-            })
-        })
+                Err(e) => Err(Error::invalid(
+                    "predicting a batch of files",
+                    e.to_string(),
+                    "a model that predicts",
+                )),
+            });
+        }
+    }
+    results
+        .into_iter()
+        .map(|r| r.expect("every file has its result or its error"))
         .collect()
 }
 

@@ -687,4 +687,18 @@ fn three_classes_fit_save_load_evaluate_and_predict() {
         }
     }
     assert!(inference::predict_files(&loaded, &predictions.files[..1])[0].is_err());
+    // Files are predicted in batches: a file that cannot be read keeps its error in its place,
+    // and the files around it get the same rows as alone.
+    let mut mixed = predictions.files[..3].to_vec();
+    mixed.insert(1, predictions.files[0].with_file_name("missing.jpeg"));
+    let rows = inference::predict_files_classes(&loaded, &mixed);
+    assert_eq!(rows.len(), 4);
+    assert!(rows[1].is_err());
+    let expected: Vec<_> = predictions.class_probs.rows().into_iter().take(3).collect();
+    for (row, expected) in [&rows[0], &rows[2], &rows[3]].into_iter().zip(expected) {
+        let row = row.as_ref().unwrap();
+        for (a, b) in row.iter().zip(expected) {
+            assert!((a - b).abs() < 1e-5);
+        }
+    }
 }
