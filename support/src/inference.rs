@@ -464,10 +464,7 @@ impl Predictions {
     /// Metrics at `threshold` (e.g. [`Threshold::HALF`], or the threshold chosen on validation data).
     pub fn evaluate(&self, threshold: Threshold) -> Result<Evaluation> {
         self.require_binary("evaluate")?;
-        let names: [&str; 2] = [
-            self.class_names.first().map_or("0", String::as_str),
-            self.class_names.get(1).map_or("1", String::as_str),
-        ];
+        let names = self.binary_names();
         Evaluation::new(&self.labels_u8(), &self.probs, threshold, names)
     }
 
@@ -484,10 +481,7 @@ impl Predictions {
         bootstrap: &BootstrapOptions,
     ) -> Result<EvaluationReport> {
         self.require_binary("report")?;
-        let names: [&str; 2] = [
-            self.class_names.first().map_or("0", String::as_str),
-            self.class_names.get(1).map_or("1", String::as_str),
-        ];
+        let names = self.binary_names();
         EvaluationReport::new(&self.labels_u8(), &self.probs, threshold, names, bootstrap)
     }
 
@@ -497,10 +491,7 @@ impl Predictions {
     pub fn by_series(&self, threshold: Threshold) -> Result<SubgroupReport> {
         self.require_binary("by_series")?;
         let groups: Vec<String> = self.files.iter().map(crate::dataset::file_series).collect();
-        let names: [&str; 2] = [
-            self.class_names.first().map_or("0", String::as_str),
-            self.class_names.get(1).map_or("1", String::as_str),
-        ];
+        let names = self.binary_names();
         SubgroupReport::new(
             "series",
             &groups,
@@ -509,6 +500,14 @@ impl Predictions {
             threshold,
             names,
         )
+    }
+
+    /// The names of class 0 and class 1 ("0" and "1" where a name is missing).
+    fn binary_names(&self) -> [&str; 2] {
+        [
+            self.class_names.first().map_or("0", String::as_str),
+            self.class_names.get(1).map_or("1", String::as_str),
+        ]
     }
 
     /// Refuses a K-class prediction where a two-class one is needed.
@@ -588,19 +587,33 @@ fn predict_files_transformed(
     files: &[PathBuf],
     transforms: &[Transform],
 ) -> Vec<Result<Vec<f32>>> {
+    let size = (
+        saved.model.config().input_height(),
+        saved.model.config().input_width(),
+    );
+    predict_prepared(saved, files, transforms.len(), |path| {
+        saved
+            .preprocessing
+            .prepare_transformed(path, size, transforms)
+    })
+}
+
+/// Each file's class probabilities averaged over the `versions` model inputs `prepare` makes
+/// of it. Files are prepared in parallel, then predicted together, up to [`FILES_BATCH`]
+/// images per model call; a file that cannot be prepared keeps its error.
+pub(crate) fn predict_prepared(
+    saved: &SavedModel,
+    files: &[PathBuf],
+    versions: usize,
+    prepare: impl Fn(&Path) -> Result<Vec<ndarray::Array2<f32>>> + Sync,
+) -> Vec<Result<Vec<f32>>> {
     use rayon::prelude::*;
     let (height, width) = (
         saved.model.config().input_height(),
         saved.model.config().input_width(),
     );
-    let inputs: Vec<Result<Vec<ndarray::Array2<f32>>>> = files
-        .par_iter()
-        .map(|path| {
-            saved
-                .preprocessing
-                .prepare_transformed(path, (height, width), transforms)
-        })
-        .collect();
+    let inputs: Vec<Result<Vec<ndarray::Array2<f32>>>> =
+        files.par_iter().map(|path| prepare(path)).collect();
     let mut results: Vec<Option<Result<Vec<f32>>>> = Vec::with_capacity(files.len());
     let mut ready = Vec::new();
     for (i, input) in inputs.into_iter().enumerate() {
@@ -612,7 +625,7 @@ fn predict_files_transformed(
             Err(e) => results.push(Some(Err(e))),
         }
     }
-    let versions = transforms.len().max(1);
+    let versions = versions.max(1);
     for group in ready.chunks((FILES_BATCH / versions).max(1)) {
         let pixels: Vec<f32> = group
             .iter()

@@ -46,9 +46,19 @@ impl Preprocessing {
         path: impl AsRef<Path>,
         (height, width): (usize, usize),
     ) -> Result<ndarray::Array2<f32>> {
-        let generator = self.generator()?;
         let grey = crate::imread::imread(path)?;
-        let small = crate::resize::resize_with(grey.view(), (height, width), self.interpolation)?;
+        self.prepare_pixels(grey.view(), (height, width))
+    }
+
+    /// [`prepare`](Self::prepare) of an image already decoded to 8-bit grey pixels (for
+    /// example one that [`crate::stress`] changed): resized, then scaled and standardised.
+    pub fn prepare_pixels(
+        &self,
+        grey: ndarray::ArrayView2<u8>,
+        (height, width): (usize, usize),
+    ) -> Result<ndarray::Array2<f32>> {
+        let generator = self.generator()?;
+        let small = crate::resize::resize_with(grey, (height, width), self.interpolation)?;
         let mut x = small.mapv(f32::from);
         generator.standardize(&mut x);
         Ok(x)

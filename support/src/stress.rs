@@ -15,7 +15,7 @@
 
 use std::path::{Path, PathBuf};
 
-use ndarray::{Array2, Array4, ArrayView2};
+use ndarray::{Array2, ArrayView2};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 use rand_distr::{Distribution, Normal};
@@ -384,9 +384,6 @@ impl StressReport {
     }
 }
 
-/// Images predicted per model call.
-const CHUNK: usize = 64;
-
 /// The ensemble's (or single model's) probability of class 1 for each file of `scan` under
 /// `change`, each member preparing the changed file as it was trained, then averaged.
 pub fn changed_probabilities(
@@ -411,7 +408,6 @@ fn member_probabilities(
     change: AcquisitionChange,
     seed: u64,
 ) -> Result<Vec<f32>> {
-    use rayon::prelude::*;
     let config = saved.model.config();
     if config.classes() != 2 {
         return Err(Error::invalid(
@@ -420,32 +416,17 @@ fn member_probabilities(
             "a two-class model (the metrics are sensitivity and specificity at a threshold)",
         ));
     }
-    let (h, w) = (config.input_height(), config.input_width());
-    let generator = saved.preprocessing.generator()?;
-    let mut probs = Vec::with_capacity(files.len());
-    for chunk in files.chunks(CHUNK) {
-        let inputs = chunk
-            .par_iter()
-            .map(|path| {
-                let grey = crate::imread::imread(path)?;
-                let changed = change.apply(grey.view(), file_seed(path, seed))?;
-                let small = crate::resize::resize_with(
-                    changed.view(),
-                    (h, w),
-                    saved.preprocessing.interpolation,
-                )?;
-                let mut x = small.mapv(f32::from);
-                generator.standardize(&mut x);
-                Ok(x)
-            })
-            .collect::<Result<Vec<_>>>()?;
-        let pixels: Vec<f32> = inputs.iter().flat_map(|x| x.iter().copied()).collect();
-        let x = Array4::from_shape_vec((inputs.len(), h, w, 1), pixels)
-            .map_err(|e| Error::backend("shaping the model input", e))?;
-        let p = saved.model.predict(x.view())?;
-        probs.extend(p.column(p.ncols() - 1).iter().copied());
-    }
-    Ok(probs)
+    let size = (config.input_height(), config.input_width());
+    crate::inference::predict_prepared(saved, files, 1, |path| {
+        let grey = crate::imread::imread(path)?;
+        let changed = change.apply(grey.view(), file_seed(path, seed))?;
+        Ok(vec![saved
+            .preprocessing
+            .prepare_pixels(changed.view(), size)?])
+    })
+    .into_iter()
+    .map(|row| row.map(|p| p[p.len() - 1]))
+    .collect()
 }
 
 /// Evaluates `ensemble` (one model or several, probabilities averaged) on the labelled images
