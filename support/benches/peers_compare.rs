@@ -296,7 +296,7 @@ fn section_epoch() {
     let flow = flow_options(TARGET).seed(42);
     let mut model = Model::new(ModelConfig::default(), 0).expect("the default model builds");
     match FitOptions::default()
-        .augmentation
+        .augmentation()
         .flow_from_directory(&dir, flow)
     {
         Ok(mut it) => {
@@ -334,7 +334,10 @@ fn section_epoch() {
     }
 
     reset_peak_rss();
-    let options = FitOptions::default().epochs(1);
+    let options = FitOptions::builder()
+        .epochs(1)
+        .build()
+        .expect("one epoch is a valid setting");
     let mut model = Model::new(ModelConfig::default(), 0).expect("the default model builds");
     let (c0, t0) = (cpu(), Instant::now());
     match fit(&mut model, &dir, &options, &mut Silent) {

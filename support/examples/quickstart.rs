@@ -12,11 +12,9 @@ fn main() -> Result<()> {
         .build()?;
     let mut progress = ProgressLines::new(); // Keras's verbose=1, one line at a time
     let history = training::fit(&mut model, data.split("train"), &options, &mut progress)?;
-    let classes = vec!["NORMAL".to_string(), "PNEUMONIA".to_string()];
-    let saved = SavedModel::from_fit(model, history, classes, options.preprocessing());
-    let (_, at_half, _) = inference::evaluate(&saved, data.split("test"))?;
-    let auc = at_half.roc_auc.unwrap_or(f64::NAN);
-    println!("test accuracy {:.3}, ROC AUC {auc:.3}", at_half.accuracy);
+    let saved = SavedModel::from_fit(model, history, &options)?; // Keras's model.save() next
+    let test = ModelEvaluation::on_directory(saved.clone(), data.split("test"), 1)?;
+    println!("{}", test.report_at(Threshold::HALF)?); // intervals too; test.figures() to draw
     saved.save("models/example")?;
     let x_ray = data
         .split("test")

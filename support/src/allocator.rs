@@ -1,5 +1,5 @@
-//! An opt-in allocator setting for training: the one place where `support` changes
-//! process-wide state, and only when a program asks.
+//! An allocator setting for training: the one place where `support` changes process-wide
+//! state, when `fit` trains with its default options or a program asks.
 
 /// Asks glibc's allocator to keep freed memory instead of returning it to the system (a no-op
 /// on other platforms; calling it again changes nothing).
@@ -7,9 +7,11 @@
 /// A training step allocates and frees some 150 MB of activations and gradients (dfdx allocates
 /// its own buffers); returned to the system, every step page-faults them back in. With this
 /// setting, blocks up to 32 MiB come from the heap and are reused, and the heap is not trimmed
-/// below 1 GiB of free space. It changes the allocator of the whole process, so the library
-/// never calls it by itself: the `xray` tool and the benchmarks call it at start, and a notebook
-/// or another host program may call it before training. BENCHMARKS.md gives its measured effect.
+/// below 1 GiB of free space. It changes the allocator of the whole process: `fit` calls it
+/// unless its options say otherwise ([`FitParams::keep_freed_memory`]), the `xray` tool and the
+/// benchmarks call it at start. BENCHMARKS.md gives its measured effect.
+///
+/// [`FitParams::keep_freed_memory`]: crate::training::FitParams::keep_freed_memory
 pub fn keep_freed_memory() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     {

@@ -226,10 +226,7 @@ pub fn cross_validate_stressed(
     }
     let scan = training::training_scan(train_dir.as_ref(), options, 2)?;
     let folds = patient_folds(&scan, k, options.seed)?;
-    let options = FitOptions {
-        checkpoint_dir: None,
-        ..options.clone()
-    };
+    let options = options.to_builder().no_checkpoints().build()?;
     let settings = RunSettings::new(config, &options, &scan);
     let mut results = Vec::with_capacity(k);
     for (index, (train, val)) in folds.iter().enumerate() {
@@ -244,12 +241,14 @@ pub fn cross_validate_stressed(
         let stress = if changes.is_empty() {
             None
         } else {
-            let saved = SavedModel::from_fit(
+            // fit_split trains on the folds' scans and names no classes: the scan's names.
+            let saved = SavedModel::from_parts(
                 model,
                 history,
                 scan.class_names.clone(),
                 options.preprocessing(),
-            );
+            )
+            .labelled_by(options.label_source());
             let threshold = saved.decision.threshold().unwrap_or(Threshold::HALF);
             let ensemble = Ensemble::new(vec![saved])?;
             // Only the point estimates are kept: a few resamples suffice.

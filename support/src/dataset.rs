@@ -217,6 +217,19 @@ pub struct ClassScan {
     pub labels: Vec<usize>,
 }
 
+/// The classes and their image counts: `NORMAL 234, PNEUMONIA 390`.
+impl std::fmt::Display for ClassScan {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let parts: Vec<String> = self
+            .class_names
+            .iter()
+            .zip(self.counts())
+            .map(|(name, n)| format!("{name} {n}"))
+            .collect();
+        write!(f, "{}", parts.join(", "))
+    }
+}
+
 impl ClassScan {
     /// Class name to index, as Keras's `class_indices`.
     pub fn class_indices(&self) -> BTreeMap<String, usize> {
@@ -527,6 +540,15 @@ pub fn patient_id(path: impl AsRef<Path>) -> Option<String> {
     let ends_cleanly = matches!(rest[digits.len()..].chars().next(), None | Some('-'));
     (prefix_ok && !digits.is_empty() && ends_cleanly)
         .then(|| format!("{}IM-{digits}", prefix.to_ascii_uppercase()))
+}
+
+/// A file's name without its folders, for printing: `.../PNEUMONIA/person1_virus_6.jpeg` ->
+/// `person1_virus_6.jpeg` (empty for a path without one).
+pub fn file_name(path: impl AsRef<Path>) -> String {
+    path.as_ref()
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
 }
 
 /// The series a file's name places it in, for subgroup reports: `IM-` and `NORMAL2-IM-` (the

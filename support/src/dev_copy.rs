@@ -129,46 +129,14 @@ impl crate::dataset::DataDir {
     /// copy and the Kaggle download are recognised by their counts per split and class; any
     /// other folder is "a dataset of your own".
     pub fn describe(&self) -> Result<String> {
-        let mut counts = Vec::new();
-        for split in Split::ALL {
-            let dir = self.split(split.name());
-            if !dir.is_dir() {
-                continue;
+        let counts = self.split_counts()?;
+        let name = match self.kind_from(&counts) {
+            DatasetKind::Sample => "the shipped sample (data/sample/chest_xray)",
+            DatasetKind::DevelopmentCopy => {
+                "the development copy (the Kaggle download resized to 224 x 224, data/dev_copy_manifest.txt)"
             }
-            let scan = crate::dataset::scan_classes(&dir, None, false)?;
-            counts.push((split, scan.class_names.clone(), scan.counts()));
-        }
-        let two_classes = |split: Split| {
-            counts
-                .iter()
-                .find(|(s, names, _)| *s == split && names.as_slice() == CLASSES)
-                .map(|(_, _, n)| [n[0], n[1]])
-        };
-        let manifest = Manifest::shipped();
-        let matches = |expected: &dyn Fn(Split) -> [usize; 2]| {
-            [Split::Train, Split::Test]
-                .into_iter()
-                .all(|split| two_classes(split) == Some(expected(split)))
-        };
-        let name = if self.source == crate::dataset::DataSource::Sample {
-            "the shipped sample (data/sample/chest_xray)".to_string()
-        } else if matches(&|split| {
-            [
-                manifest.count(split, CLASSES[0]),
-                manifest.count(split, CLASSES[1]),
-            ]
-        }) {
-            "the development copy (the Kaggle download resized to 224 x 224, data/dev_copy_manifest.txt)"
-                .to_string()
-        } else if matches(&|split| {
-            KAGGLE_COUNTS
-                .iter()
-                .find(|(s, _)| *s == split)
-                .map_or([0, 0], |(_, n)| *n)
-        }) {
-            "the Kaggle download (original resolution)".to_string()
-        } else {
-            "a dataset of your own".to_string()
+            DatasetKind::KaggleDownload => "the Kaggle download (original resolution)",
+            DatasetKind::Own => "a dataset of your own",
         };
         let splits: Vec<String> = counts
             .iter()
@@ -183,6 +151,74 @@ impl crate::dataset::DataDir {
             .collect();
         Ok(format!("{name}: {}", splits.join("; ")))
     }
+
+    /// Which dataset this is: the shipped sample, the development copy, the Kaggle download
+    /// (both recognised by their counts per split and class) or one of the user's own.
+    pub fn kind(&self) -> Result<DatasetKind> {
+        Ok(self.kind_from(&self.split_counts()?))
+    }
+
+    /// The class names and image counts of each split present.
+    fn split_counts(&self) -> Result<Vec<(Split, Vec<String>, Vec<usize>)>> {
+        let mut counts = Vec::new();
+        for split in Split::ALL {
+            let dir = self.split(split.name());
+            if !dir.is_dir() {
+                continue;
+            }
+            let scan = crate::dataset::scan_classes(&dir, None, false)?;
+            counts.push((split, scan.class_names.clone(), scan.counts()));
+        }
+        Ok(counts)
+    }
+
+    fn kind_from(&self, counts: &[(Split, Vec<String>, Vec<usize>)]) -> DatasetKind {
+        let two_classes = |split: Split| {
+            counts
+                .iter()
+                .find(|(s, names, _)| *s == split && names.as_slice() == CLASSES)
+                .map(|(_, _, n)| [n[0], n[1]])
+        };
+        let manifest = Manifest::shipped();
+        let matches = |expected: &dyn Fn(Split) -> [usize; 2]| {
+            [Split::Train, Split::Test]
+                .into_iter()
+                .all(|split| two_classes(split) == Some(expected(split)))
+        };
+        if self.source == crate::dataset::DataSource::Sample {
+            DatasetKind::Sample
+        } else if matches(&|split| {
+            [
+                manifest.count(split, CLASSES[0]),
+                manifest.count(split, CLASSES[1]),
+            ]
+        }) {
+            DatasetKind::DevelopmentCopy
+        } else if matches(&|split| {
+            KAGGLE_COUNTS
+                .iter()
+                .find(|(s, _)| *s == split)
+                .map_or([0, 0], |(_, n)| *n)
+        }) {
+            DatasetKind::KaggleDownload
+        } else {
+            DatasetKind::Own
+        }
+    }
+}
+
+/// Which dataset a [`DataDir`](crate::dataset::DataDir) holds (see its `kind`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DatasetKind {
+    /// The small sample shipped in `data/sample/chest_xray`.
+    Sample,
+    /// The development copy: the Kaggle download at 224 x 224, as `data/dev_copy_manifest.txt`
+    /// lists it (what the shipped model was trained on and the notebooks' outputs come from).
+    DevelopmentCopy,
+    /// The Kaggle download at its original resolution.
+    KaggleDownload,
+    /// Any other labelled folder.
+    Own,
 }
 
 /// The shipped manifest, `data/dev_copy_manifest.txt`, built in so that tools need no path.

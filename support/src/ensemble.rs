@@ -423,7 +423,7 @@ mod tests {
             }),
             ..History::default()
         };
-        SavedModel::from_fit(
+        SavedModel::from_parts(
             Model::new(config, seed).unwrap(),
             history,
             vec!["NORMAL".into(), "PNEUMONIA".into()],
@@ -490,7 +490,7 @@ mod tests {
                 decision: Decision::Argmax,
                 ..History::default()
             };
-            SavedModel::from_fit(
+            SavedModel::from_parts(
                 Model::new(config, seed).unwrap(),
                 history,
                 vec!["NORMAL".into(), "BACTERIA".into(), "VIRUS".into()],

@@ -1,9 +1,21 @@
-//! Writing files so that a crash never leaves a half-written one.
+//! The project's files on disk: written so that a crash never leaves a half-written one, and
+//! the format of the JSON descriptions of a saved model and a checkpoint, read naming the file
+//! when it is missing, truncated or edited.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use serde::Deserialize;
+
 use crate::error::{Error, Result};
+
+/// The format name both a model's and a checkpoint's description record.
+/// `xray-model/2` moved the learning rate out of the model's configuration into the training
+/// settings; files of [`FORMAT_1`] still load (their rate is read and dropped, see
+/// [`crate::model::ModelConfig`]), and a checkpoint's moves to its run settings.
+pub(crate) const FORMAT: &str = "xray-model/2";
+/// The first format, read by the migration described at [`FORMAT`].
+pub(crate) const FORMAT_1: &str = "xray-model/1";
 
 /// Writes `data` to a temporary file beside `path`, flushes it to disk, then renames it over
 /// `path`: readers see the old file or the new one, never a part.
@@ -44,4 +56,20 @@ mod tests {
         let err = write_atomic(&dir.path().join("missing/a.json"), b"x").unwrap_err();
         assert!(err.to_string().contains("missing"), "{err}");
     }
+}
+
+/// An [`Error::Model`] for the description or weights at `path`.
+pub(crate) fn model_error(path: PathBuf, reason: String) -> Error {
+    Error::Model { path, reason }
+}
+
+/// Reads a JSON description, naming the file when it is missing, truncated or edited.
+pub(crate) fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T> {
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    serde_json::from_slice(&bytes).map_err(|e| {
+        model_error(
+            path.to_path_buf(),
+            format!("unreadable description (truncated or edited?): {e}"),
+        )
+    })
 }

@@ -141,6 +141,16 @@ impl History {
         csv
     }
 
+    /// The name of the epochs' AUC: the ROC AUC for two classes, the macro average of the
+    /// one-vs-rest AUCs for more (told by the decision: a threshold or the most probable class).
+    fn auc_name(&self) -> &'static str {
+        if self.decision.threshold().is_some() {
+            "ROC AUC"
+        } else {
+            "ROC AUC, macro average"
+        }
+    }
+
     /// The per-epoch curves for [`crate::plot::learning_curves`]: loss, accuracy, AUC.
     pub fn curves(&self) -> Vec<crate::plot::Curve> {
         let series = |f: fn(&EpochLog) -> f32| self.epochs.iter().map(f).collect::<Vec<f32>>();
@@ -151,8 +161,28 @@ impl History {
                 series(|e| e.accuracy),
                 series(|e| e.val_accuracy),
             ),
-            crate::plot::Curve::new("ROC AUC", series(|e| e.auc), series(|e| e.val_auc)),
+            crate::plot::Curve::new(self.auc_name(), series(|e| e.auc), series(|e| e.val_auc)),
         ]
+    }
+
+    /// The learning curves (loss, accuracy and ROC AUC per epoch, training and validation) with
+    /// the best epoch and an early stop marked: Keras users plot `history.history` the same way.
+    pub fn plot(&self) -> crate::Result<crate::plot::Figure> {
+        crate::plot::learning_curves_with(&self.curves(), &self.epoch_marks())
+    }
+
+    /// One line per epoch as `fit` printed it, then whether early stopping ended training and
+    /// which epoch was best: the run's log, also for a model trained elsewhere and loaded.
+    pub fn epoch_log(&self, epochs_asked: usize) -> String {
+        let mut out: String = self.epochs.iter().map(|e| format!("{e}\n")).collect();
+        let ran = self.epochs.len();
+        let stop = if self.stopped_early {
+            format!("early stopping ended training after {ran} of {epochs_asked} epochs")
+        } else {
+            format!("{ran} of {epochs_asked} epochs run; early stopping did not fire")
+        };
+        out.push_str(&format!("{stop}; best epoch {}", self.best_epoch));
+        out
     }
 
     /// The epochs [`crate::plot::learning_curves_with`] marks: the best epoch with its

@@ -265,7 +265,8 @@ impl ClassificationInterpretation {
     }
 
     /// The figure's title: the threshold (with `decimals`), and how many of each kind of
-    /// mistake are shown.
+    /// mistake are shown out of how many (each kind gets its share first, so the images shown
+    /// are not simply the highest losses overall).
     fn figure_title(&self, shown: &[TopLoss], decimals: usize) -> String {
         let (all_neg, all_pos) = self.mistake_counts();
         let neg = shown
@@ -274,9 +275,8 @@ impl ClassificationInterpretation {
             .count();
         let pos = shown.len() - neg;
         format!(
-            "Top losses: the {} highest-loss misclassified images at threshold {:.decimals$}\n\
+            "Top losses at threshold {:.decimals$}: the highest-loss mistakes of each kind\n\
              {neg} of {all_neg} false negatives (true {}), {pos} of {all_pos} false positives (true {})",
-            shown.len(),
             self.threshold,
             self.class_names[1],
             self.class_names[0],

@@ -17,6 +17,7 @@ pub mod dataset;
 pub mod dev_copy;
 pub mod ensemble;
 mod error;
+pub mod evaluation;
 pub mod explain;
 pub mod export;
 mod files;

@@ -14,15 +14,14 @@ use serde::{Deserialize, Serialize};
 
 use crate::dataset::LabelSource;
 use crate::error::{Error, Result};
-use crate::files::write_atomic;
+use crate::files::{model_error, read_json, write_atomic, FORMAT, FORMAT_1};
 use crate::history::History;
 use crate::metrics::calibration::{apply_temperature, fit_temperature};
 use crate::metrics::{Decision, Threshold};
 use crate::model::{Model, ModelConfig};
 use crate::preprocessing::Preprocessing;
+use crate::training::options::FitOptions;
 
-/// The format name both a model's and a checkpoint's description record.
-pub(crate) const FORMAT: &str = "xray-model/1";
 /// File name of the weights in a model folder.
 pub const WEIGHTS_FILE: &str = "model.safetensors";
 /// File name of the description in a model folder.
@@ -70,11 +69,31 @@ pub struct SavedModel {
 }
 
 impl SavedModel {
-    /// The model [`fit`](crate::training::fit) trained, ready to save: class names, the
-    /// decision fit chose on validation data (the history's), the preprocessing it was trained
-    /// with (from [`FitOptions::preprocessing`](crate::training::FitOptions::preprocessing)) and
-    /// the history (which holds the best epoch's validation scores).
-    pub fn from_fit(
+    /// The model [`fit`](crate::training::fit) trained with `options`, ready to save (Keras's
+    /// `model.save()` after `fit`): the class names fit gave the model, the decision fit chose
+    /// on validation data (the history's), the preprocessing and label source the options
+    /// trained with, and the history (which holds the best epoch's validation scores). Refused
+    /// for a model that no `fit` has given class names.
+    pub fn from_fit(model: Model, history: History, options: &FitOptions) -> Result<SavedModel> {
+        let class_names = model
+            .class_names()
+            .ok_or_else(|| {
+                Error::invalid(
+                    "model",
+                    "a model without class names",
+                    "a model training::fit has trained (it names the classes)",
+                )
+            })?
+            .to_vec();
+        Ok(
+            SavedModel::from_parts(model, history, class_names, options.preprocessing())
+                .labelled_by(options.label_source()),
+        )
+    }
+
+    /// A saved model from its parts: `model` with `class_names`, the history's decision (0.5
+    /// for a two-class model whose history has none) and `preprocessing`, labelled by folder.
+    pub(crate) fn from_parts(
         mut model: Model,
         history: History,
         class_names: Vec<String>,
@@ -176,10 +195,13 @@ impl SavedModel {
             });
         }
         let card: ModelCard = read_json(&dir.join(CONFIG_FILE))?;
-        if card.format != FORMAT {
+        if card.format != FORMAT && card.format != FORMAT_1 {
             return Err(model_error(
                 dir.join(CONFIG_FILE),
-                format!("format '{}', expected '{FORMAT}'", card.format),
+                format!(
+                    "format '{}', expected '{FORMAT}' or '{FORMAT_1}'",
+                    card.format
+                ),
             ));
         }
         if card.class_names.len() != card.config.classes() {
@@ -238,22 +260,6 @@ pub fn shipped_model_dir() -> Option<PathBuf> {
 
 fn no_validation_scores() -> Error {
     Error::NoValidationScores
-}
-
-/// An [`Error::Model`] for the description or weights at `path`.
-pub(crate) fn model_error(path: PathBuf, reason: String) -> Error {
-    Error::Model { path, reason }
-}
-
-/// Reads a JSON description, naming the file when it is missing, truncated or edited.
-pub(crate) fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T> {
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    serde_json::from_slice(&bytes).map_err(|e| {
-        model_error(
-            path.to_path_buf(),
-            format!("unreadable description (truncated or edited?): {e}"),
-        )
-    })
 }
 
 #[cfg(test)]
@@ -347,9 +353,12 @@ mod tests {
     #[test]
     fn model_json_of_the_first_format_version_still_loads() {
         // What `xray-model/1` files written before decisions had a source hold: the threshold
-        // source as a sentence, none in the history, and 0.5 (unused) for K-class models.
+        // source as a sentence, none in the history, 0.5 (unused) for K-class models, and the
+        // learning rate in the configuration.
         let legacy = |dir: &Path| {
             edit_card(dir, |card| {
+                card["format"] = serde_json::json!(FORMAT_1);
+                card["config"]["learning_rate"] = serde_json::json!(3e-4);
                 card["threshold_source"] =
                     serde_json::json!("Youden's J on the validation split of the best epoch");
                 let history = card["history"].as_object_mut().unwrap();
@@ -373,5 +382,22 @@ mod tests {
         let loaded = SavedModel::load(dir.path()).unwrap();
         assert_eq!(loaded.decision, Decision::Argmax);
         assert_eq!(loaded.history.unwrap().decision, Decision::Argmax);
+        // Saved again, it is written in today's format, without the rate.
+        loaded_again_in_todays_format(dir.path());
+    }
+
+    fn loaded_again_in_todays_format(dir: &Path) {
+        let loaded = SavedModel::load(dir).unwrap();
+        let out = tempfile::tempdir().unwrap();
+        loaded.save(out.path()).unwrap();
+        let text = std::fs::read_to_string(out.path().join(CONFIG_FILE)).unwrap();
+        assert!(
+            text.contains(FORMAT) && !text.contains("learning_rate"),
+            "{text}"
+        );
+        assert_eq!(
+            SavedModel::load(out.path()).unwrap().model.config(),
+            loaded.model.config()
+        );
     }
 }

@@ -910,7 +910,10 @@ fn broken_or_mismatched_checkpoints_are_reported() {
         ],
         labels: vec![0, 1],
     };
-    let options = FitOptions::default().augmentation(pre.generator().unwrap());
+    let options = FitOptions::builder()
+        .augmentation(pre.generator().unwrap())
+        .build()
+        .unwrap();
     let settings = RunSettings::new(&config, &options, &scan);
     ResumeCheckpoint::save(&ckpt, &model, Some(&model), &history, &settings, &names).unwrap();
     let loaded = ResumeCheckpoint::load_if_present(&ckpt).unwrap().unwrap();

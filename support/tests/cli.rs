@@ -275,12 +275,14 @@ fn assert_best_pair_consistent(checkpoint: &ResumeCheckpoint) {
         return;
     };
     let settings = &checkpoint.settings;
-    let options = FitOptions::default()
+    let options = FitOptions::builder()
         .seed(settings.seed)
         .validation_split(settings.validation_split)
         .batch_size(settings.batch_size)
         .interpolation(settings.preprocessing.interpolation)
-        .augmentation(settings.preprocessing.generator().unwrap());
+        .augmentation(settings.preprocessing.generator().unwrap())
+        .build()
+        .unwrap();
     let val = training::predict_validation(best, sample().join("train"), &options).unwrap();
     let recorded = checkpoint.history.best().expect("a best epoch");
     let loss: f64 = val

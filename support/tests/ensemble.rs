@@ -10,7 +10,7 @@ use support::metrics::Decision;
 use support::model::{Model, ModelConfig};
 use support::saved_model::SavedModel;
 use support::split::predict_held_out;
-use support::training::{self, FitOptions, Silent};
+use support::training::{self, FitOptions, FitParams, Silent};
 use support::Error;
 
 fn sample(split: &str) -> PathBuf {
@@ -25,15 +25,15 @@ fn tiny_config(size: usize) -> ModelConfig {
         .input_size(size, size)
         .conv_filters(&[4, 8])
         .dense_units(8)
-        .learning_rate(0.002)
         .build()
         .unwrap()
 }
 
 /// One epoch of two steps with `seed`, the validation split drawn with `split_seed` (to build).
-fn tiny_options(seed: u64, split_seed: u64) -> FitOptions {
+fn tiny_options(seed: u64, split_seed: u64) -> FitParams {
     FitOptions::builder()
         .epochs(1)
+        .learning_rate(0.002)
         .steps_per_epoch(2)
         .batch_size(8)
         .seed(seed)
@@ -45,8 +45,7 @@ fn tiny_model(size: usize, seed: u64, split_seed: u64) -> SavedModel {
     let options = tiny_options(seed, split_seed).build().unwrap();
     let mut model = Model::new(tiny_config(size), seed).unwrap();
     let history = training::fit(&mut model, sample("train"), &options, &mut Silent).unwrap();
-    let names = vec!["NORMAL".to_string(), "PNEUMONIA".to_string()];
-    SavedModel::from_fit(model, history, names, options.preprocessing())
+    SavedModel::from_fit(model, history, &options).unwrap()
 }
 
 /// Removes the validation split's record from a model folder's `model.json`, as versions before

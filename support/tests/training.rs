@@ -9,7 +9,8 @@ use support::metrics::{best_threshold, Decision, Threshold, ThresholdSource};
 use support::model::{Model, ModelConfig};
 use support::saved_model::SavedModel;
 use support::training::{
-    self, ClassWeight, FitOptions, History, LrSchedule, Progress, ResumeCheckpoint, Silent,
+    self, ClassWeight, FitOptions, FitParams, History, LrSchedule, Progress, ResumeCheckpoint,
+    Silent,
 };
 use support::{inference, Error};
 
@@ -22,14 +23,20 @@ fn config() -> ModelConfig {
         .input_size(48, 48)
         .conv_filters(&[4, 8])
         .dense_units(8)
-        .learning_rate(0.002)
         .build()
         .unwrap()
 }
 
+/// The checked options of [`params`].
 fn options(epochs: usize, checkpoints: &Path) -> FitOptions {
-    FitOptions::default()
+    params(epochs, checkpoints).build().unwrap()
+}
+
+/// Two steps per epoch at 0.002 along a cosine, checkpoints in `checkpoints`.
+fn params(epochs: usize, checkpoints: &Path) -> FitParams {
+    FitOptions::builder()
         .epochs(epochs)
+        .learning_rate(0.002)
         .steps_per_epoch(2)
         .batch_size(8)
         .patience(1000)
@@ -150,14 +157,20 @@ fn a_resume_with_other_settings_is_refused_naming_the_setting() {
     let checkpoints = dir.path().join("checkpoints");
     fit_interrupted_at(2, &options(3, &checkpoints));
     let changes: [(&str, FitOptions); 4] = [
-        ("seed", options(3, &checkpoints).seed(4)),
+        ("seed", params(3, &checkpoints).seed(4).build().unwrap()),
         (
             "validation_split",
-            options(3, &checkpoints).validation_split(0.2),
+            params(3, &checkpoints)
+                .validation_split(0.2)
+                .build()
+                .unwrap(),
         ),
         (
             "class_weight",
-            options(3, &checkpoints).class_weight(ClassWeight::Balanced),
+            params(3, &checkpoints)
+                .class_weight(ClassWeight::Balanced)
+                .build()
+                .unwrap(),
         ),
         ("schedule_epochs", options(4, &checkpoints)),
     ];
@@ -178,7 +191,6 @@ fn a_resume_with_other_settings_is_refused_naming_the_setting() {
         .input_size(48, 48)
         .conv_filters(&[4, 4])
         .dense_units(8)
-        .learning_rate(0.002)
         .build()
         .unwrap();
     let mut model = Model::new(other, 1).unwrap();
@@ -210,8 +222,13 @@ fn a_resume_with_other_settings_is_refused_naming_the_setting() {
 /// Options under which the validation loss soon stops improving: a high learning rate, raw
 /// weights, patience 2.
 fn overshooting(epochs: usize) -> FitOptions {
-    FitOptions::default()
+    overshooting_params(epochs).build().unwrap()
+}
+
+fn overshooting_params(epochs: usize) -> FitParams {
+    FitOptions::builder()
         .epochs(epochs)
+        .learning_rate(0.02)
         .steps_per_epoch(3)
         .batch_size(8)
         .patience(2)
@@ -227,7 +244,6 @@ fn overshooting_config() -> ModelConfig {
         .input_size(48, 48)
         .conv_filters(&[4, 8])
         .dense_units(8)
-        .learning_rate(0.02)
         .build()
         .unwrap()
 }
@@ -251,7 +267,10 @@ fn early_stopping_stops_after_patience_and_restores_the_best_epoch() {
     let history = training::fit(&mut model, sample_train(), &options, &mut Silent).unwrap();
     assert!(history.stopped_early, "{:#?}", history.epochs);
     // Stopped `patience` epochs after the best, none of which beat it.
-    assert_eq!(history.epochs.len(), history.best_epoch + options.patience);
+    assert_eq!(
+        history.epochs.len(),
+        history.best_epoch + options.patience()
+    );
     let best = history.best().unwrap().val_loss;
     assert!(history.epochs.iter().all(|e| e.val_loss >= best));
 
@@ -265,7 +284,11 @@ fn early_stopping_stops_after_patience_and_restores_the_best_epoch() {
     let short = training::fit(
         &mut until_best,
         sample_train(),
-        &options.clone().epochs(history.best_epoch),
+        &options
+            .to_builder()
+            .epochs(history.best_epoch)
+            .build()
+            .unwrap(),
         &mut Silent,
     )
     .unwrap();
@@ -284,7 +307,10 @@ fn early_stopping_stops_after_patience_and_restores_the_best_epoch() {
 
 #[test]
 fn without_restore_the_last_epochs_weights_are_kept() {
-    let options = overshooting(12).restore_best_weights(false);
+    let options = overshooting_params(12)
+        .restore_best_weights(false)
+        .build()
+        .unwrap();
     let mut model = Model::new(overshooting_config(), 2).unwrap();
     let history = training::fit(&mut model, sample_train(), &options, &mut Silent).unwrap();
     assert!(history.stopped_early);
@@ -306,13 +332,12 @@ fn without_restore_the_last_epochs_weights_are_kept() {
 fn the_cosine_schedule_sets_each_steps_rate() {
     let dir = tempfile::tempdir().unwrap();
     let mut model = Model::new(config(), 1).unwrap();
-    let options = options(2, &dir.path().join("unused"))
+    let options = params(2, &dir.path().join("unused"))
         .restore_best_weights(false)
-        .ema_momentum(None);
-    let options = FitOptions {
-        checkpoint_dir: None,
-        ..options
-    };
+        .ema_momentum(None)
+        .no_checkpoints()
+        .build()
+        .unwrap();
     training::fit(&mut model, sample_train(), &options, &mut Silent).unwrap();
     // Two epochs of two steps: the last step (index 3 of 4) ran at 0.002 * (1 + cos(3 pi / 4)) / 2.
     let expected = 0.002 * 0.5 * (1.0 - 0.5f32.sqrt());
@@ -321,7 +346,7 @@ fn the_cosine_schedule_sets_each_steps_rate() {
         "{}",
         model.learning_rate()
     );
-    assert_eq!(model.config().learning_rate(), 0.002);
+    assert_eq!(options.learning_rate(), 0.002);
 }
 
 #[test]
@@ -331,7 +356,10 @@ fn equalized_preprocessing_is_recorded_for_prediction() {
         .equalize_histogram(true)
         .build()
         .unwrap();
-    let options = FitOptions::default().augmentation(generator);
+    let options = FitOptions::builder()
+        .augmentation(generator)
+        .build()
+        .unwrap();
     let prep = options.preprocessing();
     assert!(prep.equalize_histogram);
     let file = std::fs::read_dir(sample_train().join("NORMAL"))
@@ -350,11 +378,14 @@ fn equalized_preprocessing_is_recorded_for_prediction() {
 
 #[test]
 fn temperature_scaling_is_folded_into_the_model_and_keeps_its_decisions() {
-    let options = FitOptions::default()
+    let options = FitOptions::builder()
         .epochs(2)
+        .learning_rate(0.002)
         .steps_per_epoch(3)
         .batch_size(8)
-        .seed(5);
+        .seed(5)
+        .build()
+        .unwrap();
     let mut model = Model::new(config(), 1).unwrap();
     let history = training::fit(&mut model, sample_train(), &options, &mut Silent).unwrap();
     let scores = history
@@ -362,8 +393,7 @@ fn temperature_scaling_is_folded_into_the_model_and_keeps_its_decisions() {
         .clone()
         .expect("fit records the best epoch's scores");
     assert_eq!(scores.labels.len(), scores.probs.len());
-    let names = vec!["NORMAL".to_string(), "PNEUMONIA".to_string()];
-    let mut saved = SavedModel::from_fit(model, history, names, options.preprocessing());
+    let mut saved = SavedModel::from_fit(model, history, &options).unwrap();
     let test = sample_train().parent().unwrap().join("test");
     let raw = inference::evaluate(&saved, &test).unwrap().0;
     let threshold = |m: &SavedModel| m.decision.threshold().expect("a two-class model");
@@ -441,7 +471,7 @@ fn errors_name_what_went_wrong() {
         other => panic!("expected ClassCount, got {other:?}"),
     }
     // Batches whose activations are past the memory budget: refused before any image is read.
-    let huge = FitOptions::default().batch_size(1 << 20);
+    let huge = FitOptions::builder().batch_size(1 << 20).build().unwrap();
     let mut model = Model::new(config(), 1).unwrap();
     match training::fit(&mut model, &three, &huge, &mut Silent) {
         Err(Error::MemoryBudget { batch, .. }) => assert_eq!(batch, 1 << 20),
@@ -467,16 +497,18 @@ fn a_loss_that_stops_being_finite_is_reported_with_its_step_and_epoch() {
         .input_size(48, 48)
         .conv_filters(&[4, 8])
         .dense_units(8)
-        .learning_rate(f32::MAX)
         .build()
         .unwrap();
     let mut model = Model::new(wild.clone(), 1).unwrap();
-    let options = FitOptions::default()
+    let options = FitOptions::builder()
         .epochs(3)
+        .learning_rate(f32::MAX)
         .steps_per_epoch(4)
         .batch_size(8)
         .ema_momentum(None)
-        .seed(2);
+        .seed(2)
+        .build()
+        .unwrap();
     let err = training::fit(&mut model, sample_train(), &options, &mut Silent).unwrap_err();
     match &err {
         Error::Diverged { epoch, step, loss } => {
@@ -625,8 +657,9 @@ fn three_classes_fit_save_load_evaluate_and_predict() {
     );
 
     let dir = tempfile::tempdir().unwrap();
-    let mut saved = SavedModel::from_fit(model, history, names.clone(), options.preprocessing())
-        .labelled_by(LabelSource::FileName);
+    let mut saved = SavedModel::from_fit(model, history, &options).unwrap();
+    assert_eq!(saved.label_source, LabelSource::FileName);
+    assert_eq!(saved.class_names, names);
     assert!(saved.calibrate().is_err(), "softmax calibration is refused");
     saved.save(dir.path()).unwrap();
     let loaded = SavedModel::load(dir.path()).unwrap();

@@ -1,6 +1,6 @@
-//! [`ModelConfig`]: a model's input size, its list of [`Layer`]s and its learning rate, checked
-//! by a builder; model files written before layer lists (the tutorial's blocks described by
-//! their sizes) still load.
+//! [`ModelConfig`]: a model's input size and its list of [`Layer`]s, checked by a builder;
+//! model files written before layer lists (the tutorial's blocks described by their sizes), or
+//! with the learning rate that training options now own, still load.
 
 use serde::{Deserialize, Serialize};
 
@@ -9,29 +9,35 @@ use crate::error::{Error, Result};
 
 /// A model: grey `input_height x input_width` images through a list of Keras layers, the last
 /// one the output `Dense` layer (one sigmoid unit for two classes, one softmax unit per class
-/// for more), trained by Adam at `learning_rate`.
+/// for more). The architecture only: how it is trained (Adam's learning rate, its schedule)
+/// belongs to [`FitOptions`](crate::training::FitOptions).
 ///
 /// Build one with [`ModelConfig::builder`]: its block settings (`conv_filters`, `dense_units`,
 /// ...) describe the tutorial's model, Conv(3x3, 'valid', ReLU) + MaxPool(2) blocks, then
 /// Flatten, Dense + ReLU, Dropout and the output layer; [`ModelConfigBuilder::layers`] takes any
 /// list instead. [`ModelConfig::default`] is the tutorial's model for 130x130 images (Conv 32,
-/// 64, 64; Dense 128; dropout 0.5; Adam learning rate 0.001).
+/// 64, 64; Dense 128; dropout 0.5).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(try_from = "ConfigFile")]
 pub struct ModelConfig {
     input_height: usize,
     input_width: usize,
     layers: Vec<Layer>,
-    learning_rate: f32,
 }
 
 /// `model.json`'s `config` as written today (`layers`) or before layer lists (the tutorial's
-/// block sizes, and `classes` when not two).
+/// block sizes, and `classes` when not two). Files of format `xray-model/1` also record
+/// `learning_rate`, which is a training setting: it is read and left out of the architecture
+/// (a resumed checkpoint takes it as its training options' rate, see
+/// [`crate::training::RunSettings`]).
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct ConfigFile {
     input_height: usize,
     input_width: usize,
-    learning_rate: f32,
+    #[serde(default)]
+    #[allow(dead_code)] // read so that format-1 files load; training owns the rate now
+    learning_rate: Option<f32>,
     #[serde(default)]
     layers: Option<Vec<Layer>>,
     #[serde(default)]
@@ -77,7 +83,6 @@ impl TryFrom<ConfigFile> for ModelConfig {
             input_height: file.input_height,
             input_width: file.input_width,
             layers,
-            learning_rate: file.learning_rate,
         })
     }
 }
@@ -102,7 +107,6 @@ impl Default for ModelConfig {
                 DEFAULT_DROPOUT,
                 2,
             ),
-            learning_rate: 1e-3,
         }
     }
 }
@@ -110,11 +114,10 @@ impl Default for ModelConfig {
 impl ModelConfig {
     /// The configuration `xray train` uses by default, chosen on evidence over the tutorial's:
     /// 160x160 inputs, a fourth convolution block (Conv 32, 64, 128, 128), so the dense layer
-    /// reads 8x8x128 features instead of 14x14x64 (1.3 M parameters instead of 1.66 M), and
-    /// Adam at 1e-3, which [`fit`](crate::training::fit)'s default schedule decays along a cosine
-    /// over 14 epochs. The architecture reached a higher test ROC AUC than the tutorial's model
-    /// for every seed tried (see the README's results table); the rate and schedule, which
-    /// replaced a constant 3e-4 over 20 epochs, were chosen on validation patients only.
+    /// reads 8x8x128 features instead of 14x14x64 (1.3 M parameters instead of 1.66 M). It
+    /// reached a higher test ROC AUC than the tutorial's model for every seed tried
+    /// (`docs/experiments.md`); [`FitOptions`](crate::training::FitOptions)'s defaults say how
+    /// it is trained.
     pub fn recommended() -> ModelConfig {
         ModelConfig {
             input_height: 160,
@@ -127,7 +130,6 @@ impl ModelConfig {
                 DEFAULT_DROPOUT,
                 2,
             ),
-            learning_rate: 1e-3,
         }
     }
 
@@ -139,7 +141,6 @@ impl ModelConfig {
             blocks: Blocks::default(),
             blocks_set: None,
             layers: None,
-            learning_rate: 1e-3,
             classes: None,
         }
     }
@@ -153,7 +154,6 @@ impl ModelConfig {
             blocks: Blocks::default(),
             blocks_set: None,
             layers: Some(self.layers.clone()),
-            learning_rate: self.learning_rate,
             classes: None,
         }
     }
@@ -195,10 +195,6 @@ impl ModelConfig {
             _ => None,
         })
     }
-    /// Adam's learning rate.
-    pub fn learning_rate(&self) -> f32 {
-        self.learning_rate
-    }
     /// How many classes the model tells apart: 2 for a one-unit sigmoid output layer, else its
     /// units.
     pub fn classes(&self) -> usize {
@@ -220,13 +216,6 @@ impl ModelConfig {
 
     /// Checks every setting but the layers' fit to the input size (see `validate`).
     pub(crate) fn check_settings(&self) -> Result<()> {
-        if !(self.learning_rate.is_finite() && self.learning_rate > 0.0) {
-            return Err(Error::invalid(
-                "learning_rate",
-                self.learning_rate,
-                "a finite value above 0",
-            ));
-        }
         if self.input_height == 0
             || self.input_width == 0
             // Sizes come from files too (model.json): a product past usize must not overflow.
@@ -276,7 +265,6 @@ pub struct ModelConfigBuilder {
     /// The first block setting called, to refuse mixing it with a layer list.
     blocks_set: Option<&'static str>,
     layers: Option<Vec<Layer>>,
-    learning_rate: f32,
     classes: Option<usize>,
 }
 
@@ -316,11 +304,6 @@ impl ModelConfigBuilder {
     /// units and activation follow [`classes`](Self::classes) when that is set).
     pub fn layers(mut self, layers: Vec<Layer>) -> Self {
         self.layers = Some(layers);
-        self
-    }
-    /// Adam's learning rate (default 0.001).
-    pub fn learning_rate(mut self, lr: f32) -> Self {
-        self.learning_rate = lr;
         self
     }
     /// How many classes: 2 (the default) gives one sigmoid output, 3 or more a softmax over
@@ -369,7 +352,6 @@ impl ModelConfigBuilder {
             input_height: self.input_height,
             input_width: self.input_width,
             layers,
-            learning_rate: self.learning_rate,
         };
         config.validate()?;
         Ok(config)
@@ -395,8 +377,6 @@ mod tests {
         let b = ModelConfig::builder;
         assert!(b().dropout(1.0).build().is_err());
         assert!(b().dropout(-0.1).build().is_err());
-        assert!(b().learning_rate(0.0).build().is_err());
-        assert!(b().learning_rate(f32::NAN).build().is_err());
         assert!(b().conv_filters(&[8, 0]).build().is_err());
         assert!(b().dense_units(0).build().is_err());
         assert!(b().kernel_size(0).build().is_err());
@@ -434,9 +414,8 @@ mod tests {
     #[test]
     fn old_files_read_as_the_same_layers_and_new_files_store_the_list() {
         let old: ModelConfig = serde_json::from_str(OLD_THREE_CLASS_CONFIG).unwrap();
-        // The recommended layers, at the learning rate such files recorded (3e-4, the default
-        // of the time).
-        let recommended_then = || ModelConfig::recommended().to_builder().learning_rate(3e-4);
+        // The recommended layers; the learning rate such files recorded is not architecture.
+        let recommended_then = || ModelConfig::recommended().to_builder();
         assert_eq!(old, recommended_then().classes(3).build().unwrap());
         assert_eq!(old.output_units(), 3);
         let binary_text = OLD_THREE_CLASS_CONFIG.replace(r#","classes":3"#, "");
@@ -446,6 +425,7 @@ mod tests {
         let text = serde_json::to_string(&old).unwrap();
         assert!(text.contains(r#""class_name":"Conv2D""#), "{text}");
         assert!(!text.contains("conv_filters"), "{text}");
+        assert!(!text.contains("learning_rate"), "{text}");
         let back: ModelConfig = serde_json::from_str(&text).unwrap();
         assert_eq!(back, old);
         // Half an old description, or both kinds at once, is refused.
@@ -454,6 +434,10 @@ mod tests {
         let both = text.replace(r#""layers""#, r#""conv_filters":[8],"layers""#);
         assert!(serde_json::from_str::<ModelConfig>(&both).is_err());
         assert!(ModelConfig::builder().classes(1).build().is_err());
+        // A key the configuration does not know is refused, naming it.
+        let unknown = text.replace(r#""layers""#, r#""optimizer":"sgd","layers""#);
+        let err = serde_json::from_str::<ModelConfig>(&unknown).unwrap_err();
+        assert!(err.to_string().contains("optimizer"), "{err}");
     }
 
     #[test]
@@ -471,7 +455,6 @@ mod tests {
             let config = ModelConfig::builder()
                 .input_size(160, 160)
                 .layers(read(text))
-                .learning_rate(3e-4)
                 .build()
                 .unwrap();
             assert!(config.layers().contains(&Layer::batch_normalization()));

@@ -24,6 +24,7 @@ mod weights_file;
 pub use config::{ModelConfig, ModelConfigBuilder, DEFAULT_DENSE_UNITS, DEFAULT_DROPOUT};
 pub use layers::{read_layers, Activation, Layer, Padding};
 pub use network::{one_hot, Model, PREDICT_BATCH};
+pub use optimizer::DEFAULT_LEARNING_RATE;
 pub use param::{Param, Weights};
 pub use plan::MEMORY_BUDGET_BYTES;
 pub use weights_file::saved_config;

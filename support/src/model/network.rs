@@ -18,7 +18,7 @@ use rand_distr::Uniform;
 
 use super::config::ModelConfig;
 use super::fast_inference::TapelessPlan;
-use super::optimizer::Adam;
+use super::optimizer::{Adam, DEFAULT_LEARNING_RATE};
 use super::param::{Param, Weights};
 use super::plan::{ConvStep, Init, NormStep, Plan, Step};
 use crate::error::{Error, Result};
@@ -187,7 +187,7 @@ impl Model {
 
     fn assemble(config: ModelConfig, plan: Plan, params: Vec<Param>, seed: u64) -> Self {
         Model {
-            optimizer: Adam::new(&params, config.learning_rate()),
+            optimizer: Adam::new(&params, DEFAULT_LEARNING_RATE),
             config,
             plan,
             params,
@@ -668,13 +668,15 @@ pub(crate) mod tests {
     use super::*;
     use ndarray::{Array4, Axis};
 
-    /// A two-block model on 24x20 images, quick to train.
+    /// The learning rate the toy models learn their tasks at in a few dozen steps.
+    pub(crate) const TOY_RATE: f32 = 0.01;
+
+    /// A two-block model on 24x20 images, quick to train (at [`TOY_RATE`]).
     pub(crate) fn small() -> ModelConfig {
         ModelConfig::builder()
             .input_size(24, 20)
             .conv_filters(&[4, 8])
             .dense_units(16)
-            .learning_rate(0.01)
             .build()
             .unwrap()
     }
@@ -710,7 +712,6 @@ pub(crate) mod tests {
             .conv_filters(&[4, 8])
             .dense_units(16)
             .dropout(0.2)
-            .learning_rate(0.01)
             .build()
             .unwrap();
         let mut m = Model::new(cfg, 1).unwrap();
@@ -721,6 +722,7 @@ pub(crate) mod tests {
     /// Trains `m` for `steps` steps on one toy batch, checks that the loss halved and that at
     /// least 24 of 32 new images are right, and returns the new images and their probabilities.
     fn learns_the_toy_task(m: &mut Model, steps: usize) -> (Array4<f32>, Vec<f32>) {
+        m.set_learning_rate(TOY_RATE).unwrap();
         let (x, y) = toy_batch(32, 24, 20, 2);
         let before = m.loss_on_batch(x.view(), &y, None).unwrap();
         for _ in 0..steps {
@@ -766,7 +768,6 @@ pub(crate) mod tests {
             .conv_filters(&[4, 8])
             .dense_units(16)
             .dropout(dropout)
-            .learning_rate(0.01)
             .classes(3)
             .build()
             .unwrap()
@@ -775,6 +776,7 @@ pub(crate) mod tests {
     #[test]
     fn a_softmax_head_learns_three_classes() {
         let mut m = Model::new(three_classes(0.2), 1).unwrap();
+        m.set_learning_rate(TOY_RATE).unwrap();
         assert_eq!(m.params().last().unwrap().shape, vec![3]);
         assert!(m.summary().contains("(None, 3)"));
         let (x, labels) = toy_thirds(48, 2);
@@ -888,7 +890,6 @@ pub(crate) mod tests {
                 Layer::dropout(dropout),
                 Layer::output(2),
             ])
-            .learning_rate(0.01)
             .build()
             .unwrap()
     }

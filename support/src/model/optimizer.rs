@@ -5,6 +5,10 @@ use rayon::prelude::*;
 
 use super::param::Param;
 
+/// Adam's learning rate at the first step unless training options say otherwise (Keras's
+/// default for Adam); a new [`Model`](super::Model)'s optimizer starts at it.
+pub const DEFAULT_LEARNING_RATE: f32 = 1e-3;
+
 /// Adam's moment decay rates and epsilon (Keras's defaults).
 const BETA1: f32 = 0.9;
 const BETA2: f32 = 0.999;
@@ -141,12 +145,13 @@ pub(crate) mod tests {
     fn learning_rate_can_be_changed_and_zero_freezes_the_weights() {
         let (x, y) = toy_batch(8, 24, 20, 5);
         let mut m = Model::new(small(), 3).unwrap();
+        assert_eq!(m.learning_rate(), super::super::DEFAULT_LEARNING_RATE);
+        m.set_learning_rate(0.01).unwrap();
         assert_eq!(m.learning_rate(), 0.01);
         assert!(m.set_learning_rate(-1.0).is_err());
         m.set_learning_rate(0.0).unwrap();
         let before = m.weights();
         m.train_on_batch(x.view(), &y, None).unwrap();
         assert_eq!(m.weights(), before);
-        assert_eq!(m.config().learning_rate(), 0.01);
     }
 }

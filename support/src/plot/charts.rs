@@ -228,6 +228,13 @@ mod tests {
         // Top marginal histogram has bars; its middle (no data near x = 5.5) is empty.
         assert!(blue_in_column(&px, 130, 0, 110) > 10);
         assert_eq!(blue_in_column(&px, 307, 0, 110), 0);
+        // The count ("4 images") in the top right corner, which is otherwise blank.
+        let dark = |p: [u8; 3]| p.iter().all(|&c| c < 100);
+        let corner_ink = (530..640)
+            .flat_map(|x| (0..110).map(move |y| (x, y)))
+            .filter(|&(x, y)| dark(px.get_pixel(x, y).0))
+            .count();
+        assert!(corner_ink > 20, "the count is written: {corner_ink} dark pixels");
         let e = jointplot(&[1.0f64, 2.0], &[1.0f64], "a", "b").unwrap_err();
         assert!(matches!(e, Error::InvalidArgument { name: "y", .. }));
         assert!(jointplot(&[f64::NAN], &[1.0f64], "a", "b").is_err());
@@ -697,8 +704,10 @@ mod tests {
                 (x - f64::from(c.0)).abs() <= 1.0 && (y - f64::from(c.1)).abs() <= 1.0,
                 "dot centred on {c:?}, found ({x:.1}, {y:.1})"
             );
-            // A white ring keeps the dot apart from the curve.
-            let (ring, _) = (c.0 + 6, c.1);
+            // A white ring keeps the dot apart from the curve; the first point's dot is the
+            // larger (radius 9 against 5), so that coinciding points stay apart.
+            let radius = if colour == 0 { 9 } else { 5 };
+            let ring = c.0 + radius + 1;
             assert_eq!(px.get_pixel(ring as u32, c.1 as u32).0, [255, 255, 255]);
         }
         // The red label (line 1) is drawn near its point; the plain curve has no red at all.
@@ -707,6 +716,18 @@ mod tests {
         assert!(red_text > 50, "red label text: {red_text} px");
         let plain = roc_curve_plot(&[0.0, 0.25, 0.5, 1.0], &[0.0, 0.75, 1.0, 1.0], 0.8).unwrap();
         assert_eq!(count(&decode(&plain), 0..500, 0..480, red), 0);
+        // Two thresholds with the same counts mark one spot: both stay visible, the second's
+        // red dot inside the first's black ring.
+        let same = roc_from_predictions(
+            &labels,
+            &probs,
+            &[(Threshold::HALF, "threshold 0.5"), (t(0.45), "validation threshold 0.45")],
+        )
+        .unwrap();
+        let px = decode(&same);
+        let c = unit_square_pixel(500, 480, 0.25, 0.75);
+        assert!(black(px.get_pixel((c.0 + 8) as u32, c.1 as u32).0), "the outer ring");
+        assert!(red(px.get_pixel(c.0 as u32, c.1 as u32).0), "the inner dot");
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Distributions of values: [`jointplot`] and [`histogram`].
 
 use plotters::chart::ChartBuilder;
-use plotters::element::{Circle, Rectangle};
+use plotters::element::{Circle, Rectangle, Text};
 use plotters::style::{Color, WHITE};
 
 use super::figure::render;
@@ -60,7 +60,8 @@ pub(super) fn bin_range(lo: f64, hi: f64) -> (f64, f64) {
     }
 }
 
-/// Scatter plot of `y` against `x` with a histogram of each on the margins, like seaborn's `jointplot`.
+/// Scatter plot of `y` against `x` with a histogram of each on the margins, like seaborn's
+/// `jointplot`, and the number of points in the top right corner.
 ///
 /// Any primitive numbers work (e.g. image widths and heights as `usize`).
 pub fn jointplot<X: Numeric, Y: Numeric>(
@@ -156,6 +157,12 @@ pub fn jointplot<X: Numeric, Y: Numeric>(
                 let a = by0 + i as f64 * y_width;
                 Rectangle::new([(0.0, a), (c as f64, a + y_width)], WHITE.stroke_width(1))
             }))
+            .map_err(plot_err)?;
+        // The number of points in the empty corner above the right-hand histogram.
+        let corner = root.clone().shrink((main_side, 0), (marginal, marginal));
+        let count = format!("{} images", xs.len());
+        corner
+            .draw(&Text::new(count, (8, marginal as i32 / 2 - 8), text(14.0)))
             .map_err(plot_err)?;
         Ok(())
     })

@@ -246,6 +246,30 @@ pub fn score_distributions<L: BinaryLabel>(
     class_names: [&str; 2],
     thresholds: &[(Threshold, &str)],
 ) -> Result<Figure> {
+    score_distributions_with(splits, class_names, thresholds, ScoreScale::Linear)
+}
+
+/// How [`score_distributions_with`] draws the share of a class per bin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScoreScale {
+    /// A linear axis from 0.
+    Linear,
+    /// A logarithmic axis from 0.1% (emptier bins are drawn at 0.1%), so that a tail of a few
+    /// percent (normal X-rays scored above the threshold) reads beside end bins that hold most
+    /// of a class.
+    Log,
+}
+
+/// The floor of [`ScoreScale::Log`], in percent of a class.
+const LOG_FLOOR: f64 = 0.1;
+
+/// [`score_distributions`] with the y axis drawn on `scale`.
+pub fn score_distributions_with<L: BinaryLabel>(
+    splits: &[ScoreSplit<'_, L>],
+    class_names: [&str; 2],
+    thresholds: &[(Threshold, &str)],
+    scale: ScoreScale,
+) -> Result<Figure> {
     if splits.is_empty() || splits.len() > 4 {
         return Err(Error::invalid("splits", splits.len(), "1 to 4 splits"));
     }
@@ -264,18 +288,22 @@ pub fn score_distributions<L: BinaryLabel>(
                 .map_err(|e| Error::Plot(format!("split '{}': {e}", split.name)))?,
         );
     }
-    let top = shares
+    let highest = shares
         .iter()
         .flatten()
         .flat_map(|(_, s)| s)
         .fold(0.0f64, |a, &b| a.max(b))
-        .max(1.0)
-        * 1.45; // headroom for the legend and threshold labels
+        .max(1.0);
+    let axis = match scale {
+        // Headroom for the legend and threshold labels.
+        ScoreScale::Linear => YAxis::linear(highest * 1.45),
+        ScoreScale::Log => YAxis::log(highest * 8.0),
+    };
     let (width, panel_height) = (720u32, 300u32);
     render(width, panel_height * splits.len() as u32, |root| {
         let panels = root.split_evenly((splits.len(), 1));
         for ((split, class_shares), area) in splits.iter().zip(&shares).zip(&panels) {
-            draw_score_panel(area, split, class_shares, class_names, thresholds, top)?;
+            draw_score_panel(area, split, class_shares, class_names, thresholds, axis)?;
         }
         Ok(())
     })
@@ -337,13 +365,59 @@ impl LabelSpot {
 }
 
 /// One panel of [`score_distributions`].
+/// The y axis of a score panel: percent of a class, linear from 0, or log10 of it from
+/// [`LOG_FLOOR`] (drawn as linear coordinates `log10(share)`, labelled in percent).
+#[derive(Debug, Clone, Copy)]
+struct YAxis {
+    log: bool,
+    bottom: f64,
+    top: f64,
+}
+
+impl YAxis {
+    fn linear(top: f64) -> Self {
+        YAxis {
+            log: false,
+            bottom: 0.0,
+            top,
+        }
+    }
+    fn log(top_percent: f64) -> Self {
+        YAxis {
+            log: true,
+            bottom: LOG_FLOOR.log10(),
+            top: top_percent.log10(),
+        }
+    }
+    /// The coordinate of a share in percent.
+    fn y(self, share: f64) -> f64 {
+        if self.log {
+            share.max(LOG_FLOOR).log10()
+        } else {
+            share
+        }
+    }
+    /// A tick label, in percent.
+    fn label(self, y: f64) -> String {
+        if self.log {
+            tick_label(10f64.powf(y))
+        } else {
+            tick_label(y)
+        }
+    }
+    /// The point `fraction` of the way up the axis.
+    fn at(self, fraction: f64) -> f64 {
+        self.bottom + (self.top - self.bottom) * fraction
+    }
+}
+
 fn draw_score_panel<L: BinaryLabel>(
     area: &Area<'_>,
     split: &ScoreSplit<'_, L>,
     class_shares: &[(usize, Vec<f64>); 2],
     class_names: [&str; 2],
     thresholds: &[(Threshold, &str)],
-    top: f64,
+    axis: YAxis,
 ) -> Result<()> {
     let caption = format!(
         "{}: {} {}, {} {}",
@@ -354,18 +428,30 @@ fn draw_score_panel<L: BinaryLabel>(
         .margin(12)
         .x_label_area_size(45)
         .y_label_area_size(60)
-        .build_cartesian_2d(0.0..1.0, 0.0..top)
+        .build_cartesian_2d(0.0..1.0, axis.bottom..axis.top)
         .map_err(plot_err)?;
     let fmt = |v: &f64| tick_label(*v);
+    let y_fmt = |v: &f64| axis.label(*v);
+    // A log axis gets its ticks at the powers of ten: 0.1, 1, 10, 100 (percent).
+    let y_ticks = if axis.log {
+        (axis.top - axis.bottom).round() as usize + 1
+    } else {
+        5
+    };
+    let y_desc = if axis.log {
+        format!("% of class, log scale ({SCORE_BINS} bins)")
+    } else {
+        format!("% of class ({SCORE_BINS} bins)")
+    };
     chart
         .configure_mesh()
         .bold_line_style(GRID)
         .max_light_lines(0)
-        .y_labels(5)
+        .y_labels(y_ticks)
         .x_label_formatter(&fmt)
-        .y_label_formatter(&fmt)
+        .y_label_formatter(&y_fmt)
         .x_desc(format!("predicted probability of {}", class_names[1]))
-        .y_desc(format!("% of class ({SCORE_BINS} bins)"))
+        .y_desc(y_desc)
         .label_style(text(12.0))
         .axis_desc_style(text(14.0))
         .draw()
@@ -382,17 +468,18 @@ fn draw_score_panel<L: BinaryLabel>(
         if *n == 0 {
             continue;
         }
-        // Step outline: up and across each bin, back to 0 after the last.
-        let mut outline = vec![(0.0, 0.0)];
+        // Step outline: up and across each bin, back to the axis after the last.
+        let mut outline = vec![(0.0, axis.bottom)];
         for (k, &h) in shares.iter().enumerate() {
-            outline.push((k as f64 * bin_width, h));
-            outline.push(((k + 1) as f64 * bin_width, h));
+            outline.push((k as f64 * bin_width, axis.y(h)));
+            outline.push(((k + 1) as f64 * bin_width, axis.y(h)));
         }
-        outline.push((1.0, 0.0));
-        let line = format!("true {name}");
+        outline.push((1.0, axis.bottom));
+        let line = format!("true {name} ({n})");
         chart
             .draw_series(
-                AreaSeries::new(outline, 0.0, color.mix(0.25)).border_style(color.stroke_width(2)),
+                AreaSeries::new(outline, axis.bottom, color.mix(0.25))
+                    .border_style(color.stroke_width(2)),
             )
             .map_err(plot_err)?
             .label(line.clone())
@@ -403,7 +490,7 @@ fn draw_score_panel<L: BinaryLabel>(
         let x = f64::from(t.get());
         chart
             .draw_series(DashedLineSeries::new(
-                [(x, 0.0), (x, top)],
+                [(x, axis.bottom), (x, axis.top)],
                 7,
                 5,
                 color.stroke_width(2),
@@ -420,7 +507,7 @@ fn draw_score_panel<L: BinaryLabel>(
     for (row, (&(t, label), color)) in thresholds.iter().zip(THRESHOLD_COLORS).enumerate() {
         let x = f64::from(t.get());
         let (w, h) = super::canvas::text_box(label, LABEL_SIZE).map_err(plot_err)?;
-        let (ax, ay) = chart.backend_coord(&(x, top * (0.97 - 0.09 * row as f64)));
+        let (ax, ay) = chart.backend_coord(&(x, axis.at(0.97 - 0.09 * row as f64)));
         let spot = LabelSpot {
             line_x: ax - ox,
             top: ay - oy,

@@ -683,7 +683,14 @@ fn saliency_heat(img: &Gray, saliency: ArrayView2<'_, f32>) -> Result<(Gray, f32
     Ok((heat, lo, hi))
 }
 
-/// A grey X-ray with a saliency map laid over it as a semi-transparent `jet` heat map.
+/// The colour map of saliency heat maps: matplotlib's perceptually uniform `viridis` (dark
+/// purple for low saliency, yellow for high), whose lightness grows steadily with the value, so
+/// that a brighter tint always means a more salient pixel (`jet`'s bright cyan and yellow sit
+/// in the middle of its range and read as peaks that are not there).
+pub const SALIENCY_COLORMAP: Colormap = Colormap::Viridis;
+
+/// A grey X-ray with a saliency map laid over it as a semi-transparent [`SALIENCY_COLORMAP`]
+/// heat map.
 ///
 /// `saliency` has the image's shape; it is scaled to [0, 1] by its own minimum and maximum,
 /// and each pixel's opacity grows with its saliency (up to 60 %), so unimportant regions show
@@ -719,13 +726,13 @@ pub fn saliency_overlay_with<'a, 'b, P: Pixel + 'a>(
     let img = Gray::from_view(image.into(), "image")?;
     let (heat, lo, hi) = saliency_heat(&img, saliency.into())?;
     let colorbar = options.colorbar.then_some(ColorBar {
-        colormap: Colormap::Jet,
+        colormap: SALIENCY_COLORMAP,
         lo,
         hi,
     });
     let overlay = Overlay {
         heat: &heat,
-        colormap: Colormap::Jet,
+        colormap: SALIENCY_COLORMAP,
         max_alpha: OVERLAY_ALPHA,
     };
     single_panel(&img, options, Some(overlay), colorbar)
@@ -744,7 +751,7 @@ pub(crate) fn image_beside_saliency(
     let img = Gray::from_view(image, "image")?;
     let (heat, lo, hi) = saliency_heat(&img, saliency)?;
     let bar = ColorBar {
-        colormap: Colormap::Jet,
+        colormap: SALIENCY_COLORMAP,
         lo,
         hi,
     };
@@ -789,7 +796,7 @@ pub(crate) fn image_beside_saliency(
         draw_panel(&left_area, &panel(titles[0], None, None))?;
         let overlay = Overlay {
             heat: &heat,
-            colormap: Colormap::Jet,
+            colormap: SALIENCY_COLORMAP,
             max_alpha: OVERLAY_ALPHA,
         };
         draw_panel(&right_area, &panel(titles[1], Some(overlay), Some(bar)))
@@ -956,7 +963,7 @@ mod tests {
         let hot = px.get_pixel(4 + 50, 4 + 50).0;
         let calm = px.get_pixel(4 + 350, 4 + 350).0;
         assert_eq!(calm, [128, 128, 128], "no heat: plain grey");
-        assert_eq!(hot, [128, 51, 51], "60 % of jet(1) = dark red over grey");
+        assert_eq!(hot, [203, 190, 73], "60 % of viridis(1) = yellow over grey");
         let wrong = Array2::<f32>::zeros((10, 50));
         assert!(matches!(
             saliency_overlay(&img, &wrong, None),
@@ -1056,20 +1063,20 @@ mod tests {
             saliency_overlay_with(&img, &sal, &ImshowOptions::new().axes(false).colorbar(true))
                 .unwrap();
         let px = decode(&fig);
-        // jet over grey: the bottom row (saliency max) red-tinted, the top row plain grey.
+        // viridis over grey: the bottom row (saliency max) yellow-tinted, the top row plain grey.
         assert_eq!(px.get_pixel(4 + 200, 8).0, [128, 128, 128]);
-        assert_eq!(px.get_pixel(4 + 200, 8 + 399).0, [128, 51, 51]);
-        // The bar shows jet at full strength: dark red at the top, dark blue at the bottom.
+        assert_eq!(px.get_pixel(4 + 200, 8 + 399).0, [203, 190, 73]);
+        // The bar shows viridis at full strength: yellow at the top, dark purple at the bottom.
         let x = 4 + 400 + BAR_GAP + BAR_WIDTH / 2;
         let top = px.get_pixel(x, 8).0;
         let bottom = px.get_pixel(x, 8 + 399).0;
-        assert!(top[0] >= 128 && top[1] < 10 && top[2] < 10, "{top:?}");
+        assert!(top[0] >= 240 && top[1] >= 220 && top[2] < 60, "{top:?}");
         assert!(
-            bottom[0] < 10 && bottom[1] < 10 && bottom[2] >= 128,
+            bottom[0] < 80 && bottom[1] < 20 && bottom[2] >= 80,
             "{bottom:?}"
         );
         let bar = ColorBar {
-            colormap: Colormap::Jet,
+            colormap: SALIENCY_COLORMAP,
             lo: 0.0,
             hi: 0.002,
         };
@@ -1089,7 +1096,7 @@ mod tests {
         let fig = image_beside_saliency(img.view(), sal.view(), ["a", "b"], "t\nu", 100).unwrap();
         let px = decode(&fig);
         let bar = ColorBar {
-            colormap: Colormap::Jet,
+            colormap: SALIENCY_COLORMAP,
             lo: 0.0,
             hi: 1.0,
         };
@@ -1110,13 +1117,13 @@ mod tests {
         // A blank gap, then right (from x = 108 + 16 + 4): the salient quarter tinted, the rest grey.
         assert_eq!(inked(&px, 108..108 + 16 + 4, y..y + 100), 0);
         let x = 128;
-        assert_eq!(px.get_pixel(x + 10, y + 10).0, [128, 51, 51]);
+        assert_eq!(px.get_pixel(x + 10, y + 10).0, [203, 190, 73]);
         assert_eq!(px.get_pixel(x + 90, y + 90).0, [128, 128, 128]);
         // The bar right of the right image; titles above the panels.
         let bar_x = x + 100 + BAR_GAP + BAR_WIDTH / 2;
         assert_eq!(
             px.get_pixel(bar_x, y).0,
-            rgb(Colormap::Jet.color(1.0 - 0.5 / 100.0))
+            rgb(SALIENCY_COLORMAP.color(1.0 - 0.5 / 100.0))
         );
         let (w, _) = fig.size();
         assert!(inked(&px, 0..w, 0..suptitle_h) > 20, "figure title");

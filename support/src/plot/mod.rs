@@ -44,7 +44,8 @@ pub use images::{
     image_grid, image_grid_with, imshow, saliency_overlay, saliency_overlay_with, ImshowOptions,
 };
 pub use roc::{
-    roc_curve_plot, roc_curve_with_points, roc_from_predictions, roc_one_vs_rest, OperatingPoint,
+    roc_curve_plot, roc_curve_titled, roc_curve_with_points, roc_from_predictions, roc_one_vs_rest,
+    OperatingPoint,
 };
 pub use stress::{stress_chart, StressPoint};
 
@@ -104,7 +105,7 @@ pub enum Colormap {
     Gray,
     /// matplotlib's perceptually uniform `viridis` (dark purple to yellow).
     Viridis,
-    /// matplotlib's `jet` (dark blue, cyan, yellow, dark red), used for saliency heat maps.
+    /// matplotlib's `jet` (dark blue, cyan, yellow, dark red); saliency maps use `Viridis`.
     Jet,
     /// matplotlib's `Blues` (near white to dark blue), used for confusion matrices.
     Blues,
@@ -297,7 +298,10 @@ fn tick_label(v: f64) -> String {
 }
 
 mod evaluation;
-pub use evaluation::{reliability_diagram, score_distributions, ScoreSplit, SCORE_BINS};
+pub use evaluation::{
+    reliability_diagram, score_distributions, score_distributions_with, ScoreScale, ScoreSplit,
+    SCORE_BINS,
+};
 
 #[cfg(test)]
 mod tests {

@@ -140,6 +140,18 @@ pub fn roc_curve_with_points(
     auc: f64,
     points: &[OperatingPoint],
 ) -> Result<Figure> {
+    roc_curve_titled(fpr, tpr, auc, points, "ROC curve")
+}
+
+/// [`roc_curve_with_points`] under `title`, e.g. the task, the positive class and the number of
+/// images: `ROC curve: PNEUMONIA against NORMAL, 624 test images`.
+pub fn roc_curve_titled(
+    fpr: &[f64],
+    tpr: &[f64],
+    auc: f64,
+    points: &[OperatingPoint],
+    title: &str,
+) -> Result<Figure> {
     let xs = finite_values(fpr, "fpr")?;
     let ys = finite_values(tpr, "tpr")?;
     if xs.len() != ys.len() {
@@ -182,7 +194,7 @@ pub fn roc_curve_with_points(
     render(500, 480, |root| {
         let mut chart = unit_square_chart(
             root,
-            "ROC curve",
+            title,
             (
                 "False positive rate (1 - specificity)",
                 "True positive rate (sensitivity)",
@@ -361,7 +373,8 @@ pub(super) fn draw_points(
 ) -> Result<()> {
     const PAD: i32 = 5;
     const OFFSET: i32 = 10;
-    const MARKER: i32 = 7;
+    // The largest marker's outer radius (see the markers below).
+    let marker = 7 + 4 * points.len().saturating_sub(1) as i32;
     let (size1, size2) = (13.0, 12.0);
     let centres: Vec<(i32, i32)> = points
         .iter()
@@ -369,7 +382,7 @@ pub(super) fn draw_points(
         .collect();
     let markers: Vec<Bounds> = centres
         .iter()
-        .map(|&(x, y)| Bounds::at(x - MARKER, y - MARKER, 2 * MARKER + 1, 2 * MARKER + 1))
+        .map(|&(x, y)| Bounds::at(x - marker, y - marker, 2 * marker + 1, 2 * marker + 1))
         .collect();
     let inside = Bounds {
         left: plot.left + 4,
@@ -455,11 +468,14 @@ pub(super) fn draw_points(
         ))
         .map_err(plot_err)?;
     }
-    // Markers last, over the leaders: a white ring around a dot in the point's colour.
+    // Markers last, over the leaders: a white ring around a dot in the point's colour, each
+    // point's dot 4 px larger than the next one's, so that points that coincide (0.5 and a
+    // validation threshold with the same counts) stay visible as rings around one another.
     for (i, &(cx, cy)) in centres.iter().enumerate() {
-        root.draw(&Circle::new((cx, cy), 7, WHITE.filled()))
+        let radius = 5 + 4 * (centres.len() - 1 - i) as i32;
+        root.draw(&Circle::new((cx, cy), radius + 2, WHITE.filled()))
             .map_err(plot_err)?;
-        root.draw(&Circle::new((cx, cy), 5, POINT_COLORS[i].filled()))
+        root.draw(&Circle::new((cx, cy), radius, POINT_COLORS[i].filled()))
             .map_err(plot_err)?;
     }
     Ok(())

@@ -9,7 +9,7 @@
 //! The settings are in [`FitOptions`], the record of a run in [`History`], the hooks that report
 //! progress in [`Progress`]; running a trained model is [`crate::inference`]'s.
 
-mod options;
+pub(crate) mod options;
 mod progress;
 mod resume;
 
@@ -18,8 +18,9 @@ use std::time::Instant;
 
 pub use crate::history::{EpochLog, History, ValidationScores, ValidationSplit};
 pub use options::{
-    default_augmentation, ClassWeight, FitOptions, LrSchedule, DEFAULT_EMA_MOMENTUM,
-    DEFAULT_ROTATION_RANGE, DEFAULT_SHEAR_RANGE, DEFAULT_SHIFT_RANGE, DEFAULT_ZOOM_RANGE,
+    default_augmentation, ClassWeight, FitOptions, FitParams, LrSchedule, DEFAULT_EMA_MOMENTUM,
+    DEFAULT_LEARNING_RATE, DEFAULT_ROTATION_RANGE, DEFAULT_SHEAR_RANGE, DEFAULT_SHIFT_RANGE,
+    DEFAULT_ZOOM_RANGE,
 };
 pub use progress::{EpochLines, Progress, ProgressLines, Silent};
 pub use resume::{ResumeCheckpoint, RunSettings};
@@ -121,6 +122,9 @@ pub(crate) fn fit_split(
     settings: &RunSettings,
     progress: &mut dyn Progress,
 ) -> Result<History> {
+    if options.keep_freed_memory {
+        crate::allocator::keep_freed_memory();
+    }
     let weights = class_weights(train_scan, options.class_weight);
     let mut train_gen = flow_scan(&options.augmentation, train_scan, model, options, true)?;
     let mut val_gen = flow_scan(
@@ -158,7 +162,7 @@ pub(crate) fn fit_split(
         .steps_per_epoch
         .map_or(train_gen.len(), |s| s.min(train_gen.len()));
     progress.start(train_gen.samples(), val_gen.samples(), steps);
-    let initial_rate = model.config().learning_rate();
+    let initial_rate = options.learning_rate;
     let classes = model.config().classes();
     let units = model.config().output_units();
     let total_steps = steps * options.epochs;

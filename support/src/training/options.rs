@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::dataset::LabelSource;
 use crate::error::{Error, Result};
 use crate::generator::ImageDataGenerator;
+pub use crate::model::DEFAULT_LEARNING_RATE;
 use crate::preprocessing::Preprocessing;
 use crate::resize::Interpolation;
 
@@ -21,57 +22,65 @@ pub enum ClassWeight {
     Balanced,
 }
 
-/// Settings of [`fit`](super::fit), with the tutorial's defaults: start from
-/// [`FitOptions::builder`] (or `default()`), chain the setters, and [`build`](Self::build) checks
-/// every setting, refusing the first one out of range with [`Error::InvalidArgument`] naming it,
-/// its value and what was expected. The fields stay public for struct-update syntax, so `fit`
-/// checks them again before training.
+/// Settings of [`fit`](super::fit), checked: made only by [`FitParams::build`] (start from
+/// [`FitOptions::builder`], or [`FitOptions::to_builder`] for a variation of existing options)
+/// or as [`FitOptions::default`], so a `FitOptions` always holds settings in range. Read them
+/// with the getters of the same names. Linfa's params-to-options pattern.
 ///
 /// ```
 /// use support::training::FitOptions;
 /// let options = FitOptions::builder().epochs(5).seed(1).build()?;
-/// assert_eq!(options.epochs, 5);
+/// assert_eq!(options.epochs(), 5);
+/// let member = options.to_builder().seed(2).split_seed(1).build()?;
+/// assert_eq!((member.seed(), member.validation_split_seed()), (2, 1));
 /// assert!(FitOptions::builder().epochs(0).build().is_err());
 /// # Ok::<(), support::Error>(())
 /// ```
 #[derive(Debug, Clone)]
 pub struct FitOptions {
     /// Most epochs to run.
-    pub epochs: usize,
+    pub(crate) epochs: usize,
     /// Images per training step.
-    pub batch_size: usize,
+    pub(crate) batch_size: usize,
     /// Fraction of the training folder's patients held out for validation.
-    pub validation_split: f64,
+    pub(crate) validation_split: f64,
     /// Epochs without a better validation loss before stopping (Keras's `EarlyStopping(patience)`).
-    pub patience: usize,
+    pub(crate) patience: usize,
     /// Put the weights of the best validation loss back when training ends.
-    pub restore_best_weights: bool,
+    pub(crate) restore_best_weights: bool,
     /// Loss weights per class.
-    pub class_weight: ClassWeight,
+    pub(crate) class_weight: ClassWeight,
     /// Seed of the initialisation, the batch order, the augmentation and (unless
     /// [`split_seed`](Self::split_seed) is set) the validation split.
-    pub seed: u64,
+    pub(crate) seed: u64,
     /// Seed of the validation split alone (`None`: [`seed`](Self::seed)). The members of an
     /// ensemble share one, so that its validation patients are held out of every member.
-    pub split_seed: Option<u64>,
+    pub(crate) split_seed: Option<u64>,
     /// The augmenting generator for training batches (its `rescale` and samplewise settings also
     /// apply to validation and prediction).
-    pub augmentation: ImageDataGenerator,
+    pub(crate) augmentation: ImageDataGenerator,
     /// How files are resized to the model's input.
-    pub interpolation: Interpolation,
+    pub(crate) interpolation: Interpolation,
     /// Folder for a checkpoint after every epoch (`None`: no checkpoints).
-    pub checkpoint_dir: Option<PathBuf>,
+    pub(crate) checkpoint_dir: Option<PathBuf>,
     /// Stop each epoch after this many batches (for quick runs; `None`: the whole epoch).
-    pub steps_per_epoch: Option<usize>,
+    pub(crate) steps_per_epoch: Option<usize>,
+    /// Adam's learning rate at the first step (Keras's default for Adam, 1e-3, unless told
+    /// otherwise); [`lr_schedule`](Self::lr_schedule) says how it changes from there.
+    pub(crate) learning_rate: f32,
     /// How the learning rate changes over the steps of training.
-    pub lr_schedule: LrSchedule,
+    pub(crate) lr_schedule: LrSchedule,
     /// Keep an exponential moving average of the weights with this momentum per step (Keras's
     /// `use_ema`/`ema_momentum`), and validate, keep and return the averaged weights.
-    pub ema_momentum: Option<f32>,
+    pub(crate) ema_momentum: Option<f32>,
     /// Where each image's class comes from: its folder (two classes, NORMAL and PNEUMONIA) or
     /// its file name too (three: NORMAL, PNEUMONIA_BACTERIA, PNEUMONIA_VIRUS). The model must
     /// have as many classes ([`ModelConfig::classes`](crate::model::ModelConfig::classes)).
-    pub label_source: LabelSource,
+    pub(crate) label_source: LabelSource,
+    /// Whether `fit` first asks the allocator to keep freed memory
+    /// ([`crate::allocator::keep_freed_memory`]): about a third faster training, a process-wide
+    /// setting. Not part of a run's settings: it changes speed, not results.
+    pub(crate) keep_freed_memory: bool,
 }
 
 /// The moving-average momentum [`fit`](super::fit) uses unless told otherwise. Chosen on evidence: with the
@@ -85,13 +94,13 @@ pub const DEFAULT_EMA_MOMENTUM: f32 = 0.99;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum LrSchedule {
-    /// The configuration's learning rate throughout. The enum's own default, as in Keras, where a
+    /// The options' learning rate throughout. The enum's own default, as in Keras, where a
     /// rate is constant unless a schedule is given; [`FitOptions::default`] uses
     /// [`Cosine`](Self::Cosine).
     #[default]
     Constant,
     /// Keras's `CosineDecay` (alpha 0) over all the steps of `epochs` epochs: from the
-    /// configuration's rate at the first step down along half a cosine towards 0 at the last
+    /// options' rate at the first step down along half a cosine towards 0 at the last
     /// (Loshchilov & Hutter, "SGDR", ICLR 2017, without restarts).
     Cosine,
 }
@@ -109,8 +118,8 @@ impl LrSchedule {
     }
 }
 
-/// The defaults are the configuration `xray train` uses: with [`ModelConfig::recommended`]'s
-/// Adam at 1e-3, 14 epochs along a cosine decay ([`LrSchedule::Cosine`]). That replaced 20
+/// The defaults are the configuration `xray train` uses: Adam from 1e-3, 14 epochs along a
+/// cosine decay ([`LrSchedule::Cosine`]). That replaced 20
 /// epochs at a constant 3e-4, which took longer; it was chosen on the held-out validation
 /// patients of three seeds (README, "A shorter schedule", which also says what the test split
 /// had shown before).
@@ -131,9 +140,11 @@ impl Default for FitOptions {
             interpolation: Interpolation::Area,
             checkpoint_dir: None,
             steps_per_epoch: None,
+            learning_rate: DEFAULT_LEARNING_RATE,
             lr_schedule: LrSchedule::Cosine,
             ema_momentum: Some(DEFAULT_EMA_MOMENTUM),
             label_source: LabelSource::Folder,
+            keep_freed_memory: true,
         }
     }
 }
@@ -170,105 +181,97 @@ pub fn default_augmentation() -> ImageDataGenerator {
         .expect("the default augmentation settings are all within their valid ranges")
 }
 
+/// The unchecked settings of [`fit`](super::fit): chain the setters, then [`build`](Self::build)
+/// checks every setting and gives [`FitOptions`], or the [`Error::InvalidArgument`] naming the
+/// first setting out of range, its value and what was expected.
+#[derive(Debug, Clone)]
+#[must_use = "a FitParams does nothing until build() checks it into FitOptions"]
+pub struct FitParams(FitOptions);
+
 impl FitOptions {
-    /// The defaults, to adjust with the setters and check with [`build`](Self::build).
-    pub fn builder() -> FitOptions {
-        FitOptions::default()
+    /// The defaults, to adjust with [`FitParams`]'s setters and check with [`FitParams::build`].
+    pub fn builder() -> FitParams {
+        FitParams(FitOptions::default())
     }
 
-    /// Checks every setting ([`validate`](Self::validate)) and returns the options, or the
-    /// [`Error::InvalidArgument`] naming the first setting out of range.
-    pub fn build(self) -> Result<FitOptions> {
-        self.validate()?;
-        Ok(self)
+    /// These options as unchecked params, to change a setting and build again (e.g. another
+    /// seed for an ensemble member).
+    pub fn to_builder(&self) -> FitParams {
+        FitParams(self.clone())
     }
 
-    /// Sets the most epochs.
-    pub fn epochs(mut self, epochs: usize) -> Self {
-        self.epochs = epochs;
-        self
+    /// Most epochs to run.
+    pub fn epochs(&self) -> usize {
+        self.epochs
     }
-    /// Sets the batch size.
-    pub fn batch_size(mut self, batch_size: usize) -> Self {
-        self.batch_size = batch_size;
-        self
+    /// Images per training step.
+    pub fn batch_size(&self) -> usize {
+        self.batch_size
     }
-    /// Sets the fraction of patients held out for validation.
-    pub fn validation_split(mut self, fraction: f64) -> Self {
-        self.validation_split = fraction;
-        self
+    /// Fraction of the training folder's patients held out for validation.
+    pub fn validation_split(&self) -> f64 {
+        self.validation_split
     }
-    /// Sets the early-stopping patience in epochs.
-    pub fn patience(mut self, epochs: usize) -> Self {
-        self.patience = epochs;
-        self
+    /// Epochs without a better validation loss before stopping.
+    pub fn patience(&self) -> usize {
+        self.patience
     }
-    /// Sets whether the best weights are restored at the end.
-    pub fn restore_best_weights(mut self, on: bool) -> Self {
-        self.restore_best_weights = on;
-        self
+    /// Whether the weights of the best validation loss are put back when training ends.
+    pub fn restore_best_weights(&self) -> bool {
+        self.restore_best_weights
     }
-    /// Sets the class weights.
-    pub fn class_weight(mut self, weight: ClassWeight) -> Self {
-        self.class_weight = weight;
-        self
+    /// Loss weights per class.
+    pub fn class_weight(&self) -> ClassWeight {
+        self.class_weight
     }
-    /// Sets the seed.
-    pub fn seed(mut self, seed: u64) -> Self {
-        self.seed = seed;
-        self
+    /// Seed of the initialisation, the batch order, the augmentation and (unless a split seed
+    /// is set) the validation split.
+    pub fn seed(&self) -> u64 {
+        self.seed
     }
-    /// Draws the validation split from `seed` instead of [`FitOptions::seed`] (see
-    /// [`FitOptions::split_seed`]).
-    pub fn split_seed(mut self, seed: u64) -> Self {
-        self.split_seed = Some(seed);
-        self
-    }
-    /// The seed the validation split is drawn from.
+    /// The seed the validation split is drawn from: the split seed if set, else [`seed`](Self::seed).
     pub fn validation_split_seed(&self) -> u64 {
         self.split_seed.unwrap_or(self.seed)
     }
-    /// Sets the augmenting generator.
-    pub fn augmentation(mut self, generator: ImageDataGenerator) -> Self {
-        self.augmentation = generator;
-        self
+    /// The augmenting generator for training batches.
+    pub fn augmentation(&self) -> &ImageDataGenerator {
+        &self.augmentation
     }
-    /// Sets how images are resized to the input size.
-    pub fn interpolation(mut self, interpolation: Interpolation) -> Self {
-        self.interpolation = interpolation;
-        self
+    /// How files are resized to the model's input.
+    pub fn interpolation(&self) -> Interpolation {
+        self.interpolation
     }
-    /// Saves a checkpoint into `dir` after every epoch.
-    pub fn checkpoint_dir(mut self, dir: impl Into<PathBuf>) -> Self {
-        self.checkpoint_dir = Some(dir.into());
-        self
+    /// The folder of the checkpoint written after every epoch, if any.
+    pub fn checkpoint_dir(&self) -> Option<&std::path::Path> {
+        self.checkpoint_dir.as_deref()
     }
-    /// Caps the batches of each epoch.
-    pub fn steps_per_epoch(mut self, steps: usize) -> Self {
-        self.steps_per_epoch = Some(steps);
-        self
+    /// The cap on batches per epoch, if any.
+    pub fn steps_per_epoch(&self) -> Option<usize> {
+        self.steps_per_epoch
     }
-
-    /// Sets the learning-rate schedule.
-    pub fn lr_schedule(mut self, schedule: LrSchedule) -> Self {
-        self.lr_schedule = schedule;
-        self
+    /// Adam's learning rate at the first step.
+    pub fn learning_rate(&self) -> f32 {
+        self.learning_rate
     }
-
-    /// Keeps a moving average of the weights with this momentum per step (`None`: off).
-    pub fn ema_momentum(mut self, momentum: Option<f32>) -> Self {
-        self.ema_momentum = momentum;
-        self
+    /// How the learning rate changes over the steps of training.
+    pub fn lr_schedule(&self) -> LrSchedule {
+        self.lr_schedule
     }
-
-    /// Where each image's class comes from (see [`FitOptions::label_source`]).
-    pub fn label_source(mut self, source: LabelSource) -> Self {
-        self.label_source = source;
-        self
+    /// The moving average's momentum per step, if the weights are averaged.
+    pub fn ema_momentum(&self) -> Option<f32> {
+        self.ema_momentum
+    }
+    /// Where each image's class comes from.
+    pub fn label_source(&self) -> LabelSource {
+        self.label_source
+    }
+    /// Whether `fit` asks the allocator to keep freed memory before training.
+    pub fn keeps_freed_memory(&self) -> bool {
+        self.keep_freed_memory
     }
 
     /// Checks every setting, naming the first that is out of range.
-    pub fn validate(&self) -> Result<()> {
+    pub(crate) fn validate(&self) -> Result<()> {
         if self.epochs == 0 {
             return Err(Error::invalid("epochs", 0, "at least 1"));
         }
@@ -294,6 +297,13 @@ impl FitOptions {
                 return Err(Error::invalid("ema_momentum", m, "a number in [0, 1)"));
             }
         }
+        if !(self.learning_rate.is_finite() && self.learning_rate > 0.0) {
+            return Err(Error::invalid(
+                "learning_rate",
+                self.learning_rate,
+                "a finite value above 0",
+            ));
+        }
         if self.steps_per_epoch == Some(0) {
             return Err(Error::invalid("steps_per_epoch", 0, "at least 1"));
         }
@@ -313,6 +323,113 @@ impl FitOptions {
     }
 }
 
+impl FitParams {
+    /// Checks every setting and returns the options, or the [`Error::InvalidArgument`] naming
+    /// the first setting out of range.
+    pub fn build(self) -> Result<FitOptions> {
+        self.0.validate()?;
+        Ok(self.0)
+    }
+
+    /// Sets the most epochs.
+    pub fn epochs(mut self, epochs: usize) -> Self {
+        self.0.epochs = epochs;
+        self
+    }
+    /// Sets the batch size.
+    pub fn batch_size(mut self, batch_size: usize) -> Self {
+        self.0.batch_size = batch_size;
+        self
+    }
+    /// Sets the fraction of patients held out for validation.
+    pub fn validation_split(mut self, fraction: f64) -> Self {
+        self.0.validation_split = fraction;
+        self
+    }
+    /// Sets the early-stopping patience in epochs (Keras's `EarlyStopping(patience)`).
+    pub fn patience(mut self, epochs: usize) -> Self {
+        self.0.patience = epochs;
+        self
+    }
+    /// Sets whether the best weights are restored at the end.
+    pub fn restore_best_weights(mut self, on: bool) -> Self {
+        self.0.restore_best_weights = on;
+        self
+    }
+    /// Sets the class weights.
+    pub fn class_weight(mut self, weight: ClassWeight) -> Self {
+        self.0.class_weight = weight;
+        self
+    }
+    /// Sets the seed.
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.0.seed = seed;
+        self
+    }
+    /// Draws the validation split from `seed` instead of the seed: the members of an ensemble
+    /// share one, so that its validation patients are held out of every member.
+    pub fn split_seed(mut self, seed: u64) -> Self {
+        self.0.split_seed = Some(seed);
+        self
+    }
+    /// Sets the augmenting generator (its `rescale` and samplewise settings also apply to
+    /// validation and prediction).
+    pub fn augmentation(mut self, generator: ImageDataGenerator) -> Self {
+        self.0.augmentation = generator;
+        self
+    }
+    /// Sets how images are resized to the input size.
+    pub fn interpolation(mut self, interpolation: Interpolation) -> Self {
+        self.0.interpolation = interpolation;
+        self
+    }
+    /// Saves a checkpoint into `dir` after every epoch.
+    pub fn checkpoint_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.0.checkpoint_dir = Some(dir.into());
+        self
+    }
+    /// Writes no checkpoints.
+    pub fn no_checkpoints(mut self) -> Self {
+        self.0.checkpoint_dir = None;
+        self
+    }
+    /// Caps the batches of each epoch (for quick runs).
+    pub fn steps_per_epoch(mut self, steps: usize) -> Self {
+        self.0.steps_per_epoch = Some(steps);
+        self
+    }
+    /// Sets Adam's learning rate at the first step.
+    pub fn learning_rate(mut self, rate: f32) -> Self {
+        self.0.learning_rate = rate;
+        self
+    }
+    /// Sets the learning-rate schedule.
+    pub fn lr_schedule(mut self, schedule: LrSchedule) -> Self {
+        self.0.lr_schedule = schedule;
+        self
+    }
+    /// Keeps a moving average of the weights with this momentum per step (`None`: off):
+    /// Keras's `use_ema`/`ema_momentum`; `fit` validates, keeps and returns the averaged weights.
+    pub fn ema_momentum(mut self, momentum: Option<f32>) -> Self {
+        self.0.ema_momentum = momentum;
+        self
+    }
+    /// Where each image's class comes from: its folder (two classes, NORMAL and PNEUMONIA) or
+    /// its file name too (three: NORMAL, PNEUMONIA_BACTERIA, PNEUMONIA_VIRUS). The model must
+    /// have as many classes.
+    pub fn label_source(mut self, source: LabelSource) -> Self {
+        self.0.label_source = source;
+        self
+    }
+    /// Whether `fit` first asks glibc's allocator to keep freed memory instead of returning it
+    /// to the system (default: yes; see [`crate::allocator::keep_freed_memory`]). It changes
+    /// the allocator of the whole process, so a host program that must not may turn it off.
+    pub fn keep_freed_memory(mut self, on: bool) -> Self {
+        self.0.keep_freed_memory = on;
+        self
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -320,7 +437,7 @@ mod tests {
     #[test]
     fn builder_refuses_each_setting_out_of_range_naming_it() {
         assert!(FitOptions::builder().build().is_ok());
-        let cases: [(&str, FitOptions); 7] = [
+        let cases: [(&str, FitParams); 8] = [
             ("epochs", FitOptions::builder().epochs(0)),
             ("batch_size", FitOptions::builder().batch_size(0)),
             ("patience", FitOptions::builder().patience(0)),
@@ -337,6 +454,7 @@ mod tests {
                 FitOptions::builder().ema_momentum(Some(f32::INFINITY)),
             ),
             ("steps_per_epoch", FitOptions::builder().steps_per_epoch(0)),
+            ("learning_rate", FitOptions::builder().learning_rate(0.0)),
         ];
         for (setting, options) in cases {
             match options.build() {
@@ -369,21 +487,28 @@ mod tests {
     }
 
     #[test]
-    fn options_are_validated() {
-        assert!(FitOptions::default().validate().is_ok());
-        assert!(FitOptions::default().epochs(0).validate().is_err());
-        assert!(FitOptions::default()
-            .validation_split(0.0)
-            .validate()
-            .is_err());
-        assert!(FitOptions::default().batch_size(0).validate().is_err());
+    fn options_are_validated_and_variations_are_checked_again() {
+        let options = FitOptions::default();
+        assert!(options.validate().is_ok());
+        assert!(options.to_builder().epochs(0).build().is_err());
+        assert!(options.to_builder().validation_split(0.0).build().is_err());
+        assert!(options.to_builder().batch_size(0).build().is_err());
         for bad in [1.0, -0.1, f32::NAN] {
-            assert!(FitOptions::default()
+            assert!(options
+                .to_builder()
                 .ema_momentum(Some(bad))
-                .validate()
+                .build()
                 .is_err());
         }
-        assert!(FitOptions::default().ema_momentum(None).validate().is_ok());
+        for bad in [0.0, -1e-3, f32::INFINITY, f32::NAN] {
+            assert!(options.to_builder().learning_rate(bad).build().is_err());
+        }
+        let member = options.to_builder().seed(7).split_seed(42).build().unwrap();
+        assert_eq!((member.seed(), member.validation_split_seed()), (7, 42));
+        assert_eq!(member.epochs(), options.epochs());
+        assert_eq!(member.learning_rate(), DEFAULT_LEARNING_RATE);
+        let plain = member.to_builder().no_checkpoints().build().unwrap();
+        assert!(plain.checkpoint_dir().is_none());
     }
 
     #[test]

@@ -16,10 +16,10 @@ use super::options::{ClassWeight, FitOptions, LrSchedule};
 use crate::dataset::{ClassScan, LabelSource};
 use crate::error::{Error, Result, SettingChange};
 use crate::files::write_atomic;
+use crate::files::{model_error, read_json, FORMAT};
 use crate::history::History;
 use crate::model::Model;
 use crate::preprocessing::Preprocessing;
-use crate::saved_model::{model_error, read_json, FORMAT};
 use crate::split::files_fingerprint;
 
 const CHECKPOINT_FILE: &str = "checkpoint.json";
@@ -46,6 +46,9 @@ pub struct RunSettings {
     pub batch_size: usize,
     /// Batches per epoch, if capped.
     pub steps_per_epoch: Option<usize>,
+    /// Adam's learning rate at the first step. Checkpoints of format `xray-model/1` recorded
+    /// it in the model's configuration; loading moves it here.
+    pub learning_rate: f32,
     /// The learning-rate schedule.
     pub lr_schedule: LrSchedule,
     /// The epochs a cosine schedule spans (`None` for a constant rate).
@@ -78,6 +81,7 @@ impl RunSettings {
             class_weight: options.class_weight,
             batch_size: options.batch_size,
             steps_per_epoch: options.steps_per_epoch,
+            learning_rate: options.learning_rate,
             lr_schedule: options.lr_schedule,
             schedule_epochs: (options.lr_schedule != LrSchedule::Constant)
                 .then_some(options.epochs),
@@ -139,6 +143,28 @@ fn differences(path: &str, saved: &Value, requested: &Value, out: &mut Vec<Setti
         }),
         _ => {}
     }
+}
+
+/// A `checkpoint.json` of format `xray-model/1` recorded the learning rate inside the model's
+/// configuration, which holds the architecture only since `xray-model/2`: the rate moves to the
+/// run's settings, where a resume compares it with the training options'. Cards of the current
+/// format pass unchanged.
+fn migrate_card(mut json: Value, path: &Path) -> Result<CheckpointCard> {
+    if let Some(settings) = json.get_mut("settings").and_then(Value::as_object_mut) {
+        let legacy = settings
+            .get_mut("model")
+            .and_then(Value::as_object_mut)
+            .and_then(|model| model.remove("learning_rate"));
+        if let Some(rate) = legacy {
+            settings.entry("learning_rate").or_insert(rate);
+        }
+    }
+    serde_json::from_value(json).map_err(|e| {
+        model_error(
+            path.to_path_buf(),
+            format!("unreadable description (truncated or edited?): {e}"),
+        )
+    })
 }
 
 /// What `checkpoint.json` records.
@@ -233,7 +259,8 @@ impl ResumeCheckpoint {
         if !card_path.exists() {
             return Ok(None);
         }
-        let card: CheckpointCard = read_json(&card_path)?;
+        let card: CheckpointCard =
+            read_json::<Value>(&card_path).and_then(|json| migrate_card(json, &card_path))?;
         let settings = card.settings.ok_or_else(|| {
             model_error(
                 card_path.clone(),
@@ -286,12 +313,14 @@ mod tests {
 
     #[test]
     fn every_changed_setting_is_listed_and_old_checkpoints_read_as_folder_labels() {
-        let saved = settings(&FitOptions::default().seed(5).epochs(3));
+        let saved = settings(&FitOptions::builder().seed(5).epochs(3).build().unwrap());
         let requested = settings(
-            &FitOptions::default()
+            &FitOptions::builder()
                 .seed(6)
                 .epochs(4)
-                .label_source(LabelSource::FileName),
+                .label_source(LabelSource::FileName)
+                .build()
+                .unwrap(),
         );
         let err = saved
             .check_resume(&requested, Path::new("checkpoint.json"))
@@ -315,5 +344,30 @@ mod tests {
         let old: RunSettings = serde_json::from_value(old).unwrap();
         assert_eq!(old.label_source, LabelSource::Folder);
         assert!(old.check_resume(&saved, Path::new("c")).is_ok());
+    }
+
+    #[test]
+    fn a_format_1_checkpoint_moves_its_learning_rate_from_the_model_to_the_settings() {
+        let today = settings(&FitOptions::builder().learning_rate(3e-4).build().unwrap());
+        let card = CheckpointCard {
+            format: "xray-model/1".into(),
+            settings: Some(today.clone()),
+            class_names: vec!["NORMAL".into(), "PNEUMONIA".into()],
+            weights: "epoch-0001.safetensors".into(),
+            best: None,
+            history: History::default(),
+        };
+        let mut old = serde_json::to_value(&card).unwrap();
+        let settings_json = old["settings"].as_object_mut().unwrap();
+        let rate = settings_json.remove("learning_rate").unwrap();
+        settings_json.get_mut("model").unwrap()["learning_rate"] = rate;
+        let migrated = migrate_card(old, Path::new("checkpoint.json")).unwrap();
+        let migrated = migrated.settings.unwrap();
+        assert_eq!(migrated.learning_rate, 3e-4);
+        assert!(migrated.check_resume(&today, Path::new("c")).is_ok());
+        // A resume at another rate is refused, naming it.
+        let other = settings(&FitOptions::default());
+        let err = migrated.check_resume(&other, Path::new("c")).unwrap_err();
+        assert!(err.to_string().contains("learning_rate"), "{err}");
     }
 }

@@ -198,16 +198,6 @@ pub(crate) fn print_json(what: &'static str, value: &impl serde::Serialize) -> R
     Ok(())
 }
 
-/// Lists the files that could not be read, if any.
-pub(crate) fn print_skipped(skipped: &[(String, String)]) {
-    if !skipped.is_empty() {
-        println!("{} files skipped as unreadable:", skipped.len());
-        for (path, reason) in skipped {
-            println!("  {path}: {reason}");
-        }
-    }
-}
-
 /// Draws the named figures at `scale` and saves each into `out`.
 pub(crate) fn save_figures<N: AsRef<Path>>(
     out: &Path,

@@ -2,20 +2,16 @@
 
 use std::path::{Path, PathBuf};
 
-use super::train::{training_folder, LEARNING_CURVES_PNG};
+use super::train::training_folder;
 use crate::*;
-use support::dataset::LabelSource;
 use support::ensemble::Ensemble;
-use support::metrics::calibration::{apply_temperature, reliability_bins, DEFAULT_BINS};
+use support::evaluation::ModelEvaluation;
 use support::metrics::intervals::BootstrapOptions;
 use support::metrics::multiclass::MulticlassReport;
 use support::metrics::report::{EvaluationReport, ImageRecord};
 use support::metrics::subgroups::SubgroupReport;
-use support::metrics::{Evaluation, Threshold, ThresholdSource};
-use support::saved_model::SavedModel;
+use support::metrics::Threshold;
 use support::stress::{self, StressReport};
-use support::training::{self};
-use support::{inference, plot};
 
 #[derive(clap::Args)]
 pub(crate) struct EvaluateArgs {
@@ -136,85 +132,33 @@ pub(crate) struct ClassesRecord {
     probabilities: Vec<f32>,
 }
 
-/// The model or ensemble `evaluate` was given, and what it predicted.
-pub(crate) struct EvaluationRun<'a> {
-    args: &'a EvaluateArgs,
-    model_dirs: &'a [PathBuf],
-    data: &'a Path,
-    ensemble: Ensemble,
-    predictions: inference::Predictions,
-}
-
-impl EvaluationRun<'_> {
-    /// The single model, when it is one.
-    fn single(&self) -> Option<&SavedModel> {
-        match self.ensemble.members() {
-            [only] => Some(only),
-            _ => None,
-        }
-    }
-
-    /// The training history of the single model, for its learning curves.
-    fn learning_history(&self) -> Option<&training::History> {
-        self.single()
-            .and_then(|m| m.history.as_ref())
-            .filter(|h| !h.epochs.is_empty())
-    }
-
-    /// What the JSON records of the evaluated models and images.
-    fn evaluated(&self) -> Evaluated<'_> {
-        let several = self.model_dirs.len() > 1;
-        Evaluated {
-            model: (!several).then(|| self.model_dirs[0].as_path()),
-            ensemble: if several { self.model_dirs } else { &[] },
-            data: self.data,
-            held_out: self.args.held_out,
-            tta: self.args.tta as usize,
-            skipped: self
-                .predictions
-                .skipped
-                .iter()
-                .map(|(path, reason)| (path.display().to_string(), reason.clone()))
-                .collect(),
-        }
-    }
-
-    /// The text report's opening lines: the images, the models, the augmentation.
-    fn print_heading(&self) {
-        let images = self.predictions.files.len();
-        if self.args.held_out {
-            println!(
-                "{images} held-out validation images of {} (the patients training held out)",
-                self.data.display()
-            );
-        } else {
-            println!("{images} images in {}", self.data.display());
-        }
-        if self.model_dirs.len() > 1 {
-            println!(
-                "ensemble of {} models, probabilities averaged: {}",
-                self.model_dirs.len(),
-                self.model_dirs
-                    .iter()
-                    .map(|d| d.display().to_string())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            );
-        }
-        if self.args.tta > 1 {
-            println!(
-                "test-time augmentation: each image's probabilities averaged over {} versions (the threshold was chosen without it)",
-                self.args.tta
-            );
-        }
-        print_skipped(&self.evaluated().skipped);
-    }
-}
-
 /// `evaluate`'s "MODEL_DIR... DIR": the model folders and the data folder.
 pub(crate) fn models_and_data(paths: &[PathBuf]) -> (&[PathBuf], &Path) {
     let (models, data) = paths.split_at(paths.len() - 1);
     (models, &data[0])
+}
+
+/// What the JSON records of the evaluated models and images.
+fn evaluated<'a>(
+    args: &EvaluateArgs,
+    model_dirs: &'a [PathBuf],
+    data: &'a Path,
+    evaluation: &ModelEvaluation,
+) -> Evaluated<'a> {
+    let several = model_dirs.len() > 1;
+    Evaluated {
+        model: (!several).then(|| model_dirs[0].as_path()),
+        ensemble: if several { model_dirs } else { &[] },
+        data,
+        held_out: args.held_out,
+        tta: evaluation.tta(),
+        skipped: evaluation
+            .predictions()
+            .skipped
+            .iter()
+            .map(|(path, reason)| (path.display().to_string(), reason.clone()))
+            .collect(),
+    }
 }
 
 pub(crate) fn evaluate_command(args: &EvaluateArgs) -> Result<()> {
@@ -233,41 +177,26 @@ pub(crate) fn evaluate_command(args: &EvaluateArgs) -> Result<()> {
         )
         .into());
     }
-    let (data, predictions) = if args.held_out {
+    let (data, evaluation) = if args.held_out {
         let train_dir = training_folder(dir);
-        let predictions = ensemble.predict_held_out(&train_dir, tta)?;
-        (train_dir, predictions)
+        let evaluation = ModelEvaluation::on_held_out(ensemble, &train_dir, tta)?;
+        (train_dir, evaluation)
     } else {
-        (dir.to_path_buf(), ensemble.predict_directory(dir, tta)?)
+        let evaluation = ModelEvaluation::on_directory(ensemble, dir, tta)?;
+        (dir.to_path_buf(), evaluation)
     };
-    let evaluation = EvaluationRun {
-        args,
-        model_dirs,
-        data: &data,
-        ensemble,
-        predictions,
-    };
-    let threshold = evaluation.ensemble.threshold();
-    let Some(threshold) = threshold.filter(|_| evaluation.predictions.is_binary()) else {
-        return evaluate_classes(&evaluation, &bootstrap);
-    };
-    let (ensemble, predictions) = (&evaluation.ensemble, &evaluation.predictions);
-    let at_half = predictions.evaluate(Threshold::HALF)?;
-    let at_chosen = predictions.evaluate(threshold)?;
-    let labels = predictions.labels_u8();
-    let names = [
-        ensemble.class_names()[0].as_str(),
-        ensemble.class_names()[1].as_str(),
-    ];
-    let report = |threshold: Threshold| {
-        EvaluationReport::new(&labels, &predictions.probs, threshold, names, &bootstrap)
-    };
-    let mut reports = [report(Threshold::HALF)?, report(threshold)?];
+    let evaluation = evaluation.with_bootstrap(bootstrap);
+    let evaluated = evaluated(args, model_dirs, &data, &evaluation);
+    if !evaluation.is_binary() {
+        return evaluate_classes(args, &evaluation, evaluated);
+    }
+    let mut reports = evaluation.reports()?;
     if args.per_image {
+        let predictions = evaluation.predictions();
         let records: Vec<ImageRecord> = predictions
             .files
             .iter()
-            .zip(labels.iter().zip(&predictions.probs))
+            .zip(predictions.labels_u8().iter().zip(&predictions.probs))
             .map(|(file, (&label, &probability))| ImageRecord {
                 file: file.display().to_string(),
                 label,
@@ -276,90 +205,53 @@ pub(crate) fn evaluate_command(args: &EvaluateArgs) -> Result<()> {
             .collect();
         reports[0] = reports[0].clone().with_images(records)?;
     }
-    let temperature = evaluation.single().and_then(SavedModel::temperature);
     let subgroups = match args.by {
-        Some(GroupBy::Series) => Some(predictions.by_series(threshold)?),
+        Some(GroupBy::Series) => Some(evaluation.by_series()?),
         None => None,
     };
     let stress = if args.stress {
-        let scan = if args.held_out {
-            ensemble.scan_held_out(&data)?
-        } else {
-            ensemble.scan_directory(&data)?
-        };
+        let changes = stress::standard_changes();
         if !args.json {
             eprintln!(
                 "stress validation: {} images under {} changes",
-                scan.files.len(),
-                stress::standard_changes().len()
+                evaluation.predictions().files.len(),
+                changes.len()
             );
         }
-        Some(stress::stress_test(
-            ensemble,
-            &scan,
-            &stress::standard_changes(),
-            threshold,
-            &bootstrap,
-            args.seed,
-        )?)
+        Some(evaluation.stress(&changes, args.seed)?)
     } else {
         None
     };
     if args.json {
         let output = EvaluateOutput {
-            evaluated: evaluation.evaluated(),
-            temperature,
-            threshold_source: ensemble.threshold_choice().to_string(),
+            evaluated,
+            temperature: evaluation.temperature(),
+            threshold_source: evaluation.threshold_choice().to_string(),
             reports,
             subgroups,
             stress: stress.clone(),
         };
         print_json("report", &output)?;
     } else {
-        evaluation.print_heading();
-        if let Some(t) = temperature {
-            println!(
-                "probabilities calibrated with temperature {t:.3} (fitted on the validation split)"
-            );
-        }
-        println!("\n== at threshold 0.5\n{}\n{}", reports[0], at_half.report);
-        let caveat = if args.held_out {
-            "; chosen on these same images, so its metrics are optimistic"
-        } else {
-            ""
-        };
-        println!(
-            "\n== at threshold {:.3}, {}{caveat}\n{}\n{}",
-            threshold,
-            ensemble.threshold_choice(),
-            reports[1],
-            at_chosen.report
-        );
+        print!("{}", evaluation.summary()?);
+        print_ensemble_members(model_dirs);
         if let Some(subgroups) = &subgroups {
             println!("\n== {}", subgroups.table());
         }
         if let Some(stress) = &stress {
             println!("\n== {}", stress.table());
         }
+        println!();
     }
     if let Some(out) = &args.plots {
-        let split = if args.held_out {
-            "held-out validation".to_string()
-        } else {
-            data.file_name().map_or_else(
-                || "evaluated".to_string(),
-                |n| n.to_string_lossy().into_owned(),
-            )
-        };
         save_figures(out, args.figure_scale, || {
-            let mut figures = evaluation_figures(&evaluation, &at_half, &at_chosen, &split)?;
+            let mut figures = evaluation.figures()?;
             if let Some(stress) = &stress {
-                let images = if args.held_out {
-                    "validation patients".to_string()
-                } else {
-                    format!("{split} images")
+                let images = match evaluation.images().is_held_out() {
+                    true => "validation patients".to_string(),
+                    false => format!("{} images", evaluation.images().name()),
                 };
-                figures.push(("stress.png", stress.plot(&images)?));
+                figures.push(("stress.png".to_string(), stress.plot(&images)?));
             }
             Ok(figures)
         })?;
@@ -367,36 +259,26 @@ pub(crate) fn evaluate_command(args: &EvaluateArgs) -> Result<()> {
     Ok(())
 }
 
+/// The folders of an ensemble's members, after the report that names them by number.
+fn print_ensemble_members(model_dirs: &[PathBuf]) {
+    if model_dirs.len() > 1 {
+        println!("\nmembers:");
+        for (i, dir) in model_dirs.iter().enumerate() {
+            println!("  member {}: {}", i + 1, dir.display());
+        }
+    }
+}
+
 /// `evaluate` for K-class models: the K-class report, and for the three classes the two
 /// two-class views at 0.5; with `--plots`, the K x K confusion matrix, the one-vs-rest ROC
 /// curves, the two views' ROC curves and the learning curves (one model).
-pub(crate) fn evaluate_classes(
-    evaluation: &EvaluationRun,
-    bootstrap: &BootstrapOptions,
+fn evaluate_classes(
+    args: &EvaluateArgs,
+    evaluation: &ModelEvaluation,
+    evaluated: Evaluated<'_>,
 ) -> Result<()> {
-    let (args, predictions) = (evaluation.args, &evaluation.predictions);
-    let report = predictions.multiclass_report(bootstrap)?;
-    let views = predictions.pneumonia_views()?;
-    let view_list: Vec<(&str, &inference::Predictions)> = views
-        .as_ref()
-        .map(|v| {
-            vec![
-                (
-                    "pneumonia against normal, p(bacteria) + p(virus)",
-                    &v.pneumonia_vs_normal,
-                ),
-                (
-                    "bacterial against viral among the pneumonia images, p(bacteria) / (p(bacteria) + p(virus))",
-                    &v.bacteria_vs_virus,
-                ),
-            ]
-        })
-        .unwrap_or_default();
-    let view_reports: Vec<EvaluationReport> = view_list
-        .iter()
-        .map(|(_, p)| p.report(Threshold::HALF, bootstrap))
-        .collect::<support::Result<_>>()?;
     if args.json {
+        let predictions = evaluation.predictions();
         let per_image = if args.per_image {
             predictions
                 .files
@@ -412,162 +294,23 @@ pub(crate) fn evaluate_classes(
         } else {
             Vec::new()
         };
+        let two_class_views = evaluation
+            .two_class_views()?
+            .iter()
+            .map(|(_, view)| view.report(Threshold::HALF, evaluation.bootstrap()))
+            .collect::<support::Result<_>>()?;
         let output = EvaluateClassesOutput {
-            evaluated: evaluation.evaluated(),
-            classes: report,
-            two_class_views: view_reports,
+            evaluated,
+            classes: evaluation.classes_report()?,
+            two_class_views,
             per_image,
         };
         print_json("report", &output)?;
     } else {
-        evaluation.print_heading();
-        println!(
-            "classes {}, labelled from {}",
-            predictions.class_names.join(", "),
-            match evaluation.ensemble.label_source() {
-                LabelSource::Folder => "the folders",
-                LabelSource::FileName => "the folders and file names",
-            }
-        );
-        println!(
-            "\n== {} classes, each image predicted as its most probable class\n{report}",
-            predictions.class_names.len()
-        );
-        for ((title, _), view) in view_list.iter().zip(&view_reports) {
-            println!("\n== {title}\n{view}");
-        }
+        println!("{}", evaluation.summary()?);
     }
     if let Some(out) = &args.plots {
-        save_figures(out, args.figure_scale, || {
-            classes_figures(evaluation, &view_list)
-        })?;
+        save_figures(out, args.figure_scale, || Ok(evaluation.figures()?))?;
     }
     Ok(())
-}
-
-/// The figures `evaluate --plots` writes for a K-class model, with their file names.
-pub(crate) fn classes_figures(
-    evaluation: &EvaluationRun,
-    views: &[(&str, &inference::Predictions)],
-) -> Result<Vec<(String, plot::Figure)>> {
-    let predictions = &evaluation.predictions;
-    let mut figures = vec![
-        (
-            "confusion.png".to_string(),
-            predictions.plot_confusion_matrix()?,
-        ),
-        ("roc.png".to_string(), predictions.plot_roc_curves()?),
-    ];
-    for (_, view) in views {
-        let labels = view.labels_u8();
-        let evaluation = view.evaluate(Threshold::HALF)?;
-        if let (Some((fpr, tpr, _)), Some(auc)) = (&evaluation.roc, evaluation.roc_auc) {
-            let point = plot::OperatingPoint::from_predictions(
-                &labels,
-                &view.probs,
-                Threshold::HALF,
-                "threshold 0.5".to_string(),
-            )?;
-            figures.push((
-                format!(
-                    "roc_{}_vs_{}.png",
-                    view.class_names[1].to_lowercase(),
-                    view.class_names[0].to_lowercase()
-                ),
-                plot::roc_curve_with_points(fpr, tpr, auc, &[point])?,
-            ));
-        }
-    }
-    if let Some(history) = evaluation.learning_history() {
-        figures.push((
-            LEARNING_CURVES_PNG.to_string(),
-            plot::learning_curves_with(&history.curves(), &history.epoch_marks())?,
-        ));
-    }
-    Ok(figures)
-}
-
-/// The figures `evaluate --plots` writes, with their file names: the confusion matrix at the
-/// validation threshold (stated in its title), the ROC curve with the operating points at 0.5
-/// and at the validation threshold, the reliability diagram (before and after the model's
-/// temperature, if it has one), the score distributions of the validation and evaluated
-/// splits with both thresholds, and the learning curves of the model's training history (one
-/// model; an ensemble's validation scores are its members' averaged).
-pub(crate) fn evaluation_figures(
-    evaluation: &EvaluationRun,
-    at_half: &Evaluation,
-    at_chosen: &Evaluation,
-    split: &str,
-) -> Result<Vec<(&'static str, plot::Figure)>> {
-    let (ensemble, predictions) = (&evaluation.ensemble, &evaluation.predictions);
-    let names = [
-        ensemble.class_names()[0].as_str(),
-        ensemble.class_names()[1].as_str(),
-    ];
-    let labels = predictions.labels_u8();
-    let threshold = at_chosen.threshold;
-    let chosen = match ensemble.decision().source() {
-        Some(ThresholdSource::Default) => format!("default threshold {threshold:.2}"),
-        _ => format!("validation threshold {threshold:.2}"),
-    };
-    let mut figures = vec![(
-        "confusion.png",
-        plot::confusion_matrix_at(&at_chosen.confusion, names, at_chosen.threshold)?,
-    )];
-    if let (Some((fpr, tpr, _)), Some(auc)) = (&at_half.roc, at_half.roc_auc) {
-        let point = |t: Threshold, label: String| {
-            plot::OperatingPoint::from_predictions(&labels, &predictions.probs, t, label)
-        };
-        let points = [
-            point(
-                at_half.threshold,
-                format!("threshold {}", at_half.threshold),
-            )?,
-            point(at_chosen.threshold, chosen.clone())?,
-        ];
-        figures.push((
-            "roc.png",
-            plot::roc_curve_with_points(fpr, tpr, auc, &points)?,
-        ));
-    }
-    let bins = |probs: &[f32]| reliability_bins(&labels, probs, DEFAULT_BINS);
-    let temperature = evaluation.single().and_then(SavedModel::temperature);
-    let reliability = match temperature {
-        Some(t) => {
-            // The raw probabilities, recovered by undoing the temperature.
-            let raw = apply_temperature(&predictions.probs, 1.0 / t)?;
-            plot::reliability_diagram(&[
-                (format!("{split}, uncalibrated"), bins(&raw)?),
-                (
-                    format!("{split}, temperature {t:.2}"),
-                    bins(&predictions.probs)?,
-                ),
-            ])?
-        }
-        None => plot::reliability_diagram(&[(split.to_string(), bins(&predictions.probs)?)])?,
-    };
-    figures.push(("reliability.png", reliability));
-    let thresholds = [(Threshold::HALF, "0.5"), (threshold, chosen.as_str())];
-    let validation = ensemble.validation_scores()?;
-    let mut splits = Vec::new();
-    // The held-out images are the validation images: one histogram of them is enough.
-    if let Some(v) = validation.as_ref().filter(|_| !evaluation.args.held_out) {
-        splits.push(plot::ScoreSplit::new(
-            "validation",
-            v.labels.as_slice(),
-            v.probs.as_slice(),
-        ));
-    }
-    splits.push(plot::ScoreSplit::new(split, &labels, &predictions.probs));
-    figures.push((
-        "scores.png",
-        plot::score_distributions(&splits, names, &thresholds)?,
-    ));
-    if let Some(history) = evaluation.learning_history() {
-        figures.push((
-            LEARNING_CURVES_PNG,
-            plot::learning_curves_with(&history.curves(), &history.epoch_marks())?,
-        ));
-    }
-    Ok(figures)
 }

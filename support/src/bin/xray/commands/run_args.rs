@@ -15,28 +15,28 @@ use support::training::{self, ClassWeight, FitOptions, LrSchedule};
 #[derive(clap::Args, Clone)]
 pub(crate) struct RunArgs {
     /// Most epochs.
-    #[arg(long, default_value_t = FitOptions::default().epochs)]
+    #[arg(long, default_value_t = FitOptions::default().epochs())]
     pub(crate) epochs: usize,
     /// Images per step.
-    #[arg(long, default_value_t = FitOptions::default().batch_size)]
+    #[arg(long, default_value_t = FitOptions::default().batch_size())]
     pub(crate) batch_size: usize,
     /// Fraction of patients held out for validation (early stopping, threshold).
-    #[arg(long, default_value_t = FitOptions::default().validation_split)]
+    #[arg(long, default_value_t = FitOptions::default().validation_split())]
     pub(crate) validation_split: f64,
     /// Epochs without a better validation loss before stopping.
-    #[arg(long, default_value_t = FitOptions::default().patience)]
+    #[arg(long, default_value_t = FitOptions::default().patience())]
     pub(crate) patience: usize,
     /// Loss weights per class (the tool balances them by default; the library's default is none).
     #[arg(long, value_enum, default_value_t = WeightArg::Balanced)]
     pub(crate) class_weight: WeightArg,
     /// Seed of initialisation, split, order and augmentation.
-    #[arg(long, default_value_t = FitOptions::default().seed)]
+    #[arg(long, default_value_t = FitOptions::default().seed())]
     pub(crate) seed: u64,
     /// Seed of the validation split alone (default: --seed); ensemble members share one.
     #[arg(long)]
     pub(crate) split_seed: Option<u64>,
     /// Adam learning rate.
-    #[arg(long, default_value_t = ModelConfig::recommended().learning_rate())]
+    #[arg(long, default_value_t = FitOptions::default().learning_rate())]
     pub(crate) learning_rate: f32,
     /// Input height and width in pixels.
     #[arg(long, default_value_t = ModelConfig::recommended().input_height())]
@@ -57,7 +57,7 @@ pub(crate) struct RunArgs {
     #[arg(long, conflicts_with_all = ["filters", "dense", "dropout"])]
     pub(crate) layers: Option<PathBuf>,
     /// How images are resized to the input size.
-    #[arg(long, value_enum, default_value_t = InterpArg::from(FitOptions::default().interpolation))]
+    #[arg(long, value_enum, default_value_t = InterpArg::from(FitOptions::default().interpolation()))]
     pub(crate) interpolation: InterpArg,
     /// Train without augmentation (rescale only; overrides the augmentation flags).
     #[arg(long)]
@@ -95,7 +95,7 @@ pub(crate) struct RunArgs {
     #[arg(long)]
     pub(crate) equalize: bool,
     /// How the learning rate changes over training.
-    #[arg(long, value_enum, default_value_t = ScheduleArg::from(FitOptions::default().lr_schedule))]
+    #[arg(long, value_enum, default_value_t = ScheduleArg::from(FitOptions::default().lr_schedule()))]
     pub(crate) lr_schedule: ScheduleArg,
     /// Validate and keep a moving average of the weights with this momentum per step (Keras's
     /// ema_momentum).
@@ -190,8 +190,7 @@ impl From<InterpArg> for Interpolation {
 pub(crate) fn model_config(args: &RunArgs, classes: usize) -> Result<ModelConfig> {
     let builder = ModelConfig::builder()
         .classes(classes)
-        .input_size(args.input_size, args.input_size)
-        .learning_rate(args.learning_rate);
+        .input_size(args.input_size, args.input_size);
     let builder = match &args.layers {
         Some(path) => builder.layers(support::model::read_layers(path)?),
         None => builder
@@ -214,6 +213,7 @@ pub(crate) fn fit_options(args: &RunArgs) -> Result<FitOptions> {
             WeightArg::Balanced => ClassWeight::Balanced,
         })
         .seed(args.seed)
+        .learning_rate(args.learning_rate)
         .interpolation(args.interpolation.into())
         .lr_schedule(args.lr_schedule.into())
         .ema_momentum((!args.no_ema).then_some(args.ema))

@@ -46,7 +46,7 @@ pub(crate) struct TrainArgs {
 /// The per-epoch history `train` leaves in the model folder (Keras's CSVLogger format).
 pub(crate) const HISTORY_CSV: &str = "history.csv";
 /// The learning curves `train` leaves in the model folder.
-pub(crate) const LEARNING_CURVES_PNG: &str = "learning_curves.png";
+pub(crate) use support::evaluation::LEARNING_CURVES_PNG;
 
 /// The training folder `dir` names: itself, or its train/ when it is a dataset root.
 pub(crate) fn training_folder(dir: &Path) -> PathBuf {
@@ -156,9 +156,12 @@ pub(crate) struct TrainingPlan {
 pub(crate) fn plan_training(args: &TrainArgs, run: &RunArgs, out: &Path) -> Result<TrainingPlan> {
     let train_dir = training_folder(&args.dir);
     let checkpoints = out.join("checkpoints");
-    let options = fit_options(run)?.checkpoint_dir(&checkpoints);
+    let options = fit_options(run)?
+        .to_builder()
+        .checkpoint_dir(&checkpoints)
+        .build()?;
     // The model gets as many classes as the labels give (two from folders, three from names).
-    let scan = scan_classes(&train_dir, None, false)?.labelled_by(options.label_source)?;
+    let scan = scan_classes(&train_dir, None, false)?.labelled_by(options.label_source())?;
     let classes = scan.class_names.len();
     if classes < 2 {
         return Err(Error::ClassCount {
@@ -222,13 +225,7 @@ pub(crate) fn train_planned(args: &TrainArgs, plan: TrainingPlan) -> Result<Save
     let mut model = Model::new(config, seed)?;
     eprintln!("{}", model.summary());
     let history = training::fit(&mut model, &train_dir, &options, &mut Bar::default())?;
-    let mut saved = SavedModel::from_fit(
-        model,
-        history.clone(),
-        class_names.clone(),
-        options.preprocessing(),
-    )
-    .labelled_by(options.label_source);
+    let mut saved = SavedModel::from_fit(model, history.clone(), &options)?;
     if args.temperature_scaling {
         let t = saved.calibrate()?;
         eprintln!("temperature {t:.3} fitted on the validation split");
@@ -287,24 +284,24 @@ mod tests {
         );
         let options = fit_options(&args.run).unwrap();
         let library = FitOptions::default();
-        assert_eq!(options.augmentation, library.augmentation);
-        assert_eq!(options.patience, library.patience);
-        assert_eq!(options.epochs, library.epochs);
-        assert_eq!(options.batch_size, library.batch_size);
-        assert_eq!(options.validation_split, library.validation_split);
-        assert_eq!(options.ema_momentum, library.ema_momentum);
-        assert_eq!(options.lr_schedule, library.lr_schedule);
-        assert_eq!(options.interpolation, library.interpolation);
-        assert_eq!(options.seed, library.seed);
+        assert_eq!(options.augmentation(), library.augmentation());
+        assert_eq!(options.patience(), library.patience());
+        assert_eq!(options.epochs(), library.epochs());
+        assert_eq!(options.batch_size(), library.batch_size());
+        assert_eq!(options.validation_split(), library.validation_split());
+        assert_eq!(options.ema_momentum(), library.ema_momentum());
+        assert_eq!(options.lr_schedule(), library.lr_schedule());
+        assert_eq!(options.interpolation(), library.interpolation());
+        assert_eq!(options.seed(), library.seed());
         // The one deliberate difference: the CLI balances the classes by default.
-        assert_eq!(options.class_weight, ClassWeight::Balanced);
+        assert_eq!(options.class_weight(), ClassWeight::Balanced);
     }
 
     #[test]
     fn labels_from_file_names_make_a_three_class_model_as_the_library_builds_it() {
         let args = train_args(&["--labels", "file-name"]);
         let options = fit_options(&args.run).unwrap();
-        assert_eq!(options.label_source, LabelSource::FileName);
+        assert_eq!(options.label_source(), LabelSource::FileName);
         assert_eq!(train_args(&[]).run.labels, LabelsArg::Folder);
         let three = ModelConfig::recommended()
             .to_builder()
@@ -318,8 +315,8 @@ mod tests {
     fn flags_reach_the_options() {
         let args = train_args(&["--no-ema", "--lr-schedule", "cosine", "--equalize"]);
         let options = fit_options(&args.run).unwrap();
-        assert_eq!(options.ema_momentum, None);
-        assert_eq!(options.lr_schedule, LrSchedule::Cosine);
+        assert_eq!(options.ema_momentum(), None);
+        assert_eq!(options.lr_schedule(), LrSchedule::Cosine);
         assert!(options.preprocessing().equalize_histogram);
         let args = train_args(&[
             "--ema",
@@ -329,7 +326,7 @@ mod tests {
             "--filters",
             "32,64,64",
         ]);
-        assert_eq!(fit_options(&args.run).unwrap().ema_momentum, Some(0.9));
+        assert_eq!(fit_options(&args.run).unwrap().ema_momentum(), Some(0.9));
         assert_eq!(
             model_config(&args.run, 2).unwrap().conv_filters(),
             &[32, 64, 64]
