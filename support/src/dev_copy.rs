@@ -159,7 +159,7 @@ impl crate::dataset::DataDir {
     }
 
     /// The class names and image counts of each split present.
-    fn split_counts(&self) -> Result<Vec<(Split, Vec<String>, Vec<usize>)>> {
+    fn split_counts(&self) -> Result<SplitCounts> {
         let mut counts = Vec::new();
         for split in Split::ALL {
             let dir = self.split(split.name());
@@ -172,7 +172,7 @@ impl crate::dataset::DataDir {
         Ok(counts)
     }
 
-    fn kind_from(&self, counts: &[(Split, Vec<String>, Vec<usize>)]) -> DatasetKind {
+    fn kind_from(&self, counts: &SplitCounts) -> DatasetKind {
         let two_classes = |split: Split| {
             counts
                 .iter()
@@ -206,6 +206,9 @@ impl crate::dataset::DataDir {
         }
     }
 }
+
+/// Each split present with its class names and their image counts.
+type SplitCounts = Vec<(Split, Vec<String>, Vec<usize>)>;
 
 /// Which dataset a [`DataDir`](crate::dataset::DataDir) holds (see its `kind`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

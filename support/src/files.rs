@@ -41,6 +41,22 @@ pub fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
     })
 }
 
+/// An [`Error::Model`] for the description or weights at `path`.
+pub(crate) fn model_error(path: PathBuf, reason: String) -> Error {
+    Error::Model { path, reason }
+}
+
+/// Reads a JSON description, naming the file when it is missing, truncated or edited.
+pub(crate) fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T> {
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    serde_json::from_slice(&bytes).map_err(|e| {
+        model_error(
+            path.to_path_buf(),
+            format!("unreadable description (truncated or edited?): {e}"),
+        )
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -56,20 +72,4 @@ mod tests {
         let err = write_atomic(&dir.path().join("missing/a.json"), b"x").unwrap_err();
         assert!(err.to_string().contains("missing"), "{err}");
     }
-}
-
-/// An [`Error::Model`] for the description or weights at `path`.
-pub(crate) fn model_error(path: PathBuf, reason: String) -> Error {
-    Error::Model { path, reason }
-}
-
-/// Reads a JSON description, naming the file when it is missing, truncated or edited.
-pub(crate) fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T> {
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    serde_json::from_slice(&bytes).map_err(|e| {
-        model_error(
-            path.to_path_buf(),
-            format!("unreadable description (truncated or edited?): {e}"),
-        )
-    })
 }

@@ -524,6 +524,7 @@ fn a_loss_that_stops_being_finite_is_reported_with_its_step_and_epoch() {
     );
     // Straight from the model, outside fit, the epoch is unknown.
     let mut model = Model::new(wild, 1).unwrap();
+    model.set_learning_rate(f32::MAX).unwrap();
     let x = ndarray::Array4::from_shape_fn((2, 48, 48, 1), |(i, r, c, _)| {
         ((i + r * 3 + c * 7) % 11) as f32 / 10.0
     });

@@ -234,7 +234,10 @@ mod tests {
             .flat_map(|x| (0..110).map(move |y| (x, y)))
             .filter(|&(x, y)| dark(px.get_pixel(x, y).0))
             .count();
-        assert!(corner_ink > 20, "the count is written: {corner_ink} dark pixels");
+        assert!(
+            corner_ink > 20,
+            "the count is written: {corner_ink} dark pixels"
+        );
         let e = jointplot(&[1.0f64, 2.0], &[1.0f64], "a", "b").unwrap_err();
         assert!(matches!(e, Error::InvalidArgument { name: "y", .. }));
         assert!(jointplot(&[f64::NAN], &[1.0f64], "a", "b").is_err());
@@ -721,12 +724,18 @@ mod tests {
         let same = roc_from_predictions(
             &labels,
             &probs,
-            &[(Threshold::HALF, "threshold 0.5"), (t(0.45), "validation threshold 0.45")],
+            &[
+                (Threshold::HALF, "threshold 0.5"),
+                (t(0.45), "validation threshold 0.45"),
+            ],
         )
         .unwrap();
         let px = decode(&same);
         let c = unit_square_pixel(500, 480, 0.25, 0.75);
-        assert!(black(px.get_pixel((c.0 + 8) as u32, c.1 as u32).0), "the outer ring");
+        assert!(
+            black(px.get_pixel((c.0 + 8) as u32, c.1 as u32).0),
+            "the outer ring"
+        );
         assert!(red(px.get_pixel(c.0 as u32, c.1 as u32).0), "the inner dot");
     }
 
