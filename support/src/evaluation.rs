@@ -110,15 +110,11 @@ impl ModelEvaluation {
         dir: impl AsRef<Path>,
         tta: usize,
     ) -> Result<Self> {
-        let ensemble = models.into_ensemble()?;
-        let dir = dir.as_ref();
-        let predictions = ensemble.predict_directory(dir, tta)?;
-        Ok(Self::from_predictions(
-            ensemble,
-            predictions,
-            EvaluatedImages::Split(dir.to_path_buf()),
+        Self::predicted(
+            models,
+            EvaluatedImages::Split(dir.as_ref().to_path_buf()),
             tta,
-        ))
+        )
     }
 
     /// Predicts the validation patients the models' training held out of `train_dir` (drawn
@@ -129,15 +125,17 @@ impl ModelEvaluation {
         train_dir: impl AsRef<Path>,
         tta: usize,
     ) -> Result<Self> {
+        let images = EvaluatedImages::HeldOut(train_dir.as_ref().to_path_buf());
+        Self::predicted(models, images, tta)
+    }
+
+    fn predicted(models: impl IntoEnsemble, images: EvaluatedImages, tta: usize) -> Result<Self> {
         let ensemble = models.into_ensemble()?;
-        let train_dir = train_dir.as_ref();
-        let predictions = ensemble.predict_held_out(train_dir, tta)?;
-        Ok(Self::from_predictions(
-            ensemble,
-            predictions,
-            EvaluatedImages::HeldOut(train_dir.to_path_buf()),
-            tta,
-        ))
+        let predictions = match &images {
+            EvaluatedImages::Split(dir) => ensemble.predict_directory(dir, tta)?,
+            EvaluatedImages::HeldOut(train_dir) => ensemble.predict_held_out(train_dir, tta)?,
+        };
+        Ok(Self::from_predictions(ensemble, predictions, images, tta))
     }
 
     /// An evaluation of predictions already made by `ensemble` on `images`.

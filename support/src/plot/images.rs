@@ -10,7 +10,7 @@ use plotters::style::{RGBColor, BLACK};
 
 use super::canvas::text_width;
 use super::figure::{render, Area, MAX_SIDE};
-use super::{plot_err, text, tick_label, Colormap, Figure, Pixel};
+use super::{plot_err, text, tick_label, Colormap, Figure, Pixel, SALIENCY_COLORMAP};
 use crate::error::{Error, Result};
 
 /// Settings of [`imshow`] (and [`image_grid_with`](super::image_grid_with),
@@ -682,12 +682,6 @@ fn saliency_heat(img: &Gray, saliency: ArrayView2<'_, f32>) -> Result<(Gray, f32
     };
     Ok((heat, lo, hi))
 }
-
-/// The colour map of saliency heat maps: matplotlib's perceptually uniform `viridis` (dark
-/// purple for low saliency, yellow for high), whose lightness grows steadily with the value, so
-/// that a brighter tint always means a more salient pixel (`jet`'s bright cyan and yellow sit
-/// in the middle of its range and read as peaks that are not there).
-pub const SALIENCY_COLORMAP: Colormap = Colormap::Viridis;
 
 /// A grey X-ray with a saliency map laid over it as a semi-transparent [`SALIENCY_COLORMAP`]
 /// heat map.

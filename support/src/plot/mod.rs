@@ -111,6 +111,12 @@ pub enum Colormap {
     Blues,
 }
 
+/// The colour map of saliency heat maps: matplotlib's perceptually uniform `viridis` (dark
+/// purple for low saliency, yellow for high), whose lightness grows steadily with the value, so
+/// that a brighter tint always means a more salient pixel (`jet`'s bright cyan and yellow sit
+/// in the middle of its range and read as peaks that are not there).
+pub const SALIENCY_COLORMAP: Colormap = Colormap::Viridis;
+
 /// matplotlib's `viridis` sampled at 0, 1/16, ..., 1 and rounded to 8 bits: the values of
 /// `matplotlib.colormaps["viridis"](i / 16)` (from the listed data in matplotlib's
 /// `_cm_listed.py`, by van der Walt and Smith); colours in between are interpolated linearly.
