@@ -64,7 +64,7 @@ pub fn predict_directory(
 
 /// [`predict_directory`] with the classes read as `labels` says: from the file names too for a
 /// three-class model (NORMAL, PNEUMONIA_BACTERIA, PNEUMONIA_VIRUS).
-pub fn predict_directory_labelled(
+pub(crate) fn predict_directory_labelled(
     model: &Model,
     dir: impl AsRef<Path>,
     preprocessing: &Preprocessing,
@@ -80,7 +80,7 @@ pub fn predict_directory_labelled(
 /// A model that knows its classes ([`Model::class_names`]: trained by `fit`, or loaded) reads
 /// the folder by their names ([`scan_for_model`]): a folder of other classes is refused. One
 /// that does not (only built) reads the folder's classes in their sorted order.
-pub fn predict_directory_tta(
+pub(crate) fn predict_directory_tta(
     model: &Model,
     dir: impl AsRef<Path>,
     preprocessing: &Preprocessing,
@@ -108,7 +108,7 @@ pub fn predict_directory_tta(
 /// The model's probabilities for the files of `scan` (a folder's, or a held-out validation
 /// split's), prepared with `preprocessing`, averaged over `tta` test-time transforms as in
 /// [`predict_directory_tta`] (`tta` 1: no augmentation).
-pub fn predict_scan(
+pub(crate) fn predict_scan(
     model: &Model,
     scan: &ClassScan,
     preprocessing: &Preprocessing,
@@ -560,7 +560,7 @@ pub fn predict_files_classes(saved: &SavedModel, files: &[PathBuf]) -> Vec<Resul
 /// [`predict_files_classes`] with test-time augmentation: each file's probabilities averaged
 /// over the first `tta` transforms of [`test_time_transforms`] (`tta` 1: no augmentation).
 /// Refused as a whole when `tta` is out of range.
-pub fn predict_files_classes_tta(
+pub(crate) fn predict_files_classes_tta(
     saved: &SavedModel,
     files: &[PathBuf],
     tta: usize,
@@ -670,7 +670,7 @@ pub fn predict_labelled(saved: &SavedModel, dir: impl AsRef<Path>) -> Result<Pre
 
 /// [`predict_labelled`] averaged over `tta` test-time transforms (see [`predict_directory_tta`]).
 /// The folder's classes are matched to the model's by name ([`scan_for_model`]).
-pub fn predict_labelled_tta(
+pub(crate) fn predict_labelled_tta(
     saved: &SavedModel,
     dir: impl AsRef<Path>,
     tta: usize,

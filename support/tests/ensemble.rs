@@ -112,20 +112,23 @@ fn tta_of_one_is_plain_prediction_and_more_transforms_average_their_passes() {
     let saved = tiny_model(48, 3, 3);
     let test = sample("test");
     let plain = inference::predict_labelled(&saved, &test).unwrap();
-    let one = inference::predict_labelled_tta(&saved, &test, 1).unwrap();
+    // One model as an ensemble of one: the public road to test-time augmentation.
+    let single = Ensemble::new(vec![saved]).unwrap();
+    let one = single.predict_directory(&test, 1).unwrap();
     assert_eq!(one.probs, plain.probs);
     assert_eq!(one.files, plain.files);
     // The per-file path (decode, transform, standardise, one batch per file) agrees with the
     // generator's, with and without augmentation.
     let per_file = |tta| -> Vec<f32> {
-        inference::predict_files_classes_tta(&saved, &plain.files, tta)
+        single
+            .predict_files_classes(&plain.files, tta)
             .unwrap()
             .into_iter()
             .map(|row| row.unwrap()[1])
             .collect()
     };
     assert_close(&per_file(1), &plain.probs, 1e-5);
-    let three = inference::predict_labelled_tta(&saved, &test, 3).unwrap();
+    let three = single.predict_directory(&test, 3).unwrap();
     assert_close(&per_file(3), &three.probs, 1e-5);
     assert!(
         three.probs.iter().zip(&plain.probs).any(|(a, b)| a != b),
@@ -133,7 +136,7 @@ fn tta_of_one_is_plain_prediction_and_more_transforms_average_their_passes() {
     );
     for bad in [0, 10] {
         assert!(matches!(
-            inference::predict_labelled_tta(&saved, &test, bad),
+            single.predict_directory(&test, bad),
             Err(Error::InvalidArgument { .. })
         ));
     }
