@@ -234,7 +234,6 @@ pub(crate) fn evaluate_command(args: &EvaluateArgs) -> Result<()> {
         print_json("report", &output)?;
     } else {
         print!("{}", evaluation.summary()?);
-        print_ensemble_members(model_dirs);
         if let Some(subgroups) = &subgroups {
             println!("\n== {}", subgroups.table());
         }
@@ -257,16 +256,6 @@ pub(crate) fn evaluate_command(args: &EvaluateArgs) -> Result<()> {
         })?;
     }
     Ok(())
-}
-
-/// The folders of an ensemble's members, after the report that names them by number.
-fn print_ensemble_members(model_dirs: &[PathBuf]) {
-    if model_dirs.len() > 1 {
-        println!("\nmembers:");
-        for (i, dir) in model_dirs.iter().enumerate() {
-            println!("  member {}: {}", i + 1, dir.display());
-        }
-    }
 }
 
 /// `evaluate` for K-class models: the K-class report, and for the three classes the two
