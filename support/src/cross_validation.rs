@@ -214,7 +214,6 @@ pub fn cross_validate_stressed(
     changes: &[AcquisitionChange],
     progress: &mut dyn Progress,
 ) -> Result<CrossValidation> {
-    options.validate()?;
     changes.iter().try_for_each(AcquisitionChange::validate)?;
     config.check_memory(options.batch_size)?;
     if config.classes() != 2 {
@@ -241,14 +240,7 @@ pub fn cross_validate_stressed(
         let stress = if changes.is_empty() {
             None
         } else {
-            // fit_split trains on the folds' scans and names no classes: the scan's names.
-            let saved = SavedModel::from_parts(
-                model,
-                history,
-                scan.class_names.clone(),
-                options.preprocessing(),
-            )
-            .labelled_by(options.label_source());
+            let saved = SavedModel::from_fit(model, history, &options)?;
             let threshold = saved.decision.threshold().unwrap_or(Threshold::HALF);
             let ensemble = Ensemble::new(vec![saved])?;
             // Only the point estimates are kept: a few resamples suffice.

@@ -435,42 +435,46 @@ impl ModelEvaluation {
         let Some(threshold) = self.threshold() else {
             return self.predictions.plot_roc_curves();
         };
-        let labels = self.predictions.labels_u8();
-        let probs = &self.predictions.probs;
-        let at_half = self.at(Threshold::HALF)?;
-        let (Some((fpr, tpr, _)), Some(auc)) = (&at_half.roc, at_half.roc_auc) else {
-            return Err(Error::Plot(
-                "a ROC curve needs images of both classes".to_string(),
-            ));
-        };
-        let point = |t: Threshold, label: String| {
-            plot::OperatingPoint::from_predictions(&labels, probs, t, label)
-        };
         let points = [
-            point(Threshold::HALF, "threshold 0.5".to_string())?,
-            point(threshold, self.threshold_label(threshold))?,
+            (Threshold::HALF, "threshold 0.5".to_string()),
+            (threshold, self.threshold_label(threshold)),
         ];
-        let title = roc_title(&self.predictions, &self.images.name());
-        plot::roc_curve_titled(fpr, tpr, auc, &points, &title)
+        self.roc_figure(&self.predictions, &points)
     }
 
     /// The ROC curve of a two-class reading of a K-class model (see
     /// [`two_class_views`](Self::two_class_views)), with its point at 0.5.
     pub fn plot_view_roc(&self, view: &Predictions) -> Result<Figure> {
-        let at = view.evaluate(Threshold::HALF)?;
+        self.roc_figure(view, &[(Threshold::HALF, "threshold 0.5".to_string())])
+    }
+
+    /// The ROC curve of two-class `predictions` with an operating point at each threshold,
+    /// titled with the task and these images.
+    fn roc_figure(
+        &self,
+        predictions: &Predictions,
+        points: &[(Threshold, String)],
+    ) -> Result<Figure> {
+        let at = predictions.evaluate(Threshold::HALF)?;
         let (Some((fpr, tpr, _)), Some(auc)) = (&at.roc, at.roc_auc) else {
             return Err(Error::Plot(
                 "a ROC curve needs images of both classes".to_string(),
             ));
         };
-        let point = plot::OperatingPoint::from_predictions(
-            &view.labels_u8(),
-            &view.probs,
-            Threshold::HALF,
-            "threshold 0.5".to_string(),
-        )?;
-        let title = roc_title(view, &self.images.name());
-        plot::roc_curve_titled(fpr, tpr, auc, &[point], &title)
+        let labels = predictions.labels_u8();
+        let points = points
+            .iter()
+            .map(|(t, label)| {
+                plot::OperatingPoint::from_predictions(
+                    &labels,
+                    &predictions.probs,
+                    *t,
+                    label.clone(),
+                )
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let title = roc_title(predictions, &self.images.name());
+        plot::roc_curve_titled(fpr, tpr, auc, &points, &title)
     }
 
     /// The reliability diagram (two classes): for a calibrated single model, the probabilities
@@ -638,6 +642,16 @@ mod tests {
         }
     }
 
+    /// The file names of the standard figures, in order.
+    fn figure_names(evaluation: &ModelEvaluation) -> Vec<String> {
+        evaluation
+            .figures()
+            .unwrap()
+            .into_iter()
+            .map(|f| f.0)
+            .collect()
+    }
+
     #[test]
     fn a_two_class_evaluation_reports_and_draws_at_half_and_at_the_models_threshold() {
         let threshold = Threshold::new(0.3).unwrap();
@@ -662,12 +676,7 @@ mod tests {
         assert!(summary.contains("== at threshold 0.5"), "{summary}");
         assert!(summary.contains("== at threshold 0.300"), "{summary}");
         assert!(summary.starts_with(&format!("{} images in", predictions.files.len())));
-        let names: Vec<String> = evaluation
-            .figures()
-            .unwrap()
-            .into_iter()
-            .map(|f| f.0)
-            .collect();
+        let names = figure_names(&evaluation);
         assert_eq!(
             names,
             ["confusion.png", "roc.png", "reliability.png", "scores.png"]
@@ -698,12 +707,7 @@ mod tests {
         let summary = evaluation.summary().unwrap();
         assert!(summary.contains("== 3 classes"), "{summary}");
         assert!(summary.contains("bacterial against viral"), "{summary}");
-        let names: Vec<String> = evaluation
-            .figures()
-            .unwrap()
-            .into_iter()
-            .map(|f| f.0)
-            .collect();
+        let names = figure_names(&evaluation);
         assert_eq!(
             names,
             [

@@ -44,7 +44,6 @@ pub fn fit(
     options: &FitOptions,
     progress: &mut dyn Progress,
 ) -> Result<History> {
-    options.validate()?;
     model.config().check_memory(options.batch_size)?;
     let scan = model_scan(model, train_dir.as_ref(), options)?;
     let (train_scan, val_scan) = validation_split(&scan, train_dir.as_ref(), options)?;
@@ -57,7 +56,6 @@ pub fn fit(
         files: settings.files,
         files_fingerprint: settings.files_fingerprint,
     });
-    model.set_class_names(scan.class_names)?;
     Ok(history)
 }
 
@@ -291,6 +289,7 @@ pub(crate) fn fit_split(
         _ if model.ema_momentum().is_some() => *model = model.averaged(),
         _ => {}
     }
+    model.set_class_names(train_scan.class_names.clone())?;
     Ok(history)
 }
 

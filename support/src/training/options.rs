@@ -271,7 +271,7 @@ impl FitOptions {
     }
 
     /// Checks every setting, naming the first that is out of range.
-    pub(crate) fn validate(&self) -> Result<()> {
+    fn validate(&self) -> Result<()> {
         if self.epochs == 0 {
             return Err(Error::invalid("epochs", 0, "at least 1"));
         }
